@@ -1,0 +1,166 @@
+"""The running bot: the database, the services, the python-telegram-bot Application with
+its handlers, and the outbox sender, started and stopped together. Everything is wired
+here and nowhere else."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.request import HTTPXRequest
+
+from bot.clock import Clock, SystemClock
+from bot.i18n import text
+from bot.persistence import DraftPersistence
+from bot.sender import OutboxSender
+from bot.services import Services, build_services
+from bot.settings import Settings
+from handlers import actions, admin, lookup, people, report
+from handlers.common import Context, refuse, reply, services
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class TokenFilter(logging.Filter):
+    """Keeps the bot token out of every log line (httpx logs request URLs, which hold it)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.token and self.token in record.getMessage():
+            record.msg = record.getMessage().replace(self.token, "<token>")
+            record.args = None
+        return True
+
+
+async def _stray_button(update: Update, context: Context) -> None:
+    from bot.services import Refused
+
+    await refuse(update, context, Refused("ans_bad_button"))
+
+
+async def _unknown(update: Update, context: Context) -> None:
+    lang = await services(context).people.language(
+        update.effective_user.id if update.effective_user else 0)
+    await reply(update, text(lang, "unknown_input"))
+
+
+async def _log_error(update: object, context: Context) -> None:
+    log.error("error while handling an update", exc_info=context.error)
+
+
+def build_application(settings: Settings, svc: Services) -> Application:  # type: ignore[type-arg]
+    request = HTTPXRequest(connection_pool_size=16, read_timeout=15, write_timeout=15,
+                           connect_timeout=5, pool_timeout=10)
+    polling_request = HTTPXRequest(read_timeout=settings.poll_timeout_seconds + 10,
+                                   connect_timeout=5)
+    builder = (
+        ApplicationBuilder()
+        .token(settings.token())
+        .base_url(settings.telegram_api_url)
+        .request(request)
+        .get_updates_request(polling_request)
+        .persistence(DraftPersistence(svc.db, report.REPORT_CONVERSATION))
+    )
+    if settings.telegram_file_url:
+        builder = builder.base_file_url(settings.telegram_file_url)
+    application = builder.build()
+    application.bot_data["services"] = svc
+    application.add_handler(TypeHandler(Update, people.guard), group=-1)
+    application.add_handler(CommandHandler("start", people.start))
+    application.add_handler(actions.note_conversation())
+    application.add_handler(report.report_conversation())
+    application.add_handler(actions.action_handler())
+    application.add_handler(CommandHandler("help", people.help_command))
+    application.add_handler(CommandHandler("lang", people.choose_language))
+    application.add_handler(CallbackQueryHandler(people.set_language, pattern=r"^lang:"))
+    application.add_handler(CommandHandler("my", lookup.my_reports))
+    application.add_handler(CommandHandler("todo", lookup.to_do))
+    application.add_handler(CommandHandler("issue", lookup.show_issue))
+    application.add_handler(CommandHandler("invite", admin.invite))
+    application.add_handler(CommandHandler("reroute", admin.reroute))
+    application.add_handler(CommandHandler("pending", admin.pending))
+    application.add_handler(CommandHandler("cancel", report.cancel))
+    application.add_handler(CallbackQueryHandler(_stray_button))
+    application.add_handler(
+        MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE, _unknown))
+    application.add_error_handler(_log_error)
+    return application
+
+
+class Whistle:
+    """One running Whistle: `async with Whistle(settings) as whistle: ...`."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.db = Database(settings.database)
+        self.services = build_services(settings, self.clock, self.db)
+        self.application: Application | None = None  # type: ignore[type-arg]
+        self.sender: OutboxSender | None = None
+
+    async def start(self, *, poll: bool = True) -> None:
+        settings = self.settings
+        logging.getLogger().addFilter(TokenFilter(settings.token()))
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(TokenFilter(settings.token()))
+        await self.db.open()
+        if settings.org_file is not None:
+            await self.services.organisations.import_file(Path(settings.org_file))
+        await self.services.people.sync_settings_admins(settings.admin_ids)
+        self.application = build_application(settings, self.services)
+        await self.application.initialize()
+        self.sender = OutboxSender(
+            self.db, self.application.bot, self.clock,
+            overall_per_second=settings.send_rate_overall,
+            private_per_second=settings.send_rate_private_chat,
+            group_per_minute=settings.send_rate_group_per_minute,
+            max_backoff_seconds=settings.send_max_backoff_seconds,
+        )
+        self.services.issues.on_commit = self.sender.wake
+        await people.set_default_menus(self.application.bot)
+        await self.application.start()
+        self.sender.start()
+        if poll:
+            assert self.application.updater is not None
+            await self.application.updater.start_polling(
+                poll_interval=0, timeout=settings.poll_timeout_seconds,
+                allowed_updates=Update.ALL_TYPES)
+
+    async def stop(self) -> None:
+        application = self.application
+        if application is not None:
+            if application.updater is not None and application.updater.running:
+                await application.updater.stop()
+            if application.running:
+                await application.stop()
+        if self.sender is not None:
+            await self.sender.stop()
+        if application is not None:
+            await application.shutdown()
+        self.application = None
+        await self.db.close()
+
+    async def __aenter__(self) -> Whistle:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

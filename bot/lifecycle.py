@@ -1,0 +1,94 @@
+"""An issue's life: the states, the actions, and which action is allowed from which state.
+
+This module is the one place that owns the state machine. It knows nothing of
+Telegram or SQL; services ask it before they write anything.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class State(StrEnum):
+    REPORTED = "reported"
+    DISPATCHED = "dispatched"
+    ACKNOWLEDGED = "acknowledged"
+    TRANSFERRED = "transferred"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+class Action(StrEnum):
+    REPORT = "report"
+    DISPATCH = "dispatch"
+    ACKNOWLEDGE = "acknowledge"
+    PROGRESS = "progress"
+    TRANSFER = "transfer"
+    REROUTE = "reroute"
+    RESOLVE = "resolve"
+    CONFIRM = "confirm"
+    REOPEN = "reopen"
+    RATE = "rate"
+    CANCEL = "cancel"
+    ESCALATE = "escalate"
+
+
+OPEN_STATES: frozenset[State] = frozenset(
+    {State.REPORTED, State.DISPATCHED, State.ACKNOWLEDGED, State.TRANSFERRED, State.REOPENED}
+)
+"""States in which somebody still has to act on the issue for the street."""
+
+ASSIGNED_STATES: frozenset[State] = frozenset(
+    {State.DISPATCHED, State.ACKNOWLEDGED, State.REOPENED}
+)
+"""States in which a department (and usually a member) holds the issue."""
+
+_TRANSITIONS: dict[tuple[State, Action], State] = {
+    (State.REPORTED, Action.DISPATCH): State.DISPATCHED,
+    (State.DISPATCHED, Action.ACKNOWLEDGE): State.ACKNOWLEDGED,
+    (State.DISPATCHED, Action.TRANSFER): State.TRANSFERRED,
+    (State.ACKNOWLEDGED, Action.TRANSFER): State.TRANSFERRED,
+    (State.ACKNOWLEDGED, Action.PROGRESS): State.ACKNOWLEDGED,
+    (State.REOPENED, Action.PROGRESS): State.REOPENED,
+    (State.ACKNOWLEDGED, Action.RESOLVE): State.RESOLVED,
+    (State.REOPENED, Action.RESOLVE): State.RESOLVED,
+    (State.RESOLVED, Action.CONFIRM): State.CLOSED,
+    (State.RESOLVED, Action.REOPEN): State.REOPENED,
+    (State.CLOSED, Action.RATE): State.CLOSED,
+    (State.REPORTED, Action.REROUTE): State.DISPATCHED,
+    (State.TRANSFERRED, Action.REROUTE): State.DISPATCHED,
+    (State.DISPATCHED, Action.REROUTE): State.DISPATCHED,
+    (State.ACKNOWLEDGED, Action.REROUTE): State.DISPATCHED,
+    (State.REOPENED, Action.REROUTE): State.DISPATCHED,
+    (State.REPORTED, Action.CANCEL): State.CANCELLED,
+    (State.DISPATCHED, Action.CANCEL): State.CANCELLED,
+    (State.ACKNOWLEDGED, Action.CANCEL): State.CANCELLED,
+    (State.TRANSFERRED, Action.CANCEL): State.CANCELLED,
+    (State.REOPENED, Action.CANCEL): State.CANCELLED,
+}
+# Escalation is a flag and an event, never a state: allowed wherever a deadline runs.
+for _state in (State.DISPATCHED, State.ACKNOWLEDGED, State.REOPENED):
+    _TRANSITIONS[(_state, Action.ESCALATE)] = _state
+
+
+class TransitionRefused(Exception):
+    """The action is not valid from the issue's current state; nothing was changed."""
+
+    def __init__(self, state: State, action: Action) -> None:
+        super().__init__(f"{action} is not allowed while the issue is {state}")
+        self.state = state
+        self.action = action
+
+
+def next_state(state: State, action: Action) -> State:
+    """The state an issue moves to when `action` happens in `state`, or TransitionRefused."""
+    try:
+        return _TRANSITIONS[(state, action)]
+    except KeyError:
+        raise TransitionRefused(state, action) from None
+
+
+def allowed_actions(state: State) -> frozenset[Action]:
+    return frozenset(action for (s, action) in _TRANSITIONS if s == state)

@@ -1,0 +1,1 @@
+"""Message catalogues: every user-facing text, one module per language."""

@@ -1,0 +1,729 @@
+"""A Bot-API-compatible HTTP server on 127.0.0.1, and people who use it.
+
+It implements the part of the Telegram Bot API that Whistle uses (getMe, getUpdates
+with real long polling, sendMessage, sendPhoto, sendMediaGroup, sendLocation,
+sendVenue, sendDocument, editMessageText, editMessageReplyMarkup,
+answerCallbackQuery, setMyCommands, getFile, …) with Telegram's JSON shapes and
+error answers, so the real python-telegram-bot `Application` runs against it over
+real HTTP. Tests and `whistle demo` play users through `SimulatedUser`: they send
+messages, photos and locations, tap buttons, and read what the bot sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+from aiohttp import web
+
+BOT_ID = 7000000001
+MAX_TEXT = 4096
+MAX_CAPTION = 1024
+ALLOWED_TAGS = frozenset(
+    {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
+     "tg-spoiler", "span", "blockquote", "tg-emoji"}
+)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, description: str, parameters: dict[str, Any] | None = None):
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.parameters = parameters
+
+
+class _TelegramHtml(HTMLParser):
+    """Checks HTML the way Telegram does and keeps the plain text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.stack: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":
+            raise ApiError(400, "Bad Request: can't parse entities: Unsupported start tag \"br\"")
+        if tag not in ALLOWED_TAGS:
+            raise ApiError(400, f"Bad Request: can't parse entities: Unsupported start tag \"{tag}\"")
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            raise ApiError(400, f"Bad Request: can't parse entities: Unexpected end tag \"{tag}\"")
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def plain_text(source: str, parse_mode: str | None) -> str:
+    if (parse_mode or "").upper() != "HTML":
+        return source
+    parser = _TelegramHtml()
+    parser.feed(source)
+    parser.close()
+    if parser.stack:
+        raise ApiError(400, "Bad Request: can't parse entities: unclosed tag")
+    return "".join(parser.parts)
+
+
+@dataclass
+class SentMessage:
+    """A message in a chat, as the server holds it (the bot's or a user's)."""
+
+    chat_id: int
+    message_id: int
+    kind: str
+    text: str = ""
+    from_bot: bool = True
+    reply_markup: dict[str, Any] | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+    edits: int = 0
+
+    def buttons(self) -> list[tuple[str, str]]:
+        rows = (self.reply_markup or {}).get("inline_keyboard", [])
+        return [(b.get("text", ""), b.get("callback_data", "")) for row in rows for b in row]
+
+    def button(self, label: str) -> str:
+        """The callback data of the first button whose label contains `label`."""
+        for text, data in self.buttons():
+            if label in text:
+                return data
+        raise LookupError(f"no button {label!r} on message {self.message_id}: {self.buttons()}")
+
+
+@dataclass
+class Fault:
+    status: int = 500
+    retry_after: int | None = None
+    delay: float = 0.0
+    drop: bool = False
+
+
+@dataclass
+class FaultPlan:
+    """Failures injected on a share of the bot's calls (never on getUpdates unless asked)."""
+
+    rate_429: float = 0.0
+    rate_500: float = 0.0
+    rate_hang: float = 0.0
+    rate_drop: float = 0.0
+    retry_after: int = 1
+    hang_seconds: float = 30.0
+    methods: frozenset[str] | None = None
+    seed: int = 1
+    _rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def __call__(self, method: str) -> Fault | None:
+        if method == "getUpdates" or (self.methods is not None and method not in self.methods):
+            return None
+        roll = self._rng.random()
+        for rate, fault in (
+            (self.rate_429, Fault(429, retry_after=self.retry_after)),
+            (self.rate_500, Fault(500)),
+            (self.rate_hang, Fault(200, delay=self.hang_seconds)),
+            (self.rate_drop, Fault(drop=True)),
+        ):
+            if roll < rate:
+                return fault
+            roll -= rate
+        return None
+
+
+@dataclass
+class ApiCall:
+    method: str
+    params: dict[str, Any]
+    status: int
+    chat_id: int | None
+
+
+class LoopbackBotApi:
+    def __init__(
+        self,
+        token: str = "1000001:LOOPBACK-TOKEN",
+        username: str = "whistle_bot",
+        faults: Callable[[str], Fault | None] | None = None,
+    ) -> None:
+        self.token = token
+        self.username = username
+        self.faults = faults
+        self.port = 0
+        self.calls: list[ApiCall] = []
+        self.messages: list[SentMessage] = []
+        self.callback_answers: dict[str, dict[str, Any]] = {}
+        self.commands: dict[str, list[dict[str, Any]]] = {}
+        self.blocked: set[int] = set()
+        self.files: dict[str, bytes] = {}
+        self.observers: list[Callable[[str, SentMessage | ApiCall], None]] = []
+        self._users: dict[int, SimulatedUser] = {}
+        self._groups: dict[int, str] = {}
+        self._updates: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids: dict[int, itertools.count[int]] = {}
+        self._callback_ids = itertools.count(1)
+        self._file_ids = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self._closing = False
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def file_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=50 * 1024 * 1024)
+        app.router.add_post("/bot{token}/{method}", self._handle)
+        app.router.add_get("/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.*}", self._download)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+
+    async def stop(self) -> None:
+        self._closing = True
+        async with self._changed:
+            self._changed.notify_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> LoopbackBotApi:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # --- people and chats --------------------------------------------------------------
+
+    def user(self, user_id: int, first_name: str, language_code: str = "zh-hans",
+             username: str | None = None) -> SimulatedUser:
+        if user_id not in self._users:
+            self._users[user_id] = SimulatedUser(self, user_id, first_name, language_code,
+                                                 username)
+        return self._users[user_id]
+
+    def group(self, chat_id: int, title: str) -> int:
+        self._groups[chat_id] = title
+        return chat_id
+
+    def chat_json(self, chat_id: int) -> dict[str, Any]:
+        if chat_id in self._groups:
+            return {"id": chat_id, "type": "supergroup", "title": self._groups[chat_id]}
+        user = self._users.get(chat_id)
+        if user is None:
+            raise ApiError(400, "Bad Request: chat not found")
+        return {"id": chat_id, "type": "private", "first_name": user.first_name}
+
+    def bot_json(self) -> dict[str, Any]:
+        return {"id": BOT_ID, "is_bot": True, "first_name": "Whistle", "username": self.username,
+                "can_join_groups": True, "can_read_all_group_messages": False,
+                "supports_inline_queries": False}
+
+    def next_message_id(self, chat_id: int) -> int:
+        return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
+
+    def new_file(self, data: bytes = b"") -> dict[str, Any]:
+        number = next(self._file_ids)
+        file_id = f"AgACAgUAAxkBAAI{number:08d}"
+        self.files[file_id] = data or f"photo-{number}".encode()
+        return {"file_id": file_id, "file_unique_id": f"AQAD{number:08d}",
+                "file_size": len(self.files[file_id])}
+
+    def chat(self, chat_id: int) -> list[SentMessage]:
+        return [m for m in self.messages if m.chat_id == chat_id]
+
+    def find(self, chat_id: int, message_id: int) -> SentMessage:
+        for message in self.messages:
+            if message.chat_id == chat_id and message.message_id == message_id:
+                return message
+        raise ApiError(400, "Bad Request: message to edit not found")
+
+    async def push_update(self, update: dict[str, Any]) -> None:
+        update["update_id"] = next(self._update_ids)
+        async with self._changed:
+            self._updates.append(update)
+            self._changed.notify_all()
+
+    async def wait_for(
+        self, predicate: Callable[[], Any], timeout: float = 10.0
+    ) -> Any:
+        """Wait until `predicate()` returns something truthy (bounded by `timeout`)."""
+        async def _wait() -> Any:
+            async with self._changed:
+                while True:
+                    result = predicate()
+                    if result:
+                        return result
+                    await self._changed.wait()
+
+        return await asyncio.wait_for(_wait(), timeout)
+
+    def pending_updates(self) -> int:
+        return len(self._updates)
+
+    # --- HTTP ---------------------------------------------------------------------------
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        path = request.match_info["path"]
+        data = self.files.get(path.rsplit("/", 1)[-1])
+        if data is None:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=data)
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            params.update(await request.json())
+            return params
+        form = await request.post()
+        for key, value in form.items():
+            if isinstance(value, web.FileField):
+                params[key] = ("upload", value.file.read(), value.filename)
+            else:
+                params[key] = value
+        for key, value in list(params.items()):
+            if isinstance(value, str) and value[:1] in "[{":
+                try:
+                    params[key] = json.loads(value)
+                except json.JSONDecodeError:
+                    pass
+        return params
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        if request.match_info["token"] != self.token:
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+        params = await self._params(request)
+        try:
+            chat_id = _int_or_none(params.get("chat_id"))
+        except ApiError:
+            chat_id = None
+        fault = self.faults(method) if self.faults else None
+        if fault is not None:
+            if fault.drop:
+                assert request.transport is not None
+                request.transport.close()
+                self._record(ApiCall(method, params, 0, chat_id))
+                return web.Response(status=500)
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault.status == 429:
+                self._record(ApiCall(method, params, 429, chat_id))
+                return web.json_response(
+                    {"ok": False, "error_code": 429,
+                     "description": f"Too Many Requests: retry after {fault.retry_after}",
+                     "parameters": {"retry_after": fault.retry_after}}, status=429)
+            if fault.status >= 500:
+                self._record(ApiCall(method, params, fault.status, chat_id))
+                return web.json_response(
+                    {"ok": False, "error_code": fault.status,
+                     "description": "Internal Server Error"}, status=fault.status)
+        handler = getattr(self, f"_api_{method}", None)
+        try:
+            if handler is None:
+                raise ApiError(404, "Not Found: method not found")
+            if chat_id is not None and chat_id in self.blocked:
+                raise ApiError(403, "Forbidden: bot was blocked by the user")
+            result = await handler(params)
+        except ApiError as exc:
+            self._record(ApiCall(method, params, exc.status, chat_id))
+            body: dict[str, Any] = {"ok": False, "error_code": exc.status,
+                                    "description": exc.description}
+            if exc.parameters:
+                body["parameters"] = exc.parameters
+            return web.json_response(body, status=exc.status)
+        if method != "getUpdates":
+            self._record(ApiCall(method, params, 200, chat_id))
+        return web.json_response({"ok": True, "result": result})
+
+    def _record(self, call: ApiCall) -> None:
+        self.calls.append(call)
+        for observer in self.observers:
+            observer("call", call)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    # --- Bot API methods -----------------------------------------------------------------
+
+    async def _api_getMe(self, params: dict[str, Any]) -> Any:
+        return self.bot_json()
+
+    async def _api_logOut(self, params: dict[str, Any]) -> Any:
+        return True
+
+    async def _api_deleteWebhook(self, params: dict[str, Any]) -> Any:
+        return True
+
+    async def _api_getUpdates(self, params: dict[str, Any]) -> Any:
+        offset = int(params.get("offset") or 0)
+        limit = min(int(params.get("limit") or 100), 100)
+        timeout = float(params.get("timeout") or 0)
+
+        def ready() -> list[dict[str, Any]]:
+            return [u for u in self._updates if u["update_id"] >= offset][:limit]
+
+        async with self._changed:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            if not ready() and timeout > 0 and not self._closing:
+                try:
+                    await asyncio.wait_for(
+                        self._changed.wait_for(lambda: bool(ready()) or self._closing), timeout)
+                except TimeoutError:
+                    pass
+            return ready()
+
+    async def _api_setMyCommands(self, params: dict[str, Any]) -> Any:
+        scope = params.get("scope") or {"type": "default"}
+        key = json.dumps([scope, params.get("language_code") or ""], sort_keys=True)
+        commands = params.get("commands") or []
+        for command in commands:
+            if not (1 <= len(command.get("command", "")) <= 32) or not command.get("description"):
+                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+        self.commands[key] = commands
+        return True
+
+    async def _api_deleteMyCommands(self, params: dict[str, Any]) -> Any:
+        scope = params.get("scope") or {"type": "default"}
+        self.commands.pop(json.dumps([scope, params.get("language_code") or ""],
+                                     sort_keys=True), None)
+        return True
+
+    async def _api_getMyCommands(self, params: dict[str, Any]) -> Any:
+        scope = params.get("scope") or {"type": "default"}
+        return self.commands.get(
+            json.dumps([scope, params.get("language_code") or ""], sort_keys=True), [])
+
+    async def _api_setChatMenuButton(self, params: dict[str, Any]) -> Any:
+        return True
+
+    async def _api_sendChatAction(self, params: dict[str, Any]) -> Any:
+        self.chat_json(_int(params, "chat_id"))
+        return True
+
+    def _markup(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        markup = params.get("reply_markup")
+        if markup is None:
+            return None
+        if not isinstance(markup, dict):
+            raise ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
+        for row in markup.get("inline_keyboard", []):
+            for button in row:
+                if not button.get("text"):
+                    raise ApiError(400, "Bad Request: BUTTON_TEXT_INVALID")
+                data = button.get("callback_data")
+                if data is not None and not (1 <= len(data.encode()) <= 64):
+                    raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+        return markup
+
+    async def _store(self, chat_id: int, kind: str, text: str, markup: dict[str, Any] | None,
+                     extra: dict[str, Any]) -> SentMessage:
+        chat = self.chat_json(chat_id)
+        message_id = self.next_message_id(chat_id)
+        raw = {"message_id": message_id, "from": self.bot_json(), "chat": chat,
+               "date": _now(), **extra}
+        if markup is not None:
+            raw["reply_markup"] = markup
+        message = SentMessage(chat_id, message_id, kind, text, True, markup, raw)
+        self.messages.append(message)
+        for observer in self.observers:
+            observer("message", message)
+        await self._notify()
+        return message
+
+    async def _api_sendMessage(self, params: dict[str, Any]) -> Any:
+        chat_id = _int(params, "chat_id")
+        source = str(params.get("text") or "")
+        text = plain_text(source, params.get("parse_mode"))
+        if not text.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if len(text) > MAX_TEXT:
+            raise ApiError(400, "Bad Request: message is too long")
+        message = await self._store(chat_id, "text", text, self._markup(params), {"text": text})
+        return message.raw
+
+    def _caption(self, params: dict[str, Any]) -> str:
+        caption = plain_text(str(params.get("caption") or ""), params.get("parse_mode"))
+        if len(caption) > MAX_CAPTION:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        return caption
+
+    def _photo(self, value: Any, uploads: dict[str, Any]) -> list[dict[str, Any]]:
+        if isinstance(value, tuple):
+            info = self.new_file(value[1])
+        elif isinstance(value, str) and value.startswith("attach://"):
+            upload = uploads.get(value.removeprefix("attach://"))
+            if not isinstance(upload, tuple):
+                raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+            info = self.new_file(upload[1])
+        elif isinstance(value, str) and value in self.files:
+            info = {"file_id": value, "file_unique_id": "AQAD" + value[-8:],
+                    "file_size": len(self.files[value])}
+        else:
+            raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        return [{**info, "width": 1280, "height": 960}]
+
+    async def _api_sendPhoto(self, params: dict[str, Any]) -> Any:
+        chat_id = _int(params, "chat_id")
+        caption = self._caption(params)
+        sizes = self._photo(params.get("photo"), params)
+        message = await self._store(chat_id, "photo", caption, self._markup(params),
+                                    {"photo": sizes, "caption": caption})
+        return message.raw
+
+    async def _api_sendMediaGroup(self, params: dict[str, Any]) -> Any:
+        chat_id = _int(params, "chat_id")
+        media = params.get("media")
+        if not isinstance(media, list) or not 2 <= len(media) <= 10:
+            raise ApiError(400, "Bad Request: wrong number of media (2-10)")
+        results = []
+        group_id = str(next(self._file_ids))
+        for item in media:
+            sizes = self._photo(item.get("media"), params)
+            caption = plain_text(str(item.get("caption") or ""), item.get("parse_mode"))
+            message = await self._store(chat_id, "photo", caption, None,
+                                        {"photo": sizes, "caption": caption,
+                                         "media_group_id": group_id})
+            results.append(message.raw)
+        return results
+
+    async def _api_sendDocument(self, params: dict[str, Any]) -> Any:
+        chat_id = _int(params, "chat_id")
+        document = params.get("document")
+        if not isinstance(document, tuple):
+            raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        info = self.new_file(document[1])
+        caption = self._caption(params)
+        message = await self._store(
+            chat_id, "document", caption, self._markup(params),
+            {"document": {**info, "file_name": document[2] or "file"}, "caption": caption})
+        return message.raw
+
+    async def _api_sendLocation(self, params: dict[str, Any]) -> Any:
+        chat_id = _int(params, "chat_id")
+        location = _location(params)
+        message = await self._store(chat_id, "location", "", self._markup(params),
+                                    {"location": location})
+        return message.raw
+
+    async def _api_sendVenue(self, params: dict[str, Any]) -> Any:
+        chat_id = _int(params, "chat_id")
+        location = _location(params)
+        title, address = str(params.get("title") or ""), str(params.get("address") or "")
+        if not title or not address:
+            raise ApiError(400, "Bad Request: venue title and address are required")
+        message = await self._store(
+            chat_id, "venue", f"{title} {address}", self._markup(params),
+            {"venue": {"location": location, "title": title, "address": address},
+             "location": location})
+        return message.raw
+
+    async def _api_editMessageText(self, params: dict[str, Any]) -> Any:
+        message = self.find(_int(params, "chat_id"), _int(params, "message_id"))
+        text = plain_text(str(params.get("text") or ""), params.get("parse_mode"))
+        if not text.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if len(text) > MAX_TEXT:
+            raise ApiError(400, "Bad Request: message is too long")
+        markup = self._markup(params)
+        if message.text == text and (message.reply_markup or None) == (markup or None):
+            raise ApiError(400, "Bad Request: message is not modified: specified new message "
+                                "content and reply markup are exactly the same as a current "
+                                "content and reply markup of the message")
+        return await self._edit(message, text, markup)
+
+    async def _api_editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:
+        message = self.find(_int(params, "chat_id"), _int(params, "message_id"))
+        markup = self._markup(params)
+        if (message.reply_markup or None) == (markup or None):
+            raise ApiError(400, "Bad Request: message is not modified")
+        return await self._edit(message, message.text, markup)
+
+    async def _edit(self, message: SentMessage, text: str,
+                    markup: dict[str, Any] | None) -> Any:
+        message.text = text
+        message.reply_markup = markup if markup and markup.get("inline_keyboard") else None
+        message.edits += 1
+        message.raw = {**message.raw, "text": text, "edit_date": _now()}
+        if message.reply_markup is None:
+            message.raw.pop("reply_markup", None)
+        else:
+            message.raw["reply_markup"] = message.reply_markup
+        for observer in self.observers:
+            observer("edit", message)
+        await self._notify()
+        return message.raw
+
+    async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
+        query_id = str(params.get("callback_query_id") or "")
+        if query_id not in self.callback_answers:
+            raise ApiError(400, "Bad Request: query is too old and response timeout expired "
+                                "or query ID is invalid")
+        if self.callback_answers[query_id]:
+            raise ApiError(400, "Bad Request: query is too old and response timeout expired "
+                                "or query ID is invalid")
+        self.callback_answers[query_id] = {"answered": True, "text": params.get("text"),
+                                           "show_alert": params.get("show_alert")}
+        await self._notify()
+        return True
+
+    async def _api_getFile(self, params: dict[str, Any]) -> Any:
+        file_id = str(params.get("file_id") or "")
+        if file_id not in self.files:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        return {"file_id": file_id, "file_unique_id": "AQAD" + file_id[-8:],
+                "file_size": len(self.files[file_id]), "file_path": f"photos/{file_id}"}
+
+
+class SimulatedUser:
+    """A person with a Telegram account, talking to the bot through the loopback server."""
+
+    def __init__(self, api: LoopbackBotApi, user_id: int, first_name: str, language_code: str,
+                 username: str | None) -> None:
+        self.api = api
+        self.id = user_id
+        self.first_name = first_name
+        self.language_code = language_code
+        self.username = username
+
+    def json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "is_bot": False, "first_name": self.first_name,
+                                "language_code": self.language_code}
+        if self.username:
+            data["username"] = self.username
+        return data
+
+    def _message(self, chat_id: int | None = None, **content: Any) -> dict[str, Any]:
+        chat = chat_id if chat_id is not None else self.id
+        message = {"message_id": self.api.next_message_id(chat), "from": self.json(),
+                   "chat": self.api.chat_json(chat), "date": _now(), **content}
+        self.api.messages.append(SentMessage(chat, message["message_id"], "user",
+                                             str(content.get("text") or content.get("caption")
+                                                 or ""), False, None, message))
+        for observer in self.api.observers:
+            observer("user", self.api.messages[-1])
+        return message
+
+    async def send(self, text: str, chat_id: int | None = None) -> dict[str, Any]:
+        content: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            command = text.split()[0]
+            content["entities"] = [{"type": "bot_command", "offset": 0,
+                                    "length": len(command.encode("utf-16-le")) // 2}]
+        message = self._message(chat_id, **content)
+        await self.api.push_update({"message": message})
+        return message
+
+    async def edit(self, original: dict[str, Any], text: str) -> None:
+        edited = {**original, "text": text, "edit_date": _now()}
+        await self.api.push_update({"edited_message": edited})
+
+    async def send_photo(self, caption: str | None = None, data: bytes = b"") -> str:
+        info = self.api.new_file(data)
+        sizes = [{**info, "width": 320, "height": 240}, {**info, "width": 1280, "height": 960}]
+        content: dict[str, Any] = {"photo": sizes}
+        if caption:
+            content["caption"] = caption
+        await self.api.push_update({"message": self._message(**content)})
+        return str(info["file_id"])
+
+    async def send_location(self, latitude: float, longitude: float) -> None:
+        await self.api.push_update({"message": self._message(
+            location={"latitude": latitude, "longitude": longitude})})
+
+    async def send_raw(self, content: dict[str, Any]) -> None:
+        await self.api.push_update({"message": self._message(**content)})
+
+    async def tap(self, message: SentMessage, label: str) -> str:
+        """Tap the button whose label contains `label`; returns the callback query id."""
+        return await self.tap_data(message, message.button(label))
+
+    async def tap_data(self, message: SentMessage, data: str) -> str:
+        query_id = str(next(self.api._callback_ids))
+        self.api.callback_answers[query_id] = {}
+        await self.api.push_update({"callback_query": {
+            "id": query_id, "from": self.json(), "message": message.raw,
+            "chat_instance": str(message.chat_id), "data": data}})
+        return query_id
+
+    async def answer_to(self, query_id: str, timeout: float = 10.0) -> str | None:
+        """The text the bot answered a tap with (waits for the answer)."""
+        answer = await self.api.wait_for(
+            lambda: self.api.callback_answers.get(query_id), timeout)
+        text = answer.get("text")
+        return str(text) if text is not None else None
+
+    def inbox(self) -> list[SentMessage]:
+        return [m for m in self.api.chat(self.id) if m.from_bot]
+
+    async def expect(self, contains: str, after: int = 0, timeout: float = 10.0) -> SentMessage:
+        """The first bot message in this chat, from index `after` on, containing `contains`."""
+        def found() -> SentMessage | None:
+            for message in self.inbox()[after:]:
+                if contains in message.text:
+                    return message
+            return None
+
+        try:
+            result: SentMessage = await self.api.wait_for(found, timeout)
+        except TimeoutError:
+            seen = [m.text[:80] for m in self.inbox()[after:]]
+            raise AssertionError(f"{self.first_name} never got {contains!r}; got {seen}") from None
+        return result
+
+    def mark(self) -> int:
+        return len(self.inbox())
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def _int(params: dict[str, Any], name: str) -> int:
+    value = _int_or_none(params.get(name))
+    if value is None:
+        raise ApiError(400, f"Bad Request: parameter {name} is required")
+    return value
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None and value != "" else None
+    except (TypeError, ValueError):
+        raise ApiError(400, "Bad Request: chat not found") from None
+
+
+def _location(params: dict[str, Any]) -> dict[str, float]:
+    try:
+        latitude, longitude = float(params["latitude"]), float(params["longitude"])
+    except (KeyError, TypeError, ValueError):
+        raise ApiError(400, "Bad Request: wrong latitude or longitude") from None
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise ApiError(400, "Bad Request: wrong latitude or longitude")
+    return {"latitude": latitude, "longitude": longitude}

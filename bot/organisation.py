@@ -1,0 +1,333 @@
+"""The organisation file: departments, categories, grids and the duty roster.
+
+The street office edits a TOML file; this module reads it, validates every
+entry (pydantic for shapes, cross-checks for references) and reports each
+error with the line and key it concerns, so a person can fix the file.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+UserId = Annotated[int, Field(gt=0)]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Department(_Entry):
+    code: Code
+    name: Name
+    head: UserId | None = None
+    members: list[UserId] = []
+    group_chat: Annotated[int, Field(lt=0)] | None = None
+    quiet: str | None = None
+
+    @field_validator("quiet")
+    @classmethod
+    def _quiet_is_a_span(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_hours(value)
+        return value
+
+
+class Category(_Entry):
+    code: Code
+    name: Name
+    department: Code
+    ack_minutes: Annotated[int, Field(gt=0, le=60 * 24 * 30)]
+    resolve_hours: Annotated[float, Field(gt=0, le=24 * 365)]
+    urgent_ack_minutes: Annotated[int, Field(gt=0, le=60 * 24 * 30)] | None = None
+    urgent_resolve_hours: Annotated[float, Field(gt=0, le=24 * 365)] | None = None
+
+
+class Grid(_Entry):
+    code: Code
+    name: Name
+    workers: list[UserId] = []
+    routes: dict[str, Code] = {}
+    """Category code → department code, where this grid is served by another department."""
+
+
+class Duty(_Entry):
+    department: Code
+    member: UserId
+    days: str
+    hours: str
+
+    @field_validator("days")
+    @classmethod
+    def _days_are_known(cls, value: str) -> str:
+        parse_days(value)
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _hours_are_a_span(cls, value: str) -> str:
+        parse_hours(value)
+        return value
+
+
+class OrganisationFile(_Entry):
+    timezone: str = "Asia/Shanghai"
+    admins: list[UserId] = []
+    department: list[Department] = []
+    category: list[Category] = []
+    grid: list[Grid] = []
+    duty: list[Duty] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone_exists(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+def parse_days(text: str) -> frozenset[int]:
+    """'mon-fri', 'sat-sun', 'mon,wed,fri', 'daily' → weekday numbers (Monday = 0)."""
+    text = text.strip().lower()
+    if text in {"daily", "every day", "mon-sun"}:
+        return frozenset(range(7))
+    days: set[int] = set()
+    for part in text.split(","):
+        bounds = [p.strip() for p in part.split("-")]
+        if len(bounds) > 2 or not all(b in DAY_NAMES for b in bounds):
+            raise ValueError(f"days must look like 'mon-fri' or 'mon,wed', not {text!r}")
+        first, last = DAY_NAMES.index(bounds[0]), DAY_NAMES.index(bounds[-1])
+        day = first
+        while True:
+            days.add(day)
+            if day == last:
+                break
+            day = (day + 1) % 7
+    return frozenset(days)
+
+
+def parse_hours(text: str) -> tuple[int, int]:
+    """'08:00-18:00' → minutes of the day (480, 1080). An end at or before the start
+    runs past midnight ('18:00-08:00'); '00:00-24:00' is the whole day."""
+    match = _HOURS.match(text.strip())
+    if not match:
+        raise ValueError(f"hours must look like '08:00-18:00', not {text!r}")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2 != 0):
+        raise ValueError(f"{text!r} is not a time of day")
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if start == end:
+        raise ValueError(f"{text!r} is an empty span")
+    return start, end
+
+
+@dataclass(frozen=True)
+class OrgError:
+    """One problem in the organisation file, placed where a person can find it."""
+
+    where: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        at = f"line {self.line}: " if self.line else ""
+        return f"{at}{self.where}: {self.message}"
+
+
+class OrganisationInvalid(Exception):
+    def __init__(self, errors: list[OrgError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+class _LineIndex:
+    """Finds the line of `[[table]]` number i, or of a key inside it, in the raw TOML."""
+
+    _header = re.compile(r"^\s*\[\[\s*([A-Za-z_]+)\s*\]\]")
+    _key = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=")
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[tuple[str | None, int | None, str | None], int] = {}
+        counts: dict[str, int] = {}
+        table: str | None = None
+        index: int | None = None
+        for number, line in enumerate(text.splitlines(), start=1):
+            if header := self._header.match(line):
+                table = header.group(1)
+                index = counts.get(table, 0)
+                counts[table] = index + 1
+                self.lines[(table, index, None)] = number
+            elif key := self._key.match(line):
+                self.lines.setdefault((table, index, key.group(1)), number)
+
+    def find(self, loc: tuple[Any, ...]) -> int | None:
+        if not loc:
+            return None
+        if len(loc) >= 2 and isinstance(loc[0], str) and isinstance(loc[1], int):
+            table, index = loc[0], loc[1]
+            if len(loc) >= 3 and isinstance(loc[2], str):
+                found = self.lines.get((table, index, loc[2]))
+                if found:
+                    return found
+            return self.lines.get((table, index, None))
+        return self.lines.get((None, None, str(loc[0])))
+
+
+def _where(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
+    if len(loc) >= 2 and isinstance(loc[0], str) and isinstance(loc[1], int):
+        table, index = loc[0], loc[1]
+        entries = raw.get(table)
+        code = None
+        if isinstance(entries, list) and index < len(entries) and isinstance(entries[index], dict):
+            code = entries[index].get("code") or entries[index].get("member")
+        label = f"[[{table}]] #{index + 1}" + (f" ({code})" if code is not None else "")
+        rest = ".".join(str(p) for p in loc[2:])
+        return f"{label} {rest}".strip()
+    return ".".join(str(p) for p in loc)
+
+
+@dataclass(frozen=True)
+class Shift:
+    department: str
+    member: int
+    days: frozenset[int]
+    start_minute: int
+    end_minute: int
+
+    def covers(self, weekday: int, minute: int) -> bool:
+        """Whether local (weekday, minute of day) falls in this shift. An overnight shift
+        belongs to the day it starts on: 'fri 18:00-08:00' covers Saturday 07:59."""
+        if self.start_minute < self.end_minute:
+            return weekday in self.days and self.start_minute <= minute < self.end_minute
+        if weekday in self.days and minute >= self.start_minute:
+            return True
+        return (weekday - 1) % 7 in self.days and minute < self.end_minute
+
+
+@dataclass(frozen=True)
+class Organisation:
+    """A validated organisation, ready for routing and import."""
+
+    timezone: ZoneInfo
+    admins: tuple[int, ...]
+    departments: dict[str, Department]
+    categories: dict[str, Category]
+    grids: dict[str, Grid]
+    shifts: tuple[Shift, ...]
+
+    def department_for(self, category: str, grid: str | None) -> str:
+        """Category → department, unless the grid routes that category elsewhere."""
+        if grid is not None and grid in self.grids:
+            override = self.grids[grid].routes.get(category)
+            if override:
+                return override
+        return self.categories[category].department
+
+
+def _cross_check(org: OrganisationFile) -> list[tuple[tuple[Any, ...], str]]:
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    for table, entries in (
+        ("department", org.department),
+        ("category", org.category),
+        ("grid", org.grid),
+    ):
+        seen: set[str] = set()
+        for i, entry in enumerate(entries):
+            if entry.code in seen:
+                problems.append(((table, i, "code"), f"duplicate code {entry.code!r}"))
+            seen.add(entry.code)
+    departments = {d.code: d for d in org.department}
+    categories = {c.code for c in org.category}
+    for i, dept in enumerate(org.department):
+        if dept.head is not None and dept.head in dept.members:
+            problems.append(((
+                "department", i, "members"), f"head {dept.head} is also listed as a member"))
+        if len(set(dept.members)) != len(dept.members):
+            problems.append((("department", i, "members"), "a member is listed twice"))
+        if dept.head is None and not dept.members:
+            problems.append((("department", i, "members"), "a department needs a head or members"))
+    for i, cat in enumerate(org.category):
+        if cat.department not in departments:
+            problems.append(((
+                "category", i, "department"), f"unknown department {cat.department!r}"))
+        if (cat.urgent_ack_minutes is None) != (cat.urgent_resolve_hours is None):
+            problems.append(((
+                "category", i, "urgent_ack_minutes"),
+                "give both urgent_ack_minutes and urgent_resolve_hours, or neither"))
+        if cat.ack_minutes > cat.resolve_hours * 60:
+            problems.append(((
+                "category", i, "ack_minutes"), "the ack deadline is longer than the resolve one"))
+    for i, grid in enumerate(org.grid):
+        for category, dept in grid.routes.items():
+            if category not in categories:
+                problems.append((("grid", i, "routes"), f"unknown category {category!r}"))
+            if dept not in departments:
+                problems.append((("grid", i, "routes"), f"unknown department {dept!r}"))
+    for i, duty in enumerate(org.duty):
+        dept_entry = departments.get(duty.department)
+        if dept_entry is None:
+            problems.append((("duty", i, "department"), f"unknown department {duty.department!r}"))
+        elif duty.member not in dept_entry.members and duty.member != dept_entry.head:
+            problems.append(((
+                "duty", i, "member"),
+                f"{duty.member} is not on the roster of department {duty.department!r}"))
+    if not org.category:
+        problems.append((("category",), "the file defines no categories"))
+    if not org.grid:
+        problems.append((("grid",), "the file defines no grids"))
+    return problems
+
+
+def parse_organisation(text: str) -> Organisation:
+    """Validate TOML text; raise OrganisationInvalid listing every error found."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise OrganisationInvalid([OrgError("TOML", None, str(exc))]) from None
+    lines = _LineIndex(text)
+    try:
+        parsed = OrganisationFile.model_validate(raw)
+    except ValidationError as exc:
+        errors = [
+            OrgError(_where(tuple(e["loc"]), raw), lines.find(tuple(e["loc"])), e["msg"])
+            for e in exc.errors()
+        ]
+        raise OrganisationInvalid(errors) from None
+    problems = _cross_check(parsed)
+    if problems:
+        raise OrganisationInvalid(
+            [OrgError(_where(loc, raw), lines.find(loc), msg) for loc, msg in problems]
+        )
+    shifts = tuple(
+        Shift(d.department, d.member, parse_days(d.days), *parse_hours(d.hours))
+        for d in parsed.duty
+    )
+    return Organisation(
+        timezone=ZoneInfo(parsed.timezone),
+        admins=tuple(parsed.admins),
+        departments={d.code: d for d in parsed.department},
+        categories={c.code: c for c in parsed.category},
+        grids={g.code: g for g in parsed.grid},
+        shifts=shifts,
+    )
+
+
+def load_organisation(path: Path) -> Organisation:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise OrganisationInvalid([OrgError(str(path), None, exc.strerror or str(exc))]) from None
+    return parse_organisation(text)

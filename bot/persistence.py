@@ -1,0 +1,88 @@
+"""PTB persistence for the report conversation, backed by the draft table.
+
+The draft row's `step` *is* the conversation state: the report handlers write it at
+every step, and this class hands it back to the ConversationHandler on start, so a
+half-written report survives a restart. Nothing else is persisted through PTB:
+everything else Whistle knows lives in its own tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram.ext import BasePersistence, PersistenceInput
+from telegram.ext._utils.types import CDCData, ConversationDict, ConversationKey
+
+from storage import drafts
+from storage.db import Database
+
+Data = dict[Any, Any]
+
+
+class DraftPersistence(BasePersistence[Data, Data, Data]):
+    def __init__(self, db: Database, conversation: str, update_interval: float = 5) -> None:
+        super().__init__(
+            store_data=PersistenceInput(
+                bot_data=False, chat_data=False, user_data=False, callback_data=False
+            ),
+            update_interval=update_interval,
+        )
+        self.db = db
+        self.conversation = conversation
+
+    async def get_conversations(self, name: str) -> ConversationDict:
+        if name != self.conversation:
+            return {}
+        steps = await drafts.draft_steps(self.db.reader)
+        return {key: step for key, step in steps.items()}
+
+    async def update_conversation(
+        self, name: str, key: ConversationKey, new_state: object | None
+    ) -> None:
+        if name != self.conversation or new_state is None or not isinstance(new_state, int):
+            return
+        user_id = int(key[-1])
+        async with self.db.write() as tx:
+            await drafts.set_step(tx, user_id, new_state)
+
+    async def get_user_data(self) -> dict[int, Data]:
+        return {}
+
+    async def get_chat_data(self) -> dict[int, Data]:
+        return {}
+
+    async def get_bot_data(self) -> Data:
+        return {}
+
+    async def get_callback_data(self) -> CDCData | None:
+        return None
+
+    async def update_user_data(self, user_id: int, data: Data) -> None:
+        return None
+
+    async def update_chat_data(self, chat_id: int, data: Data) -> None:
+        return None
+
+    async def update_bot_data(self, data: Data) -> None:
+        return None
+
+    async def update_callback_data(self, data: CDCData) -> None:
+        return None
+
+    async def drop_chat_data(self, chat_id: int) -> None:
+        return None
+
+    async def drop_user_data(self, user_id: int) -> None:
+        return None
+
+    async def refresh_user_data(self, user_id: int, user_data: Data) -> None:
+        return None
+
+    async def refresh_chat_data(self, chat_id: int, chat_data: Data) -> None:
+        return None
+
+    async def refresh_bot_data(self, bot_data: Data) -> None:
+        return None
+
+    async def flush(self) -> None:
+        return None

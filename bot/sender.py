@@ -1,0 +1,203 @@
+"""The one sender that delivers the outbox to Telegram.
+
+Per chat, messages leave in the order they were written (only the oldest pending
+item of a chat is ever in flight); chats with urgent items go first. Pacing uses
+aiolimiter: an overall budget, one per private chat and one per group, because
+PTB's AIORateLimiter has no per-private-chat limit and pauses the whole bot on one
+`RetryAfter`. Network errors and 5xx are retried with backoff, `RetryAfter` is
+obeyed for that chat, and a chat that blocked the bot is recorded and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from aiolimiter import AsyncLimiter
+from telegram import Bot, InlineKeyboardMarkup, InputMediaPhoto, LinkPreviewOptions, Message
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.clock import Clock, to_epoch
+from storage import outbox, people
+from storage.db import Database
+from storage.outbox import OutboxItem
+
+log = logging.getLogger(__name__)
+
+TRACKED_PURPOSES = frozenset({"push"})
+"""Sent messages whose id is kept, so later state changes can edit them in place."""
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        db: Database,
+        bot: Bot,
+        clock: Clock,
+        *,
+        overall_per_second: float = 30.0,
+        private_per_second: float = 1.0,
+        group_per_minute: float = 20.0,
+        max_backoff_seconds: int = 300,
+        batch_size: int = 50,
+        on_blocked: Callable[[int], Awaitable[None]] | None = None,
+    ) -> None:
+        self.db = db
+        self.bot = bot
+        self.clock = clock
+        self.batch_size = batch_size
+        self.max_backoff = max_backoff_seconds
+        self.on_blocked = on_blocked
+        self._overall = AsyncLimiter(overall_per_second, 1)
+        self._private_rate = private_per_second
+        self._group_rate = group_per_minute
+        self._per_chat: dict[int, AsyncLimiter] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Tell the sender that new items were committed."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="whistle-outbox-sender")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    def _limiter(self, chat_id: int) -> AsyncLimiter:
+        limiter = self._per_chat.get(chat_id)
+        if limiter is None:
+            limiter = (
+                AsyncLimiter(self._group_rate, 60)
+                if chat_id < 0
+                else AsyncLimiter(self._private_rate, 1)
+            )
+            self._per_chat[chat_id] = limiter
+        return limiter
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                sent = await self.deliver_due()
+            except Exception:
+                log.exception("outbox delivery round failed; retrying shortly")
+                sent = 0
+            if sent == 0 and not self._stopping:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                except TimeoutError:
+                    pass
+
+    async def deliver_due(self) -> int:
+        """One round: deliver the head of every chat's queue that is due. Returns the count."""
+        batch = await outbox.next_batch(self.db.reader, to_epoch(self.clock.now()), self.batch_size)
+        if not batch:
+            return 0
+        await asyncio.gather(*(self._deliver(item) for item in batch))
+        return len(batch)
+
+    async def drain(self, rounds: int = 1000) -> None:
+        """Deliver until nothing is due (tests, the demo, shutdown)."""
+        for _ in range(rounds):
+            if await self.deliver_due() == 0:
+                return
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        payload: dict[str, Any] = {"chat_id": item.chat_id, **item.payload}
+        if item.method.startswith("edit"):
+            message_id = await outbox.push_message_id(self.db.reader, item.issue_id or 0,
+                                                      item.chat_id)
+            if message_id is None:
+                async with self.db.write() as tx:
+                    await outbox.mark_failed(tx, item.id, self._now(), "no message to edit")
+                return
+            payload["message_id"] = message_id
+        try:
+            async with self._overall, self._limiter(item.chat_id):
+                message_id = await self._call(item.method, payload)
+        except RetryAfter as exc:
+            wait = exc.retry_after
+            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            await self._retry(item, int(seconds) + 1, f"RetryAfter {seconds}")
+        except Forbidden as exc:
+            await self._blocked(item, str(exc))
+        except ChatMigrated as exc:
+            await self._fail(item, f"chat migrated to {exc.new_chat_id}")
+        except BadRequest as exc:
+            if "not modified" in exc.message.lower():
+                await self._sent(item, None)
+            else:
+                await self._fail(item, exc.message)
+        except NetworkError as exc:
+            backoff = min(self.max_backoff, 2 ** min(item.attempts, 16))
+            await self._retry(item, backoff, f"{type(exc).__name__}: {exc}")
+        except TelegramError as exc:
+            await self._fail(item, f"{type(exc).__name__}: {exc}")
+        else:
+            await self._sent(item, message_id)
+
+    async def _call(self, method: str, payload: dict[str, Any]) -> int | None:
+        """Send one outbox item through PTB's typed method; the id of the message it made."""
+        kwargs = dict(payload)
+        if "reply_markup" in kwargs:
+            kwargs["reply_markup"] = InlineKeyboardMarkup.de_json(kwargs["reply_markup"], self.bot)
+        if "link_preview_options" in kwargs:
+            kwargs["link_preview_options"] = LinkPreviewOptions(**kwargs["link_preview_options"])
+        match method:
+            case "sendMessage":
+                return (await self.bot.send_message(**kwargs)).message_id
+            case "editMessageText":
+                result = await self.bot.edit_message_text(**kwargs)
+                return result.message_id if isinstance(result, Message) else None
+            case "sendPhoto":
+                return (await self.bot.send_photo(**kwargs)).message_id
+            case "sendMediaGroup":
+                kwargs["media"] = [
+                    InputMediaPhoto(m["media"], caption=m.get("caption")) for m in kwargs["media"]
+                ]
+                return (await self.bot.send_media_group(**kwargs))[0].message_id
+            case "sendLocation":
+                return (await self.bot.send_location(**kwargs)).message_id
+            case "sendVenue":
+                return (await self.bot.send_venue(**kwargs)).message_id
+        raise BadRequest(f"outbox method {method} is not supported")
+
+    def _now(self) -> int:
+        return to_epoch(self.clock.now())
+
+    async def _sent(self, item: OutboxItem, message_id: int | None) -> None:
+        async with self.db.write() as tx:
+            await outbox.mark_sent(tx, item.id, self._now(), message_id)
+            if item.purpose in TRACKED_PURPOSES and item.issue_id and message_id:
+                await outbox.record_push(tx, item.issue_id, item.chat_id, message_id)
+
+    async def _retry(self, item: OutboxItem, after_seconds: int, error: str) -> None:
+        log.warning("outbox item %s to chat %s: %s; retry in %ss", item.id, item.chat_id, error,
+                    after_seconds)
+        async with self.db.write() as tx:
+            await outbox.mark_retry(tx, item.id, self._now() + after_seconds, error)
+
+    async def _fail(self, item: OutboxItem, error: str) -> None:
+        log.error("outbox item %s to chat %s failed: %s", item.id, item.chat_id, error)
+        async with self.db.write() as tx:
+            await outbox.mark_failed(tx, item.id, self._now(), error)
+
+    async def _blocked(self, item: OutboxItem, error: str) -> None:
+        log.warning("chat %s blocked the bot: %s", item.chat_id, error)
+        async with self.db.write() as tx:
+            await outbox.mark_failed(tx, item.id, self._now(), error)
+            await outbox.fail_pending_for_chat(tx, item.chat_id, error)
+            first_time = await people.mark_blocked(tx, item.chat_id, self._now())
+        if first_time and self.on_blocked is not None:
+            await self.on_blocked(item.chat_id)

@@ -1,0 +1,49 @@
+"""The services: what handlers and the command line call. No Telegram in here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock
+from bot.services.issues import IssueService
+from bot.services.notices import Notices
+from bot.services.organisation import OrganisationService
+from bot.services.people import PeopleService
+from bot.services.refusal import Refused
+from bot.services.reports import ReportService
+from bot.settings import Settings
+from storage.db import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    db: Database
+    zone: ZoneInfo
+    organisations: OrganisationService
+    people: PeopleService
+    reports: ReportService
+    issues: IssueService
+    notices: Notices
+
+
+def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
+    zone = ZoneInfo(settings.timezone)
+    organisations = OrganisationService(db, clock)
+    notices = Notices(settings.language, zone)
+    return Services(
+        settings=settings,
+        clock=clock,
+        db=db,
+        zone=zone,
+        organisations=organisations,
+        people=PeopleService(db, clock, settings.language, settings.invite_days),
+        reports=ReportService(db, clock, settings.max_photos, settings.max_text_length),
+        issues=IssueService(db, clock, organisations, notices),
+        notices=notices,
+    )
+
+
+__all__ = ["Refused", "Services", "build_services"]

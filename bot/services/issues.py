@@ -1,0 +1,411 @@
+"""Everything that happens to an issue after it is reported, in one place.
+
+Each public method is one transaction: check the person (permissions), check the
+state (lifecycle), write the change and its event row, and write the messages it
+requires to the outbox. A refused request raises `Refused` and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import aiosqlite
+
+from bot.callbacks import Rating
+from bot.clock import Clock, to_epoch
+from bot.deadlines import deadlines_from, resolve_window
+from bot.i18n import Html, plain, text
+from bot.lifecycle import Action, State, TransitionRefused, next_state
+from bot.organisation import Organisation
+from bot.permissions import Actor, IssueFacts, may, may_see
+from bot.routing import Route, RouteReason, choose_member
+from bot.services.notices import Notices
+from bot.services.organisation import OrganisationService
+from bot.services.refusal import Refused
+from bot.views import Rendered, rating_buttons, resolution_buttons, timeline
+from storage import drafts as draft_store
+from storage import issues as store
+from storage import org as org_store
+from storage import people
+from storage.db import Database
+from storage.issues import IssueRecord, NewIssue
+
+
+class IssueService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        organisations: OrganisationService,
+        notices: Notices,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.organisations = organisations
+        self.notices = notices
+        self.on_commit = on_commit
+
+    # --- checks shared by every change -------------------------------------------------
+
+    async def _load(
+        self, tx: aiosqlite.Connection, user_id: int, issue_id: int, action: Action
+    ) -> tuple[IssueRecord, Actor, State]:
+        """The issue, the person and the state the action leads to, or Refused."""
+        issue = await store.get_issue(tx, issue_id)
+        actor = await people.load_actor(tx, user_id)
+        if not actor.registered:
+            raise Refused("not_registered")
+        if issue is None:
+            raise Refused("ans_not_found")
+        facts = IssueFacts(
+            reporter_id=issue.reporter_id,
+            state=issue.state,
+            department=issue.department_code,
+            assignee_id=issue.assignee_id,
+            involved=await store.involved_people(tx, issue_id),
+        )
+        if not may(actor, action, facts):
+            if not may_see(actor, facts):
+                raise Refused("ans_not_found")
+            raise Refused("ans_not_allowed")
+        try:
+            target = next_state(issue.state, action)
+        except TransitionRefused:
+            if action == Action.ACKNOWLEDGE and issue.acknowledged_at is not None:
+                names = await people.display_names(tx, {issue.assignee_id or 0})
+                raise Refused("ans_taken", name=names.get(issue.assignee_id or 0, "-")) from None
+            if action == Action.RATE and issue.rating:
+                raise Refused("ans_already_rated") from None
+            raise Refused("ans_stale", state=issue.state) from None
+        return issue, actor, target
+
+    async def check(self, user_id: int, issue_id: int, action: Action) -> None:
+        """Refused unless `user_id` may do `action` to the issue now (asking before typing)."""
+        await self._load(self.db.reader, user_id, issue_id, action)
+
+    async def _record(
+        self,
+        tx: aiosqlite.Connection,
+        issue: IssueRecord,
+        actor_id: int | None,
+        action: Action,
+        target: State,
+        now: int,
+        note: str | None = None,
+        **changes: object,
+    ) -> IssueRecord:
+        if not await store.update_issue(tx, issue.id, issue.state, state=target, **changes):
+            raise Refused("ans_stale", state=issue.state)
+        updated = await store.get_issue(tx, issue.id)
+        assert updated is not None
+        await store.add_event(
+            tx, issue.id, now, actor_id, action.value, issue.state, target,
+            updated.department_code, updated.assignee_id, note,
+        )
+        return updated
+
+    def _now(self) -> tuple[datetime, int]:
+        moment = self.clock.now()
+        return moment, to_epoch(moment)
+
+    # --- report and dispatch ---------------------------------------------------------
+
+    async def submit(self, user_id: int) -> IssueRecord:
+        """Turn the user's finished draft into an issue and dispatch it, all in one commit."""
+        org = await self.organisations.current()
+        moment, now = self._now()
+        async with self.db.write() as tx:
+            draft = await draft_store.get_draft(tx, user_id)
+            if draft is None:
+                raise Refused("report_already_submitted")
+            actor = await people.load_actor(tx, user_id)
+            if draft.grid_code not in actor.grids or draft.grid_code not in org.grids:
+                await draft_store.delete_draft(tx, user_id)
+                raise Refused("report_grid_gone")
+            if draft.category_code not in org.categories or not draft.description:
+                raise Refused("report_category_gone")
+            issue_id = await store.insert_issue(
+                tx,
+                NewIssue(
+                    reporter_id=user_id,
+                    grid_code=draft.grid_code,
+                    category_code=draft.category_code,
+                    description=draft.description,
+                    urgent=bool(draft.urgent),
+                    latitude=draft.latitude,
+                    longitude=draft.longitude,
+                    address=draft.address,
+                    draft_key=draft.draft_key,
+                ),
+                now,
+            )
+            await store.add_photos(tx, issue_id, "report", draft.photos)
+            await store.add_event(
+                tx, issue_id, now, user_id, Action.REPORT.value, None, State.REPORTED, None, None
+            )
+            await draft_store.delete_draft(tx, user_id)
+            issue = await store.get_issue(tx, issue_id)
+            assert issue is not None
+            department = org.department_for(issue.category_code, issue.grid_code)
+            route = await self._choose(tx, org, department, moment)
+            issue = await self._dispatch(tx, issue, route, None, Action.DISPATCH, moment)
+        self.on_commit()
+        return issue
+
+    async def _choose(
+        self, tx: aiosqlite.Connection, org: Organisation, department: str, moment: datetime
+    ) -> Route:
+        if department not in org.departments:
+            return Route(department, None, RouteReason.NOBODY)
+        dept = org.departments[department]
+        candidates = [*dept.members, *([dept.head] if dept.head else [])]
+        candidates += [s.member for s in org.shifts if s.department == department]
+        load = await store.member_loads(tx, sorted(set(candidates)))
+        return choose_member(org, department, moment, load)
+
+    async def _dispatch(
+        self,
+        tx: aiosqlite.Connection,
+        issue: IssueRecord,
+        route: Route,
+        actor_id: int | None,
+        action: Action,
+        moment: datetime,
+    ) -> IssueRecord:
+        now = to_epoch(moment)
+        rules = await org_store.category_rules(tx, issue.category_code)
+        assert rules is not None
+        due = deadlines_from(rules, issue.urgent, moment)
+        updated = await self._record(
+            tx, issue, actor_id, action, next_state(issue.state, action), now,
+            department_code=route.department, assignee_id=route.member, dispatched_at=now,
+            acknowledged_at=None, resolved_at=None,
+            ack_deadline=to_epoch(due.acknowledge_by), resolve_deadline=to_epoch(due.resolve_by),
+        )
+        await self.notices.refresh_cards(tx, issue.id, now)
+        pushed = await self.notices.push(tx, updated, now)
+        if not pushed:
+            names = await self.notices.issue_names(tx, updated)
+            await self.notices.push_to_admins(
+                tx, updated, now, "ad_unrouted", id=updated.id,
+                category=names.category(updated.category_code),
+                department=names.department(route.department),
+            )
+        return updated
+
+    # --- the department's side ---------------------------------------------------------
+
+    async def acknowledge(self, user_id: int, issue_id: int) -> IssueRecord:
+        _, now = self._now()
+        async with self.db.write() as tx:
+            issue, _, target = await self._load(tx, user_id, issue_id, Action.ACKNOWLEDGE)
+            updated = await self._record(
+                tx, issue, user_id, Action.ACKNOWLEDGE, target, now,
+                assignee_id=user_id, acknowledged_at=now,
+            )
+            await self.notices.refresh_cards(tx, issue_id, now)
+            names = await self.notices.issue_names(tx, updated)
+            await self.notices.tell(
+                tx, updated.reporter_id, now, "rc_acknowledged", issue=updated, id=issue_id,
+                department=names.department(updated.department_code),
+                member=names.person(user_id),
+            )
+        self.on_commit()
+        return updated
+
+    async def transfer(self, user_id: int, issue_id: int, reason: str) -> IssueRecord:
+        _, now = self._now()
+        async with self.db.write() as tx:
+            issue, _, target = await self._load(tx, user_id, issue_id, Action.TRANSFER)
+            updated = await self._record(
+                tx, issue, user_id, Action.TRANSFER, target, now, note=reason,
+                assignee_id=None, transfer_count=issue.transfer_count + 1,
+            )
+            names = await self.notices.names(tx, [user_id, issue.reporter_id])
+            department = names.department(issue.department_code)
+            await self.notices.refresh_cards(tx, issue_id, now)
+            await self.notices.tell(
+                tx, issue.reporter_id, now, "rc_transferred", issue=updated, id=issue_id,
+                department=department, reason=reason,
+            )
+            await self.notices.push_to_admins(
+                tx, updated, now, "ad_transferred", id=issue_id,
+                category=names.category(issue.category_code), grid=names.grid(issue.grid_code),
+                department=department, member=names.person(user_id), reason=reason,
+            )
+        self.on_commit()
+        return updated
+
+    async def reroute(
+        self, user_id: int, issue_id: int, department: str, member: int | None = None
+    ) -> IssueRecord:
+        org = await self.organisations.current()
+        moment, _ = self._now()
+        if department not in org.departments:
+            raise Refused("unknown_department", code=department)
+        dept = org.departments[department]
+        if member is not None and member not in (*dept.members, dept.head):
+            raise Refused("not_a_member", member=member, department=dept.name)
+        async with self.db.write() as tx:
+            issue, _, _ = await self._load(tx, user_id, issue_id, Action.REROUTE)
+            route = (
+                Route(department, member, RouteReason.ON_DUTY)
+                if member is not None
+                else await self._choose(tx, org, department, moment)
+            )
+            updated = await self._dispatch(tx, issue, route, user_id, Action.REROUTE, moment)
+            names = await self.notices.issue_names(tx, updated)
+            await self.notices.tell(
+                tx, updated.reporter_id, to_epoch(moment), "rc_dispatched", issue=updated,
+                id=issue_id, department=names.department(department),
+                member=names.person(updated.assignee_id),
+            )
+        self.on_commit()
+        return updated
+
+    async def progress(self, user_id: int, issue_id: int, note: str) -> IssueRecord:
+        _, now = self._now()
+        async with self.db.write() as tx:
+            issue, _, target = await self._load(tx, user_id, issue_id, Action.PROGRESS)
+            updated = await self._record(tx, issue, user_id, Action.PROGRESS, target, now, note)
+            names = await self.notices.names(tx, [user_id])
+            await self.notices.tell(
+                tx, issue.reporter_id, now, "rc_progress", issue=updated, id=issue_id,
+                member=names.person(user_id), note=note,
+            )
+        self.on_commit()
+        return updated
+
+    async def resolve(
+        self, user_id: int, issue_id: int, note: str, photos: list[tuple[str, str | None]]
+    ) -> IssueRecord:
+        _, now = self._now()
+        async with self.db.write() as tx:
+            issue, _, target = await self._load(tx, user_id, issue_id, Action.RESOLVE)
+            updated = await self._record(
+                tx, issue, user_id, Action.RESOLVE, target, now, note, resolved_at=now,
+            )
+            await store.add_photos(tx, issue_id, "resolution", photos)
+            await self.notices.refresh_cards(tx, issue_id, now)
+            reporter_lang = await self.notices.language(tx, issue.reporter_id)
+            if photos:
+                caption = plain(reporter_lang, "resolution_photos_caption", id=issue_id)
+                await self.notices.photos(
+                    tx, issue.reporter_id, updated, [p for p, _ in photos], caption, now
+                )
+            names = await self.notices.names(tx, [user_id])
+            await self.notices.tell(
+                tx, issue.reporter_id, now, "rc_resolved", issue=updated,
+                buttons=resolution_buttons(reporter_lang, issue_id), id=issue_id,
+                member=names.person(user_id), note=note,
+            )
+        self.on_commit()
+        return updated
+
+    # --- the reporter's side -----------------------------------------------------------
+
+    async def confirm(self, user_id: int, issue_id: int) -> Rendered:
+        _, now = self._now()
+        async with self.db.write() as tx:
+            issue, _, target = await self._load(tx, user_id, issue_id, Action.CONFIRM)
+            await self._record(tx, issue, user_id, Action.CONFIRM, target, now, closed_at=now)
+            await self.notices.refresh_cards(tx, issue_id, now)
+            lang = await self.notices.language(tx, user_id)
+        self.on_commit()
+        return Rendered(text(lang, "done_confirm", id=issue_id), rating_buttons(lang, issue_id))
+
+    async def reopen(self, user_id: int, issue_id: int, reason: str) -> IssueRecord:
+        moment, now = self._now()
+        async with self.db.write() as tx:
+            issue, _, target = await self._load(tx, user_id, issue_id, Action.REOPEN)
+            rules = await org_store.category_rules(tx, issue.category_code)
+            assert rules is not None
+            updated = await self._record(
+                tx, issue, user_id, Action.REOPEN, target, now, reason,
+                resolved_at=None, reopen_count=issue.reopen_count + 1,
+                resolve_deadline=to_epoch(moment + resolve_window(rules, issue.urgent)),
+            )
+            await self.notices.refresh_cards(tx, issue_id, now)
+            if updated.assignee_id is not None:
+                await self.notices.tell(
+                    tx, updated.assignee_id, now, "mc_reopened", issue=updated, id=issue_id,
+                    reason=reason,
+                )
+        self.on_commit()
+        return updated
+
+    async def rate(self, user_id: int, issue_id: int, rating: Rating) -> IssueRecord:
+        _, now = self._now()
+        async with self.db.write() as tx:
+            issue, _, target = await self._load(tx, user_id, issue_id, Action.RATE)
+            if issue.rating:
+                raise Refused("ans_already_rated")
+            updated = await self._record(
+                tx, issue, user_id, Action.RATE, target, now, rating.value, rating=rating.value
+            )
+            await self.notices.refresh_cards(tx, issue_id, now)
+            if updated.assignee_id is not None:
+                lang = await self.notices.language(tx, updated.assignee_id)
+                await self.notices.tell(
+                    tx, updated.assignee_id, now, "mc_rated", issue=updated, id=issue_id,
+                    rating=plain(lang, f"rating_{rating.value}"),
+                )
+        self.on_commit()
+        return updated
+
+    async def cancel(self, user_id: int, issue_id: int) -> IssueRecord:
+        _, now = self._now()
+        async with self.db.write() as tx:
+            issue, _, target = await self._load(tx, user_id, issue_id, Action.CANCEL)
+            updated = await self._record(
+                tx, issue, user_id, Action.CANCEL, target, now, cancelled_at=now
+            )
+            await self.notices.refresh_cards(tx, issue_id, now)
+            if issue.assignee_id is not None and issue.assignee_id != user_id:
+                await self.notices.tell(
+                    tx, issue.assignee_id, now, "mc_cancelled", issue=updated, id=issue_id
+                )
+        self.on_commit()
+        return updated
+
+    # --- looking things up -----------------------------------------------------------
+
+    async def visible_issue(self, user_id: int, issue_id: int) -> IssueRecord:
+        conn = self.db.reader
+        actor = await people.load_actor(conn, user_id)
+        issue = await store.get_issue(conn, issue_id)
+        if not actor.registered:
+            raise Refused("not_registered")
+        if issue is None:
+            raise Refused("ans_not_found")
+        facts = IssueFacts(
+            issue.reporter_id, issue.state, issue.department_code, issue.assignee_id,
+            await store.involved_people(conn, issue_id),
+        )
+        if not may_see(actor, facts):
+            raise Refused("ans_not_found")
+        return issue
+
+    async def details(self, user_id: int, issue_id: int) -> tuple[Rendered, Html]:
+        """The issue's card (with the buttons this person may use) and its timeline."""
+        issue = await self.visible_issue(user_id, issue_id)
+        conn = self.db.reader
+        history = await store.events(conn, issue_id)
+        audience = await self.notices.audience(conn, issue, user_id)
+        card = await self.notices.card(conn, issue, user_id, audience)
+        names = await self.notices.names(
+            conn, {e.actor_id for e in history} | {e.assignee_id for e in history}
+        )
+        lang = await self.notices.language(conn, user_id)
+        return card, timeline(lang, issue, history, names, self.notices.zone)
+
+    async def reported_by(self, user_id: int, limit: int = 15) -> list[IssueRecord]:
+        return await store.reported_by(self.db.reader, user_id, limit)
+
+    async def to_do(self, actor: Actor, limit: int = 30) -> list[IssueRecord]:
+        return await store.to_do(self.db.reader, actor.user_id, actor.departments, limit)
+
+    async def awaiting_reroute(self, limit: int = 30) -> list[IssueRecord]:
+        return await store.transferred(self.db.reader, limit)

@@ -1,0 +1,219 @@
+"""Everything the bot must say because of a state change, written to the outbox inside
+that change's transaction. Nothing here sends: the outbox sender delivers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+
+from bot.i18n import Html, normalise_language, text
+from bot.lifecycle import ASSIGNED_STATES
+from bot.views import Audience, Buttons, Names, Rendered, issue_card, keyboard
+from storage import issues as issue_store
+from storage import org as org_store
+from storage import outbox, people
+from storage.db import fetch_all, fetch_one
+from storage.issues import IssueRecord
+
+MEDIA_GROUP_LIMIT = 10
+
+
+class Notices:
+    def __init__(self, default_language: str, zone: ZoneInfo) -> None:
+        self.default_language = default_language
+        self.zone = zone
+
+    async def language(self, conn: aiosqlite.Connection, chat_id: int) -> str:
+        if chat_id < 0:
+            return self.default_language
+        return normalise_language(await people.language(conn, chat_id), self.default_language)
+
+    async def names(self, conn: aiosqlite.Connection, people_ids: Iterable[int | None]) -> Names:
+        tables = await org_store.name_tables(conn)
+        ids = {i for i in people_ids if i is not None}
+        return Names(
+            departments=tables["department"],
+            categories=tables["category"],
+            grids=tables["grid"],
+            people=await people.display_names(conn, ids),
+        )
+
+    async def issue_names(self, conn: aiosqlite.Connection, issue: IssueRecord) -> Names:
+        return await self.names(conn, [issue.reporter_id, issue.assignee_id])
+
+    async def group_chat(self, conn: aiosqlite.Connection, department: str | None) -> int | None:
+        if department is None:
+            return None
+        row = await fetch_one(
+            conn,
+            "SELECT group_chat_id FROM department WHERE code = ? AND retired_at IS NULL",
+            (department,),
+        )
+        return row["group_chat_id"] if row else None
+
+    async def active_departments(self, conn: aiosqlite.Connection) -> list[tuple[str, str]]:
+        rows = await fetch_all(
+            conn, "SELECT code, name FROM department WHERE retired_at IS NULL ORDER BY position"
+        )
+        return [(r["code"], r["name"]) for r in rows]
+
+    async def _resolution_note(self, conn: aiosqlite.Connection, issue_id: int) -> str | None:
+        row = await fetch_one(
+            conn,
+            """SELECT note FROM issue_event WHERE issue_id = ? AND action = 'resolve'
+               ORDER BY id DESC LIMIT 1""",
+            (issue_id,),
+        )
+        return row["note"] if row else None
+
+    async def card(
+        self, conn: aiosqlite.Connection, issue: IssueRecord, chat_id: int, audience: Audience
+    ) -> Rendered:
+        lang = await self.language(conn, chat_id)
+        reroute_to: list[tuple[str, str]] = []
+        if audience == Audience.ADMIN:
+            reroute_to = await self.active_departments(conn)
+        return issue_card(
+            lang,
+            issue,
+            await self.issue_names(conn, issue),
+            self.zone,
+            audience,
+            resolution_note=await self._resolution_note(conn, issue.id),
+            reroute_to=reroute_to,
+        )
+
+    async def audience(
+        self, conn: aiosqlite.Connection, issue: IssueRecord, chat_id: int
+    ) -> Audience:
+        if issue.state in ASSIGNED_STATES:
+            if chat_id == issue.assignee_id:
+                return Audience.ASSIGNEE
+            if chat_id == await self.group_chat(conn, issue.department_code):
+                return Audience.GROUP
+        if chat_id in await people.active_admins(conn):
+            return Audience.ADMIN
+        return Audience.OTHER
+
+    async def push(self, conn: aiosqlite.Connection, issue: IssueRecord, now: int) -> list[int]:
+        """Photos, location and the live card to the assignee and the department's group."""
+        chats: list[int] = []
+        if issue.assignee_id is not None:
+            chats.append(issue.assignee_id)
+        group = await self.group_chat(conn, issue.department_code)
+        if group is not None:
+            chats.append(group)
+        for chat_id in chats:
+            await self._send_card(conn, issue, chat_id, await self.audience(conn, issue, chat_id),
+                                  now, with_media=True)
+        return chats
+
+    async def push_to_admins(
+        self, conn: aiosqlite.Connection, issue: IssueRecord, now: int, key: str, **values: object
+    ) -> None:
+        """A notice to every admin, then the live card with reroute buttons."""
+        for admin in await people.active_admins(conn):
+            await self.tell(conn, admin, now, key, issue=issue, **values)
+            await self._send_card(conn, issue, admin, Audience.ADMIN, now, with_media=False)
+
+    async def _send_card(
+        self,
+        conn: aiosqlite.Connection,
+        issue: IssueRecord,
+        chat_id: int,
+        audience: Audience,
+        now: int,
+        *,
+        with_media: bool,
+    ) -> None:
+        if with_media:
+            await self._media(conn, issue, chat_id, now)
+        card = await self.card(conn, issue, chat_id, audience)
+        await outbox.enqueue(
+            conn, chat_id=chat_id, method="sendMessage", payload=card.payload(),
+            purpose="push", now=now, issue_id=issue.id, urgent=issue.urgent,
+        )
+
+    async def _media(
+        self, conn: aiosqlite.Connection, issue: IssueRecord, chat_id: int, now: int
+    ) -> None:
+        lang = await self.language(conn, chat_id)
+        photo_ids = await issue_store.photos(conn, issue.id, "report")
+        await self.photos(conn, chat_id, issue, photo_ids, str(text(lang, "photos_caption",
+                                                                     id=issue.id)), now)
+        if issue.latitude is not None and issue.longitude is not None:
+            body: dict[str, Any] = {"latitude": issue.latitude, "longitude": issue.longitude}
+            method = "sendLocation"
+            if issue.address:
+                method = "sendVenue"
+                body |= {"title": f"#{issue.id}", "address": issue.address[:200]}
+            await outbox.enqueue(conn, chat_id=chat_id, method=method, payload=body,
+                                 purpose="media", now=now, issue_id=issue.id, urgent=issue.urgent)
+
+    async def photos(
+        self,
+        conn: aiosqlite.Connection,
+        chat_id: int,
+        issue: IssueRecord,
+        photo_ids: list[str],
+        caption: str,
+        now: int,
+    ) -> None:
+        for start in range(0, len(photo_ids), MEDIA_GROUP_LIMIT):
+            chunk = photo_ids[start : start + MEDIA_GROUP_LIMIT]
+            if len(chunk) == 1:
+                method, body = "sendPhoto", {"photo": chunk[0], "caption": caption}
+            else:
+                media = [{"type": "photo", "media": file_id} for file_id in chunk]
+                media[0]["caption"] = caption
+                method, body = "sendMediaGroup", {"media": media}
+            await outbox.enqueue(conn, chat_id=chat_id, method=method, payload=body,
+                                 purpose="media", now=now, issue_id=issue.id, urgent=issue.urgent)
+
+    async def refresh_cards(self, conn: aiosqlite.Connection, issue_id: int, now: int) -> None:
+        """Edit every card of this issue to show its current state and the right buttons."""
+        issue = await issue_store.get_issue(conn, issue_id)
+        if issue is None:
+            return
+        for chat_id in await outbox.push_chats(conn, issue_id):
+            card = await self.card(conn, issue, chat_id,
+                                   await self.audience(conn, issue, chat_id))
+            await outbox.enqueue(
+                conn, chat_id=chat_id, method="editMessageText",
+                payload=card.payload(with_markup_always=True), purpose="edit", now=now,
+                issue_id=issue_id, urgent=issue.urgent,
+            )
+
+    async def tell(
+        self,
+        conn: aiosqlite.Connection,
+        chat_id: int,
+        now: int,
+        key: str,
+        *,
+        issue: IssueRecord | None = None,
+        buttons: Buttons | None = None,
+        **values: object,
+    ) -> None:
+        lang = await self.language(conn, chat_id)
+        body: dict[str, Any] = {"text": str(text(lang, key, **values)), "parse_mode": "HTML"}
+        if buttons:
+            body["reply_markup"] = keyboard(buttons)
+        await outbox.enqueue(
+            conn, chat_id=chat_id, method="sendMessage", payload=body, purpose="notice",
+            now=now, issue_id=issue.id if issue else None,
+            urgent=bool(issue and issue.urgent),
+        )
+
+    async def tell_html(
+        self, conn: aiosqlite.Connection, chat_id: int, now: int, body: Html,
+        issue: IssueRecord | None = None,
+    ) -> None:
+        await outbox.enqueue(
+            conn, chat_id=chat_id, method="sendMessage",
+            payload={"text": str(body), "parse_mode": "HTML"}, purpose="notice", now=now,
+            issue_id=issue.id if issue else None, urgent=bool(issue and issue.urgent),
+        )

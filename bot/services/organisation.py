@@ -1,0 +1,60 @@
+"""The organisation as the bot uses it: imported from the file into the database (idempotent;
+what disappears from the file is retired, never deleted), and read back for routing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.clock import Clock, to_epoch
+from bot.organisation import Organisation, parse_organisation
+from bot.permissions import Role
+from storage import org as org_store
+from storage import people
+from storage.db import Database
+from storage.org import ImportSummary
+
+
+class OrganisationMissing(Exception):
+    """No organisation file has been imported yet."""
+
+
+class OrganisationService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        self._cached: tuple[int, Organisation] | None = None
+
+    async def current(self) -> Organisation:
+        stored = await org_store.stored_source(self.db.reader)
+        if stored is None:
+            raise OrganisationMissing("import an organisation file first: whistle org import FILE")
+        toml_text, imported_at = stored
+        if self._cached is None or self._cached[0] != imported_at:
+            self._cached = (imported_at, parse_organisation(toml_text))
+        return self._cached[1]
+
+    async def import_file(self, path: Path) -> ImportSummary:
+        return await self.import_text(path.read_text(encoding="utf-8"))
+
+    async def import_text(self, toml_text: str) -> ImportSummary:
+        org = parse_organisation(toml_text)
+        now = to_epoch(self.clock.now())
+        wanted: set[tuple[int, str, str]] = set()
+        for dept in org.departments.values():
+            if dept.head is not None:
+                wanted.add((dept.head, Role.HEAD.value, dept.code))
+            wanted.update((m, Role.MEMBER.value, dept.code) for m in dept.members)
+        for grid in org.grids.values():
+            wanted.update((w, Role.WORKER.value, grid.code) for w in grid.workers)
+        wanted.update((a, Role.ADMIN.value, "") for a in org.admins)
+        async with self.db.write() as tx:
+            summary = await org_store.store_organisation(tx, org, toml_text, now)
+            current = await people.grants_from(tx, "org")
+            for user_id, role, scope in sorted(wanted - current):
+                await people.ensure_person(tx, user_id, now)
+                if await people.grant(tx, user_id, Role(role), scope, "org", now):
+                    summary.added.append(f"{role} {user_id} {scope}".rstrip())
+            for user_id, role, scope in sorted(current - wanted):
+                await people.retire_grant(tx, user_id, role, scope, now)
+                summary.retired.append(f"{role} {user_id} {scope}".rstrip())
+        return summary

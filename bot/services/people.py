@@ -1,0 +1,96 @@
+"""People: joining with an invite code, roles, language, and admins from the settings."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.clock import Clock, to_epoch
+from bot.i18n import normalise_language
+from bot.permissions import Actor, Role
+from bot.services.refusal import Refused
+from storage import invites, people
+from storage import org as org_store
+from storage.db import Database
+
+_SCOPE_TABLE = {Role.WORKER: "grid", Role.MEMBER: "department", Role.HEAD: "department"}
+
+
+@dataclass(frozen=True)
+class Joining:
+    actor: Actor
+    joined: tuple[Role, str] | None = None
+    code_refused: bool = False
+
+
+class PeopleService:
+    def __init__(self, db: Database, clock: Clock, default_language: str, invite_days: int) -> None:
+        self.db = db
+        self.clock = clock
+        self.default_language = default_language
+        self.invite_days = invite_days
+
+    async def actor(self, user_id: int) -> Actor:
+        return await people.load_actor(self.db.reader, user_id)
+
+    async def language(self, user_id: int) -> str:
+        stored = await people.language(self.db.reader, user_id)
+        return normalise_language(stored, self.default_language)
+
+    async def set_language(self, user_id: int, lang: str) -> None:
+        now = to_epoch(self.clock.now())
+        async with self.db.write() as tx:
+            await people.ensure_person(tx, user_id, now)
+            await people.set_language(tx, user_id, normalise_language(lang))
+
+    async def join(
+        self, user_id: int, name: str, username: str | None, code: str | None
+    ) -> Joining:
+        """Record who wrote to the bot; redeem an invite code if one came with /start."""
+        now = to_epoch(self.clock.now())
+        joined: tuple[Role, str] | None = None
+        refused = False
+        async with self.db.write() as tx:
+            known = await people.load_actor(tx, user_id)
+            if known.registered or code:
+                await people.ensure_person(tx, user_id, now, name, username)
+                await people.clear_blocked(tx, user_id)
+            if code:
+                claimed = await invites.claim_invite(tx, code, user_id, now)
+                if claimed is None:
+                    refused = True
+                else:
+                    role, scope = Role(claimed[0]), claimed[1]
+                    await people.grant(tx, user_id, role, scope, "invite", now)
+                    joined = (role, scope)
+            actor = await people.load_actor(tx, user_id)
+        return Joining(actor, joined, refused)
+
+    async def create_invite(self, role: Role, scope: str, created_by: int | None) -> str:
+        table = _SCOPE_TABLE.get(role)
+        if table is None:
+            scope = ""
+        else:
+            codes = {code for code, _ in await org_store.active_codes(self.db.reader, table)}
+            if scope not in codes:
+                raise Refused("invite_bad_scope", scope=scope or "-")
+        code = secrets.token_urlsafe(12)
+        moment = self.clock.now()
+        async with self.db.write() as tx:
+            await invites.create_invite(
+                tx, code, role.value, scope, created_by, to_epoch(moment),
+                to_epoch(moment + timedelta(days=self.invite_days)),
+            )
+        return code
+
+    async def sync_settings_admins(self, admin_ids: list[int]) -> None:
+        """Admins named in WHISTLE_ADMIN_IDS hold the role; ones removed from it lose it."""
+        now = to_epoch(self.clock.now())
+        async with self.db.write() as tx:
+            current = {u for u, _, _ in await people.grants_from(tx, "settings")}
+            for user_id in admin_ids:
+                await people.ensure_person(tx, user_id, now)
+                await people.grant(tx, user_id, Role.ADMIN, "", "settings", now)
+            for user_id in current - set(admin_ids):
+                await people.retire_grant(tx, user_id, Role.ADMIN.value, "", now)

@@ -1,0 +1,187 @@
+"""Writing a report: the draft, step by step, until the worker submits it.
+
+The draft lives in the database and its `step` is the conversation's state, so a
+half-written report survives a restart or a crash of the bot.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from enum import IntEnum
+
+from bot.clock import Clock, to_epoch
+from bot.services.refusal import Refused
+from storage import drafts as store
+from storage import org as org_store
+from storage import people
+from storage.db import Database
+from storage.drafts import Draft
+
+
+class Step(IntEnum):
+    GRID = 1
+    CATEGORY = 2
+    DESCRIPTION = 3
+    PHOTOS = 4
+    LOCATION = 5
+    URGENCY = 6
+    CONFIRM = 7
+    OFFER = 8
+
+
+def clean_text(raw: str | None, limit: int) -> str:
+    """User text as stored: control characters removed (line breaks kept), trimmed, bounded.
+    Raises Refused when nothing is left or it is too long."""
+    if raw is None:
+        raise Refused("report_expect_text")
+    cleaned = "".join(
+        ch for ch in raw if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs", "Co")
+    ).strip()
+    if not cleaned:
+        raise Refused("report_expect_text")
+    if len(cleaned) > limit:
+        raise Refused("report_text_too_long", max=limit)
+    return cleaned
+
+
+class ReportService:
+    def __init__(self, db: Database, clock: Clock, max_photos: int, max_text: int) -> None:
+        self.db = db
+        self.clock = clock
+        self.max_photos = max_photos
+        self.max_text = max_text
+
+    async def current(self, user_id: int) -> Draft | None:
+        return await store.get_draft(self.db.reader, user_id)
+
+    async def _save(self, draft: Draft) -> Draft:
+        async with self.db.write() as tx:
+            await store.save_draft(tx, draft, to_epoch(self.clock.now()))
+        return draft
+
+    async def _draft(self, user_id: int) -> Draft:
+        draft = await self.current(user_id)
+        if draft is None:
+            raise Refused("report_already_submitted")
+        return draft
+
+    async def begin(
+        self,
+        user_id: int,
+        chat_id: int,
+        *,
+        description: str | None = None,
+        photo: tuple[str, str | None] | None = None,
+        offer: bool = False,
+    ) -> Draft:
+        """Start a draft (or return the unfinished one); `offer` asks first whether to start."""
+        existing = await self.current(user_id)
+        if existing is not None:
+            return existing
+        actor = await people.load_actor(self.db.reader, user_id)
+        if not actor.grids:
+            raise Refused("report_not_worker")
+        active = {code for code, _ in await org_store.active_codes(self.db.reader, "grid")}
+        grids = sorted(actor.grids & active)
+        if not grids:
+            raise Refused("report_not_worker")
+        draft = Draft(
+            user_id=user_id,
+            chat_id=chat_id,
+            draft_key=uuid.uuid4().hex,
+            step=Step.CATEGORY,
+            started_at=to_epoch(self.clock.now()),
+            grid_code=grids[0] if len(grids) == 1 else None,
+        )
+        if description is not None:
+            draft.description = clean_text(description, self.max_text)
+        if photo is not None:
+            draft.photos.append(photo)
+        draft.step = Step.OFFER if offer else self._after_start(draft)
+        return await self._save(draft)
+
+    @staticmethod
+    def _after_start(draft: Draft) -> Step:
+        return Step.CATEGORY if draft.grid_code else Step.GRID
+
+    async def accept_offer(self, user_id: int) -> Draft:
+        draft = await self._draft(user_id)
+        if draft.step == Step.OFFER:
+            draft.step = self._after_start(draft)
+            await self._save(draft)
+        return draft
+
+    async def choose_grid(self, user_id: int, grid: str) -> Draft:
+        draft = await self._draft(user_id)
+        actor = await people.load_actor(self.db.reader, user_id)
+        if grid not in actor.grids:
+            raise Refused("ans_bad_button")
+        draft.grid_code = grid
+        draft.step = Step.CATEGORY
+        return await self._save(draft)
+
+    async def choose_category(self, user_id: int, category: str) -> Draft:
+        draft = await self._draft(user_id)
+        active = {code for code, _ in await org_store.active_codes(self.db.reader, "category")}
+        if category not in active:
+            raise Refused("report_category_gone")
+        draft.category_code = category
+        draft.step = Step.PHOTOS if draft.description else Step.DESCRIPTION
+        return await self._save(draft)
+
+    async def describe(self, user_id: int, raw: str | None) -> Draft:
+        draft = await self._draft(user_id)
+        draft.description = clean_text(raw, self.max_text)
+        draft.step = Step.PHOTOS
+        return await self._save(draft)
+
+    async def add_photo(self, user_id: int, file_id: str, unique_id: str | None) -> Draft:
+        draft = await self._draft(user_id)
+        if len(draft.photos) >= self.max_photos:
+            raise Refused("report_too_many_photos", max=self.max_photos)
+        if all(p[0] != file_id for p in draft.photos):
+            draft.photos.append((file_id, unique_id))
+        return await self._save(draft)
+
+    async def photos_done(self, user_id: int) -> Draft:
+        draft = await self._draft(user_id)
+        draft.step = Step.LOCATION
+        return await self._save(draft)
+
+    async def locate(
+        self,
+        user_id: int,
+        *,
+        latitude: float | None = None,
+        longitude: float | None = None,
+        address: str | None = None,
+    ) -> Draft:
+        draft = await self._draft(user_id)
+        if latitude is not None and longitude is not None:
+            if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+                raise Refused("report_expect_location")
+            draft.latitude, draft.longitude = latitude, longitude
+        if address is not None:
+            draft.address = clean_text(address, 200)
+        draft.step = Step.URGENCY
+        return await self._save(draft)
+
+    async def skip_location(self, user_id: int) -> Draft:
+        draft = await self._draft(user_id)
+        draft.step = Step.URGENCY
+        return await self._save(draft)
+
+    async def set_urgency(self, user_id: int, urgent: bool) -> Draft:
+        draft = await self._draft(user_id)
+        draft.urgent = urgent
+        draft.step = Step.CONFIRM
+        return await self._save(draft)
+
+    async def discard(self, user_id: int) -> bool:
+        async with self.db.write() as tx:
+            return await store.delete_draft(tx, user_id)
+
+    async def set_step(self, user_id: int, step: int) -> None:
+        async with self.db.write() as tx:
+            await store.set_step(tx, user_id, step)

@@ -1,0 +1,293 @@
+"""How issues look in a chat: the issue card, its buttons, lists and the timeline.
+
+Pure functions from records to (HTML text, buttons); the outbox and the handlers
+turn them into Bot API calls. One card serves every chat that shows the issue,
+with the buttons that chat's audience may use, so an edited card never lies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.callbacks import IssueButton, Rating, ReportButton, issue_button, report_button
+from bot.clock import from_epoch
+from bot.i18n import Html, escape, plain, text
+from bot.lifecycle import State
+from bot.services.reports import Step
+from storage.drafts import Draft
+from storage.issues import EventRecord, IssueRecord
+
+Buttons = list[list[tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: Html
+    buttons: Buttons = field(default_factory=list)
+
+    def payload(self, *, with_markup_always: bool = False) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "text": str(self.text),
+            "parse_mode": "HTML",
+            "link_preview_options": {"is_disabled": True},
+        }
+        if self.buttons or with_markup_always:
+            body["reply_markup"] = keyboard(self.buttons)
+        return body
+
+
+def keyboard(buttons: Buttons) -> dict[str, Any]:
+    return {
+        "inline_keyboard": [
+            [{"text": label, "callback_data": data} for label, data in row] for row in buttons
+        ]
+    }
+
+
+@dataclass(frozen=True)
+class Names:
+    """Display names for codes and people, retired ones included."""
+
+    departments: dict[str, str]
+    categories: dict[str, str]
+    grids: dict[str, str]
+    people: dict[int, str]
+
+    def department(self, code: str | None) -> str:
+        return self.departments.get(code or "", code or "-")
+
+    def category(self, code: str) -> str:
+        return self.categories.get(code, code)
+
+    def grid(self, code: str) -> str:
+        return self.grids.get(code, code)
+
+    def person(self, user_id: int | None) -> str:
+        if user_id is None:
+            return "-"
+        return self.people.get(user_id) or str(user_id)
+
+
+class Audience(StrEnum):
+    ASSIGNEE = "assignee"
+    GROUP = "group"
+    ADMIN = "admin"
+    OTHER = "other"
+
+
+def local_time(epoch: int | None, zone: ZoneInfo, with_date: bool = True) -> str:
+    if epoch is None:
+        return "-"
+    moment = from_epoch(epoch).astimezone(zone)
+    return moment.strftime("%m-%d %H:%M" if with_date else "%H:%M")
+
+
+def duration(lang: str, span: timedelta) -> str:
+    minutes = max(0, int(span.total_seconds() // 60))
+    if minutes < 60:
+        return plain(lang, "dur_minutes", m=minutes)
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return plain(lang, "dur_hours", h=hours, m=minutes)
+    days, hours = divmod(hours, 24)
+    return plain(lang, "dur_days", d=days, h=hours)
+
+
+def location_text(lang: str, issue: IssueRecord) -> str:
+    if issue.address:
+        return issue.address
+    if issue.latitude is not None and issue.longitude is not None:
+        return f"📍 {issue.latitude:.5f}, {issue.longitude:.5f}"
+    return plain(lang, "location_none")
+
+
+def state_name(lang: str, state: State | str) -> str:
+    return plain(lang, f"state_{State(state).value}")
+
+
+def card_buttons(
+    lang: str, issue: IssueRecord, audience: Audience, reroute_to: Sequence[tuple[str, str]]
+) -> Buttons:
+    def button(key: str, kind: IssueButton, argument: str | None = None) -> tuple[str, str]:
+        return plain(lang, key), issue_button(kind, issue.id, argument)
+
+    if audience in (Audience.ASSIGNEE, Audience.GROUP):
+        if issue.state == State.DISPATCHED:
+            return [[button("btn_ack", IssueButton.ACKNOWLEDGE),
+                     button("btn_transfer", IssueButton.TRANSFER)]]
+        if issue.state == State.ACKNOWLEDGED:
+            return [[button("btn_progress", IssueButton.PROGRESS),
+                     button("btn_resolve", IssueButton.RESOLVE)],
+                    [button("btn_transfer", IssueButton.TRANSFER)]]
+        if issue.state == State.REOPENED:
+            return [[button("btn_progress", IssueButton.PROGRESS),
+                     button("btn_resolve", IssueButton.RESOLVE)]]
+    if audience == Audience.ADMIN and issue.state in (State.TRANSFERRED, State.REPORTED):
+        return reroute_buttons(lang, issue.id, reroute_to)
+    return []
+
+
+def reroute_buttons(lang: str, issue_id: int, departments: Sequence[tuple[str, str]]) -> Buttons:
+    labels = [
+        (plain(lang, "btn_reroute", department=name), issue_button(IssueButton.REROUTE, issue_id, code))
+        for code, name in departments
+    ]
+    return [labels[i : i + 2] for i in range(0, len(labels), 2)]
+
+
+def issue_card(
+    lang: str,
+    issue: IssueRecord,
+    names: Names,
+    zone: ZoneInfo,
+    audience: Audience,
+    *,
+    resolution_note: str | None = None,
+    reroute_to: Sequence[tuple[str, str]] = (),
+) -> Rendered:
+    icon = "🔴" if issue.urgent else "🔔"
+    lines = [
+        text(lang, "card_title", icon=Html(icon), id=issue.id,
+             urgent=Html(text(lang, "urgent_tag")) if issue.urgent else Html(""),
+             category=names.category(issue.category_code)),
+        _field(lang, "f_state", Html(f"<b>{escape(state_name(lang, issue.state))}</b>")),
+        _field(lang, "f_grid", names.grid(issue.grid_code)),
+        _field(lang, "f_reporter",
+               f"{names.person(issue.reporter_id)} · {local_time(issue.reported_at, zone)}"),
+        _field(lang, "f_description", issue.description),
+        _field(lang, "f_location", location_text(lang, issue)),
+        _field(lang, "f_department", names.department(issue.department_code)),
+        _field(lang, "f_assignee",
+               names.person(issue.assignee_id) if issue.assignee_id else plain(lang, "nobody")),
+    ]
+    if issue.state in (State.DISPATCHED, State.REPORTED):
+        lines.append(_field(lang, "f_ack_by", local_time(issue.ack_deadline, zone)))
+    if issue.state not in (State.CLOSED, State.CANCELLED):
+        lines.append(_field(lang, "f_resolve_by", local_time(issue.resolve_deadline, zone)))
+    if issue.acknowledged_at is not None:
+        lines.append(_field(lang, "f_acknowledged", plain(
+            lang, "card_acknowledged_by", name=names.person(issue.assignee_id),
+            time=local_time(issue.acknowledged_at, zone))))
+    if resolution_note and issue.state in (State.RESOLVED, State.CLOSED):
+        lines.append(_field(lang, "f_resolution", resolution_note))
+    if issue.rating:
+        lines.append(_field(lang, "f_rating", plain(lang, f"rating_{issue.rating}")))
+    body = Html("\n".join(lines))
+    return Rendered(body, card_buttons(lang, issue, audience, reroute_to))
+
+
+def _field(lang: str, key: str, value: object) -> Html:
+    return Html(f"{escape(plain(lang, key))}：{escape(value)}" if lang == "zh"
+                else f"{escape(plain(lang, key))}: {escape(value)}")
+
+
+def resolution_buttons(lang: str, issue_id: int) -> Buttons:
+    return [[(plain(lang, "btn_confirm"), issue_button(IssueButton.CONFIRM, issue_id)),
+             (plain(lang, "btn_reopen"), issue_button(IssueButton.REOPEN, issue_id))]]
+
+
+def rating_buttons(lang: str, issue_id: int) -> Buttons:
+    return [[(plain(lang, f"btn_rate_{r.value}"), issue_button(IssueButton.RATE, issue_id, r.value))
+             for r in Rating]]
+
+
+def timeline(
+    lang: str, issue: IssueRecord, history: Sequence[EventRecord], names: Names, zone: ZoneInfo
+) -> Html:
+    lines = [text(lang, "timeline_header")]
+    for event in history:
+        actor = names.person(event.actor_id) if event.actor_id else plain(lang, "system")
+        detail = ""
+        if event.action in ("dispatch", "reroute"):
+            detail = f" → {names.department(event.department_code)}"
+            if event.assignee_id:
+                detail += f" · {names.person(event.assignee_id)}"
+        if event.note:
+            detail += f"：{event.note}" if lang == "zh" else f": {event.note}"
+        lines.append(text(
+            lang, "timeline_line",
+            time=from_epoch(event.at).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+            actor=actor, action=plain(lang, f"ev_{event.action}"), note=detail))
+    return Html("\n".join(lines))
+
+
+def deadline_status(lang: str, issue: IssueRecord, now: datetime) -> str:
+    due = issue.ack_deadline if issue.state == State.DISPATCHED else issue.resolve_deadline
+    if due is None:
+        return "-"
+    left = from_epoch(due) - now
+    if left.total_seconds() >= 0:
+        return plain(lang, "deadline_left", left=duration(lang, left))
+    return plain(lang, "deadline_late", late=duration(lang, -left))
+
+
+def report_prompt(
+    lang: str,
+    draft: Draft,
+    grids: Sequence[tuple[str, str]],
+    categories: Sequence[tuple[str, str]],
+    names: Names,
+) -> Rendered:
+    """What the worker sees at the draft's current step."""
+    cancel = [(plain(lang, "btn_cancel"), report_button(ReportButton.CANCEL))]
+    step = draft.step
+    if step == Step.GRID:
+        return Rendered(text(lang, "report_choose_grid"),
+                        [*_pairs([(name, report_button(ReportButton.GRID, code))
+                                  for code, name in grids]), cancel])
+    if step == Step.CATEGORY:
+        return Rendered(text(lang, "report_choose_category"),
+                        [*_pairs([(name, report_button(ReportButton.CATEGORY, code))
+                                  for code, name in categories]), cancel])
+    if step == Step.DESCRIPTION:
+        return Rendered(text(lang, "report_ask_description"), [cancel])
+    if step == Step.PHOTOS:
+        label, data = ("btn_done", ReportButton.DONE) if draft.photos else ("btn_skip",
+                                                                            ReportButton.SKIP)
+        return Rendered(text(lang, "report_ask_photos"),
+                        [[(plain(lang, label), report_button(data))], cancel])
+    if step == Step.LOCATION:
+        return Rendered(text(lang, "report_ask_location"),
+                        [[(plain(lang, "btn_skip"), report_button(ReportButton.SKIP))], cancel])
+    if step == Step.URGENCY:
+        return Rendered(text(lang, "report_ask_urgency"), [
+            [(plain(lang, "btn_normal"), report_button(ReportButton.URGENCY, "0")),
+             (plain(lang, "btn_urgent"), report_button(ReportButton.URGENCY, "1"))], cancel])
+    if step == Step.OFFER:
+        key = "report_offer_photo" if draft.photos and not draft.description else (
+            "report_offer_text")
+        return Rendered(text(lang, key), [[
+            (plain(lang, "btn_start_report"), report_button(ReportButton.START)), *cancel]])
+    location = plain(lang, "location_none")
+    if draft.address:
+        location = draft.address
+    elif draft.latitude is not None and draft.longitude is not None:
+        location = f"📍 {draft.latitude:.5f}, {draft.longitude:.5f}"
+    return Rendered(
+        text(lang, "report_summary",
+             category=names.category(draft.category_code or ""),
+             grid=names.grid(draft.grid_code or ""),
+             description=draft.description or "", photos=len(draft.photos), location=location,
+             urgency=plain(lang, "urgency_urgent" if draft.urgent else "urgency_normal")),
+        [[(plain(lang, "btn_submit"), report_button(ReportButton.SUBMIT)), *cancel]],
+    )
+
+
+def _pairs(buttons: list[tuple[str, str]]) -> Buttons:
+    return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+
+
+def issue_line(lang: str, key: str, issue: IssueRecord, names: Names, zone: ZoneInfo,
+               now: datetime) -> Html:
+    return text(
+        lang, key, id=issue.id,
+        urgent=Html(text(lang, "urgent_tag")) if issue.urgent else Html(""),
+        category=names.category(issue.category_code), grid=names.grid(issue.grid_code),
+        state=state_name(lang, issue.state), time=local_time(issue.reported_at, zone),
+        deadline=deadline_status(lang, issue, now),
+    )

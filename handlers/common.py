@@ -1,0 +1,80 @@
+"""What every handler shares: reaching the services, answering, and refusing politely."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, cast
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import ContextTypes, ConversationHandler
+from telegram.warnings import PTBUserWarning
+
+from bot.i18n import Html, plain, text
+from bot.lifecycle import State
+from bot.services import Refused, Services
+from bot.views import Buttons, Rendered, state_name
+
+Context = ContextTypes.DEFAULT_TYPE
+
+
+def services(context: Context) -> Services:
+    return cast(Services, context.application.bot_data["services"])
+
+
+def markup(buttons: Buttons) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data) for label, data in row]
+         for row in buttons]
+    )
+
+
+async def language(update: Update, context: Context) -> str:
+    user = update.effective_user
+    if user is None:
+        return services(context).settings.language
+    return await services(context).people.language(user.id)
+
+
+async def reply(update: Update, body: Html | Rendered, buttons: Buttons | None = None) -> None:
+    """Answer in the chat the update came from."""
+    rendered = body if isinstance(body, Rendered) else Rendered(body, buttons or [])
+    chat = update.effective_chat
+    if chat is None:
+        return
+    await chat.send_message(
+        str(rendered.text), parse_mode=ParseMode.HTML, reply_markup=markup(rendered.buttons),
+        link_preview_options=LinkPreviewOptions(is_disabled=True),
+    )
+
+
+def refusal_text(lang: str, refused: Refused) -> str:
+    values: dict[str, Any] = dict(refused.values)
+    if isinstance(values.get("state"), State):
+        values["state"] = state_name(lang, values["state"])
+    return plain(lang, refused.key, **values)
+
+
+async def refuse(update: Update, context: Context, refused: Refused) -> None:
+    """The short, polite answer to a refused request; nothing was changed."""
+    lang = await language(update, context)
+    query = update.callback_query
+    if query is not None:
+        await query.answer(refusal_text(lang, refused)[:200], show_alert=False)
+        return
+    values: dict[str, Any] = dict(refused.values)
+    if isinstance(values.get("state"), State):
+        values["state"] = state_name(lang, values["state"])
+    await reply(update, text(lang, refused.key, **values))
+
+
+def conversation(**options: Any) -> ConversationHandler[Context]:
+    """A ConversationHandler tracked per user and chat, not per message. PTB warns that its
+    CallbackQueryHandlers are then not tied to one message; that is the intent here (a
+    button on any earlier prompt of the same conversation still belongs to it)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="If 'per_message=False'",
+                                category=PTBUserWarning)
+        return ConversationHandler(**options)

@@ -1,0 +1,58 @@
+"""/my, /todo and /issue N: looking things up, for the people allowed to see them."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from bot.i18n import Html, text
+from bot.services import Refused
+from bot.views import issue_line
+from handlers.common import Context, language, refuse, reply, services
+
+
+async def my_reports(update: Update, context: Context) -> None:
+    assert update.effective_user is not None
+    svc = services(context)
+    lang = await language(update, context)
+    found = await svc.issues.reported_by(update.effective_user.id)
+    if not found:
+        await reply(update, text(lang, "my_empty"))
+        return
+    names = await svc.notices.names(svc.db.reader, [])
+    now = svc.clock.now()
+    lines = [text(lang, "my_header", n=len(found))]
+    lines += [issue_line(lang, "my_line", issue, names, svc.zone, now) for issue in found]
+    await reply(update, Html("\n".join(lines)))
+
+
+async def to_do(update: Update, context: Context) -> None:
+    assert update.effective_user is not None
+    svc = services(context)
+    lang = await language(update, context)
+    actor = await svc.people.actor(update.effective_user.id)
+    found = await svc.issues.to_do(actor)
+    if not found:
+        await reply(update, text(lang, "todo_empty"))
+        return
+    names = await svc.notices.names(svc.db.reader, [])
+    now = svc.clock.now()
+    lines = [text(lang, "todo_header")]
+    lines += [issue_line(lang, "todo_line", issue, names, svc.zone, now) for issue in found]
+    await reply(update, Html("\n".join(lines)))
+
+
+async def show_issue(update: Update, context: Context) -> None:
+    assert update.effective_user is not None
+    lang = await language(update, context)
+    argument = (context.args or [""])[0].lstrip("#")
+    if not argument.isdigit() or not 0 < int(argument) < 2**53:
+        await reply(update, text(lang, "issue_usage"))
+        return
+    try:
+        card, history = await services(context).issues.details(
+            update.effective_user.id, int(argument))
+    except Refused as refused:
+        await refuse(update, context, refused)
+        return
+    await reply(update, card)
+    await reply(update, history)

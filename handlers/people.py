@@ -1,0 +1,130 @@
+"""/start (with an invite code), /help, /lang, the per-role command menu, and the guard that
+keeps everybody who is not registered out."""
+
+from __future__ import annotations
+
+from telegram import BotCommand, BotCommandScopeChat, Bot, Update
+from telegram.ext import ApplicationHandlerStop
+
+from bot.i18n import LANGUAGES, Html, plain, text
+from bot.permissions import Actor, Role
+from handlers.common import Context, language, reply, services
+
+ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
+    Role.WORKER: ("report", "my"),
+    Role.MEMBER: ("todo",),
+    Role.HEAD: ("todo",),
+    Role.ADMIN: ("pending", "reroute", "invite"),
+}
+COMMON_COMMANDS = ("issue", "lang", "cancel", "help")
+GUEST_COMMANDS = ("start", "help", "lang")
+
+
+def commands_for(actor: Actor) -> list[str]:
+    names: list[str] = []
+    for role in (Role.WORKER, Role.MEMBER, Role.HEAD, Role.ADMIN):
+        if role in actor.roles:
+            names += [c for c in ROLE_COMMANDS[role] if c not in names]
+    return [*names, *COMMON_COMMANDS] if names else list(GUEST_COMMANDS)
+
+
+async def set_menu(bot: Bot, actor: Actor, lang: str) -> None:
+    """The command menu this person sees: only what their roles can use."""
+    await bot.set_my_commands(
+        [BotCommand(name, plain(lang, f"cmd_{name}")) for name in commands_for(actor)],
+        scope=BotCommandScopeChat(actor.user_id),
+    )
+
+
+async def set_default_menus(bot: Bot) -> None:
+    for lang in LANGUAGES:
+        await bot.set_my_commands(
+            [BotCommand(name, plain(lang, f"cmd_{name}")) for name in GUEST_COMMANDS],
+            language_code=None if lang == "zh" else lang,
+        )
+
+
+def roles_text(lang: str, actor: Actor) -> str:
+    names = [plain(lang, f"role_{role.value}") for role in
+             (Role.ADMIN, Role.HEAD, Role.MEMBER, Role.WORKER) if role in actor.roles]
+    return plain(lang, "roles_separator").join(names)
+
+
+async def guard(update: Update, context: Context) -> None:
+    """Runs before every handler: people who are not registered get a refusal and nothing
+    else (except /start, which may carry an invite code)."""
+    user = update.effective_user
+    if user is None or user.is_bot:
+        raise ApplicationHandlerStop
+    message = update.message
+    if message is not None and message.text and message.text.split()[0].split("@")[0] == "/start":
+        return
+    actor = await services(context).people.actor(user.id)
+    if actor.registered:
+        return
+    lang = await language(update, context)
+    chat = update.effective_chat
+    if update.callback_query is not None:
+        await update.callback_query.answer(plain(lang, "not_registered")[:200])
+    elif chat is not None and chat.type == "private" and update.message is not None:
+        await reply(update, text(lang, "not_registered"))
+    raise ApplicationHandlerStop
+
+
+async def start(update: Update, context: Context) -> None:
+    user = update.effective_user
+    assert user is not None
+    code = context.args[0] if context.args else None
+    joining = await services(context).people.join(
+        user.id, user.full_name, user.username, code[:64] if code else None
+    )
+    lang = await language(update, context)
+    if joining.code_refused:
+        await reply(update, text(lang, "invite_invalid"))
+    if joining.joined is not None:
+        role, scope = joining.joined
+        await reply(update, text(lang, "invite_accepted", role=plain(lang, f"role_{role.value}"),
+                                 scope=f" · {scope}" if scope else ""))
+    if not joining.actor.registered:
+        if not joining.code_refused:
+            await reply(update, text(lang, "not_registered"))
+        return
+    await set_menu(context.bot, joining.actor, lang)
+    await reply(update, text(lang, "welcome", name=user.full_name,
+                             roles=roles_text(lang, joining.actor)))
+
+
+async def help_command(update: Update, context: Context) -> None:
+    user = update.effective_user
+    assert user is not None
+    actor = await services(context).people.actor(user.id)
+    lang = await language(update, context)
+    parts = [text(lang, "help_intro")]
+    for role, key in ((Role.WORKER, "help_worker"), (Role.MEMBER, "help_member"),
+                      (Role.HEAD, "help_head"), (Role.ADMIN, "help_admin")):
+        if role in actor.roles:
+            parts.append(text(lang, key))
+    parts.append(text(lang, "help_common"))
+    await reply(update, Html("\n\n".join(parts)))
+
+
+async def choose_language(update: Update, context: Context) -> None:
+    lang = await language(update, context)
+    await reply(update, text(lang, "lang_choose"),
+                [[("简体中文", "lang:zh"), ("English", "lang:en")]])
+
+
+async def set_language(update: Update, context: Context) -> None:
+    query = update.callback_query
+    assert query is not None and query.from_user is not None
+    chosen = (query.data or "").removeprefix("lang:")
+    if chosen not in LANGUAGES:
+        await query.answer()
+        return
+    people = services(context).people
+    await people.set_language(query.from_user.id, chosen)
+    await query.answer(plain(chosen, "lang_set"))
+    await reply(update, text(chosen, "lang_set"))
+    actor = await people.actor(query.from_user.id)
+    if actor.registered:
+        await set_menu(context.bot, actor, chosen)

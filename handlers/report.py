@@ -1,0 +1,288 @@
+"""The report conversation (/report): grid, category, description, photos, location,
+urgency, summary, 提交. Each step is saved in the draft, which is also the conversation's
+persisted state."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.ext import (
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.callbacks import ReportButton, report_argument
+from bot.i18n import text
+from bot.services import Refused
+from bot.services.reports import Step
+from bot.views import local_time, report_prompt
+from handlers.common import Context, conversation, language, markup, refuse, reply, services
+from storage import org as org_store
+from storage.drafts import Draft
+
+REPORT_CONVERSATION = "report"
+PRIVATE = filters.ChatType.PRIVATE
+
+
+async def _show(update: Update, context: Context, draft: Draft, edit: bool = False) -> int:
+    """Show the prompt for the draft's step; returns that step for the ConversationHandler."""
+    svc = services(context)
+    lang = await language(update, context)
+    reader = svc.db.reader
+    actor = await svc.people.actor(draft.user_id)
+    grids = [(c, n) for c, n in await org_store.active_codes(reader, "grid") if c in actor.grids]
+    categories = await org_store.active_codes(reader, "category")
+    names = await svc.notices.names(reader, [])
+    prompt = report_prompt(lang, draft, grids, categories, names)
+    query = update.callback_query
+    if edit and query is not None and query.message is not None:
+        await query.edit_message_text(str(prompt.text), parse_mode=ParseMode.HTML,
+                                      reply_markup=markup(prompt.buttons))
+    else:
+        await reply(update, prompt)
+    return draft.step
+
+
+def _user_id(update: Update) -> int:
+    assert update.effective_user is not None
+    return update.effective_user.id
+
+
+async def start_report(update: Update, context: Context) -> int | None:
+    user = _user_id(update)
+    assert update.effective_chat is not None
+    reports = services(context).reports
+    existing = await reports.current(user)
+    try:
+        draft = await reports.begin(user, update.effective_chat.id)
+    except Refused as refused:
+        await refuse(update, context, refused)
+        return ConversationHandler.END
+    if existing is not None:
+        await reply(update, text(await language(update, context), "report_resumed"))
+        if draft.step == Step.OFFER:
+            draft = await reports.accept_offer(user)
+    return await _show(update, context, draft)
+
+
+async def offer_report(update: Update, context: Context) -> int | None:
+    """A photo or a text sent outside a conversation: offer to start a report with it."""
+    message = update.effective_message
+    assert message is not None and update.effective_chat is not None
+    user = _user_id(update)
+    photo = None
+    if message.photo:
+        largest = message.photo[-1]
+        photo = (largest.file_id, largest.file_unique_id)
+    description = message.caption if photo else message.text
+    try:
+        draft = await services(context).reports.begin(
+            user, update.effective_chat.id, description=description, photo=photo, offer=True
+        )
+    except Refused as refused:
+        lang = await language(update, context)
+        if refused.key == "report_not_worker":
+            await reply(update, text(lang, "unknown_input"))
+        else:
+            await refuse(update, context, refused)
+        return ConversationHandler.END
+    return await _show(update, context, draft)
+
+
+async def accept_offer(update: Update, context: Context) -> int | None:
+    return await _step(update, context, services(context).reports.accept_offer(_user_id(update)))
+
+
+async def _step(
+    update: Update, context: Context, change: Awaitable[Draft], edit: bool = True
+) -> int | None:
+    query = update.callback_query
+    try:
+        draft = await change
+    except Refused as refused:
+        await refuse(update, context, refused)
+        return None
+    if query is not None:
+        await query.answer()
+    return await _show(update, context, draft, edit=edit and query is not None)
+
+
+async def choose_grid(update: Update, context: Context) -> int | None:
+    query = update.callback_query
+    assert query is not None
+    grid = report_argument(query.data, ReportButton.GRID)
+    if grid is None:
+        await refuse(update, context, Refused("ans_bad_button"))
+        return None
+    return await _step(update, context, services(context).reports.choose_grid(_user_id(update),
+                                                                              grid))
+
+
+async def choose_category(update: Update, context: Context) -> int | None:
+    query = update.callback_query
+    assert query is not None
+    category = report_argument(query.data, ReportButton.CATEGORY)
+    if category is None:
+        await refuse(update, context, Refused("ans_bad_button"))
+        return None
+    return await _step(update, context,
+                       services(context).reports.choose_category(_user_id(update), category))
+
+
+async def describe(update: Update, context: Context) -> int | None:
+    message = update.effective_message
+    assert message is not None
+    return await _step(update, context,
+                       services(context).reports.describe(_user_id(update), message.text),
+                       edit=False)
+
+
+async def add_photo(update: Update, context: Context) -> int | None:
+    message = update.effective_message
+    assert message is not None and message.photo
+    largest = message.photo[-1]
+    reports = services(context).reports
+    try:
+        draft = await reports.add_photo(_user_id(update), largest.file_id,
+                                        largest.file_unique_id)
+    except Refused as refused:
+        await refuse(update, context, refused)
+        return None
+    lang = await language(update, context)
+    await reply(update, text(lang, "report_photo_added", count=len(draft.photos)),
+                [[(text(lang, "btn_done"), ReportButton.DONE.value)]])
+    return None
+
+
+async def photos_done(update: Update, context: Context) -> int | None:
+    return await _step(update, context, services(context).reports.photos_done(_user_id(update)))
+
+
+async def locate(update: Update, context: Context) -> int | None:
+    message = update.effective_message
+    assert message is not None
+    reports = services(context).reports
+    if message.venue is not None:
+        venue = message.venue
+        change = reports.locate(_user_id(update), latitude=venue.location.latitude,
+                                longitude=venue.location.longitude,
+                                address=f"{venue.title} {venue.address}".strip())
+    elif message.location is not None:
+        change = reports.locate(_user_id(update), latitude=message.location.latitude,
+                                longitude=message.location.longitude)
+    else:
+        change = reports.locate(_user_id(update), address=message.text)
+    return await _step(update, context, change, edit=False)
+
+
+async def skip_location(update: Update, context: Context) -> int | None:
+    return await _step(update, context, services(context).reports.skip_location(_user_id(update)))
+
+
+async def set_urgency(update: Update, context: Context) -> int | None:
+    query = update.callback_query
+    assert query is not None
+    value = report_argument(query.data, ReportButton.URGENCY)
+    if value not in ("0", "1"):
+        await refuse(update, context, Refused("ans_bad_button"))
+        return None
+    return await _step(update, context,
+                       services(context).reports.set_urgency(_user_id(update), value == "1"))
+
+
+async def submit(update: Update, context: Context) -> int | None:
+    query = update.callback_query
+    assert query is not None
+    svc = services(context)
+    try:
+        issue = await svc.issues.submit(_user_id(update))
+    except Refused as refused:
+        await refuse(update, context, refused)
+        return ConversationHandler.END
+    await query.answer()
+    lang = await language(update, context)
+    names = await svc.notices.issue_names(svc.db.reader, issue)
+    if issue.assignee_id is None and issue.department_code is None:
+        receipt = text(lang, "report_submitted_unrouted", id=issue.id)
+    else:
+        member = f"（{names.person(issue.assignee_id)}）" if issue.assignee_id else ""
+        receipt = text(lang, "report_submitted", id=issue.id,
+                       department=names.department(issue.department_code), member=member,
+                       ack_by=local_time(issue.ack_deadline, svc.zone),
+                       resolve_by=local_time(issue.resolve_deadline, svc.zone))
+    await query.edit_message_text(str(receipt), parse_mode=ParseMode.HTML)
+    return ConversationHandler.END
+
+
+async def cancel(update: Update, context: Context) -> int:
+    lang = await language(update, context)
+    dropped = await services(context).reports.discard(_user_id(update))
+    query = update.callback_query
+    if query is not None:
+        await query.answer()
+        if query.message is not None:
+            await query.edit_message_reply_markup(None)
+    key = "report_cancelled" if dropped else "nothing_to_cancel"
+    await reply(update, text(lang, key))
+    return ConversationHandler.END
+
+
+async def unexpected(update: Update, context: Context) -> int | None:
+    """Anything that does not fit the current step gets a hint, and changes nothing."""
+    draft = await services(context).reports.current(_user_id(update))
+    lang = await language(update, context)
+    hints = {Step.DESCRIPTION: "report_expect_text", Step.PHOTOS: "report_expect_photo",
+             Step.LOCATION: "report_expect_location"}
+    key = hints.get(Step(draft.step), "report_expect_choice") if draft else "nothing_to_cancel"
+    if update.callback_query is not None:
+        await update.callback_query.answer(text(lang, key)[:200])
+    else:
+        await reply(update, text(lang, key))
+    return None if draft else ConversationHandler.END
+
+
+def report_conversation() -> ConversationHandler[Context]:
+    text_in_private = PRIVATE & filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE
+    photo_in_private = PRIVATE & filters.PHOTO & filters.UpdateType.MESSAGE
+    return conversation(
+        entry_points=[
+            CommandHandler("report", start_report, filters=PRIVATE),
+            CallbackQueryHandler(accept_offer, pattern=f"^{ReportButton.START.value}$"),
+            MessageHandler(photo_in_private | text_in_private, offer_report),
+        ],
+        states={
+            Step.OFFER: [CallbackQueryHandler(accept_offer,
+                                              pattern=f"^{ReportButton.START.value}$")],
+            Step.GRID: [CallbackQueryHandler(choose_grid, pattern=f"^{ReportButton.GRID.value}:")],
+            Step.CATEGORY: [CallbackQueryHandler(choose_category,
+                                                 pattern=f"^{ReportButton.CATEGORY.value}:")],
+            Step.DESCRIPTION: [MessageHandler(text_in_private, describe)],
+            Step.PHOTOS: [
+                MessageHandler(photo_in_private, add_photo),
+                CallbackQueryHandler(photos_done, pattern=r"^r:(done|skip)$"),
+            ],
+            Step.LOCATION: [
+                MessageHandler(PRIVATE & (filters.LOCATION | filters.VENUE), locate),
+                MessageHandler(text_in_private, locate),
+                CallbackQueryHandler(skip_location, pattern=f"^{ReportButton.SKIP.value}$"),
+            ],
+            Step.URGENCY: [CallbackQueryHandler(set_urgency,
+                                                pattern=f"^{ReportButton.URGENCY.value}:")],
+            Step.CONFIRM: [CallbackQueryHandler(submit,
+                                                pattern=f"^{ReportButton.SUBMIT.value}$")],
+        },
+        fallbacks=[
+            CommandHandler("cancel", cancel),
+            CallbackQueryHandler(cancel, pattern=f"^{ReportButton.CANCEL.value}$"),
+            CommandHandler("report", start_report, filters=PRIVATE),
+            CallbackQueryHandler(unexpected, pattern=r"^r:"),
+            MessageHandler(PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND, unexpected),
+        ],
+        name=REPORT_CONVERSATION,
+        persistent=True,
+    )

@@ -1,0 +1,95 @@
+"""Half-written reports. A draft row is the report conversation's state: it is written at
+every step, so a restart (or a crash) resumes the conversation where it was."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiosqlite
+
+from storage.db import fetch_all, fetch_one
+
+
+@dataclass
+class Draft:
+    user_id: int
+    chat_id: int
+    draft_key: str
+    step: int
+    started_at: int
+    grid_code: str | None = None
+    category_code: str | None = None
+    description: str | None = None
+    photos: list[tuple[str, str | None]] = field(default_factory=list)
+    latitude: float | None = None
+    longitude: float | None = None
+    address: str | None = None
+    urgent: bool | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Draft:
+        photos = [(p[0], p[1]) for p in json.loads(row["photos"])]
+        return cls(
+            user_id=row["user_id"],
+            chat_id=row["chat_id"],
+            draft_key=row["draft_key"],
+            step=row["step"],
+            started_at=row["started_at"],
+            grid_code=row["grid_code"],
+            category_code=row["category_code"],
+            description=row["description"],
+            photos=photos,
+            latitude=row["latitude"],
+            longitude=row["longitude"],
+            address=row["address"],
+            urgent=None if row["urgent"] is None else bool(row["urgent"]),
+        )
+
+
+async def get_draft(conn: aiosqlite.Connection, user_id: int) -> Draft | None:
+    row = await fetch_one(conn, "SELECT * FROM draft WHERE user_id = ?", (user_id,))
+    return Draft.from_row(row) if row else None
+
+
+async def save_draft(conn: aiosqlite.Connection, draft: Draft, now: int) -> None:
+    values: dict[str, Any] = {
+        "user_id": draft.user_id,
+        "chat_id": draft.chat_id,
+        "draft_key": draft.draft_key,
+        "step": draft.step,
+        "grid_code": draft.grid_code,
+        "category_code": draft.category_code,
+        "description": draft.description,
+        "photos": json.dumps(draft.photos),
+        "latitude": draft.latitude,
+        "longitude": draft.longitude,
+        "address": draft.address,
+        "urgent": None if draft.urgent is None else int(draft.urgent),
+        "started_at": draft.started_at,
+        "updated_at": now,
+    }
+    columns = ", ".join(values)
+    marks = ", ".join("?" * len(values))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in values if c != "user_id")
+    await conn.execute(
+        f"INSERT INTO draft ({columns}) VALUES ({marks}) "
+        f"ON CONFLICT(user_id) DO UPDATE SET {updates}",
+        list(values.values()),
+    )
+
+
+async def set_step(conn: aiosqlite.Connection, user_id: int, step: int) -> None:
+    await conn.execute("UPDATE draft SET step = ? WHERE user_id = ?", (step, user_id))
+
+
+async def delete_draft(conn: aiosqlite.Connection, user_id: int) -> bool:
+    cursor = await conn.execute("DELETE FROM draft WHERE user_id = ?", (user_id,))
+    return cursor.rowcount > 0
+
+
+async def draft_steps(conn: aiosqlite.Connection) -> dict[tuple[int, int], int]:
+    rows = await fetch_all(conn, "SELECT chat_id, user_id, step FROM draft")
+    return {(r["chat_id"], r["user_id"]): r["step"] for r in rows}

@@ -1,0 +1,303 @@
+"""Issues, their photos and their append-only event log."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.clock import from_epoch
+from bot.lifecycle import ASSIGNED_STATES, OPEN_STATES, State
+from bot.routing import MemberLoad
+from storage.db import fetch_all, fetch_one
+
+
+@dataclass(frozen=True)
+class IssueRecord:
+    id: int
+    reporter_id: int
+    grid_code: str
+    category_code: str
+    description: str
+    urgent: bool
+    latitude: float | None
+    longitude: float | None
+    address: str | None
+    state: State
+    department_code: str | None
+    assignee_id: int | None
+    reported_at: int
+    dispatched_at: int | None
+    acknowledged_at: int | None
+    resolved_at: int | None
+    closed_at: int | None
+    cancelled_at: int | None
+    ack_deadline: int | None
+    resolve_deadline: int | None
+    rating: str | None
+    reopen_count: int
+    transfer_count: int
+    escalated: bool
+    draft_key: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> IssueRecord:
+        values: dict[str, Any] = {f.name: row[f.name] for f in fields(cls)}
+        values["state"] = State(values["state"])
+        values["urgent"] = bool(values["urgent"])
+        values["escalated"] = bool(values["escalated"])
+        return cls(**values)
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: int
+    issue_id: int
+    at: int
+    actor_id: int | None
+    action: str
+    from_state: str | None
+    to_state: str
+    department_code: str | None
+    assignee_id: int | None
+    note: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> EventRecord:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class NewIssue:
+    reporter_id: int
+    grid_code: str
+    category_code: str
+    description: str
+    urgent: bool
+    latitude: float | None
+    longitude: float | None
+    address: str | None
+    draft_key: str
+
+
+async def insert_issue(conn: aiosqlite.Connection, new: NewIssue, now: int) -> int:
+    cursor = await conn.execute(
+        """INSERT INTO issue (reporter_id, grid_code, category_code, description, urgent,
+                              latitude, longitude, address, state, reported_at, draft_key)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            new.reporter_id,
+            new.grid_code,
+            new.category_code,
+            new.description,
+            int(new.urgent),
+            new.latitude,
+            new.longitude,
+            new.address,
+            State.REPORTED.value,
+            now,
+            new.draft_key,
+        ),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+_UPDATABLE = {
+    "state",
+    "department_code",
+    "assignee_id",
+    "dispatched_at",
+    "acknowledged_at",
+    "resolved_at",
+    "closed_at",
+    "cancelled_at",
+    "ack_deadline",
+    "resolve_deadline",
+    "rating",
+    "reopen_count",
+    "transfer_count",
+    "escalated",
+}
+
+
+async def update_issue(
+    conn: aiosqlite.Connection, issue_id: int, expected_state: State, **changes: Any
+) -> bool:
+    """Write `changes` only if the issue is still in `expected_state`; False otherwise."""
+    unknown = set(changes) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"cannot update {sorted(unknown)}")
+    values = [v.value if isinstance(v, State) else v for v in changes.values()]
+    assignments = ", ".join(f"{name} = ?" for name in changes)
+    cursor = await conn.execute(
+        f"UPDATE issue SET {assignments} WHERE id = ? AND state = ?",
+        [*values, issue_id, expected_state.value],
+    )
+    return cursor.rowcount == 1
+
+
+async def add_event(
+    conn: aiosqlite.Connection,
+    issue_id: int,
+    at: int,
+    actor_id: int | None,
+    action: str,
+    from_state: State | None,
+    to_state: State,
+    department_code: str | None,
+    assignee_id: int | None,
+    note: str | None = None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO issue_event (issue_id, at, actor_id, action, from_state, to_state,
+                                    department_code, assignee_id, note)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            issue_id,
+            at,
+            actor_id,
+            action,
+            from_state.value if from_state else None,
+            to_state.value,
+            department_code,
+            assignee_id,
+            note,
+        ),
+    )
+
+
+async def get_issue(conn: aiosqlite.Connection, issue_id: int) -> IssueRecord | None:
+    row = await fetch_one(conn, "SELECT * FROM issue WHERE id = ?", (issue_id,))
+    return IssueRecord.from_row(row) if row else None
+
+
+async def events(conn: aiosqlite.Connection, issue_id: int) -> list[EventRecord]:
+    rows = await fetch_all(
+        conn, "SELECT * FROM issue_event WHERE issue_id = ? ORDER BY id", (issue_id,)
+    )
+    return [EventRecord.from_row(r) for r in rows]
+
+
+async def involved_people(conn: aiosqlite.Connection, issue_id: int) -> frozenset[int]:
+    rows = await fetch_all(
+        conn,
+        """SELECT DISTINCT assignee_id FROM issue_event
+           WHERE issue_id = ? AND assignee_id IS NOT NULL
+           UNION SELECT DISTINCT actor_id FROM issue_event
+           WHERE issue_id = ? AND actor_id IS NOT NULL""",
+        (issue_id, issue_id),
+    )
+    return frozenset(r[0] for r in rows)
+
+
+async def add_photos(
+    conn: aiosqlite.Connection,
+    issue_id: int,
+    purpose: str,
+    photos: Iterable[tuple[str, str | None]],
+) -> None:
+    row = await fetch_one(
+        conn,
+        "SELECT COALESCE(MAX(position), -1) FROM issue_photo WHERE issue_id = ? AND purpose = ?",
+        (issue_id, purpose),
+    )
+    start = (row[0] if row else -1) + 1
+    await conn.executemany(
+        """INSERT INTO issue_photo (issue_id, purpose, position, file_id, file_unique_id)
+           VALUES (?, ?, ?, ?, ?)""",
+        [
+            (issue_id, purpose, start + i, file_id, unique)
+            for i, (file_id, unique) in enumerate(photos)
+        ],
+    )
+
+
+async def photos(conn: aiosqlite.Connection, issue_id: int, purpose: str) -> list[str]:
+    rows = await fetch_all(
+        conn,
+        "SELECT file_id FROM issue_photo WHERE issue_id = ? AND purpose = ? ORDER BY position",
+        (issue_id, purpose),
+    )
+    return [r["file_id"] for r in rows]
+
+
+def _states(states: Iterable[State]) -> str:
+    return ",".join(f"'{s.value}'" for s in sorted(states))
+
+
+async def member_loads(conn: aiosqlite.Connection, members: list[int]) -> dict[int, MemberLoad]:
+    """Open issues held by each member and when each was last given one."""
+    if not members:
+        return {}
+    marks = ",".join("?" * len(members))
+    open_rows = await fetch_all(
+        conn,
+        f"""SELECT assignee_id, COUNT(*) AS n FROM issue
+            WHERE assignee_id IN ({marks}) AND state IN ({_states(ASSIGNED_STATES)})
+            GROUP BY assignee_id""",
+        members,
+    )
+    last_rows = await fetch_all(
+        conn,
+        f"""SELECT assignee_id, MAX(at) AS last FROM issue_event
+            WHERE assignee_id IN ({marks}) AND action IN ('dispatch', 'reroute')
+            GROUP BY assignee_id""",
+        members,
+    )
+    counts = {r["assignee_id"]: r["n"] for r in open_rows}
+    last: dict[int, datetime] = {r["assignee_id"]: from_epoch(r["last"]) for r in last_rows}
+    return {
+        m: MemberLoad(open_issues=counts.get(m, 0), last_dispatched_at=last.get(m))
+        for m in members
+    }
+
+
+async def reported_by(conn: aiosqlite.Connection, user_id: int, limit: int) -> list[IssueRecord]:
+    rows = await fetch_all(
+        conn,
+        "SELECT * FROM issue WHERE reporter_id = ? ORDER BY id DESC LIMIT ?",
+        (user_id, limit),
+    )
+    return [IssueRecord.from_row(r) for r in rows]
+
+
+async def to_do(
+    conn: aiosqlite.Connection, user_id: int, departments: Iterable[str], limit: int
+) -> list[IssueRecord]:
+    """Open issues assigned to `user_id` or held by one of `departments`, by deadline."""
+    depts = sorted(departments)
+    marks = ",".join("?" * len(depts)) or "NULL"
+    rows = await fetch_all(
+        conn,
+        f"""SELECT * FROM issue
+            WHERE state IN ({_states(ASSIGNED_STATES)})
+              AND (assignee_id = ? OR department_code IN ({marks}))
+            ORDER BY CASE WHEN state = 'dispatched' THEN ack_deadline
+                          ELSE resolve_deadline END, id
+            LIMIT ?""",
+        [user_id, *depts, limit],
+    )
+    return [IssueRecord.from_row(r) for r in rows]
+
+
+async def transferred(conn: aiosqlite.Connection, limit: int) -> list[IssueRecord]:
+    rows = await fetch_all(
+        conn,
+        "SELECT * FROM issue WHERE state IN ('transferred', 'reported') ORDER BY id LIMIT ?",
+        (limit,),
+    )
+    return [IssueRecord.from_row(r) for r in rows]
+
+
+async def count_by_state(conn: aiosqlite.Connection) -> dict[str, int]:
+    rows = await fetch_all(conn, "SELECT state, COUNT(*) AS n FROM issue GROUP BY state")
+    return {r["state"]: r["n"] for r in rows}

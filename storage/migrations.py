@@ -1,0 +1,195 @@
+"""Numbered schema steps. `PRAGMA user_version` records the last one applied; each step
+and its version bump commit together, so a failed step leaves the file as it was."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE person (
+            user_id      INTEGER PRIMARY KEY,
+            name         TEXT NOT NULL DEFAULT '',
+            username     TEXT,
+            language     TEXT,
+            created_at   INTEGER NOT NULL,
+            blocked_at   INTEGER
+        );
+        CREATE TABLE role_grant (
+            user_id     INTEGER NOT NULL REFERENCES person(user_id),
+            role        TEXT NOT NULL CHECK (role IN ('admin', 'worker', 'member', 'head')),
+            scope       TEXT NOT NULL DEFAULT '',
+            source      TEXT NOT NULL CHECK (source IN ('org', 'invite', 'settings')),
+            granted_at  INTEGER NOT NULL,
+            retired_at  INTEGER,
+            PRIMARY KEY (user_id, role, scope)
+        );
+        CREATE TABLE department (
+            code          TEXT PRIMARY KEY,
+            name          TEXT NOT NULL,
+            head_id       INTEGER,
+            group_chat_id INTEGER,
+            position      INTEGER NOT NULL DEFAULT 0,
+            retired_at    INTEGER
+        );
+        CREATE TABLE category (
+            code                 TEXT PRIMARY KEY,
+            name                 TEXT NOT NULL,
+            department_code      TEXT NOT NULL REFERENCES department(code),
+            ack_minutes          INTEGER NOT NULL,
+            resolve_hours        REAL NOT NULL,
+            urgent_ack_minutes   INTEGER,
+            urgent_resolve_hours REAL,
+            position             INTEGER NOT NULL DEFAULT 0,
+            retired_at           INTEGER
+        );
+        CREATE TABLE grid (
+            code        TEXT PRIMARY KEY,
+            name        TEXT NOT NULL,
+            position    INTEGER NOT NULL DEFAULT 0,
+            retired_at  INTEGER
+        );
+        CREATE TABLE org_source (
+            id          INTEGER PRIMARY KEY CHECK (id = 1),
+            toml        TEXT NOT NULL,
+            imported_at INTEGER NOT NULL
+        );
+        CREATE TABLE issue (
+            id                INTEGER PRIMARY KEY,
+            reporter_id       INTEGER NOT NULL REFERENCES person(user_id),
+            grid_code         TEXT NOT NULL REFERENCES grid(code),
+            category_code     TEXT NOT NULL REFERENCES category(code),
+            description       TEXT NOT NULL,
+            urgent            INTEGER NOT NULL DEFAULT 0,
+            latitude          REAL,
+            longitude         REAL,
+            address           TEXT,
+            state             TEXT NOT NULL,
+            department_code   TEXT REFERENCES department(code),
+            assignee_id       INTEGER,
+            reported_at       INTEGER NOT NULL,
+            dispatched_at     INTEGER,
+            acknowledged_at   INTEGER,
+            resolved_at       INTEGER,
+            closed_at         INTEGER,
+            cancelled_at      INTEGER,
+            ack_deadline      INTEGER,
+            resolve_deadline  INTEGER,
+            rating            TEXT CHECK (rating IN ('satisfied', 'fair', 'dissatisfied')),
+            reopen_count      INTEGER NOT NULL DEFAULT 0,
+            transfer_count    INTEGER NOT NULL DEFAULT 0,
+            escalated         INTEGER NOT NULL DEFAULT 0,
+            draft_key         TEXT NOT NULL UNIQUE
+        );
+        CREATE INDEX issue_reported_at ON issue(reported_at);
+        CREATE INDEX issue_reporter ON issue(reporter_id, reported_at);
+        CREATE INDEX issue_open_assignee ON issue(assignee_id, state);
+        CREATE INDEX issue_open_department ON issue(department_code, state);
+        CREATE TABLE issue_photo (
+            issue_id        INTEGER NOT NULL REFERENCES issue(id),
+            purpose         TEXT NOT NULL CHECK (purpose IN ('report', 'resolution')),
+            position        INTEGER NOT NULL,
+            file_id         TEXT NOT NULL,
+            file_unique_id  TEXT,
+            PRIMARY KEY (issue_id, purpose, position)
+        );
+        CREATE TABLE issue_event (
+            id               INTEGER PRIMARY KEY,
+            issue_id         INTEGER NOT NULL REFERENCES issue(id),
+            at               INTEGER NOT NULL,
+            actor_id         INTEGER,
+            action           TEXT NOT NULL,
+            from_state       TEXT,
+            to_state         TEXT NOT NULL,
+            department_code  TEXT,
+            assignee_id      INTEGER,
+            note             TEXT
+        );
+        CREATE INDEX issue_event_issue ON issue_event(issue_id, id);
+        CREATE INDEX issue_event_action_at ON issue_event(action, at);
+        CREATE TABLE draft (
+            user_id         INTEGER PRIMARY KEY,
+            chat_id         INTEGER NOT NULL,
+            draft_key       TEXT NOT NULL UNIQUE,
+            step            INTEGER NOT NULL,
+            grid_code       TEXT,
+            category_code   TEXT,
+            description     TEXT,
+            photos          TEXT NOT NULL DEFAULT '[]',
+            latitude        REAL,
+            longitude       REAL,
+            address         TEXT,
+            urgent          INTEGER,
+            started_at      INTEGER NOT NULL,
+            updated_at      INTEGER NOT NULL
+        );
+        CREATE TABLE invite (
+            code_hash   TEXT PRIMARY KEY,
+            role        TEXT NOT NULL,
+            scope       TEXT NOT NULL DEFAULT '',
+            created_by  INTEGER,
+            created_at  INTEGER NOT NULL,
+            expires_at  INTEGER NOT NULL,
+            used_by     INTEGER,
+            used_at     INTEGER
+        );
+        CREATE TABLE outbox (
+            id               INTEGER PRIMARY KEY,
+            created_at       INTEGER NOT NULL,
+            urgent           INTEGER NOT NULL DEFAULT 0,
+            chat_id          INTEGER NOT NULL,
+            issue_id         INTEGER,
+            purpose          TEXT NOT NULL,
+            method           TEXT NOT NULL,
+            payload          TEXT NOT NULL,
+            status           TEXT NOT NULL DEFAULT 'pending'
+                             CHECK (status IN ('pending', 'sent', 'failed')),
+            attempts         INTEGER NOT NULL DEFAULT 0,
+            not_before       INTEGER NOT NULL,
+            last_error       TEXT,
+            delivered_at     INTEGER,
+            message_id       INTEGER
+        );
+        CREATE INDEX outbox_pending ON outbox(status, not_before) WHERE status = 'pending';
+        CREATE TABLE push_message (
+            issue_id    INTEGER NOT NULL REFERENCES issue(id),
+            chat_id     INTEGER NOT NULL,
+            message_id  INTEGER NOT NULL,
+            PRIMARY KEY (issue_id, chat_id)
+        );
+        """,
+    ),
+]
+
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+async def schema_version(conn: aiosqlite.Connection) -> int:
+    async with conn.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def migrate(conn: aiosqlite.Connection) -> list[int]:
+    """Apply every step newer than the file's version; return the versions applied."""
+    applied: list[int] = []
+    for version, sql in MIGRATIONS:
+        if version <= await schema_version(conn):
+            continue
+        statements = [s.strip() for s in sql.split(";") if s.strip()]
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            if version <= await schema_version(conn):
+                await conn.execute("ROLLBACK")
+                continue
+            for statement in statements:
+                await conn.execute(statement)
+            await conn.execute(f"PRAGMA user_version = {int(version)}")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
+        applied.append(version)
+    return applied

@@ -1,0 +1,150 @@
+"""Departments, categories and grids as imported from the organisation file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiosqlite
+
+from bot.organisation import Category, Organisation
+from storage.db import fetch_all, fetch_one
+
+
+@dataclass
+class ImportSummary:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+
+    @property
+    def unchanged(self) -> bool:
+        return not (self.added or self.changed or self.retired)
+
+
+async def _sync_table(
+    conn: aiosqlite.Connection,
+    table: str,
+    wanted: dict[str, dict[str, Any]],
+    now: int,
+    summary: ImportSummary,
+) -> None:
+    """Upsert `wanted` rows (code → columns) into `table`; retire codes no longer wanted."""
+    current = {r["code"]: r for r in await fetch_all(conn, f"SELECT * FROM {table}")}
+    for code, columns in wanted.items():
+        row = current.get(code)
+        names = list(columns)
+        if row is None:
+            cols = ", ".join(["code", *names])
+            marks = ", ".join("?" * (len(names) + 1))
+            await conn.execute(
+                f"INSERT INTO {table} ({cols}) VALUES ({marks})", [code, *columns.values()]
+            )
+            summary.added.append(f"{table} {code}")
+            continue
+        differs = row["retired_at"] is not None or any(row[n] != columns[n] for n in names)
+        if differs:
+            assignments = ", ".join(f"{n} = ?" for n in names)
+            await conn.execute(
+                f"UPDATE {table} SET {assignments}, retired_at = NULL WHERE code = ?",
+                [*columns.values(), code],
+            )
+            summary.changed.append(f"{table} {code}")
+    for code, row in current.items():
+        if code not in wanted and row["retired_at"] is None:
+            await conn.execute(f"UPDATE {table} SET retired_at = ? WHERE code = ?", (now, code))
+            summary.retired.append(f"{table} {code}")
+
+
+async def store_organisation(
+    conn: aiosqlite.Connection, org: Organisation, toml_text: str, now: int
+) -> ImportSummary:
+    summary = ImportSummary()
+    await _sync_table(
+        conn,
+        "department",
+        {
+            d.code: {
+                "name": d.name,
+                "head_id": d.head,
+                "group_chat_id": d.group_chat,
+                "position": i,
+            }
+            for i, d in enumerate(org.departments.values())
+        },
+        now,
+        summary,
+    )
+    await _sync_table(
+        conn,
+        "category",
+        {
+            c.code: {
+                "name": c.name,
+                "department_code": c.department,
+                "ack_minutes": c.ack_minutes,
+                "resolve_hours": c.resolve_hours,
+                "urgent_ack_minutes": c.urgent_ack_minutes,
+                "urgent_resolve_hours": c.urgent_resolve_hours,
+                "position": i,
+            }
+            for i, c in enumerate(org.categories.values())
+        },
+        now,
+        summary,
+    )
+    await _sync_table(
+        conn,
+        "grid",
+        {g.code: {"name": g.name, "position": i} for i, g in enumerate(org.grids.values())},
+        now,
+        summary,
+    )
+    stored = await fetch_one(conn, "SELECT toml FROM org_source WHERE id = 1")
+    if stored is None or stored["toml"] != toml_text:
+        await conn.execute(
+            """INSERT INTO org_source (id, toml, imported_at) VALUES (1, ?, ?)
+               ON CONFLICT(id) DO UPDATE SET toml = excluded.toml,
+                                             imported_at = excluded.imported_at""",
+            (toml_text, now),
+        )
+    return summary
+
+
+async def stored_source(conn: aiosqlite.Connection) -> tuple[str, int] | None:
+    row = await fetch_one(conn, "SELECT toml, imported_at FROM org_source WHERE id = 1")
+    return (row["toml"], row["imported_at"]) if row else None
+
+
+async def name_tables(conn: aiosqlite.Connection) -> dict[str, dict[str, str]]:
+    """Names of every department, category and grid, retired ones included (for history)."""
+    names: dict[str, dict[str, str]] = {}
+    for table in ("department", "category", "grid"):
+        rows = await fetch_all(conn, f"SELECT code, name FROM {table}")
+        names[table] = {r["code"]: r["name"] for r in rows}
+    return names
+
+
+async def category_rules(conn: aiosqlite.Connection, code: str) -> Category | None:
+    """A category's deadlines as stored (retired categories included: old issues keep theirs)."""
+    row = await fetch_one(conn, "SELECT * FROM category WHERE code = ?", (code,))
+    if row is None:
+        return None
+    return Category(
+        code=row["code"],
+        name=row["name"],
+        department=row["department_code"],
+        ack_minutes=row["ack_minutes"],
+        resolve_hours=row["resolve_hours"],
+        urgent_ack_minutes=row["urgent_ack_minutes"],
+        urgent_resolve_hours=row["urgent_resolve_hours"],
+    )
+
+
+async def active_codes(conn: aiosqlite.Connection, table: str) -> list[tuple[str, str]]:
+    if table not in {"department", "category", "grid"}:
+        raise ValueError(table)
+    rows = await fetch_all(
+        conn, f"SELECT code, name FROM {table} WHERE retired_at IS NULL ORDER BY position, code"
+    )
+    return [(r["code"], r["name"]) for r in rows]

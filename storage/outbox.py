@@ -1,0 +1,152 @@
+"""The outbox: every message a state change requires, written in that change's transaction
+and delivered later by the sender."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from storage.db import fetch_all, fetch_one
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    created_at: int
+    urgent: bool
+    chat_id: int
+    issue_id: int | None
+    purpose: str
+    method: str
+    payload: dict[str, Any]
+    attempts: int
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> OutboxItem:
+        return cls(
+            id=row["id"],
+            created_at=row["created_at"],
+            urgent=bool(row["urgent"]),
+            chat_id=row["chat_id"],
+            issue_id=row["issue_id"],
+            purpose=row["purpose"],
+            method=row["method"],
+            payload=json.loads(row["payload"]),
+            attempts=row["attempts"],
+        )
+
+
+async def enqueue(
+    conn: aiosqlite.Connection,
+    *,
+    chat_id: int,
+    method: str,
+    payload: dict[str, Any],
+    purpose: str,
+    now: int,
+    issue_id: int | None = None,
+    urgent: bool = False,
+) -> int:
+    cursor = await conn.execute(
+        """INSERT INTO outbox (created_at, urgent, chat_id, issue_id, purpose, method, payload,
+                               not_before)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+        (now, int(urgent), chat_id, issue_id, purpose, method,
+         json.dumps(payload, ensure_ascii=False), now),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+async def next_batch(conn: aiosqlite.Connection, now: int, limit: int) -> list[OutboxItem]:
+    """Deliverable items: per chat only the oldest pending one (a chat's messages keep their
+    order), urgent chats first, then oldest first."""
+    rows = await fetch_all(
+        conn,
+        """SELECT o.* FROM outbox AS o
+           JOIN (SELECT chat_id, MIN(id) AS first_id FROM outbox
+                 WHERE status = 'pending' GROUP BY chat_id) AS head ON head.first_id = o.id
+           WHERE o.not_before <= ?
+           ORDER BY (SELECT MAX(urgent) FROM outbox AS u
+                     WHERE u.chat_id = o.chat_id AND u.status = 'pending') DESC, o.id
+           LIMIT ?""",
+        (now, limit),
+    )
+    return [OutboxItem.from_row(r) for r in rows]
+
+
+async def mark_sent(
+    conn: aiosqlite.Connection, item_id: int, now: int, message_id: int | None
+) -> None:
+    await conn.execute(
+        """UPDATE outbox SET status = 'sent', delivered_at = ?, message_id = ?,
+                             attempts = attempts + 1
+           WHERE id = ?""",
+        (now, message_id, item_id),
+    )
+
+
+async def mark_retry(conn: aiosqlite.Connection, item_id: int, not_before: int, error: str) -> None:
+    await conn.execute(
+        """UPDATE outbox SET attempts = attempts + 1, not_before = ?, last_error = ?
+           WHERE id = ?""",
+        (not_before, error[:500], item_id),
+    )
+
+
+async def mark_failed(conn: aiosqlite.Connection, item_id: int, now: int, error: str) -> None:
+    await conn.execute(
+        """UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?,
+                             delivered_at = NULL
+           WHERE id = ?""",
+        (error[:500], item_id),
+    )
+
+
+async def fail_pending_for_chat(conn: aiosqlite.Connection, chat_id: int, error: str) -> int:
+    cursor = await conn.execute(
+        "UPDATE outbox SET status = 'failed', last_error = ? "
+        "WHERE chat_id = ? AND status = 'pending'",
+        (error, chat_id),
+    )
+    return cursor.rowcount
+
+
+async def record_push(
+    conn: aiosqlite.Connection, issue_id: int, chat_id: int, message_id: int
+) -> None:
+    await conn.execute(
+        """INSERT INTO push_message (issue_id, chat_id, message_id) VALUES (?, ?, ?)
+           ON CONFLICT(issue_id, chat_id) DO UPDATE SET message_id = excluded.message_id""",
+        (issue_id, chat_id, message_id),
+    )
+
+
+async def push_message_id(conn: aiosqlite.Connection, issue_id: int, chat_id: int) -> int | None:
+    row = await fetch_one(
+        conn,
+        "SELECT message_id FROM push_message WHERE issue_id = ? AND chat_id = ?",
+        (issue_id, chat_id),
+    )
+    return row["message_id"] if row else None
+
+
+async def push_chats(conn: aiosqlite.Connection, issue_id: int) -> list[int]:
+    """Chats that were pushed this issue (delivered or still queued)."""
+    rows = await fetch_all(
+        conn,
+        """SELECT chat_id FROM push_message WHERE issue_id = ?
+           UNION SELECT chat_id FROM outbox
+           WHERE issue_id = ? AND purpose = 'push' AND status != 'failed'""",
+        (issue_id, issue_id),
+    )
+    return sorted({r["chat_id"] for r in rows})
+
+
+async def pending_count(conn: aiosqlite.Connection) -> int:
+    row = await fetch_one(conn, "SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+    return int(row[0]) if row else 0

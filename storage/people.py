@@ -1,0 +1,135 @@
+"""People, their roles and their language."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from bot.permissions import Actor, Role
+from storage.db import fetch_all, fetch_one
+
+
+async def ensure_person(
+    conn: aiosqlite.Connection, user_id: int, now: int, name: str = "", username: str | None = None
+) -> None:
+    await conn.execute(
+        """INSERT INTO person (user_id, name, username, created_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT(user_id) DO UPDATE SET
+             name = CASE WHEN excluded.name != '' THEN excluded.name ELSE person.name END,
+             username = COALESCE(excluded.username, person.username)""",
+        (user_id, name, username, now),
+    )
+
+
+async def load_actor(conn: aiosqlite.Connection, user_id: int) -> Actor:
+    rows = await fetch_all(
+        conn,
+        "SELECT role, scope FROM role_grant WHERE user_id = ? AND retired_at IS NULL",
+        (user_id,),
+    )
+    by_role: dict[str, set[str]] = {role.value: set() for role in Role}
+    for row in rows:
+        by_role[row["role"]].add(row["scope"])
+    return Actor(
+        user_id=user_id,
+        admin=bool(by_role[Role.ADMIN]),
+        grids=frozenset(by_role[Role.WORKER]),
+        member_of=frozenset(by_role[Role.MEMBER]),
+        head_of=frozenset(by_role[Role.HEAD]),
+    )
+
+
+async def grant(
+    conn: aiosqlite.Connection, user_id: int, role: Role, scope: str, source: str, now: int
+) -> bool:
+    """Give a role; True when it is new or was retired before."""
+    row = await fetch_one(
+        conn,
+        "SELECT retired_at FROM role_grant WHERE user_id = ? AND role = ? AND scope = ?",
+        (user_id, role.value, scope),
+    )
+    if row is not None and row["retired_at"] is None:
+        return False
+    await conn.execute(
+        """INSERT INTO role_grant (user_id, role, scope, source, granted_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT(user_id, role, scope) DO UPDATE SET
+             retired_at = NULL, source = excluded.source, granted_at = excluded.granted_at""",
+        (user_id, role.value, scope, source, now),
+    )
+    return True
+
+
+async def grants_from(conn: aiosqlite.Connection, source: str) -> set[tuple[int, str, str]]:
+    rows = await fetch_all(
+        conn,
+        "SELECT user_id, role, scope FROM role_grant WHERE source = ? AND retired_at IS NULL",
+        (source,),
+    )
+    return {(r["user_id"], r["role"], r["scope"]) for r in rows}
+
+
+async def retire_grant(
+    conn: aiosqlite.Connection, user_id: int, role: str, scope: str, now: int
+) -> None:
+    await conn.execute(
+        """UPDATE role_grant SET retired_at = ?
+           WHERE user_id = ? AND role = ? AND scope = ? AND retired_at IS NULL""",
+        (now, user_id, role, scope),
+    )
+
+
+async def language(conn: aiosqlite.Connection, user_id: int) -> str | None:
+    row = await fetch_one(conn, "SELECT language FROM person WHERE user_id = ?", (user_id,))
+    return row["language"] if row else None
+
+
+async def languages(conn: aiosqlite.Connection, user_ids: list[int]) -> dict[int, str | None]:
+    if not user_ids:
+        return {}
+    marks = ",".join("?" * len(user_ids))
+    rows = await fetch_all(
+        conn, f"SELECT user_id, language FROM person WHERE user_id IN ({marks})", user_ids
+    )
+    return {r["user_id"]: r["language"] for r in rows}
+
+
+async def set_language(conn: aiosqlite.Connection, user_id: int, lang: str) -> None:
+    await conn.execute("UPDATE person SET language = ? WHERE user_id = ?", (lang, user_id))
+
+
+async def display_names(conn: aiosqlite.Connection, user_ids: set[int]) -> dict[int, str]:
+    ids = sorted(i for i in user_ids if i is not None)
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = await fetch_all(
+        conn, f"SELECT user_id, name, username FROM person WHERE user_id IN ({marks})", ids
+    )
+    return {r["user_id"]: r["name"] or (r["username"] or "") for r in rows}
+
+
+async def active_admins(conn: aiosqlite.Connection) -> list[int]:
+    rows = await fetch_all(
+        conn,
+        """SELECT DISTINCT user_id FROM role_grant
+           WHERE role = 'admin' AND retired_at IS NULL ORDER BY user_id""",
+    )
+    return [r["user_id"] for r in rows]
+
+
+async def registered_people(conn: aiosqlite.Connection) -> list[int]:
+    rows = await fetch_all(
+        conn, "SELECT DISTINCT user_id FROM role_grant WHERE retired_at IS NULL ORDER BY user_id"
+    )
+    return [r["user_id"] for r in rows]
+
+
+async def mark_blocked(conn: aiosqlite.Connection, chat_id: int, now: int) -> bool:
+    """Record that a private chat has blocked the bot; True the first time."""
+    cursor = await conn.execute(
+        "UPDATE person SET blocked_at = ? WHERE user_id = ? AND blocked_at IS NULL", (now, chat_id)
+    )
+    return cursor.rowcount > 0
+
+
+async def clear_blocked(conn: aiosqlite.Connection, user_id: int) -> None:
+    await conn.execute("UPDATE person SET blocked_at = NULL WHERE user_id = ?", (user_id,))
