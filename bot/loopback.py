@@ -282,6 +282,33 @@ class LoopbackBotApi:
 
         return await asyncio.wait_for(_wait(), timeout)
 
+    async def expect(
+        self,
+        chat_id: int,
+        contains: str,
+        after: int = 0,
+        timeout: float = 10.0,
+        button: str | None = None,
+    ) -> SentMessage:
+        """The first bot message in a chat, from its `after`-th on, containing `contains`
+        (and, if given, showing a button whose label contains `button`)."""
+
+        def found() -> SentMessage | None:
+            sent = [m for m in self.chat(chat_id) if m.from_bot]
+            for message in sent[after:]:
+                if contains in message.text and (
+                    button is None or any(button in label for label, _ in message.buttons())
+                ):
+                    return message
+            return None
+
+        try:
+            result: SentMessage = await self.wait_for(found, timeout)
+        except TimeoutError:
+            seen = [m.text[:80] for m in self.chat(chat_id) if m.from_bot][after:]
+            raise AssertionError(f"chat {chat_id} never got {contains!r}; got {seen}") from None
+        return result
+
     def pending_updates(self) -> int:
         return len(self._updates)
 
@@ -682,20 +709,12 @@ class SimulatedUser:
     def inbox(self) -> list[SentMessage]:
         return [m for m in self.api.chat(self.id) if m.from_bot]
 
-    async def expect(self, contains: str, after: int = 0, timeout: float = 10.0) -> SentMessage:
-        """The first bot message in this chat, from index `after` on, containing `contains`."""
-        def found() -> SentMessage | None:
-            for message in self.inbox()[after:]:
-                if contains in message.text:
-                    return message
-            return None
-
-        try:
-            result: SentMessage = await self.api.wait_for(found, timeout)
-        except TimeoutError:
-            seen = [m.text[:80] for m in self.inbox()[after:]]
-            raise AssertionError(f"{self.first_name} never got {contains!r}; got {seen}") from None
-        return result
+    async def expect(
+        self, contains: str, after: int = 0, timeout: float = 10.0, button: str | None = None
+    ) -> SentMessage:
+        """The first bot message in this chat, from index `after` on, containing `contains`
+        (and, if given, showing a button whose label contains `button`)."""
+        return await self.api.expect(self.id, contains, after, timeout, button)
 
     def mark(self) -> int:
         return len(self.inbox())

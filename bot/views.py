@@ -207,8 +207,11 @@ def timeline(
             detail = f" → {names.department(event.department_code)}"
             if event.assignee_id:
                 detail += f" · {names.person(event.assignee_id)}"
-        if event.note:
-            detail += f"：{event.note}" if lang == "zh" else f": {event.note}"
+        note = event.note
+        if note and event.action == "rate":
+            note = plain(lang, f"rating_{note}")
+        if note:
+            detail += f"：{note}" if lang == "zh" else f": {note}"
         lines.append(text(
             lang, "timeline_line",
             time=from_epoch(event.at).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
