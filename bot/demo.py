@@ -14,15 +14,27 @@ from bot.clock import ManualClock
 from bot.loopback import ApiCall, LoopbackBotApi, SentMessage, SimulatedUser
 from bot.settings import Settings
 
+PEOPLE: dict[int, str] = {
+    1001: "马军", 1002: "张伟", 1003: "刘洋", 1004: "赵磊",
+    1101: "黄勇", 1102: "周杰", 1103: "吴涛",
+    1201: "郑华", 1202: "王磊", 1203: "冯雪",
+    1301: "陈刚", 1302: "孙敏",
+    1401: "杨帆", 1402: "朱琳", 1403: "胡斌",
+    1501: "林峰", 1502: "何平", 1503: "高翔",
+    1601: "罗斌", 1602: "梁静",
+    1701: "宋涛", 1702: "谢芳",
+    2001: "王芳", 2002: "李娜", 2003: "张敏", 2004: "刘静", 2005: "陈丽",
+    2006: "杨洋", 2007: "赵强", 2008: "黄磊", 2009: "周芳",
+    3001: "陈静",
+}
+"""Names for the Telegram user ids of the example district (bot/data/district.toml)."""
+
 CAST = {
-    2001: "王芳（网格员）",
-    1002: "张伟（城管）",
-    1003: "刘洋（城管夜班）",
-    1004: "赵磊（城管周末）",
-    1302: "孙敏（生态环境）",
-    1102: "周杰（住建）",
-    1103: "吴涛（住建）",
-    3001: "陈静（街道值班）",
+    uid: f"{PEOPLE[uid]}（{role}）"
+    for uid, role in {
+        2001: "网格员", 1002: "城管", 1302: "生态环境", 1102: "住建", 1103: "住建",
+        3001: "街道值班",
+    }.items()
 }
 
 
@@ -97,7 +109,7 @@ async def run_demo(settings: Settings, keep: Path | None = None, quiet: bool = F
     from pydantic import SecretStr
 
     demo_settings.telegram_token = SecretStr(api.token)
-    people = {uid: api.user(uid, name.split("（")[0]) for uid, name in CAST.items()}
+    people = {uid: api.user(uid, name) for uid, name in PEOPLE.items()}
     worker, admin = people[2001], people[3001]
     narrator.say(f"Whistle demo — {clock.now().astimezone(zone):%Y-%m-%d %H:%M} "
                  f"({settings.timezone}); database {folder / 'whistle.db'}")

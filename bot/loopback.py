@@ -126,7 +126,7 @@ class FaultPlan:
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
 
-    def __call__(self, method: str) -> Fault | None:
+    def __call__(self, method: str, params: dict[str, Any]) -> Fault | None:
         if method == "getUpdates" or (self.methods is not None and method not in self.methods):
             return None
         roll = self._rng.random()
@@ -155,7 +155,7 @@ class LoopbackBotApi:
         self,
         token: str = "1000001:LOOPBACK-TOKEN",
         username: str = "whistle_bot",
-        faults: Callable[[str], Fault | None] | None = None,
+        faults: Callable[[str, dict[str, Any]], Fault | None] | None = None,
     ) -> None:
         self.token = token
         self.username = username
@@ -350,7 +350,7 @@ class LoopbackBotApi:
             chat_id = _int_or_none(params.get("chat_id"))
         except ApiError:
             chat_id = None
-        fault = self.faults(method) if self.faults else None
+        fault = self.faults(method, params) if self.faults else None
         if fault is not None:
             if fault.drop:
                 assert request.transport is not None

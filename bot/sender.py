@@ -58,6 +58,7 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._busy = False
 
     def wake(self) -> None:
         """Tell the sender that new items were committed."""
@@ -104,14 +105,24 @@ class OutboxSender:
         batch = await outbox.next_batch(self.db.reader, to_epoch(self.clock.now()), self.batch_size)
         if not batch:
             return 0
-        await asyncio.gather(*(self._deliver(item) for item in batch))
+        self._busy = True
+        try:
+            await asyncio.gather(*(self._deliver(item) for item in batch))
+        finally:
+            self._busy = False
         return len(batch)
 
-    async def drain(self, rounds: int = 1000) -> None:
-        """Deliver until nothing is due (tests, the demo, shutdown)."""
-        for _ in range(rounds):
-            if await self.deliver_due() == 0:
-                return
+    async def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until nothing in the outbox is due and no delivery is under way."""
+        async def settled() -> None:
+            while True:
+                due = await outbox.next_batch(self.db.reader, self._now(), 1)
+                if not due and not self._busy:
+                    return
+                self._wake.set()
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(settled(), timeout)
 
     async def _deliver(self, item: OutboxItem) -> None:
         payload: dict[str, Any] = {"chat_id": item.chat_id, **item.payload}

@@ -262,8 +262,7 @@ def report_prompt(
             [(plain(lang, "btn_normal"), report_button(ReportButton.URGENCY, "0")),
              (plain(lang, "btn_urgent"), report_button(ReportButton.URGENCY, "1"))], cancel])
     if step == Step.OFFER:
-        key = "report_offer_photo" if draft.photos and not draft.description else (
-            "report_offer_text")
+        key = "report_offer_photo" if draft.photos else "report_offer_text"
         return Rendered(text(lang, key), [[
             (plain(lang, "btn_start_report"), report_button(ReportButton.START)), *cancel]])
     location = plain(lang, "location_none")

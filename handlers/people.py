@@ -59,8 +59,10 @@ async def guard(update: Update, context: Context) -> None:
     message = update.message
     if message is not None and message.text and message.text.split()[0].split("@")[0] == "/start":
         return
-    actor = await services(context).people.actor(user.id)
+    people = services(context).people
+    actor = await people.actor(user.id)
     if actor.registered:
+        await people.note_seen(actor, user.full_name, user.username)
         return
     lang = await language(update, context)
     chat = update.effective_chat

@@ -20,6 +20,11 @@ async def ensure_person(
     )
 
 
+async def display_name(conn: aiosqlite.Connection, user_id: int) -> tuple[str, str | None] | None:
+    row = await fetch_one(conn, "SELECT name, username FROM person WHERE user_id = ?", (user_id,))
+    return (row["name"], row["username"]) if row else None
+
+
 async def load_actor(conn: aiosqlite.Connection, user_id: int) -> Actor:
     rows = await fetch_all(
         conn,

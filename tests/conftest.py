@@ -3,8 +3,11 @@ people of the example district (bot/data/district.toml)."""
 
 from __future__ import annotations
 
+import re
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +16,7 @@ import pytest
 
 from bot.app import Whistle
 from bot.clock import ManualClock
+from bot.demo import PEOPLE
 from bot.loopback import LoopbackBotApi, SimulatedUser
 from bot.settings import Settings
 
@@ -62,9 +66,50 @@ class Street:
         await self.whistle.start()
 
     async def settle(self) -> None:
-        """Deliver everything the outbox holds now."""
+        """Wait until the outbox has delivered everything that is due."""
         assert self.whistle.sender is not None
-        await self.whistle.sender.drain()
+        await self.whistle.sender.wait_idle()
+
+    def dump(self) -> list[str]:
+        """Every committed row of the database, for 'nothing changed' checks."""
+        with closing(sqlite3.connect(self.settings.database)) as conn:
+            return list(conn.iterdump())
+
+    async def blow_whistle(
+        self,
+        worker: SimulatedUser,
+        category: str = "环境卫生",
+        description: str = "垃圾桶满溢，气味很大",
+        *,
+        photos: int = 0,
+        location: tuple[float, float] | None = None,
+        address: str | None = None,
+        urgent: bool = False,
+    ) -> int:
+        """Drive a whole report conversation; returns the new issue's number."""
+        mark = worker.mark()
+        await worker.send("/report")
+        await worker.tap(await worker.expect("请选择问题类别", mark), category)
+        await worker.expect("请用文字描述问题", mark)
+        await worker.send(description)
+        prompt = await worker.expect("请发送现场照片", mark)
+        for n in range(photos):
+            await worker.send_photo()
+            prompt = await worker.expect(f"已收到 {n + 1} 张照片", mark)
+        await worker.tap(prompt, "完成" if photos else "跳过")
+        prompt = await worker.expect("请发送位置", mark)
+        if location is not None:
+            await worker.send_location(*location)
+        elif address is not None:
+            await worker.send(address)
+        else:
+            await worker.tap(prompt, "跳过")
+        await worker.tap(await worker.expect("紧急吗", mark), "紧急" if urgent else "一般")
+        await worker.tap(await worker.expect("请核对", mark), "提交")
+        receipt = await worker.expect("已上报", mark)
+        number = re.search(r"#(\d+)", receipt.text)
+        assert number is not None
+        return int(number.group(1))
 
 
 @pytest.fixture
@@ -74,6 +119,8 @@ async def street(tmp_path: Path, district_file: Path) -> AsyncIterator[Street]:
     for chat_id, title in ((-1001000000001, "城管群"), (-1001000000002, "住建群"),
                            (-1001000000004, "应急群")):
         api.group(chat_id, title)
+    for user_id, name in PEOPLE.items():
+        api.user(user_id, name)
     clock = ManualClock(WEDNESDAY_MORNING)
     settings = make_settings(api, tmp_path / "whistle.db", district_file)
     whistle = Whistle(settings, clock)

@@ -34,6 +34,16 @@ class PeopleService:
     async def actor(self, user_id: int) -> Actor:
         return await people.load_actor(self.db.reader, user_id)
 
+    async def note_seen(self, actor: Actor, name: str, username: str | None) -> None:
+        """Keep a registered person's display name as Telegram shows it (written on change)."""
+        if not actor.registered:
+            return
+        if await people.display_name(self.db.reader, actor.user_id) == (name, username):
+            return
+        async with self.db.write() as tx:
+            await people.ensure_person(tx, actor.user_id, to_epoch(self.clock.now()), name,
+                                       username)
+
     async def language(self, user_id: int) -> str:
         stored = await people.language(self.db.reader, user_id)
         return normalise_language(stored, self.default_language)

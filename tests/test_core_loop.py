@@ -1,0 +1,286 @@
+"""The whistle loop end to end: the real PTB Application against the loopback Bot API
+server over HTTP, on the example district."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from bot.lifecycle import State
+from storage import issues as issue_store
+from storage.issues import IssueRecord
+from tests.conftest import Street
+
+CG_GROUP = -1001000000001
+ZJ_GROUP = -1001000000002
+
+
+async def issue(street: Street, number: int) -> IssueRecord:
+    found = await issue_store.get_issue(street.whistle.db.reader, number)
+    assert found is not None
+    return found
+
+
+async def test_report_is_routed_and_pushed_with_photos_and_location(street: Street) -> None:
+    worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
+    number = await street.blow_whistle(worker, photos=2, location=(39.9, 116.4))
+    card = await member.expect(f"#{number}", button="报到")
+    assert "环境卫生" in card.text and "幸福社区第一网格" in card.text
+    assert "报到时限：11-25 10:30" in card.text and "办结时限：11-26 10:00" in card.text
+    assert [label for label, _ in card.buttons()] == ["🙋 报到", "↩️ 转派"]
+    kinds = [m.kind for m in member.inbox()]
+    assert kinds == ["photo", "photo", "location", "text"]
+    assert len({m.raw["media_group_id"] for m in member.inbox()[:2]}) == 1
+    await street.api.expect(CG_GROUP, f"#{number}", button="报到")
+    stored = await issue(street, number)
+    assert (stored.state, stored.department_code, stored.assignee_id) == (
+        State.DISPATCHED, "cg", 1002)
+    history = await issue_store.events(street.whistle.db.reader, number)
+    assert [e.action for e in history] == ["report", "dispatch"]
+
+
+async def test_acknowledge_edits_the_card_in_place_and_tells_the_reporter(street: Street) -> None:
+    worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
+    number = await street.blow_whistle(worker)
+    card = await member.expect(f"#{number}", button="报到")
+    street.clock.advance(street.clock.now() - street.clock.now())
+    answer = await member.answer_to(await member.tap(card, "报到"))
+    assert answer == "报到成功，请尽快处置。"
+    await worker.expect("张伟 已报到")
+    await street.settle()
+    assert card.edits >= 1 and "处置中" in card.text and "报到：张伟，11-25 10:00" in card.text
+    assert {label for label, _ in card.buttons()} == {"📝 进展", "✅ 办结", "↩️ 转派"}
+    group_card = await street.api.expect(CG_GROUP, f"#{number}")
+    assert "处置中" in group_card.text
+
+
+async def test_second_tap_on_report_to_duty_changes_nothing(street: Street) -> None:
+    worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
+    number = await street.blow_whistle(worker)
+    card = await member.expect(f"#{number}", button="报到")
+    ack = card.button("报到")
+    await member.answer_to(await member.tap(card, "报到"))
+    await street.settle()
+    before = street.dump()
+    answer = await member.answer_to(await member.tap_data(card, ack))
+    assert answer == "已由 张伟 报到，无需重复操作。"
+    await street.settle()
+    assert street.dump() == before
+
+
+async def test_group_claim_race_yields_exactly_one_assignee(street: Street) -> None:
+    worker = street.person(2001, "王芳")
+    first, second = street.person(1003, "刘洋"), street.person(1004, "赵磊")
+    number = await street.blow_whistle(worker)
+    group_card = await street.api.expect(CG_GROUP, f"#{number}", button="报到")
+    data = group_card.button("报到")
+    taps = [await first.tap_data(group_card, data), await second.tap_data(group_card, data)]
+    answers = await asyncio.gather(first.answer_to(taps[0]), second.answer_to(taps[1]))
+    assert answers == ["报到成功，请尽快处置。", "已由 刘洋 报到，无需重复操作。"]
+    stored = await issue(street, number)
+    assert (stored.state, stored.assignee_id) == (State.ACKNOWLEDGED, 1003)
+    history = await issue_store.events(street.whistle.db.reader, number)
+    assert [e.action for e in history].count("acknowledge") == 1
+    await street.settle()
+    private_card = [m for m in street.person(1002).inbox() if f"#{number}" in m.text][-1]
+    assert "责任人：刘洋" in private_card.text and private_card.buttons() == []
+
+
+async def test_member_of_another_department_can_neither_take_nor_see(street: Street) -> None:
+    worker, outsider = street.person(2001, "王芳"), street.person(1102, "周杰")
+    number = await street.blow_whistle(worker)
+    card = await street.api.expect(CG_GROUP, f"#{number}", button="报到")
+    await outsider.send("/start")
+    await outsider.expect("欢迎")
+    await street.settle()
+    before = street.dump()
+    answer = await outsider.answer_to(await outsider.tap(card, "报到"))
+    assert answer == "找不到这个问题。"
+    mark = outsider.mark()
+    await outsider.send(f"/issue {number}")
+    assert "找不到" in (await outsider.expect("找不到", mark)).text
+    assert street.dump() == before
+
+
+async def test_unregistered_user_is_refused_and_nothing_changes(street: Street) -> None:
+    worker, stranger = street.person(2001, "王芳"), street.person(9999, "路人")
+    number = await street.blow_whistle(worker)
+    card = await street.person(1002).expect(f"#{number}", button="报到")
+    await street.settle()
+    before = street.dump()
+    for command in ("/start", "/report", f"/issue {number}", "/todo", "随便说点什么"):
+        mark = stranger.mark()
+        await stranger.send(command)
+        await stranger.expect("仅对本街道登记的人员开放", mark)
+    answer = await stranger.answer_to(await stranger.tap(card, "报到"))
+    assert answer is not None and "登记" in answer
+    assert street.dump() == before
+
+
+async def test_transfer_goes_to_admins_who_reroute_it(street: Street) -> None:
+    worker, admin = street.person(2001, "王芳"), street.person(3001, "陈静")
+    hb = street.person(1302, "孙敏")
+    for person in (worker, admin, hb):
+        await person.send("/start")
+    number = await street.blow_whistle(worker, "噪音扰民", "工地夜间施工噪音")
+    card = await hb.expect(f"#{number}", button="转派")
+    await hb.tap(card, "转派")
+    await hb.expect("转派原因")
+    await hb.send("工地施工归住建办管")
+    await hb.expect(f"已转派 #{number}")
+    await admin.expect("工地施工归住建办管")
+    admin_card = await admin.expect(f"#{number}", button="住建办")
+    await worker.expect("转回街道")
+    stored = await issue(street, number)
+    assert (stored.state, stored.assignee_id, stored.transfer_count) == (
+        State.TRANSFERRED, None, 1)
+    answer = await admin.answer_to(await admin.tap(admin_card, "住建办"))
+    assert answer == f"已改派 #{number} 至 住建办。"
+    stored = await issue(street, number)
+    assert (stored.state, stored.department_code) == (State.DISPATCHED, "zj")
+    assert stored.assignee_id in (1102, 1103)
+    await street.person(stored.assignee_id).expect(f"#{number}", button="报到")
+    await street.api.expect(ZJ_GROUP, f"#{number}", button="报到")
+    await worker.expect("已派给 住建办")
+    await street.settle()
+    assert card.buttons() == [] and "住建办" in card.text
+    assert admin_card.buttons() == []
+    history = await issue_store.events(street.whistle.db.reader, number)
+    assert [e.action for e in history] == ["report", "dispatch", "transfer", "reroute"]
+    assert history[2].note == "工地施工归住建办管" and history[3].actor_id == 3001
+
+
+async def test_resolve_confirm_and_rate(street: Street) -> None:
+    worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
+    number = await street.blow_whistle(worker)
+    card = await member.expect(f"#{number}", button="报到")
+    await member.tap(card, "报到")
+    card = await member.expect(f"#{number}", button="办结")
+    mark = member.mark()
+    await member.tap(card, "办结")
+    await member.expect("办结说明", mark)
+    await member.send("已清运并消毒")
+    prompt = await member.expect("处置后照片", mark)
+    await member.send_photo()
+    prompt = await member.expect("已收到 1 张照片", mark)
+    await member.tap(prompt, "提交")
+    await member.expect(f"已办结 #{number}", mark)
+    notice = await worker.expect("已清运并消毒", button="确认")
+    assert any(m.kind == "photo" and "处置后照片" in m.text for m in worker.inbox())
+    assert {label for label, _ in notice.buttons()} == {"👍 确认", "🔁 重办"}
+    assert (await issue(street, number)).state == State.RESOLVED
+    await worker.tap(notice, "确认")
+    rating = await worker.expect("请评价", button="满意")
+    assert [label for label, _ in rating.buttons()] == ["满意", "基本满意", "不满意"]
+    satisfied = rating.button("满意")
+    await worker.answer_to(await worker.tap(rating, "基本满意"))
+    await member.expect("基本满意")
+    stored = await issue(street, number)
+    assert (stored.state, stored.rating) == (State.CLOSED, "fair")
+    again = await worker.answer_to(await worker.tap_data(rating, satisfied))
+    assert again == "已经评价过了，谢谢！"
+    mark = worker.mark()
+    await worker.send(f"/issue {number}")
+    timeline = await worker.expect("处置全过程", mark)
+    for step in ("上报", "派发", "报到", "办结：已清运并消毒", "确认", "评价：基本满意"):
+        assert step in timeline.text
+
+
+async def test_reopen_goes_back_to_the_same_member(street: Street) -> None:
+    worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
+    number = await street.blow_whistle(worker)
+    await member.tap(await member.expect(f"#{number}", button="报到"), "报到")
+    mark = member.mark()
+    await member.tap(await member.expect(f"#{number}", button="办结"), "办结")
+    await member.expect("办结说明", mark)
+    await member.send("处理好了")
+    await member.tap(await member.expect("处置后照片", mark), "跳过")
+    notice = await worker.expect("处理好了", button="重办")
+    await worker.tap(notice, "重办")
+    await worker.expect("需要重办的原因")
+    await worker.send("垃圾还在")
+    await worker.expect(f"已退回 #{number} 重办")
+    await member.expect("垃圾还在")
+    stored = await issue(street, number)
+    assert (stored.state, stored.assignee_id, stored.reopen_count) == (
+        State.REOPENED, 1002, 1)
+    await street.settle()
+    card = [m for m in member.inbox() if f"#{number}" in m.text and m.buttons()][-1]
+    assert "重办中" in card.text and "✅ 办结" in [label for label, _ in card.buttons()]
+
+
+async def test_text_or_photo_outside_a_conversation_offers_a_report(street: Street) -> None:
+    worker = street.person(2001, "王芳")
+    await worker.send("路灯坏了三盏")
+    offer = await worker.expect("要用这段文字开始", button="开始上报")
+    await worker.tap(offer, "开始上报")
+    prompt = await worker.expect("请选择问题类别")
+    await worker.tap(prompt, "路灯不亮")
+    await worker.expect("请发送现场照片")
+    await worker.tap(await worker.expect("请发送现场照片"), "跳过")
+    await worker.tap(await worker.expect("请发送位置"), "跳过")
+    await worker.tap(await worker.expect("紧急吗"), "一般")
+    summary = await worker.expect("请核对")
+    assert "描述：路灯坏了三盏" in summary.text
+    await worker.tap(summary, "提交")
+    await worker.expect("已上报")
+    other = street.person(2003, "李娜")
+    await other.send_photo(caption="井盖丢了")
+    offer = await other.expect("要用这张照片开始", button="开始上报")
+    await other.tap(offer, "开始上报")
+    await other.tap(await other.expect("请选择问题类别"), "井盖缺失破损")
+    photos = await other.expect("请发送现场照片")
+    await other.tap(photos, "完成")
+    await other.tap(await other.expect("请发送位置"), "跳过")
+    await other.tap(await other.expect("紧急吗"), "紧急")
+    summary = await other.expect("请核对")
+    assert "照片：1 张" in summary.text and "紧急程度：紧急" in summary.text
+
+
+async def test_restart_mid_report_keeps_the_draft(street: Street) -> None:
+    worker = street.person(2001, "王芳")
+    await worker.send("/report")
+    await worker.tap(await worker.expect("请选择问题类别"), "消防隐患")
+    await worker.expect("请用文字描述问题")
+    await worker.send("楼道堆放杂物堵塞消防通道")
+    await worker.expect("请发送现场照片")
+    await street.restart()
+    mark = worker.mark()
+    await worker.send_photo()
+    prompt = await worker.expect("已收到 1 张照片", mark)
+    await worker.tap(prompt, "完成")
+    await worker.tap(await worker.expect("请发送位置", mark), "跳过")
+    await worker.tap(await worker.expect("紧急吗", mark), "紧急")
+    summary = await worker.expect("请核对", mark)
+    assert "楼道堆放杂物堵塞消防通道" in summary.text and "消防隐患" in summary.text
+    await worker.tap(summary, "提交")
+    await worker.expect("已上报", mark)
+
+
+async def test_restart_with_open_issues_loses_nothing(street: Street) -> None:
+    from bot.loopback import Fault
+
+    worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
+    street.api.faults = lambda method, params: (
+        Fault(500) if str(params.get("chat_id")) in ("1002", str(CG_GROUP)) else None)
+    await worker.send("/report")
+    await worker.tap(await worker.expect("请选择问题类别"), "环境卫生")
+    await worker.send("垃圾堆积")
+    await worker.tap(await worker.expect("请发送现场照片"), "跳过")
+    await worker.tap(await worker.expect("请发送位置"), "跳过")
+    await worker.tap(await worker.expect("紧急吗"), "一般")
+    await worker.tap(await worker.expect("请核对"), "提交")
+    await street.api.wait_for(lambda: street.api.pending_updates() == 0 and any(
+        c.status == 500 for c in street.api.calls))
+    await asyncio.sleep(0.3)
+    await street.whistle.stop()
+    assert member.inbox() == []
+    street.api.faults = None
+    street.whistle = type(street.whistle)(street.settings, street.clock)
+    await street.whistle.start()
+    street.clock.advance(timedelta(seconds=5))
+    card = await member.expect("#1", button="报到")
+    await street.settle()
+    assert len([m for m in member.inbox() if "#1" in m.text]) == 1
+    await member.answer_to(await member.tap(card, "报到"))
+    assert (await issue(street, 1)).state == State.ACKNOWLEDGED
