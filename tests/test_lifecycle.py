@@ -1,0 +1,62 @@
+"""The state machine: every allowed transition, and every other one refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.lifecycle import Action, State, TransitionRefused, allowed_actions, next_state
+
+ALLOWED: dict[tuple[State, Action], State] = {
+    (State.REPORTED, Action.DISPATCH): State.DISPATCHED,
+    (State.REPORTED, Action.REROUTE): State.DISPATCHED,
+    (State.REPORTED, Action.CANCEL): State.CANCELLED,
+    (State.DISPATCHED, Action.ACKNOWLEDGE): State.ACKNOWLEDGED,
+    (State.DISPATCHED, Action.TRANSFER): State.TRANSFERRED,
+    (State.DISPATCHED, Action.REROUTE): State.DISPATCHED,
+    (State.DISPATCHED, Action.CANCEL): State.CANCELLED,
+    (State.DISPATCHED, Action.ESCALATE): State.DISPATCHED,
+    (State.ACKNOWLEDGED, Action.PROGRESS): State.ACKNOWLEDGED,
+    (State.ACKNOWLEDGED, Action.RESOLVE): State.RESOLVED,
+    (State.ACKNOWLEDGED, Action.TRANSFER): State.TRANSFERRED,
+    (State.ACKNOWLEDGED, Action.REROUTE): State.DISPATCHED,
+    (State.ACKNOWLEDGED, Action.CANCEL): State.CANCELLED,
+    (State.ACKNOWLEDGED, Action.ESCALATE): State.ACKNOWLEDGED,
+    (State.TRANSFERRED, Action.REROUTE): State.DISPATCHED,
+    (State.TRANSFERRED, Action.CANCEL): State.CANCELLED,
+    (State.RESOLVED, Action.CONFIRM): State.CLOSED,
+    (State.RESOLVED, Action.REOPEN): State.REOPENED,
+    (State.REOPENED, Action.PROGRESS): State.REOPENED,
+    (State.REOPENED, Action.RESOLVE): State.RESOLVED,
+    (State.REOPENED, Action.REROUTE): State.DISPATCHED,
+    (State.REOPENED, Action.CANCEL): State.CANCELLED,
+    (State.REOPENED, Action.ESCALATE): State.REOPENED,
+    (State.CLOSED, Action.RATE): State.CLOSED,
+}
+
+
+@pytest.mark.parametrize(("state", "action"), sorted(ALLOWED))
+def test_allowed_transition(state: State, action: Action) -> None:
+    assert next_state(state, action) == ALLOWED[(state, action)]
+
+
+REFUSED = sorted(
+    (state, action) for state in State for action in Action if (state, action) not in ALLOWED
+)
+
+
+@pytest.mark.parametrize(("state", "action"), REFUSED)
+def test_refused_transition(state: State, action: Action) -> None:
+    with pytest.raises(TransitionRefused) as refused:
+        next_state(state, action)
+    assert (refused.value.state, refused.value.action) == (state, action)
+
+
+def test_cancelled_and_closed_issues_accept_nothing_but_a_rating() -> None:
+    assert allowed_actions(State.CANCELLED) == frozenset()
+    assert allowed_actions(State.CLOSED) == {Action.RATE}
+
+
+def test_a_second_report_to_duty_is_refused() -> None:
+    acknowledged = next_state(State.DISPATCHED, Action.ACKNOWLEDGE)
+    with pytest.raises(TransitionRefused):
+        next_state(acknowledged, Action.ACKNOWLEDGE)

@@ -1,0 +1,63 @@
+"""Schema migrations: an empty file upgrades to the latest version; running again is a no-op."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import aiosqlite
+
+from storage.db import Database
+from storage.migrations import LATEST_VERSION, MIGRATIONS, migrate, schema_version
+
+
+async def test_an_empty_file_upgrades_to_the_latest_version(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.db"
+    async with aiosqlite.connect(path, isolation_level=None) as conn:
+        assert await schema_version(conn) == 0
+        applied = await migrate(conn)
+        assert applied == [v for v, _ in MIGRATIONS]
+        assert await schema_version(conn) == LATEST_VERSION
+        again = await migrate(conn)
+        assert again == []
+    with closing(sqlite3.connect(path)) as check:
+        tables = {r[0] for r in check.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"issue", "issue_event", "outbox", "draft", "person", "role_grant"} <= tables
+
+
+async def test_reopening_the_database_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "twice.db"
+    async with Database(path):
+        pass
+    with closing(sqlite3.connect(path)) as check:
+        first = list(check.iterdump())
+    async with Database(path) as db:
+        async with db.write() as tx:
+            cursor = await tx.execute("PRAGMA journal_mode")
+            assert (await cursor.fetchone())[0] == "wal"  # type: ignore[index]
+    with closing(sqlite3.connect(path)) as check:
+        assert list(check.iterdump()) == first
+
+
+async def test_a_failed_step_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "broken.db"
+    broken = [*MIGRATIONS, (LATEST_VERSION + 1, "CREATE TABLE extra (x); THIS IS NOT SQL")]
+    async with aiosqlite.connect(path, isolation_level=None) as conn:
+        await migrate(conn)
+        from storage import migrations
+
+        original = migrations.MIGRATIONS
+        migrations.MIGRATIONS = broken
+        try:
+            try:
+                await migrations.migrate(conn)
+            except sqlite3.OperationalError:
+                pass
+            else:
+                raise AssertionError("the broken step applied")
+        finally:
+            migrations.MIGRATIONS = original
+        assert await schema_version(conn) == LATEST_VERSION
+        cursor = await conn.execute("SELECT name FROM sqlite_master WHERE name = 'extra'")
+        assert await cursor.fetchone() is None
