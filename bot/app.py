@@ -54,7 +54,8 @@ async def _stray_button(update: Update, context: Context) -> None:
 
 async def _unknown(update: Update, context: Context) -> None:
     lang = await services(context).people.language(
-        update.effective_user.id if update.effective_user else 0)
+        update.effective_user.id if update.effective_user else 0
+    )
     await reply(update, text(lang, "unknown_input"))
 
 
@@ -63,10 +64,16 @@ async def _log_error(update: object, context: Context) -> None:
 
 
 def build_application(settings: Settings, svc: Services) -> Application:  # type: ignore[type-arg]
-    request = HTTPXRequest(connection_pool_size=16, read_timeout=15, write_timeout=15,
-                           connect_timeout=5, pool_timeout=10)
-    polling_request = HTTPXRequest(read_timeout=settings.poll_timeout_seconds + 10,
-                                   connect_timeout=5)
+    request = HTTPXRequest(
+        connection_pool_size=16,
+        read_timeout=15,
+        write_timeout=15,
+        connect_timeout=5,
+        pool_timeout=10,
+    )
+    polling_request = HTTPXRequest(
+        read_timeout=settings.poll_timeout_seconds + 10, connect_timeout=5
+    )
     builder = (
         ApplicationBuilder()
         .token(settings.token())
@@ -96,7 +103,8 @@ def build_application(settings: Settings, svc: Services) -> Application:  # type
     application.add_handler(CommandHandler("cancel", report.cancel))
     application.add_handler(CallbackQueryHandler(_stray_button))
     application.add_handler(
-        MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE, _unknown))
+        MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE, _unknown)
+    )
     application.add_error_handler(_log_error)
     return application
 
@@ -124,7 +132,9 @@ class Whistle:
         self.application = build_application(settings, self.services)
         await self.application.initialize()
         self.sender = OutboxSender(
-            self.db, self.application.bot, self.clock,
+            self.db,
+            self.application.bot,
+            self.clock,
             overall_per_second=settings.send_rate_overall,
             private_per_second=settings.send_rate_private_chat,
             group_per_minute=settings.send_rate_group_per_minute,
@@ -137,8 +147,10 @@ class Whistle:
         if poll:
             assert self.application.updater is not None
             await self.application.updater.start_polling(
-                poll_interval=0, timeout=settings.poll_timeout_seconds,
-                allowed_updates=Update.ALL_TYPES)
+                poll_interval=0,
+                timeout=settings.poll_timeout_seconds,
+                allowed_updates=Update.ALL_TYPES,
+            )
 
     async def stop(self) -> None:
         application = self.application

@@ -90,6 +90,10 @@ def report_argument(data: str | None, button: ReportButton) -> str | None:
     if not data or not data.startswith(button.value + ":"):
         return None
     argument = data[len(button.value) + 1 :]
-    if not argument or len(argument) > 32 or not argument.replace("_", "").replace("-", "").isalnum():
+    if (
+        not argument
+        or len(argument) > 32
+        or not argument.replace("_", "").replace("-", "").isalnum()
+    ):
         return None
     return argument

@@ -19,7 +19,8 @@ from storage.db import Database
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="whistle", description="街巷吹哨、部门报到 — grid issue reporting bot")
+        prog="whistle", description="街巷吹哨、部门报到 — grid issue reporting bot"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the bot (long polling) until SIGINT or SIGTERM")
     demo = commands.add_parser("demo", help="play the whole loop offline (no token, no network)")
@@ -58,8 +59,10 @@ async def _org(settings: Settings, action: str, path: Path) -> int:
             print(f"  {error}", file=sys.stderr)
         return 1
     if action == "check":
-        print(f"{path}: OK — {len(org.departments)} departments, {len(org.categories)} "
-              f"categories, {len(org.grids)} grids, {len(org.shifts)} duty shifts")
+        print(
+            f"{path}: OK — {len(org.departments)} departments, {len(org.categories)} "
+            f"categories, {len(org.grids)} grids, {len(org.shifts)} duty shifts"
+        )
         return 0
     async with Database(settings.database) as db:
         svc = build_services(settings, SystemClock(), db)
@@ -67,8 +70,11 @@ async def _org(settings: Settings, action: str, path: Path) -> int:
     if summary.unchanged:
         print(f"{path}: imported, nothing changed")
     else:
-        for label, entries in (("added", summary.added), ("changed", summary.changed),
-                               ("retired", summary.retired)):
+        for label, entries in (
+            ("added", summary.added),
+            ("changed", summary.changed),
+            ("retired", summary.retired),
+        ):
             for entry in entries:
                 print(f"{label}: {entry}")
     return 0
@@ -83,15 +89,14 @@ async def _invite(settings: Settings, role: str, grid: str, department: str) -> 
             print(f"cannot make that invite: {refused.key} {refused.values}", file=sys.stderr)
             return 1
     print(code)
-    print(f"The person sends /start {code} to the bot (valid {settings.invite_days} days, "
-          f"single use).")
+    print(
+        f"The person sends /start {code} to the bot (valid {settings.invite_days} days, "
+        f"single use)."
+    )
     return 0
 
 
 async def _backup(settings: Settings, path: Path) -> int:
-    if path.exists():
-        print(f"{path} exists; choose a new file", file=sys.stderr)
-        return 1
     async with Database(settings.database) as db:
         await db.backup(path)
     print(f"backed up {settings.database} to {path}")
@@ -119,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         case "invite":
             return asyncio.run(_invite(settings, args.role, args.grid, args.department))
         case "backup":
+            if args.path.exists():
+                print(f"{args.path} exists; choose a new file", file=sys.stderr)
+                return 1
             return asyncio.run(_backup(settings, args.path))
     return 2
 

@@ -15,16 +15,37 @@ from bot.loopback import ApiCall, LoopbackBotApi, SentMessage, SimulatedUser
 from bot.settings import Settings
 
 PEOPLE: dict[int, str] = {
-    1001: "马军", 1002: "张伟", 1003: "刘洋", 1004: "赵磊",
-    1101: "黄勇", 1102: "周杰", 1103: "吴涛",
-    1201: "郑华", 1202: "王磊", 1203: "冯雪",
-    1301: "陈刚", 1302: "孙敏",
-    1401: "杨帆", 1402: "朱琳", 1403: "胡斌",
-    1501: "林峰", 1502: "何平", 1503: "高翔",
-    1601: "罗斌", 1602: "梁静",
-    1701: "宋涛", 1702: "谢芳",
-    2001: "王芳", 2002: "李娜", 2003: "张敏", 2004: "刘静", 2005: "陈丽",
-    2006: "杨洋", 2007: "赵强", 2008: "黄磊", 2009: "周芳",
+    1001: "马军",
+    1002: "张伟",
+    1003: "刘洋",
+    1004: "赵磊",
+    1101: "黄勇",
+    1102: "周杰",
+    1103: "吴涛",
+    1201: "郑华",
+    1202: "王磊",
+    1203: "冯雪",
+    1301: "陈刚",
+    1302: "孙敏",
+    1401: "杨帆",
+    1402: "朱琳",
+    1403: "胡斌",
+    1501: "林峰",
+    1502: "何平",
+    1503: "高翔",
+    1601: "罗斌",
+    1602: "梁静",
+    1701: "宋涛",
+    1702: "谢芳",
+    2001: "王芳",
+    2002: "李娜",
+    2003: "张敏",
+    2004: "刘静",
+    2005: "陈丽",
+    2006: "杨洋",
+    2007: "赵强",
+    2008: "黄磊",
+    2009: "周芳",
     3001: "陈静",
 }
 """Names for the Telegram user ids of the example district (bot/data/district.toml)."""
@@ -32,7 +53,11 @@ PEOPLE: dict[int, str] = {
 CAST = {
     uid: f"{PEOPLE[uid]}（{role}）"
     for uid, role in {
-        2001: "网格员", 1002: "城管", 1302: "生态环境", 1102: "住建", 1103: "住建",
+        2001: "网格员",
+        1002: "城管",
+        1302: "生态环境",
+        1102: "住建",
+        1103: "住建",
         3001: "街道值班",
     }.items()
 }
@@ -51,7 +76,7 @@ class Narrator:
 
     def who(self, chat_id: int) -> str:
         if chat_id < 0:
-            return self.api.chat_json(chat_id).get("title", str(chat_id))
+            return str(self.api.chat_json(chat_id).get("title", chat_id))
         return CAST.get(chat_id, str(chat_id))
 
     def observe(self, kind: str, event: SentMessage | ApiCall) -> None:
@@ -61,8 +86,11 @@ class Narrator:
             if event.method == "answerCallbackQuery" and event.params.get("text"):
                 self.say(f"      💬 {event.params['text']}")
             return
-        body = event.text.strip() or {"location": "📍 位置", "venue": "📍 地点",
-                                      "photo": "🖼 照片"}.get(event.kind, event.kind)
+        body = event.text.strip() or {
+            "location": "📍 位置",
+            "venue": "📍 地点",
+            "photo": "🖼 照片",
+        }.get(event.kind, event.kind)
         if kind == "user":
             self.say(f"\n👤 {self.who(event.chat_id)}: {body}")
             return
@@ -96,23 +124,35 @@ async def run_demo(settings: Settings, keep: Path | None = None, quiet: bool = F
     org_file.write_text(district.read_text(encoding="utf-8"), encoding="utf-8")
     api = LoopbackBotApi()
     await api.start()
-    for chat_id, title in ((-1001000000001, "城管执法中队群"), (-1001000000002, "住建办群"),
-                           (-1001000000004, "应急管理办群")):
+    for chat_id, title in (
+        (-1001000000001, "城管执法中队群"),
+        (-1001000000002, "住建办群"),
+        (-1001000000004, "应急管理办群"),
+    ):
         api.group(chat_id, title)
     narrator = Narrator(api, quiet)
-    demo_settings = settings.model_copy(update={
-        "telegram_token": None, "telegram_api_url": api.base_url,
-        "telegram_file_url": api.file_url, "database": folder / "whistle.db",
-        "org_file": org_file, "admin_ids": [3001], "poll_timeout_seconds": 1,
-        "send_rate_private_chat": 20.0, "send_rate_group_per_minute": 600.0,
-    })
+    demo_settings = settings.model_copy(
+        update={
+            "telegram_token": None,
+            "telegram_api_url": api.base_url,
+            "telegram_file_url": api.file_url,
+            "database": folder / "whistle.db",
+            "org_file": org_file,
+            "admin_ids": [3001],
+            "poll_timeout_seconds": 1,
+            "send_rate_private_chat": 20.0,
+            "send_rate_group_per_minute": 600.0,
+        }
+    )
     from pydantic import SecretStr
 
     demo_settings.telegram_token = SecretStr(api.token)
     people = {uid: api.user(uid, name) for uid, name in PEOPLE.items()}
     worker, admin = people[2001], people[3001]
-    narrator.say(f"Whistle demo — {clock.now().astimezone(zone):%Y-%m-%d %H:%M} "
-                 f"({settings.timezone}); database {folder / 'whistle.db'}")
+    narrator.say(
+        f"Whistle demo — {clock.now().astimezone(zone):%Y-%m-%d %H:%M} "
+        f"({settings.timezone}); database {folder / 'whistle.db'}"
+    )
     try:
         async with Whistle(demo_settings, clock):
             for uid in (2001, 1002, 1302, 1102, 1103, 3001):
@@ -190,8 +230,10 @@ async def run_demo(settings: Settings, keep: Path | None = None, quiet: bool = F
             narrator.quiet = quiet_before
         updates = sum(1 for m in api.messages if not m.from_bot)
         sent = sum(1 for c in api.calls if c.status == 200)
-        narrator.say(f"\nDone: {updates} user messages, {sent} Bot API calls answered by the "
-                     f"loopback server; database kept in {folder}")
+        narrator.say(
+            f"\nDone: {updates} user messages, {sent} Bot API calls answered by the "
+            f"loopback server; database kept in {folder}"
+        )
     finally:
         await api.stop()
     return 0

@@ -12,6 +12,7 @@ messages, photos and locations, tap buttons, and read what the bot sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import random
@@ -28,8 +29,24 @@ BOT_ID = 7000000001
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 ALLOWED_TAGS = frozenset(
-    {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
-     "tg-spoiler", "span", "blockquote", "tg-emoji"}
+    {
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "a",
+        "code",
+        "pre",
+        "tg-spoiler",
+        "span",
+        "blockquote",
+        "tg-emoji",
+    }
 )
 
 
@@ -51,14 +68,16 @@ class _TelegramHtml(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "br":
-            raise ApiError(400, "Bad Request: can't parse entities: Unsupported start tag \"br\"")
+            raise ApiError(400, 'Bad Request: can\'t parse entities: Unsupported start tag "br"')
         if tag not in ALLOWED_TAGS:
-            raise ApiError(400, f"Bad Request: can't parse entities: Unsupported start tag \"{tag}\"")
+            raise ApiError(
+                400, f'Bad Request: can\'t parse entities: Unsupported start tag "{tag}"'
+            )
         self.stack.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
         if not self.stack or self.stack[-1] != tag:
-            raise ApiError(400, f"Bad Request: can't parse entities: Unexpected end tag \"{tag}\"")
+            raise ApiError(400, f'Bad Request: can\'t parse entities: Unexpected end tag "{tag}"')
         self.stack.pop()
 
     def handle_data(self, data: str) -> None:
@@ -219,11 +238,15 @@ class LoopbackBotApi:
 
     # --- people and chats --------------------------------------------------------------
 
-    def user(self, user_id: int, first_name: str, language_code: str = "zh-hans",
-             username: str | None = None) -> SimulatedUser:
+    def user(
+        self,
+        user_id: int,
+        first_name: str,
+        language_code: str = "zh-hans",
+        username: str | None = None,
+    ) -> SimulatedUser:
         if user_id not in self._users:
-            self._users[user_id] = SimulatedUser(self, user_id, first_name, language_code,
-                                                 username)
+            self._users[user_id] = SimulatedUser(self, user_id, first_name, language_code, username)
         return self._users[user_id]
 
     def group(self, chat_id: int, title: str) -> int:
@@ -239,9 +262,15 @@ class LoopbackBotApi:
         return {"id": chat_id, "type": "private", "first_name": user.first_name}
 
     def bot_json(self) -> dict[str, Any]:
-        return {"id": BOT_ID, "is_bot": True, "first_name": "Whistle", "username": self.username,
-                "can_join_groups": True, "can_read_all_group_messages": False,
-                "supports_inline_queries": False}
+        return {
+            "id": BOT_ID,
+            "is_bot": True,
+            "first_name": "Whistle",
+            "username": self.username,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
 
     def next_message_id(self, chat_id: int) -> int:
         return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
@@ -250,8 +279,11 @@ class LoopbackBotApi:
         number = next(self._file_ids)
         file_id = f"AgACAgUAAxkBAAI{number:08d}"
         self.files[file_id] = data or f"photo-{number}".encode()
-        return {"file_id": file_id, "file_unique_id": f"AQAD{number:08d}",
-                "file_size": len(self.files[file_id])}
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"AQAD{number:08d}",
+            "file_size": len(self.files[file_id]),
+        }
 
     def chat(self, chat_id: int) -> list[SentMessage]:
         return [m for m in self.messages if m.chat_id == chat_id]
@@ -268,10 +300,9 @@ class LoopbackBotApi:
             self._updates.append(update)
             self._changed.notify_all()
 
-    async def wait_for(
-        self, predicate: Callable[[], Any], timeout: float = 10.0
-    ) -> Any:
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
         """Wait until `predicate()` returns something truthy (bounded by `timeout`)."""
+
         async def _wait() -> Any:
             async with self._changed:
                 while True:
@@ -334,17 +365,16 @@ class LoopbackBotApi:
                 params[key] = value
         for key, value in list(params.items()):
             if isinstance(value, str) and value[:1] in "[{":
-                try:
+                with contextlib.suppress(json.JSONDecodeError):
                     params[key] = json.loads(value)
-                except json.JSONDecodeError:
-                    pass
         return params
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
         if request.match_info["token"] != self.token:
             return web.json_response(
-                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
         params = await self._params(request)
         try:
             chat_id = _int_or_none(params.get("chat_id"))
@@ -362,14 +392,24 @@ class LoopbackBotApi:
             if fault.status == 429:
                 self._record(ApiCall(method, params, 429, chat_id))
                 return web.json_response(
-                    {"ok": False, "error_code": 429,
-                     "description": f"Too Many Requests: retry after {fault.retry_after}",
-                     "parameters": {"retry_after": fault.retry_after}}, status=429)
+                    {
+                        "ok": False,
+                        "error_code": 429,
+                        "description": f"Too Many Requests: retry after {fault.retry_after}",
+                        "parameters": {"retry_after": fault.retry_after},
+                    },
+                    status=429,
+                )
             if fault.status >= 500:
                 self._record(ApiCall(method, params, fault.status, chat_id))
                 return web.json_response(
-                    {"ok": False, "error_code": fault.status,
-                     "description": "Internal Server Error"}, status=fault.status)
+                    {
+                        "ok": False,
+                        "error_code": fault.status,
+                        "description": "Internal Server Error",
+                    },
+                    status=fault.status,
+                )
         handler = getattr(self, f"_api_{method}", None)
         try:
             if handler is None:
@@ -379,8 +419,11 @@ class LoopbackBotApi:
             result = await handler(params)
         except ApiError as exc:
             self._record(ApiCall(method, params, exc.status, chat_id))
-            body: dict[str, Any] = {"ok": False, "error_code": exc.status,
-                                    "description": exc.description}
+            body: dict[str, Any] = {
+                "ok": False,
+                "error_code": exc.status,
+                "description": exc.description,
+            }
             if exc.parameters:
                 body["parameters"] = exc.parameters
             return web.json_response(body, status=exc.status)
@@ -419,11 +462,10 @@ class LoopbackBotApi:
         async with self._changed:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
             if not ready() and timeout > 0 and not self._closing:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
-                        self._changed.wait_for(lambda: bool(ready()) or self._closing), timeout)
-                except TimeoutError:
-                    pass
+                        self._changed.wait_for(lambda: bool(ready()) or self._closing), timeout
+                    )
             return ready()
 
     async def _api_setMyCommands(self, params: dict[str, Any]) -> Any:
@@ -438,14 +480,16 @@ class LoopbackBotApi:
 
     async def _api_deleteMyCommands(self, params: dict[str, Any]) -> Any:
         scope = params.get("scope") or {"type": "default"}
-        self.commands.pop(json.dumps([scope, params.get("language_code") or ""],
-                                     sort_keys=True), None)
+        self.commands.pop(
+            json.dumps([scope, params.get("language_code") or ""], sort_keys=True), None
+        )
         return True
 
     async def _api_getMyCommands(self, params: dict[str, Any]) -> Any:
         scope = params.get("scope") or {"type": "default"}
         return self.commands.get(
-            json.dumps([scope, params.get("language_code") or ""], sort_keys=True), [])
+            json.dumps([scope, params.get("language_code") or ""], sort_keys=True), []
+        )
 
     async def _api_setChatMenuButton(self, params: dict[str, Any]) -> Any:
         return True
@@ -469,12 +513,23 @@ class LoopbackBotApi:
                     raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
         return markup
 
-    async def _store(self, chat_id: int, kind: str, text: str, markup: dict[str, Any] | None,
-                     extra: dict[str, Any]) -> SentMessage:
+    async def _store(
+        self,
+        chat_id: int,
+        kind: str,
+        text: str,
+        markup: dict[str, Any] | None,
+        extra: dict[str, Any],
+    ) -> SentMessage:
         chat = self.chat_json(chat_id)
         message_id = self.next_message_id(chat_id)
-        raw = {"message_id": message_id, "from": self.bot_json(), "chat": chat,
-               "date": _now(), **extra}
+        raw = {
+            "message_id": message_id,
+            "from": self.bot_json(),
+            "chat": chat,
+            "date": _now(),
+            **extra,
+        }
         if markup is not None:
             raw["reply_markup"] = markup
         message = SentMessage(chat_id, message_id, kind, text, True, markup, raw)
@@ -510,8 +565,11 @@ class LoopbackBotApi:
                 raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
             info = self.new_file(upload[1])
         elif isinstance(value, str) and value in self.files:
-            info = {"file_id": value, "file_unique_id": "AQAD" + value[-8:],
-                    "file_size": len(self.files[value])}
+            info = {
+                "file_id": value,
+                "file_unique_id": "AQAD" + value[-8:],
+                "file_size": len(self.files[value]),
+            }
         else:
             raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
         return [{**info, "width": 1280, "height": 960}]
@@ -520,8 +578,9 @@ class LoopbackBotApi:
         chat_id = _int(params, "chat_id")
         caption = self._caption(params)
         sizes = self._photo(params.get("photo"), params)
-        message = await self._store(chat_id, "photo", caption, self._markup(params),
-                                    {"photo": sizes, "caption": caption})
+        message = await self._store(
+            chat_id, "photo", caption, self._markup(params), {"photo": sizes, "caption": caption}
+        )
         return message.raw
 
     async def _api_sendMediaGroup(self, params: dict[str, Any]) -> Any:
@@ -534,9 +593,13 @@ class LoopbackBotApi:
         for item in media:
             sizes = self._photo(item.get("media"), params)
             caption = plain_text(str(item.get("caption") or ""), item.get("parse_mode"))
-            message = await self._store(chat_id, "photo", caption, None,
-                                        {"photo": sizes, "caption": caption,
-                                         "media_group_id": group_id})
+            message = await self._store(
+                chat_id,
+                "photo",
+                caption,
+                None,
+                {"photo": sizes, "caption": caption, "media_group_id": group_id},
+            )
             results.append(message.raw)
         return results
 
@@ -548,15 +611,20 @@ class LoopbackBotApi:
         info = self.new_file(document[1])
         caption = self._caption(params)
         message = await self._store(
-            chat_id, "document", caption, self._markup(params),
-            {"document": {**info, "file_name": document[2] or "file"}, "caption": caption})
+            chat_id,
+            "document",
+            caption,
+            self._markup(params),
+            {"document": {**info, "file_name": document[2] or "file"}, "caption": caption},
+        )
         return message.raw
 
     async def _api_sendLocation(self, params: dict[str, Any]) -> Any:
         chat_id = _int(params, "chat_id")
         location = _location(params)
-        message = await self._store(chat_id, "location", "", self._markup(params),
-                                    {"location": location})
+        message = await self._store(
+            chat_id, "location", "", self._markup(params), {"location": location}
+        )
         return message.raw
 
     async def _api_sendVenue(self, params: dict[str, Any]) -> Any:
@@ -566,9 +634,15 @@ class LoopbackBotApi:
         if not title or not address:
             raise ApiError(400, "Bad Request: venue title and address are required")
         message = await self._store(
-            chat_id, "venue", f"{title} {address}", self._markup(params),
-            {"venue": {"location": location, "title": title, "address": address},
-             "location": location})
+            chat_id,
+            "venue",
+            f"{title} {address}",
+            self._markup(params),
+            {
+                "venue": {"location": location, "title": title, "address": address},
+                "location": location,
+            },
+        )
         return message.raw
 
     async def _api_editMessageText(self, params: dict[str, Any]) -> Any:
@@ -580,9 +654,12 @@ class LoopbackBotApi:
             raise ApiError(400, "Bad Request: message is too long")
         markup = self._markup(params)
         if message.text == text and (message.reply_markup or None) == (markup or None):
-            raise ApiError(400, "Bad Request: message is not modified: specified new message "
-                                "content and reply markup are exactly the same as a current "
-                                "content and reply markup of the message")
+            raise ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message "
+                "content and reply markup are exactly the same as a current "
+                "content and reply markup of the message",
+            )
         return await self._edit(message, text, markup)
 
     async def _api_editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:
@@ -592,8 +669,7 @@ class LoopbackBotApi:
             raise ApiError(400, "Bad Request: message is not modified")
         return await self._edit(message, message.text, markup)
 
-    async def _edit(self, message: SentMessage, text: str,
-                    markup: dict[str, Any] | None) -> Any:
+    async def _edit(self, message: SentMessage, text: str, markup: dict[str, Any] | None) -> Any:
         message.text = text
         message.reply_markup = markup if markup and markup.get("inline_keyboard") else None
         message.edits += 1
@@ -610,13 +686,20 @@ class LoopbackBotApi:
     async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
         query_id = str(params.get("callback_query_id") or "")
         if query_id not in self.callback_answers:
-            raise ApiError(400, "Bad Request: query is too old and response timeout expired "
-                                "or query ID is invalid")
+            raise ApiError(
+                400,
+                "Bad Request: query is too old and response timeout expired or query ID is invalid",
+            )
         if self.callback_answers[query_id]:
-            raise ApiError(400, "Bad Request: query is too old and response timeout expired "
-                                "or query ID is invalid")
-        self.callback_answers[query_id] = {"answered": True, "text": params.get("text"),
-                                           "show_alert": params.get("show_alert")}
+            raise ApiError(
+                400,
+                "Bad Request: query is too old and response timeout expired or query ID is invalid",
+            )
+        self.callback_answers[query_id] = {
+            "answered": True,
+            "text": params.get("text"),
+            "show_alert": params.get("show_alert"),
+        }
         await self._notify()
         return True
 
@@ -624,15 +707,25 @@ class LoopbackBotApi:
         file_id = str(params.get("file_id") or "")
         if file_id not in self.files:
             raise ApiError(400, "Bad Request: invalid file_id")
-        return {"file_id": file_id, "file_unique_id": "AQAD" + file_id[-8:],
-                "file_size": len(self.files[file_id]), "file_path": f"photos/{file_id}"}
+        return {
+            "file_id": file_id,
+            "file_unique_id": "AQAD" + file_id[-8:],
+            "file_size": len(self.files[file_id]),
+            "file_path": f"photos/{file_id}",
+        }
 
 
 class SimulatedUser:
     """A person with a Telegram account, talking to the bot through the loopback server."""
 
-    def __init__(self, api: LoopbackBotApi, user_id: int, first_name: str, language_code: str,
-                 username: str | None) -> None:
+    def __init__(
+        self,
+        api: LoopbackBotApi,
+        user_id: int,
+        first_name: str,
+        language_code: str,
+        username: str | None,
+    ) -> None:
         self.api = api
         self.id = user_id
         self.first_name = first_name
@@ -640,19 +733,36 @@ class SimulatedUser:
         self.username = username
 
     def json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"id": self.id, "is_bot": False, "first_name": self.first_name,
-                                "language_code": self.language_code}
+        data: dict[str, Any] = {
+            "id": self.id,
+            "is_bot": False,
+            "first_name": self.first_name,
+            "language_code": self.language_code,
+        }
         if self.username:
             data["username"] = self.username
         return data
 
     def _message(self, chat_id: int | None = None, **content: Any) -> dict[str, Any]:
         chat = chat_id if chat_id is not None else self.id
-        message = {"message_id": self.api.next_message_id(chat), "from": self.json(),
-                   "chat": self.api.chat_json(chat), "date": _now(), **content}
-        self.api.messages.append(SentMessage(chat, message["message_id"], "user",
-                                             str(content.get("text") or content.get("caption")
-                                                 or ""), False, None, message))
+        message = {
+            "message_id": self.api.next_message_id(chat),
+            "from": self.json(),
+            "chat": self.api.chat_json(chat),
+            "date": _now(),
+            **content,
+        }
+        self.api.messages.append(
+            SentMessage(
+                chat,
+                message["message_id"],
+                "user",
+                str(content.get("text") or content.get("caption") or ""),
+                False,
+                None,
+                message,
+            )
+        )
         for observer in self.api.observers:
             observer("user", self.api.messages[-1])
         return message
@@ -661,8 +771,13 @@ class SimulatedUser:
         content: dict[str, Any] = {"text": text}
         if text.startswith("/"):
             command = text.split()[0]
-            content["entities"] = [{"type": "bot_command", "offset": 0,
-                                    "length": len(command.encode("utf-16-le")) // 2}]
+            content["entities"] = [
+                {
+                    "type": "bot_command",
+                    "offset": 0,
+                    "length": len(command.encode("utf-16-le")) // 2,
+                }
+            ]
         message = self._message(chat_id, **content)
         await self.api.push_update({"message": message})
         return message
@@ -681,8 +796,9 @@ class SimulatedUser:
         return str(info["file_id"])
 
     async def send_location(self, latitude: float, longitude: float) -> None:
-        await self.api.push_update({"message": self._message(
-            location={"latitude": latitude, "longitude": longitude})})
+        await self.api.push_update(
+            {"message": self._message(location={"latitude": latitude, "longitude": longitude})}
+        )
 
     async def send_raw(self, content: dict[str, Any]) -> None:
         await self.api.push_update({"message": self._message(**content)})
@@ -694,15 +810,22 @@ class SimulatedUser:
     async def tap_data(self, message: SentMessage, data: str) -> str:
         query_id = str(next(self.api._callback_ids))
         self.api.callback_answers[query_id] = {}
-        await self.api.push_update({"callback_query": {
-            "id": query_id, "from": self.json(), "message": message.raw,
-            "chat_instance": str(message.chat_id), "data": data}})
+        await self.api.push_update(
+            {
+                "callback_query": {
+                    "id": query_id,
+                    "from": self.json(),
+                    "message": message.raw,
+                    "chat_instance": str(message.chat_id),
+                    "data": data,
+                }
+            }
+        )
         return query_id
 
     async def answer_to(self, query_id: str, timeout: float = 10.0) -> str | None:
         """The text the bot answered a tap with (waits for the answer)."""
-        answer = await self.api.wait_for(
-            lambda: self.api.callback_answers.get(query_id), timeout)
+        answer = await self.api.wait_for(lambda: self.api.callback_answers.get(query_id), timeout)
         text = answer.get("text")
         return str(text) if text is not None else None
 

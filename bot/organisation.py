@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -239,11 +240,12 @@ class Organisation:
 
 def _cross_check(org: OrganisationFile) -> list[tuple[tuple[Any, ...], str]]:
     problems: list[tuple[tuple[Any, ...], str]] = []
-    for table, entries in (
+    tables: tuple[tuple[str, Sequence[Department | Category | Grid]], ...] = (
         ("department", org.department),
         ("category", org.category),
         ("grid", org.grid),
-    ):
+    )
+    for table, entries in tables:
         seen: set[str] = set()
         for i, entry in enumerate(entries):
             if entry.code in seen:
@@ -253,37 +255,46 @@ def _cross_check(org: OrganisationFile) -> list[tuple[tuple[Any, ...], str]]:
     categories = {c.code for c in org.category}
     for i, dept in enumerate(org.department):
         if dept.head is not None and dept.head in dept.members:
-            problems.append(((
-                "department", i, "members"), f"head {dept.head} is also listed as a member"))
+            problems.append(
+                (("department", i, "members"), f"head {dept.head} is also listed as a member")
+            )
         if len(set(dept.members)) != len(dept.members):
             problems.append((("department", i, "members"), "a member is listed twice"))
         if dept.head is None and not dept.members:
             problems.append((("department", i, "members"), "a department needs a head or members"))
     for i, cat in enumerate(org.category):
         if cat.department not in departments:
-            problems.append(((
-                "category", i, "department"), f"unknown department {cat.department!r}"))
+            problems.append(
+                (("category", i, "department"), f"unknown department {cat.department!r}")
+            )
         if (cat.urgent_ack_minutes is None) != (cat.urgent_resolve_hours is None):
-            problems.append(((
-                "category", i, "urgent_ack_minutes"),
-                "give both urgent_ack_minutes and urgent_resolve_hours, or neither"))
+            problems.append(
+                (
+                    ("category", i, "urgent_ack_minutes"),
+                    "give both urgent_ack_minutes and urgent_resolve_hours, or neither",
+                )
+            )
         if cat.ack_minutes > cat.resolve_hours * 60:
-            problems.append(((
-                "category", i, "ack_minutes"), "the ack deadline is longer than the resolve one"))
+            problems.append(
+                (("category", i, "ack_minutes"), "the ack deadline is longer than the resolve one")
+            )
     for i, grid in enumerate(org.grid):
-        for category, dept in grid.routes.items():
+        for category, target in grid.routes.items():
             if category not in categories:
                 problems.append((("grid", i, "routes"), f"unknown category {category!r}"))
-            if dept not in departments:
-                problems.append((("grid", i, "routes"), f"unknown department {dept!r}"))
+            if target not in departments:
+                problems.append((("grid", i, "routes"), f"unknown department {target!r}"))
     for i, duty in enumerate(org.duty):
         dept_entry = departments.get(duty.department)
         if dept_entry is None:
             problems.append((("duty", i, "department"), f"unknown department {duty.department!r}"))
         elif duty.member not in dept_entry.members and duty.member != dept_entry.head:
-            problems.append(((
-                "duty", i, "member"),
-                f"{duty.member} is not on the roster of department {duty.department!r}"))
+            problems.append(
+                (
+                    ("duty", i, "member"),
+                    f"{duty.member} is not on the roster of department {duty.department!r}",
+                )
+            )
     if not org.category:
         problems.append((("category",), "the file defines no categories"))
     if not org.grid:

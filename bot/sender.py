@@ -11,6 +11,7 @@ obeyed for that chat, and a chat that blocked the bot is recorded and dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -18,7 +19,14 @@ from typing import Any
 
 from aiolimiter import AsyncLimiter
 from telegram import Bot, InlineKeyboardMarkup, InputMediaPhoto, LinkPreviewOptions, Message
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 
 from bot.clock import Clock, to_epoch
 from storage import outbox, people
@@ -95,10 +103,8 @@ class OutboxSender:
                 sent = 0
             if sent == 0 and not self._stopping:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-                except TimeoutError:
-                    pass
 
     async def deliver_due(self) -> int:
         """One round: deliver the head of every chat's queue that is due. Returns the count."""
@@ -112,23 +118,22 @@ class OutboxSender:
             self._busy = False
         return len(batch)
 
-    async def wait_idle(self, timeout: float = 10.0) -> None:
-        """Wait until nothing in the outbox is due and no delivery is under way."""
-        async def settled() -> None:
-            while True:
-                due = await outbox.next_batch(self.db.reader, self._now(), 1)
-                if not due and not self._busy:
-                    return
-                self._wake.set()
-                await asyncio.sleep(0.01)
-
-        await asyncio.wait_for(settled(), timeout)
+    async def wait_idle(self) -> None:
+        """Wait until nothing in the outbox is due and no delivery is under way
+        (callers bound it with asyncio.timeout)."""
+        while True:
+            due = await outbox.next_batch(self.db.reader, self._now(), 1)
+            if not due and not self._busy:
+                return
+            self._wake.set()
+            await asyncio.sleep(0.01)
 
     async def _deliver(self, item: OutboxItem) -> None:
         payload: dict[str, Any] = {"chat_id": item.chat_id, **item.payload}
         if item.method.startswith("edit"):
-            message_id = await outbox.push_message_id(self.db.reader, item.issue_id or 0,
-                                                      item.chat_id)
+            message_id = await outbox.push_message_id(
+                self.db.reader, item.issue_id or 0, item.chat_id
+            )
             if message_id is None:
                 async with self.db.write() as tx:
                     await outbox.mark_failed(tx, item.id, self._now(), "no message to edit")
@@ -194,8 +199,13 @@ class OutboxSender:
                 await outbox.record_push(tx, item.issue_id, item.chat_id, message_id)
 
     async def _retry(self, item: OutboxItem, after_seconds: int, error: str) -> None:
-        log.warning("outbox item %s to chat %s: %s; retry in %ss", item.id, item.chat_id, error,
-                    after_seconds)
+        log.warning(
+            "outbox item %s to chat %s: %s; retry in %ss",
+            item.id,
+            item.chat_id,
+            error,
+            after_seconds,
+        )
         async with self.db.write() as tx:
             await outbox.mark_retry(tx, item.id, self._now() + after_seconds, error)
 

@@ -118,15 +118,27 @@ def card_buttons(
 
     if audience in (Audience.ASSIGNEE, Audience.GROUP):
         if issue.state == State.DISPATCHED:
-            return [[button("btn_ack", IssueButton.ACKNOWLEDGE),
-                     button("btn_transfer", IssueButton.TRANSFER)]]
+            return [
+                [
+                    button("btn_ack", IssueButton.ACKNOWLEDGE),
+                    button("btn_transfer", IssueButton.TRANSFER),
+                ]
+            ]
         if issue.state == State.ACKNOWLEDGED:
-            return [[button("btn_progress", IssueButton.PROGRESS),
-                     button("btn_resolve", IssueButton.RESOLVE)],
-                    [button("btn_transfer", IssueButton.TRANSFER)]]
+            return [
+                [
+                    button("btn_progress", IssueButton.PROGRESS),
+                    button("btn_resolve", IssueButton.RESOLVE),
+                ],
+                [button("btn_transfer", IssueButton.TRANSFER)],
+            ]
         if issue.state == State.REOPENED:
-            return [[button("btn_progress", IssueButton.PROGRESS),
-                     button("btn_resolve", IssueButton.RESOLVE)]]
+            return [
+                [
+                    button("btn_progress", IssueButton.PROGRESS),
+                    button("btn_resolve", IssueButton.RESOLVE),
+                ]
+            ]
     if audience == Audience.ADMIN and issue.state in (State.TRANSFERRED, State.REPORTED):
         return reroute_buttons(lang, issue.id, reroute_to)
     return []
@@ -134,7 +146,10 @@ def card_buttons(
 
 def reroute_buttons(lang: str, issue_id: int, departments: Sequence[tuple[str, str]]) -> Buttons:
     labels = [
-        (plain(lang, "btn_reroute", department=name), issue_button(IssueButton.REROUTE, issue_id, code))
+        (
+            plain(lang, "btn_reroute", department=name),
+            issue_button(IssueButton.REROUTE, issue_id, code),
+        )
         for code, name in departments
     ]
     return [labels[i : i + 2] for i in range(0, len(labels), 2)]
@@ -152,27 +167,47 @@ def issue_card(
 ) -> Rendered:
     icon = "🔴" if issue.urgent else "🔔"
     lines = [
-        text(lang, "card_title", icon=Html(icon), id=issue.id,
-             urgent=Html(text(lang, "urgent_tag")) if issue.urgent else Html(""),
-             category=names.category(issue.category_code)),
+        text(
+            lang,
+            "card_title",
+            icon=Html(icon),
+            id=issue.id,
+            urgent=Html(text(lang, "urgent_tag")) if issue.urgent else Html(""),
+            category=names.category(issue.category_code),
+        ),
         _field(lang, "f_state", Html(f"<b>{escape(state_name(lang, issue.state))}</b>")),
         _field(lang, "f_grid", names.grid(issue.grid_code)),
-        _field(lang, "f_reporter",
-               f"{names.person(issue.reporter_id)} · {local_time(issue.reported_at, zone)}"),
+        _field(
+            lang,
+            "f_reporter",
+            f"{names.person(issue.reporter_id)} · {local_time(issue.reported_at, zone)}",
+        ),
         _field(lang, "f_description", issue.description),
         _field(lang, "f_location", location_text(lang, issue)),
         _field(lang, "f_department", names.department(issue.department_code)),
-        _field(lang, "f_assignee",
-               names.person(issue.assignee_id) if issue.assignee_id else plain(lang, "nobody")),
+        _field(
+            lang,
+            "f_assignee",
+            names.person(issue.assignee_id) if issue.assignee_id else plain(lang, "nobody"),
+        ),
     ]
     if issue.state in (State.DISPATCHED, State.REPORTED):
         lines.append(_field(lang, "f_ack_by", local_time(issue.ack_deadline, zone)))
     if issue.state not in (State.CLOSED, State.CANCELLED):
         lines.append(_field(lang, "f_resolve_by", local_time(issue.resolve_deadline, zone)))
     if issue.acknowledged_at is not None:
-        lines.append(_field(lang, "f_acknowledged", plain(
-            lang, "card_acknowledged_by", name=names.person(issue.assignee_id),
-            time=local_time(issue.acknowledged_at, zone))))
+        lines.append(
+            _field(
+                lang,
+                "f_acknowledged",
+                plain(
+                    lang,
+                    "card_acknowledged_by",
+                    name=names.person(issue.assignee_id),
+                    time=local_time(issue.acknowledged_at, zone),
+                ),
+            )
+        )
     if resolution_note and issue.state in (State.RESOLVED, State.CLOSED):
         lines.append(_field(lang, "f_resolution", resolution_note))
     if issue.rating:
@@ -182,18 +217,29 @@ def issue_card(
 
 
 def _field(lang: str, key: str, value: object) -> Html:
-    return Html(f"{escape(plain(lang, key))}：{escape(value)}" if lang == "zh"
-                else f"{escape(plain(lang, key))}: {escape(value)}")
+    return Html(
+        f"{escape(plain(lang, key))}：{escape(value)}"
+        if lang == "zh"
+        else f"{escape(plain(lang, key))}: {escape(value)}"
+    )
 
 
 def resolution_buttons(lang: str, issue_id: int) -> Buttons:
-    return [[(plain(lang, "btn_confirm"), issue_button(IssueButton.CONFIRM, issue_id)),
-             (plain(lang, "btn_reopen"), issue_button(IssueButton.REOPEN, issue_id))]]
+    return [
+        [
+            (plain(lang, "btn_confirm"), issue_button(IssueButton.CONFIRM, issue_id)),
+            (plain(lang, "btn_reopen"), issue_button(IssueButton.REOPEN, issue_id)),
+        ]
+    ]
 
 
 def rating_buttons(lang: str, issue_id: int) -> Buttons:
-    return [[(plain(lang, f"btn_rate_{r.value}"), issue_button(IssueButton.RATE, issue_id, r.value))
-             for r in Rating]]
+    return [
+        [
+            (plain(lang, f"btn_rate_{r.value}"), issue_button(IssueButton.RATE, issue_id, r.value))
+            for r in Rating
+        ]
+    ]
 
 
 def timeline(
@@ -212,10 +258,16 @@ def timeline(
             note = plain(lang, f"rating_{note}")
         if note:
             detail += f"：{note}" if lang == "zh" else f": {note}"
-        lines.append(text(
-            lang, "timeline_line",
-            time=from_epoch(event.at).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
-            actor=actor, action=plain(lang, f"ev_{event.action}"), note=detail))
+        lines.append(
+            text(
+                lang,
+                "timeline_line",
+                time=from_epoch(event.at).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+                actor=actor,
+                action=plain(lang, f"ev_{event.action}"),
+                note=detail,
+            )
+        )
     return Html("\n".join(lines))
 
 
@@ -240,42 +292,73 @@ def report_prompt(
     cancel = [(plain(lang, "btn_cancel"), report_button(ReportButton.CANCEL))]
     step = draft.step
     if step == Step.GRID:
-        return Rendered(text(lang, "report_choose_grid"),
-                        [*_pairs([(name, report_button(ReportButton.GRID, code))
-                                  for code, name in grids]), cancel])
+        return Rendered(
+            text(lang, "report_choose_grid"),
+            [
+                *_pairs([(name, report_button(ReportButton.GRID, code)) for code, name in grids]),
+                cancel,
+            ],
+        )
     if step == Step.CATEGORY:
-        return Rendered(text(lang, "report_choose_category"),
-                        [*_pairs([(name, report_button(ReportButton.CATEGORY, code))
-                                  for code, name in categories]), cancel])
+        return Rendered(
+            text(lang, "report_choose_category"),
+            [
+                *_pairs(
+                    [
+                        (name, report_button(ReportButton.CATEGORY, code))
+                        for code, name in categories
+                    ]
+                ),
+                cancel,
+            ],
+        )
     if step == Step.DESCRIPTION:
         return Rendered(text(lang, "report_ask_description"), [cancel])
     if step == Step.PHOTOS:
-        label, data = ("btn_done", ReportButton.DONE) if draft.photos else ("btn_skip",
-                                                                            ReportButton.SKIP)
-        return Rendered(text(lang, "report_ask_photos"),
-                        [[(plain(lang, label), report_button(data))], cancel])
+        label, data = (
+            ("btn_done", ReportButton.DONE) if draft.photos else ("btn_skip", ReportButton.SKIP)
+        )
+        return Rendered(
+            text(lang, "report_ask_photos"), [[(plain(lang, label), report_button(data))], cancel]
+        )
     if step == Step.LOCATION:
-        return Rendered(text(lang, "report_ask_location"),
-                        [[(plain(lang, "btn_skip"), report_button(ReportButton.SKIP))], cancel])
+        return Rendered(
+            text(lang, "report_ask_location"),
+            [[(plain(lang, "btn_skip"), report_button(ReportButton.SKIP))], cancel],
+        )
     if step == Step.URGENCY:
-        return Rendered(text(lang, "report_ask_urgency"), [
-            [(plain(lang, "btn_normal"), report_button(ReportButton.URGENCY, "0")),
-             (plain(lang, "btn_urgent"), report_button(ReportButton.URGENCY, "1"))], cancel])
+        return Rendered(
+            text(lang, "report_ask_urgency"),
+            [
+                [
+                    (plain(lang, "btn_normal"), report_button(ReportButton.URGENCY, "0")),
+                    (plain(lang, "btn_urgent"), report_button(ReportButton.URGENCY, "1")),
+                ],
+                cancel,
+            ],
+        )
     if step == Step.OFFER:
         key = "report_offer_photo" if draft.photos else "report_offer_text"
-        return Rendered(text(lang, key), [[
-            (plain(lang, "btn_start_report"), report_button(ReportButton.START)), *cancel]])
+        return Rendered(
+            text(lang, key),
+            [[(plain(lang, "btn_start_report"), report_button(ReportButton.START)), *cancel]],
+        )
     location = plain(lang, "location_none")
     if draft.address:
         location = draft.address
     elif draft.latitude is not None and draft.longitude is not None:
         location = f"📍 {draft.latitude:.5f}, {draft.longitude:.5f}"
     return Rendered(
-        text(lang, "report_summary",
-             category=names.category(draft.category_code or ""),
-             grid=names.grid(draft.grid_code or ""),
-             description=draft.description or "", photos=len(draft.photos), location=location,
-             urgency=plain(lang, "urgency_urgent" if draft.urgent else "urgency_normal")),
+        text(
+            lang,
+            "report_summary",
+            category=names.category(draft.category_code or ""),
+            grid=names.grid(draft.grid_code or ""),
+            description=draft.description or "",
+            photos=len(draft.photos),
+            location=location,
+            urgency=plain(lang, "urgency_urgent" if draft.urgent else "urgency_normal"),
+        ),
         [[(plain(lang, "btn_submit"), report_button(ReportButton.SUBMIT)), *cancel]],
     )
 
@@ -284,12 +367,17 @@ def _pairs(buttons: list[tuple[str, str]]) -> Buttons:
     return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
 
 
-def issue_line(lang: str, key: str, issue: IssueRecord, names: Names, zone: ZoneInfo,
-               now: datetime) -> Html:
+def issue_line(
+    lang: str, key: str, issue: IssueRecord, names: Names, zone: ZoneInfo, now: datetime
+) -> Html:
     return text(
-        lang, key, id=issue.id,
+        lang,
+        key,
+        id=issue.id,
         urgent=Html(text(lang, "urgent_tag")) if issue.urgent else Html(""),
-        category=names.category(issue.category_code), grid=names.grid(issue.grid_code),
-        state=state_name(lang, issue.state), time=local_time(issue.reported_at, zone),
+        category=names.category(issue.category_code),
+        grid=names.grid(issue.grid_code),
+        state=state_name(lang, issue.state),
+        time=local_time(issue.reported_at, zone),
         deadline=deadline_status(lang, issue, now),
     )

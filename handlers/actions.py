@@ -65,9 +65,16 @@ async def act(update: Update, context: Context) -> None:
             case IssueButton.REROUTE:
                 issue = await issues.reroute(user, button.issue_id, button.argument or "")
                 names = await services(context).notices.issue_names(
-                    services(context).db.reader, issue)
-                await query.answer(plain(lang, "done_reroute", id=issue.id,
-                                         department=names.department(issue.department_code)))
+                    services(context).db.reader, issue
+                )
+                await query.answer(
+                    plain(
+                        lang,
+                        "done_reroute",
+                        id=issue.id,
+                        department=names.department(issue.department_code),
+                    )
+                )
             case IssueButton.CANCEL:
                 await issues.cancel(user, button.issue_id)
                 await query.answer(plain(lang, "done_cancel_issue", id=button.issue_id))
@@ -94,9 +101,9 @@ async def ask_note(update: Update, context: Context) -> int:
     context.user_data[_PENDING] = {"action": action, "issue": button.issue_id, "photos": []}
     in_private = query.message is not None and query.message.chat.type == "private"
     await query.answer(None if in_private else plain(lang, "ans_check_private"))
-    await context.bot.send_message(query.from_user.id, str(text(lang, prompt,
-                                                                id=button.issue_id)),
-                                   parse_mode=ParseMode.HTML)
+    await context.bot.send_message(
+        query.from_user.id, str(text(lang, prompt, id=button.issue_id)), parse_mode=ParseMode.HTML
+    )
     return NOTE
 
 
@@ -116,9 +123,11 @@ async def receive_note(update: Update, context: Context) -> int:
         return NOTE
     pending["note"] = note
     if pending["action"] == Action.RESOLVE:
-        await reply(update, text(lang, "ask_resolve_photos"),
-                    [[(plain(lang, "btn_skip"), "n:skip"), (plain(lang, "btn_submit"),
-                                                           "n:submit")]])
+        await reply(
+            update,
+            text(lang, "ask_resolve_photos"),
+            [[(plain(lang, "btn_skip"), "n:skip"), (plain(lang, "btn_submit"), "n:submit")]],
+        )
         return PHOTOS
     return await _finish(update, context)
 
@@ -133,8 +142,11 @@ async def add_resolution_photo(update: Update, context: Context) -> int:
     if len(pending["photos"]) < services(context).settings.max_photos:
         pending["photos"].append((largest.file_id, largest.file_unique_id))
     lang = await language(update, context)
-    await reply(update, text(lang, "report_photo_added", count=len(pending["photos"])),
-                [[(plain(lang, "btn_submit"), "n:submit")]])
+    await reply(
+        update,
+        text(lang, "report_photo_added", count=len(pending["photos"])),
+        [[(plain(lang, "btn_submit"), "n:submit")]],
+    )
     return PHOTOS
 
 
@@ -192,8 +204,7 @@ def note_conversation() -> ConversationHandler[Context]:
     return conversation(
         entry_points=[CallbackQueryHandler(ask_note, pattern=r"^(xfer|prog|res|reop):")],
         states={
-            NOTE: [MessageHandler(private_message & filters.TEXT & ~filters.COMMAND,
-                                  receive_note)],
+            NOTE: [MessageHandler(private_message & filters.TEXT & ~filters.COMMAND, receive_note)],
             PHOTOS: [
                 MessageHandler(private_message & filters.PHOTO, add_resolution_photo),
                 CallbackQueryHandler(finish_resolution, pattern=r"^n:(skip|submit)$"),
@@ -211,4 +222,3 @@ def note_conversation() -> ConversationHandler[Context]:
 
 def action_handler() -> CallbackQueryHandler[Context, None]:
     return CallbackQueryHandler(act, pattern=ISSUE_BUTTON_PATTERN)
-

@@ -42,9 +42,17 @@ async def invite(update: Update, context: Context) -> None:
     except Refused as refused:
         await refuse(update, context, refused)
         return
-    await reply(update, text(lang, "invite_created", role=plain(lang, f"role_{role.value}"),
-                             scope=f" · {scope}" if scope else "", days=svc.settings.invite_days,
-                             code=code))
+    await reply(
+        update,
+        text(
+            lang,
+            "invite_created",
+            role=plain(lang, f"role_{role.value}"),
+            scope=f" · {scope}" if scope else "",
+            days=svc.settings.invite_days,
+            code=code,
+        ),
+    )
 
 
 async def reroute(update: Update, context: Context) -> None:
@@ -52,8 +60,10 @@ async def reroute(update: Update, context: Context) -> None:
     if lang is None:
         return
     args = context.args or []
-    if len(args) not in (2, 3) or not args[0].lstrip("#").isdigit() or (
-        len(args) == 3 and not args[2].isdigit()
+    if (
+        len(args) not in (2, 3)
+        or not args[0].lstrip("#").isdigit()
+        or (len(args) == 3 and not args[2].isdigit())
     ):
         await reply(update, text(lang, "reroute_usage"))
         return
@@ -61,14 +71,19 @@ async def reroute(update: Update, context: Context) -> None:
     assert update.effective_user is not None
     try:
         issue = await svc.issues.reroute(
-            update.effective_user.id, int(args[0].lstrip("#")), args[1],
-            int(args[2]) if len(args) == 3 else None)
+            update.effective_user.id,
+            int(args[0].lstrip("#")),
+            args[1],
+            int(args[2]) if len(args) == 3 else None,
+        )
     except Refused as refused:
         await refuse(update, context, refused)
         return
     names = await svc.notices.issue_names(svc.db.reader, issue)
-    await reply(update, text(lang, "done_reroute", id=issue.id,
-                             department=names.department(issue.department_code)))
+    await reply(
+        update,
+        text(lang, "done_reroute", id=issue.id, department=names.department(issue.department_code)),
+    )
 
 
 async def pending(update: Update, context: Context) -> None:

@@ -26,8 +26,10 @@ def markup(buttons: Buttons) -> InlineKeyboardMarkup | None:
     if not buttons:
         return None
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(label, callback_data=data) for label, data in row]
-         for row in buttons]
+        [
+            [InlineKeyboardButton(label, callback_data=data) for label, data in row]
+            for row in buttons
+        ]
     )
 
 
@@ -45,7 +47,9 @@ async def reply(update: Update, body: Html | Rendered, buttons: Buttons | None =
     if chat is None:
         return
     await chat.send_message(
-        str(rendered.text), parse_mode=ParseMode.HTML, reply_markup=markup(rendered.buttons),
+        str(rendered.text),
+        parse_mode=ParseMode.HTML,
+        reply_markup=markup(rendered.buttons),
         link_preview_options=LinkPreviewOptions(is_disabled=True),
     )
 
@@ -75,6 +79,5 @@ def conversation(**options: Any) -> ConversationHandler[Context]:
     CallbackQueryHandlers are then not tied to one message; that is the intent here (a
     button on any earlier prompt of the same conversation still belongs to it)."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="If 'per_message=False'",
-                                category=PTBUserWarning)
+        warnings.filterwarnings("ignore", message="If 'per_message=False'", category=PTBUserWarning)
         return ConversationHandler(**options)

@@ -50,7 +50,8 @@ async def show_issue(update: Update, context: Context) -> None:
         return
     try:
         card, history = await services(context).issues.details(
-            update.effective_user.id, int(argument))
+            update.effective_user.id, int(argument)
+        )
     except Refused as refused:
         await refuse(update, context, refused)
         return

@@ -3,7 +3,7 @@ keeps everybody who is not registered out."""
 
 from __future__ import annotations
 
-from telegram import BotCommand, BotCommandScopeChat, Bot, Update
+from telegram import Bot, BotCommand, BotCommandScopeChat, Update
 from telegram.ext import ApplicationHandlerStop
 
 from bot.i18n import LANGUAGES, Html, plain, text
@@ -45,8 +45,11 @@ async def set_default_menus(bot: Bot) -> None:
 
 
 def roles_text(lang: str, actor: Actor) -> str:
-    names = [plain(lang, f"role_{role.value}") for role in
-             (Role.ADMIN, Role.HEAD, Role.MEMBER, Role.WORKER) if role in actor.roles]
+    names = [
+        plain(lang, f"role_{role.value}")
+        for role in (Role.ADMIN, Role.HEAD, Role.MEMBER, Role.WORKER)
+        if role in actor.roles
+    ]
     return plain(lang, "roles_separator").join(names)
 
 
@@ -85,15 +88,23 @@ async def start(update: Update, context: Context) -> None:
         await reply(update, text(lang, "invite_invalid"))
     if joining.joined is not None:
         role, scope = joining.joined
-        await reply(update, text(lang, "invite_accepted", role=plain(lang, f"role_{role.value}"),
-                                 scope=f" · {scope}" if scope else ""))
+        await reply(
+            update,
+            text(
+                lang,
+                "invite_accepted",
+                role=plain(lang, f"role_{role.value}"),
+                scope=f" · {scope}" if scope else "",
+            ),
+        )
     if not joining.actor.registered:
         if not joining.code_refused:
             await reply(update, text(lang, "not_registered"))
         return
     await set_menu(context.bot, joining.actor, lang)
-    await reply(update, text(lang, "welcome", name=user.full_name,
-                             roles=roles_text(lang, joining.actor)))
+    await reply(
+        update, text(lang, "welcome", name=user.full_name, roles=roles_text(lang, joining.actor))
+    )
 
 
 async def help_command(update: Update, context: Context) -> None:
@@ -102,8 +113,12 @@ async def help_command(update: Update, context: Context) -> None:
     actor = await services(context).people.actor(user.id)
     lang = await language(update, context)
     parts = [text(lang, "help_intro")]
-    for role, key in ((Role.WORKER, "help_worker"), (Role.MEMBER, "help_member"),
-                      (Role.HEAD, "help_head"), (Role.ADMIN, "help_admin")):
+    for role, key in (
+        (Role.WORKER, "help_worker"),
+        (Role.MEMBER, "help_member"),
+        (Role.HEAD, "help_head"),
+        (Role.ADMIN, "help_admin"),
+    ):
         if role in actor.roles:
             parts.append(text(lang, key))
     parts.append(text(lang, "help_common"))
@@ -112,8 +127,9 @@ async def help_command(update: Update, context: Context) -> None:
 
 async def choose_language(update: Update, context: Context) -> None:
     lang = await language(update, context)
-    await reply(update, text(lang, "lang_choose"),
-                [[("简体中文", "lang:zh"), ("English", "lang:en")]])
+    await reply(
+        update, text(lang, "lang_choose"), [[("简体中文", "lang:zh"), ("English", "lang:en")]]
+    )
 
 
 async def set_language(update: Update, context: Context) -> None:

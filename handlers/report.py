@@ -41,8 +41,9 @@ async def _show(update: Update, context: Context, draft: Draft, edit: bool = Fal
     prompt = report_prompt(lang, draft, grids, categories, names)
     query = update.callback_query
     if edit and query is not None and query.message is not None:
-        await query.edit_message_text(str(prompt.text), parse_mode=ParseMode.HTML,
-                                      reply_markup=markup(prompt.buttons))
+        await query.edit_message_text(
+            str(prompt.text), parse_mode=ParseMode.HTML, reply_markup=markup(prompt.buttons)
+        )
     else:
         await reply(update, prompt)
     return draft.step
@@ -119,8 +120,9 @@ async def choose_grid(update: Update, context: Context) -> int | None:
     if grid is None:
         await refuse(update, context, Refused("ans_bad_button"))
         return None
-    return await _step(update, context, services(context).reports.choose_grid(_user_id(update),
-                                                                              grid))
+    return await _step(
+        update, context, services(context).reports.choose_grid(_user_id(update), grid)
+    )
 
 
 async def choose_category(update: Update, context: Context) -> int | None:
@@ -130,16 +132,20 @@ async def choose_category(update: Update, context: Context) -> int | None:
     if category is None:
         await refuse(update, context, Refused("ans_bad_button"))
         return None
-    return await _step(update, context,
-                       services(context).reports.choose_category(_user_id(update), category))
+    return await _step(
+        update, context, services(context).reports.choose_category(_user_id(update), category)
+    )
 
 
 async def describe(update: Update, context: Context) -> int | None:
     message = update.effective_message
     assert message is not None
-    return await _step(update, context,
-                       services(context).reports.describe(_user_id(update), message.text),
-                       edit=False)
+    return await _step(
+        update,
+        context,
+        services(context).reports.describe(_user_id(update), message.text),
+        edit=False,
+    )
 
 
 async def add_photo(update: Update, context: Context) -> int | None:
@@ -148,14 +154,16 @@ async def add_photo(update: Update, context: Context) -> int | None:
     largest = message.photo[-1]
     reports = services(context).reports
     try:
-        draft = await reports.add_photo(_user_id(update), largest.file_id,
-                                        largest.file_unique_id)
+        draft = await reports.add_photo(_user_id(update), largest.file_id, largest.file_unique_id)
     except Refused as refused:
         await refuse(update, context, refused)
         return None
     lang = await language(update, context)
-    await reply(update, text(lang, "report_photo_added", count=len(draft.photos)),
-                [[(text(lang, "btn_done"), ReportButton.DONE.value)]])
+    await reply(
+        update,
+        text(lang, "report_photo_added", count=len(draft.photos)),
+        [[(text(lang, "btn_done"), ReportButton.DONE.value)]],
+    )
     return None
 
 
@@ -169,12 +177,18 @@ async def locate(update: Update, context: Context) -> int | None:
     reports = services(context).reports
     if message.venue is not None:
         venue = message.venue
-        change = reports.locate(_user_id(update), latitude=venue.location.latitude,
-                                longitude=venue.location.longitude,
-                                address=f"{venue.title} {venue.address}".strip())
+        change = reports.locate(
+            _user_id(update),
+            latitude=venue.location.latitude,
+            longitude=venue.location.longitude,
+            address=f"{venue.title} {venue.address}".strip(),
+        )
     elif message.location is not None:
-        change = reports.locate(_user_id(update), latitude=message.location.latitude,
-                                longitude=message.location.longitude)
+        change = reports.locate(
+            _user_id(update),
+            latitude=message.location.latitude,
+            longitude=message.location.longitude,
+        )
     else:
         change = reports.locate(_user_id(update), address=message.text)
     return await _step(update, context, change, edit=False)
@@ -191,8 +205,9 @@ async def set_urgency(update: Update, context: Context) -> int | None:
     if value not in ("0", "1"):
         await refuse(update, context, Refused("ans_bad_button"))
         return None
-    return await _step(update, context,
-                       services(context).reports.set_urgency(_user_id(update), value == "1"))
+    return await _step(
+        update, context, services(context).reports.set_urgency(_user_id(update), value == "1")
+    )
 
 
 async def submit(update: Update, context: Context) -> int | None:
@@ -211,10 +226,15 @@ async def submit(update: Update, context: Context) -> int | None:
         receipt = text(lang, "report_submitted_unrouted", id=issue.id)
     else:
         member = f"（{names.person(issue.assignee_id)}）" if issue.assignee_id else ""
-        receipt = text(lang, "report_submitted", id=issue.id,
-                       department=names.department(issue.department_code), member=member,
-                       ack_by=local_time(issue.ack_deadline, svc.zone),
-                       resolve_by=local_time(issue.resolve_deadline, svc.zone))
+        receipt = text(
+            lang,
+            "report_submitted",
+            id=issue.id,
+            department=names.department(issue.department_code),
+            member=member,
+            ack_by=local_time(issue.ack_deadline, svc.zone),
+            resolve_by=local_time(issue.resolve_deadline, svc.zone),
+        )
     await query.edit_message_text(str(receipt), parse_mode=ParseMode.HTML)
     return ConversationHandler.END
 
@@ -236,8 +256,11 @@ async def unexpected(update: Update, context: Context) -> int | None:
     """Anything that does not fit the current step gets a hint, and changes nothing."""
     draft = await services(context).reports.current(_user_id(update))
     lang = await language(update, context)
-    hints = {Step.DESCRIPTION: "report_expect_text", Step.PHOTOS: "report_expect_photo",
-             Step.LOCATION: "report_expect_location"}
+    hints = {
+        Step.DESCRIPTION: "report_expect_text",
+        Step.PHOTOS: "report_expect_photo",
+        Step.LOCATION: "report_expect_location",
+    }
     key = hints.get(Step(draft.step), "report_expect_choice") if draft else "nothing_to_cancel"
     if update.callback_query is not None:
         await update.callback_query.answer(text(lang, key)[:200])
@@ -256,11 +279,13 @@ def report_conversation() -> ConversationHandler[Context]:
             MessageHandler(photo_in_private | text_in_private, offer_report),
         ],
         states={
-            Step.OFFER: [CallbackQueryHandler(accept_offer,
-                                              pattern=f"^{ReportButton.START.value}$")],
+            Step.OFFER: [
+                CallbackQueryHandler(accept_offer, pattern=f"^{ReportButton.START.value}$")
+            ],
             Step.GRID: [CallbackQueryHandler(choose_grid, pattern=f"^{ReportButton.GRID.value}:")],
-            Step.CATEGORY: [CallbackQueryHandler(choose_category,
-                                                 pattern=f"^{ReportButton.CATEGORY.value}:")],
+            Step.CATEGORY: [
+                CallbackQueryHandler(choose_category, pattern=f"^{ReportButton.CATEGORY.value}:")
+            ],
             Step.DESCRIPTION: [MessageHandler(text_in_private, describe)],
             Step.PHOTOS: [
                 MessageHandler(photo_in_private, add_photo),
@@ -271,10 +296,10 @@ def report_conversation() -> ConversationHandler[Context]:
                 MessageHandler(text_in_private, locate),
                 CallbackQueryHandler(skip_location, pattern=f"^{ReportButton.SKIP.value}$"),
             ],
-            Step.URGENCY: [CallbackQueryHandler(set_urgency,
-                                                pattern=f"^{ReportButton.URGENCY.value}:")],
-            Step.CONFIRM: [CallbackQueryHandler(submit,
-                                                pattern=f"^{ReportButton.SUBMIT.value}$")],
+            Step.URGENCY: [
+                CallbackQueryHandler(set_urgency, pattern=f"^{ReportButton.URGENCY.value}:")
+            ],
+            Step.CONFIRM: [CallbackQueryHandler(submit, pattern=f"^{ReportButton.SUBMIT.value}$")],
         },
         fallbacks=[
             CommandHandler("cancel", cancel),

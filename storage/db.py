@@ -94,6 +94,8 @@ async def fetch_all(conn: aiosqlite.Connection, sql: str, params: Params = ()) -
         return list(await cursor.fetchall())
 
 
-async def fetch_one(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> sqlite3.Row | None:
+async def fetch_one(
+    conn: aiosqlite.Connection, sql: str, params: Params = ()
+) -> sqlite3.Row | None:
     async with conn.execute(sql, params) as cursor:
         return await cursor.fetchone()

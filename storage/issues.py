@@ -256,8 +256,7 @@ async def member_loads(conn: aiosqlite.Connection, members: list[int]) -> dict[i
     counts = {r["assignee_id"]: r["n"] for r in open_rows}
     last: dict[int, datetime] = {r["assignee_id"]: from_epoch(r["last"]) for r in last_rows}
     return {
-        m: MemberLoad(open_issues=counts.get(m, 0), last_dispatched_at=last.get(m))
-        for m in members
+        m: MemberLoad(open_issues=counts.get(m, 0), last_dispatched_at=last.get(m)) for m in members
     }
 
 

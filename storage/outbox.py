@@ -55,8 +55,16 @@ async def enqueue(
         """INSERT INTO outbox (created_at, urgent, chat_id, issue_id, purpose, method, payload,
                                not_before)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-        (now, int(urgent), chat_id, issue_id, purpose, method,
-         json.dumps(payload, ensure_ascii=False), now),
+        (
+            now,
+            int(urgent),
+            chat_id,
+            issue_id,
+            purpose,
+            method,
+            json.dumps(payload, ensure_ascii=False),
+            now,
+        ),
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid

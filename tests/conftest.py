@@ -3,6 +3,7 @@ people of the example district (bot/data/district.toml)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import sqlite3
@@ -68,7 +69,8 @@ class Street:
     async def settle(self) -> None:
         """Wait until the outbox has delivered everything that is due."""
         assert self.whistle.sender is not None
-        await self.whistle.sender.wait_idle()
+        async with asyncio.timeout(10):
+            await self.whistle.sender.wait_idle()
 
     def dump(self) -> list[str]:
         """Every committed row of the database, for 'nothing changed' checks."""
@@ -116,8 +118,11 @@ class Street:
 async def street(tmp_path: Path, district_file: Path) -> AsyncIterator[Street]:
     api = LoopbackBotApi()
     await api.start()
-    for chat_id, title in ((-1001000000001, "城管群"), (-1001000000002, "住建群"),
-                           (-1001000000004, "应急群")):
+    for chat_id, title in (
+        (-1001000000001, "城管群"),
+        (-1001000000002, "住建群"),
+        (-1001000000004, "应急群"),
+    ):
         api.group(chat_id, title)
     for user_id, name in PEOPLE.items():
         api.user(user_id, name)

@@ -34,7 +34,10 @@ async def test_report_is_routed_and_pushed_with_photos_and_location(street: Stre
     await street.api.expect(CG_GROUP, f"#{number}", button="报到")
     stored = await issue(street, number)
     assert (stored.state, stored.department_code, stored.assignee_id) == (
-        State.DISPATCHED, "cg", 1002)
+        State.DISPATCHED,
+        "cg",
+        1002,
+    )
     history = await issue_store.events(street.whistle.db.reader, number)
     assert [e.action for e in history] == ["report", "dispatch"]
 
@@ -132,8 +135,7 @@ async def test_transfer_goes_to_admins_who_reroute_it(street: Street) -> None:
     admin_card = await admin.expect(f"#{number}", button="住建办")
     await worker.expect("转回街道")
     stored = await issue(street, number)
-    assert (stored.state, stored.assignee_id, stored.transfer_count) == (
-        State.TRANSFERRED, None, 1)
+    assert (stored.state, stored.assignee_id, stored.transfer_count) == (State.TRANSFERRED, None, 1)
     answer = await admin.answer_to(await admin.tap(admin_card, "住建办"))
     assert answer == f"已改派 #{number} 至 住建办。"
     stored = await issue(street, number)
@@ -202,8 +204,7 @@ async def test_reopen_goes_back_to_the_same_member(street: Street) -> None:
     await worker.expect(f"已退回 #{number} 重办")
     await member.expect("垃圾还在")
     stored = await issue(street, number)
-    assert (stored.state, stored.assignee_id, stored.reopen_count) == (
-        State.REOPENED, 1002, 1)
+    assert (stored.state, stored.assignee_id, stored.reopen_count) == (State.REOPENED, 1002, 1)
     await street.settle()
     card = [m for m in member.inbox() if f"#{number}" in m.text and m.buttons()][-1]
     assert "重办中" in card.text and "✅ 办结" in [label for label, _ in card.buttons()]
@@ -262,7 +263,8 @@ async def test_restart_with_open_issues_loses_nothing(street: Street) -> None:
 
     worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
     street.api.faults = lambda method, params: (
-        Fault(500) if str(params.get("chat_id")) in ("1002", str(CG_GROUP)) else None)
+        Fault(500) if str(params.get("chat_id")) in ("1002", str(CG_GROUP)) else None
+    )
     await worker.send("/report")
     await worker.tap(await worker.expect("请选择问题类别"), "环境卫生")
     await worker.send("垃圾堆积")
@@ -270,8 +272,9 @@ async def test_restart_with_open_issues_loses_nothing(street: Street) -> None:
     await worker.tap(await worker.expect("请发送位置"), "跳过")
     await worker.tap(await worker.expect("紧急吗"), "一般")
     await worker.tap(await worker.expect("请核对"), "提交")
-    await street.api.wait_for(lambda: street.api.pending_updates() == 0 and any(
-        c.status == 500 for c in street.api.calls))
+    await street.api.wait_for(
+        lambda: street.api.pending_updates() == 0 and any(c.status == 500 for c in street.api.calls)
+    )
     await asyncio.sleep(0.3)
     await street.whistle.stop()
     assert member.inbox() == []

@@ -32,10 +32,9 @@ async def test_reopening_the_database_changes_nothing(tmp_path: Path) -> None:
         pass
     with closing(sqlite3.connect(path)) as check:
         first = list(check.iterdump())
-    async with Database(path) as db:
-        async with db.write() as tx:
-            cursor = await tx.execute("PRAGMA journal_mode")
-            assert (await cursor.fetchone())[0] == "wal"  # type: ignore[index]
+    async with Database(path) as db, db.write() as tx:
+        cursor = await tx.execute("PRAGMA journal_mode")
+        assert (await cursor.fetchone())[0] == "wal"  # type: ignore[index]
     with closing(sqlite3.connect(path)) as check:
         assert list(check.iterdump()) == first
 

@@ -45,23 +45,39 @@ def errors_of(text: str) -> list[str]:
 def test_the_example_district_is_valid() -> None:
     org = parse_organisation(DISTRICT.read_text(encoding="utf-8"))
     assert (len(org.departments), len(org.categories), len(org.grids), len(org.shifts)) == (
-        8, 18, 6, 5)
+        8,
+        18,
+        6,
+        5,
+    )
 
 
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("timezone = \"Asia/Shanghai\"", "timezone = \"Mars/Olympus\""),
-         "line 2: timezone: Value error, unknown time zone 'Mars/Olympus'"),
-        (("code = \"cg\"", "code = \"c g\""), "line 5: [[department]] #1 (c g) code: String"),
-        (("head = 1001", "head = -5"), "line 7: [[department]] #1 (cg) head: Input should be greater"),
-        (("members = [1002]", "members = [\"x\"]"), "line 8: [[department]] #1 (cg) members.0:"),
-        (("ack_minutes = 30", "ack_minutes = 0"), "line 14: [[category]] #1 (sanitation) ack_minutes"),
-        (("resolve_hours = 24", "resolve_hours = \"soon\""),
-         "line 15: [[category]] #1 (sanitation) resolve_hours"),
-        (("workers = [2001]", "workers = [2001]\ncolour = \"red\""),
-         "line 21: [[grid]] #1 (G01) colour: Extra inputs are not permitted"),
-        (("name = \"一网格\"", "name = \"\""), "line 19: [[grid]] #1 (G01) name: String should"),
+        (
+            ('timezone = "Asia/Shanghai"', 'timezone = "Mars/Olympus"'),
+            "line 2: timezone: Value error, unknown time zone 'Mars/Olympus'",
+        ),
+        (('code = "cg"', 'code = "c g"'), "line 5: [[department]] #1 (c g) code: String"),
+        (
+            ("head = 1001", "head = -5"),
+            "line 7: [[department]] #1 (cg) head: Input should be greater",
+        ),
+        (("members = [1002]", 'members = ["x"]'), "line 8: [[department]] #1 (cg) members.0:"),
+        (
+            ("ack_minutes = 30", "ack_minutes = 0"),
+            "line 14: [[category]] #1 (sanitation) ack_minutes",
+        ),
+        (
+            ("resolve_hours = 24", 'resolve_hours = "soon"'),
+            "line 15: [[category]] #1 (sanitation) resolve_hours",
+        ),
+        (
+            ("workers = [2001]", 'workers = [2001]\ncolour = "red"'),
+            "line 21: [[grid]] #1 (G01) colour: Extra inputs are not permitted",
+        ),
+        (('name = "一网格"', 'name = ""'), "line 19: [[grid]] #1 (G01) name: String should"),
     ],
 )
 def test_shape_errors_name_their_line_and_key(change: tuple[str, str], expected: str) -> None:
@@ -72,30 +88,56 @@ def test_shape_errors_name_their_line_and_key(change: tuple[str, str], expected:
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ("[[category]]\ncode = \"noise\"\nname = \"噪音\"\ndepartment = \"hb\"\n"
-         "ack_minutes = 10\nresolve_hours = 1\n", "department: unknown department 'hb'"),
-        ("[[department]]\ncode = \"cg\"\nname = \"again\"\nhead = 5\n", "code: duplicate code 'cg'"),
-        ("[[duty]]\ndepartment = \"cg\"\nmember = 4242\ndays = \"mon-fri\"\nhours = \"08:00-18:00\"\n",
-         "member: 4242 is not on the roster of department 'cg'"),
-        ("[[duty]]\ndepartment = \"cg\"\nmember = 1002\ndays = \"weekdays\"\nhours = \"08:00-18:00\"\n",
-         "days: Value error, days must look like"),
-        ("[[duty]]\ndepartment = \"cg\"\nmember = 1002\ndays = \"mon\"\nhours = \"8-18\"\n",
-         "hours: Value error, hours must look like"),
-        ("[[duty]]\ndepartment = \"cg\"\nmember = 1002\ndays = \"mon\"\nhours = \"08:00-08:00\"\n",
-         "hours: Value error, '08:00-08:00' is an empty span"),
-        ("[[duty]]\ndepartment = \"xx\"\nmember = 1002\ndays = \"mon\"\nhours = \"08:00-09:00\"\n",
-         "department: unknown department 'xx'"),
-        ("[[category]]\ncode = \"gas\"\nname = \"燃气\"\ndepartment = \"cg\"\nack_minutes = 10\n"
-         "resolve_hours = 1\nurgent_ack_minutes = 5\n", "give both urgent_ack_minutes"),
-        ("[[category]]\ncode = \"gas\"\nname = \"燃气\"\ndepartment = \"cg\"\nack_minutes = 120\n"
-         "resolve_hours = 1\n", "the ack deadline is longer than the resolve one"),
-        ("[[grid]]\ncode = \"G02\"\nname = \"二\"\nroutes = { nosuch = \"cg\" }\n",
-         "routes: unknown category 'nosuch'"),
-        ("[[grid]]\ncode = \"G02\"\nname = \"二\"\nroutes = { sanitation = \"zz\" }\n",
-         "routes: unknown department 'zz'"),
-        ("[[department]]\ncode = \"empty\"\nname = \"空\"\n", "a department needs a head or members"),
-        ("[[department]]\ncode = \"dup\"\nname = \"重\"\nhead = 7\nmembers = [7]\n",
-         "head 7 is also listed as a member"),
+        (
+            '[[category]]\ncode = "noise"\nname = "噪音"\ndepartment = "hb"\n'
+            "ack_minutes = 10\nresolve_hours = 1\n",
+            "department: unknown department 'hb'",
+        ),
+        ('[[department]]\ncode = "cg"\nname = "again"\nhead = 5\n', "code: duplicate code 'cg'"),
+        (
+            '[[duty]]\ndepartment = "cg"\nmember = 4242\ndays = "mon-fri"\nhours = "08:00-18:00"\n',
+            "member: 4242 is not on the roster of department 'cg'",
+        ),
+        (
+            '[[duty]]\ndepartment = "cg"\nmember = 1002\ndays = "weekdays"\n'
+            'hours = "08:00-18:00"\n',
+            "days: Value error, days must look like",
+        ),
+        (
+            '[[duty]]\ndepartment = "cg"\nmember = 1002\ndays = "mon"\nhours = "8-18"\n',
+            "hours: Value error, hours must look like",
+        ),
+        (
+            '[[duty]]\ndepartment = "cg"\nmember = 1002\ndays = "mon"\nhours = "08:00-08:00"\n',
+            "hours: Value error, '08:00-08:00' is an empty span",
+        ),
+        (
+            '[[duty]]\ndepartment = "xx"\nmember = 1002\ndays = "mon"\nhours = "08:00-09:00"\n',
+            "department: unknown department 'xx'",
+        ),
+        (
+            '[[category]]\ncode = "gas"\nname = "燃气"\ndepartment = "cg"\nack_minutes = 10\n'
+            "resolve_hours = 1\nurgent_ack_minutes = 5\n",
+            "give both urgent_ack_minutes",
+        ),
+        (
+            '[[category]]\ncode = "gas"\nname = "燃气"\ndepartment = "cg"\nack_minutes = 120\n'
+            "resolve_hours = 1\n",
+            "the ack deadline is longer than the resolve one",
+        ),
+        (
+            '[[grid]]\ncode = "G02"\nname = "二"\nroutes = { nosuch = "cg" }\n',
+            "routes: unknown category 'nosuch'",
+        ),
+        (
+            '[[grid]]\ncode = "G02"\nname = "二"\nroutes = { sanitation = "zz" }\n',
+            "routes: unknown department 'zz'",
+        ),
+        ('[[department]]\ncode = "empty"\nname = "空"\n', "a department needs a head or members"),
+        (
+            '[[department]]\ncode = "dup"\nname = "重"\nhead = 7\nmembers = [7]\n',
+            "head 7 is also listed as a member",
+        ),
     ],
 )
 def test_reference_errors_are_reported(extra: str, expected: str) -> None:
@@ -125,7 +167,8 @@ async def test_import_is_idempotent_and_retires_what_disappears(tmp_path: Path) 
         changed = await service.import_text(smaller)
         assert changed.retired == ["member 1002 cg"]
         grants = await fetch_all(
-            db.reader, "SELECT retired_at FROM role_grant WHERE user_id = 1002")
+            db.reader, "SELECT retired_at FROM role_grant WHERE user_id = 1002"
+        )
         assert grants[0]["retired_at"] is not None
         renamed = await service.import_text(smaller.replace('name = "城管"', 'name = "城管中队"'))
         assert renamed.changed == ["department cg"]

@@ -154,8 +154,15 @@ def test_command_line_invite_and_org_check(tmp_path: Path) -> None:
     district = Path(__file__).resolve().parent.parent / "bot" / "data" / "district.toml"
 
     def whistle(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=60, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "bot", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     assert "OK — 8 departments" in whistle("org", "check", str(district)).stdout
     imported = whistle("org", "import", str(district))

@@ -75,10 +75,15 @@ def test_a_grid_can_route_a_category_to_another_department() -> None:
 
 def test_on_duty_members_are_split_by_load_too(district: Organisation) -> None:
     org = Organisation(
-        timezone=district.timezone, admins=(), departments=district.departments,
-        categories=district.categories, grids=district.grids,
-        shifts=(Shift("zj", 1102, frozenset(range(7)), 0, 1440),
-                Shift("zj", 1103, frozenset(range(7)), 0, 1440)),
+        timezone=district.timezone,
+        admins=(),
+        departments=district.departments,
+        categories=district.categories,
+        grids=district.grids,
+        shifts=(
+            Shift("zj", 1102, frozenset(range(7)), 0, 1440),
+            Shift("zj", 1103, frozenset(range(7)), 0, 1440),
+        ),
     )
     loads = {1102: MemberLoad(2), 1103: MemberLoad(0)}
     chosen = choose_member(org, "zj", local(2026, 11, 25, 10), loads)
@@ -88,6 +93,7 @@ def test_on_duty_members_are_split_by_load_too(district: Organisation) -> None:
 def test_a_department_without_members_falls_back_to_its_head(district: Organisation) -> None:
     chosen = choose_member(district, "hb", local(2026, 11, 25, 10), {}, exclude=frozenset({1302}))
     assert (chosen.member, chosen.reason) == (1301, RouteReason.HEAD)
-    nobody = choose_member(district, "hb", local(2026, 11, 25, 10), {},
-                           exclude=frozenset({1301, 1302}))
+    nobody = choose_member(
+        district, "hb", local(2026, 11, 25, 10), {}, exclude=frozenset({1301, 1302})
+    )
     assert (nobody.member, nobody.reason) == (None, RouteReason.NOBODY)

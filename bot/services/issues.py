@@ -101,8 +101,16 @@ class IssueService:
         updated = await store.get_issue(tx, issue.id)
         assert updated is not None
         await store.add_event(
-            tx, issue.id, now, actor_id, action.value, issue.state, target,
-            updated.department_code, updated.assignee_id, note,
+            tx,
+            issue.id,
+            now,
+            actor_id,
+            action.value,
+            issue.state,
+            target,
+            updated.department_code,
+            updated.assignee_id,
+            note,
         )
         return updated
 
@@ -179,17 +187,30 @@ class IssueService:
         assert rules is not None
         due = deadlines_from(rules, issue.urgent, moment)
         updated = await self._record(
-            tx, issue, actor_id, action, next_state(issue.state, action), now,
-            department_code=route.department, assignee_id=route.member, dispatched_at=now,
-            acknowledged_at=None, resolved_at=None,
-            ack_deadline=to_epoch(due.acknowledge_by), resolve_deadline=to_epoch(due.resolve_by),
+            tx,
+            issue,
+            actor_id,
+            action,
+            next_state(issue.state, action),
+            now,
+            department_code=route.department,
+            assignee_id=route.member,
+            dispatched_at=now,
+            acknowledged_at=None,
+            resolved_at=None,
+            ack_deadline=to_epoch(due.acknowledge_by),
+            resolve_deadline=to_epoch(due.resolve_by),
         )
         await self.notices.refresh_cards(tx, issue.id, now)
         pushed = await self.notices.push(tx, updated, now)
         if not pushed:
             names = await self.notices.issue_names(tx, updated)
             await self.notices.push_to_admins(
-                tx, updated, now, "ad_unrouted", id=updated.id,
+                tx,
+                updated,
+                now,
+                "ad_unrouted",
+                id=updated.id,
                 category=names.category(updated.category_code),
                 department=names.department(route.department),
             )
@@ -202,13 +223,24 @@ class IssueService:
         async with self.db.write() as tx:
             issue, _, target = await self._load(tx, user_id, issue_id, Action.ACKNOWLEDGE)
             updated = await self._record(
-                tx, issue, user_id, Action.ACKNOWLEDGE, target, now,
-                assignee_id=user_id, acknowledged_at=now,
+                tx,
+                issue,
+                user_id,
+                Action.ACKNOWLEDGE,
+                target,
+                now,
+                assignee_id=user_id,
+                acknowledged_at=now,
             )
             await self.notices.refresh_cards(tx, issue_id, now)
             names = await self.notices.issue_names(tx, updated)
             await self.notices.tell(
-                tx, updated.reporter_id, now, "rc_acknowledged", issue=updated, id=issue_id,
+                tx,
+                updated.reporter_id,
+                now,
+                "rc_acknowledged",
+                issue=updated,
+                id=issue_id,
                 department=names.department(updated.department_code),
                 member=names.person(user_id),
             )
@@ -220,20 +252,40 @@ class IssueService:
         async with self.db.write() as tx:
             issue, _, target = await self._load(tx, user_id, issue_id, Action.TRANSFER)
             updated = await self._record(
-                tx, issue, user_id, Action.TRANSFER, target, now, note=reason,
-                assignee_id=None, transfer_count=issue.transfer_count + 1,
+                tx,
+                issue,
+                user_id,
+                Action.TRANSFER,
+                target,
+                now,
+                note=reason,
+                assignee_id=None,
+                transfer_count=issue.transfer_count + 1,
             )
             names = await self.notices.names(tx, [user_id, issue.reporter_id])
             department = names.department(issue.department_code)
             await self.notices.refresh_cards(tx, issue_id, now)
             await self.notices.tell(
-                tx, issue.reporter_id, now, "rc_transferred", issue=updated, id=issue_id,
-                department=department, reason=reason,
+                tx,
+                issue.reporter_id,
+                now,
+                "rc_transferred",
+                issue=updated,
+                id=issue_id,
+                department=department,
+                reason=reason,
             )
             await self.notices.push_to_admins(
-                tx, updated, now, "ad_transferred", id=issue_id,
-                category=names.category(issue.category_code), grid=names.grid(issue.grid_code),
-                department=department, member=names.person(user_id), reason=reason,
+                tx,
+                updated,
+                now,
+                "ad_transferred",
+                id=issue_id,
+                category=names.category(issue.category_code),
+                grid=names.grid(issue.grid_code),
+                department=department,
+                member=names.person(user_id),
+                reason=reason,
             )
         self.on_commit()
         return updated
@@ -258,8 +310,13 @@ class IssueService:
             updated = await self._dispatch(tx, issue, route, user_id, Action.REROUTE, moment)
             names = await self.notices.issue_names(tx, updated)
             await self.notices.tell(
-                tx, updated.reporter_id, to_epoch(moment), "rc_dispatched", issue=updated,
-                id=issue_id, department=names.department(department),
+                tx,
+                updated.reporter_id,
+                to_epoch(moment),
+                "rc_dispatched",
+                issue=updated,
+                id=issue_id,
+                department=names.department(department),
                 member=names.person(updated.assignee_id),
             )
         self.on_commit()
@@ -272,8 +329,14 @@ class IssueService:
             updated = await self._record(tx, issue, user_id, Action.PROGRESS, target, now, note)
             names = await self.notices.names(tx, [user_id])
             await self.notices.tell(
-                tx, issue.reporter_id, now, "rc_progress", issue=updated, id=issue_id,
-                member=names.person(user_id), note=note,
+                tx,
+                issue.reporter_id,
+                now,
+                "rc_progress",
+                issue=updated,
+                id=issue_id,
+                member=names.person(user_id),
+                note=note,
             )
         self.on_commit()
         return updated
@@ -285,7 +348,14 @@ class IssueService:
         async with self.db.write() as tx:
             issue, _, target = await self._load(tx, user_id, issue_id, Action.RESOLVE)
             updated = await self._record(
-                tx, issue, user_id, Action.RESOLVE, target, now, note, resolved_at=now,
+                tx,
+                issue,
+                user_id,
+                Action.RESOLVE,
+                target,
+                now,
+                note,
+                resolved_at=now,
             )
             await store.add_photos(tx, issue_id, "resolution", photos)
             await self.notices.refresh_cards(tx, issue_id, now)
@@ -297,9 +367,15 @@ class IssueService:
                 )
             names = await self.notices.names(tx, [user_id])
             await self.notices.tell(
-                tx, issue.reporter_id, now, "rc_resolved", issue=updated,
-                buttons=resolution_buttons(reporter_lang, issue_id), id=issue_id,
-                member=names.person(user_id), note=note,
+                tx,
+                issue.reporter_id,
+                now,
+                "rc_resolved",
+                issue=updated,
+                buttons=resolution_buttons(reporter_lang, issue_id),
+                id=issue_id,
+                member=names.person(user_id),
+                note=note,
             )
         self.on_commit()
         return updated
@@ -323,14 +399,26 @@ class IssueService:
             rules = await org_store.category_rules(tx, issue.category_code)
             assert rules is not None
             updated = await self._record(
-                tx, issue, user_id, Action.REOPEN, target, now, reason,
-                resolved_at=None, reopen_count=issue.reopen_count + 1,
+                tx,
+                issue,
+                user_id,
+                Action.REOPEN,
+                target,
+                now,
+                reason,
+                resolved_at=None,
+                reopen_count=issue.reopen_count + 1,
                 resolve_deadline=to_epoch(moment + resolve_window(rules, issue.urgent)),
             )
             await self.notices.refresh_cards(tx, issue_id, now)
             if updated.assignee_id is not None:
                 await self.notices.tell(
-                    tx, updated.assignee_id, now, "mc_reopened", issue=updated, id=issue_id,
+                    tx,
+                    updated.assignee_id,
+                    now,
+                    "mc_reopened",
+                    issue=updated,
+                    id=issue_id,
                     reason=reason,
                 )
         self.on_commit()
@@ -349,7 +437,12 @@ class IssueService:
             if updated.assignee_id is not None:
                 lang = await self.notices.language(tx, updated.assignee_id)
                 await self.notices.tell(
-                    tx, updated.assignee_id, now, "mc_rated", issue=updated, id=issue_id,
+                    tx,
+                    updated.assignee_id,
+                    now,
+                    "mc_rated",
+                    issue=updated,
+                    id=issue_id,
                     rating=plain(lang, f"rating_{rating.value}"),
                 )
         self.on_commit()
@@ -381,7 +474,10 @@ class IssueService:
         if issue is None:
             raise Refused("ans_not_found")
         facts = IssueFacts(
-            issue.reporter_id, issue.state, issue.department_code, issue.assignee_id,
+            issue.reporter_id,
+            issue.state,
+            issue.department_code,
+            issue.assignee_id,
             await store.involved_people(conn, issue_id),
         )
         if not may_see(actor, facts):

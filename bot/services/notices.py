@@ -107,12 +107,18 @@ class Notices:
         if group is not None:
             chats.append(group)
         for chat_id in chats:
-            await self._send_card(conn, issue, chat_id, await self.audience(conn, issue, chat_id),
-                                  now, with_media=True)
+            await self._send_card(
+                conn,
+                issue,
+                chat_id,
+                await self.audience(conn, issue, chat_id),
+                now,
+                with_media=True,
+            )
         return chats
 
     async def push_to_admins(
-        self, conn: aiosqlite.Connection, issue: IssueRecord, now: int, key: str, **values: object
+        self, conn: aiosqlite.Connection, issue: IssueRecord, now: int, key: str, **values: Any
     ) -> None:
         """A notice to every admin, then the live card with reroute buttons."""
         for admin in await people.active_admins(conn):
@@ -133,8 +139,14 @@ class Notices:
             await self._media(conn, issue, chat_id, now)
         card = await self.card(conn, issue, chat_id, audience)
         await outbox.enqueue(
-            conn, chat_id=chat_id, method="sendMessage", payload=card.payload(),
-            purpose="push", now=now, issue_id=issue.id, urgent=issue.urgent,
+            conn,
+            chat_id=chat_id,
+            method="sendMessage",
+            payload=card.payload(),
+            purpose="push",
+            now=now,
+            issue_id=issue.id,
+            urgent=issue.urgent,
         )
 
     async def _media(
@@ -142,16 +154,25 @@ class Notices:
     ) -> None:
         lang = await self.language(conn, chat_id)
         photo_ids = await issue_store.photos(conn, issue.id, "report")
-        await self.photos(conn, chat_id, issue, photo_ids, str(text(lang, "photos_caption",
-                                                                     id=issue.id)), now)
+        await self.photos(
+            conn, chat_id, issue, photo_ids, str(text(lang, "photos_caption", id=issue.id)), now
+        )
         if issue.latitude is not None and issue.longitude is not None:
             body: dict[str, Any] = {"latitude": issue.latitude, "longitude": issue.longitude}
             method = "sendLocation"
             if issue.address:
                 method = "sendVenue"
                 body |= {"title": f"#{issue.id}", "address": issue.address[:200]}
-            await outbox.enqueue(conn, chat_id=chat_id, method=method, payload=body,
-                                 purpose="media", now=now, issue_id=issue.id, urgent=issue.urgent)
+            await outbox.enqueue(
+                conn,
+                chat_id=chat_id,
+                method=method,
+                payload=body,
+                purpose="media",
+                now=now,
+                issue_id=issue.id,
+                urgent=issue.urgent,
+            )
 
     async def photos(
         self,
@@ -164,14 +185,23 @@ class Notices:
     ) -> None:
         for start in range(0, len(photo_ids), MEDIA_GROUP_LIMIT):
             chunk = photo_ids[start : start + MEDIA_GROUP_LIMIT]
+            body: dict[str, Any]
             if len(chunk) == 1:
                 method, body = "sendPhoto", {"photo": chunk[0], "caption": caption}
             else:
                 media = [{"type": "photo", "media": file_id} for file_id in chunk]
                 media[0]["caption"] = caption
                 method, body = "sendMediaGroup", {"media": media}
-            await outbox.enqueue(conn, chat_id=chat_id, method=method, payload=body,
-                                 purpose="media", now=now, issue_id=issue.id, urgent=issue.urgent)
+            await outbox.enqueue(
+                conn,
+                chat_id=chat_id,
+                method=method,
+                payload=body,
+                purpose="media",
+                now=now,
+                issue_id=issue.id,
+                urgent=issue.urgent,
+            )
 
     async def refresh_cards(self, conn: aiosqlite.Connection, issue_id: int, now: int) -> None:
         """Edit every card of this issue to show its current state and the right buttons."""
@@ -179,12 +209,16 @@ class Notices:
         if issue is None:
             return
         for chat_id in await outbox.push_chats(conn, issue_id):
-            card = await self.card(conn, issue, chat_id,
-                                   await self.audience(conn, issue, chat_id))
+            card = await self.card(conn, issue, chat_id, await self.audience(conn, issue, chat_id))
             await outbox.enqueue(
-                conn, chat_id=chat_id, method="editMessageText",
-                payload=card.payload(with_markup_always=True), purpose="edit", now=now,
-                issue_id=issue_id, urgent=issue.urgent,
+                conn,
+                chat_id=chat_id,
+                method="editMessageText",
+                payload=card.payload(with_markup_always=True),
+                purpose="edit",
+                now=now,
+                issue_id=issue_id,
+                urgent=issue.urgent,
             )
 
     async def tell(
@@ -196,24 +230,38 @@ class Notices:
         *,
         issue: IssueRecord | None = None,
         buttons: Buttons | None = None,
-        **values: object,
+        **values: Any,
     ) -> None:
         lang = await self.language(conn, chat_id)
         body: dict[str, Any] = {"text": str(text(lang, key, **values)), "parse_mode": "HTML"}
         if buttons:
             body["reply_markup"] = keyboard(buttons)
         await outbox.enqueue(
-            conn, chat_id=chat_id, method="sendMessage", payload=body, purpose="notice",
-            now=now, issue_id=issue.id if issue else None,
+            conn,
+            chat_id=chat_id,
+            method="sendMessage",
+            payload=body,
+            purpose="notice",
+            now=now,
+            issue_id=issue.id if issue else None,
             urgent=bool(issue and issue.urgent),
         )
 
     async def tell_html(
-        self, conn: aiosqlite.Connection, chat_id: int, now: int, body: Html,
+        self,
+        conn: aiosqlite.Connection,
+        chat_id: int,
+        now: int,
+        body: Html,
         issue: IssueRecord | None = None,
     ) -> None:
         await outbox.enqueue(
-            conn, chat_id=chat_id, method="sendMessage",
-            payload={"text": str(body), "parse_mode": "HTML"}, purpose="notice", now=now,
-            issue_id=issue.id if issue else None, urgent=bool(issue and issue.urgent),
+            conn,
+            chat_id=chat_id,
+            method="sendMessage",
+            payload={"text": str(body), "parse_mode": "HTML"},
+            purpose="notice",
+            now=now,
+            issue_id=issue.id if issue else None,
+            urgent=bool(issue and issue.urgent),
         )

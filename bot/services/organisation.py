@@ -3,6 +3,7 @@ what disappears from the file is retired, never deleted), and read back for rout
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from bot.clock import Clock, to_epoch
@@ -34,7 +35,8 @@ class OrganisationService:
         return self._cached[1]
 
     async def import_file(self, path: Path) -> ImportSummary:
-        return await self.import_text(path.read_text(encoding="utf-8"))
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        return await self.import_text(text)
 
     async def import_text(self, toml_text: str) -> ImportSummary:
         org = parse_organisation(toml_text)

@@ -41,8 +41,9 @@ class PeopleService:
         if await people.display_name(self.db.reader, actor.user_id) == (name, username):
             return
         async with self.db.write() as tx:
-            await people.ensure_person(tx, actor.user_id, to_epoch(self.clock.now()), name,
-                                       username)
+            await people.ensure_person(
+                tx, actor.user_id, to_epoch(self.clock.now()), name, username
+            )
 
     async def language(self, user_id: int) -> str:
         stored = await people.language(self.db.reader, user_id)
@@ -89,7 +90,12 @@ class PeopleService:
         moment = self.clock.now()
         async with self.db.write() as tx:
             await invites.create_invite(
-                tx, code, role.value, scope, created_by, to_epoch(moment),
+                tx,
+                code,
+                role.value,
+                scope,
+                created_by,
+                to_epoch(moment),
                 to_epoch(moment + timedelta(days=self.invite_days)),
             )
         return code
