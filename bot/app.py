@@ -31,6 +31,8 @@ from storage.db import Database
 
 log = logging.getLogger(__name__)
 
+DEADLINE_SWEEP_SECONDS = 30.0
+
 
 class TokenFilter(logging.Filter):
     """Keeps the bot token out of every log line (httpx logs request URLs, which hold it)."""
@@ -139,11 +141,22 @@ class Whistle:
             private_per_second=settings.send_rate_private_chat,
             group_per_minute=settings.send_rate_group_per_minute,
             max_backoff_seconds=settings.send_max_backoff_seconds,
+            on_blocked=self._tell_admins_blocked,
         )
         self.services.issues.on_commit = self.sender.wake
+        self.services.escalation.on_commit = self.sender.wake
         await people.set_default_menus(self.application.bot)
         await self.application.start()
         self.sender.start()
+        job_queue = self.application.job_queue
+        assert job_queue is not None
+        job_queue.run_once(self._sweep_deadlines, when=0, name="deadline-next")
+        job_queue.run_repeating(
+            self._sweep_deadlines,
+            interval=DEADLINE_SWEEP_SECONDS,
+            first=DEADLINE_SWEEP_SECONDS,
+            name="deadlines",
+        )
         if poll:
             assert self.application.updater is not None
             await self.application.updater.start_polling(
@@ -151,6 +164,30 @@ class Whistle:
                 timeout=settings.poll_timeout_seconds,
                 allowed_updates=Update.ALL_TYPES,
             )
+
+    async def _sweep_deadlines(self, context: Context) -> None:
+        """Fire what is due (at start: what fell due while the bot was down), then arm a
+        one-off job for the next alert if it comes before the next regular sweep."""
+        escalation = self.services.escalation
+        try:
+            await escalation.sweep()
+        except Exception:
+            log.exception("deadline sweep failed; the next one retries")
+        upcoming = await escalation.next_due()
+        if upcoming is None or context.job_queue is None:
+            return
+        wait = (upcoming - self.clock.now()).total_seconds()
+        if wait < DEADLINE_SWEEP_SECONDS:
+            for job in context.job_queue.get_jobs_by_name("deadline-next"):
+                job.schedule_removal()
+            context.job_queue.run_once(
+                self._sweep_deadlines, when=max(0.0, wait) + 0.05, name="deadline-next"
+            )
+
+    async def _tell_admins_blocked(self, chat_id: int) -> None:
+        await self.services.people.tell_admins_blocked(chat_id)
+        if self.sender is not None:
+            self.sender.wake()
 
     async def stop(self) -> None:
         application = self.application

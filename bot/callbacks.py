@@ -21,6 +21,7 @@ class IssueButton(StrEnum):
     REOPEN = "reop"
     RATE = "rate"
     REROUTE = "rr"
+    REASSIGN = "ra"
     CANCEL = "cxl"
 
 
@@ -44,7 +45,7 @@ class IssueCallback(BaseModel):
         return ":".join(parts)
 
 
-ISSUE_BUTTON_PATTERN = r"^(ack|xfer|prog|res|conf|reop|rate|rr|cxl):"
+ISSUE_BUTTON_PATTERN = r"^(ack|xfer|prog|res|conf|reop|rate|rr|ra|cxl):"
 
 
 def issue_button(button: IssueButton, issue_id: int, argument: str | None = None) -> str:

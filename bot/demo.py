@@ -12,43 +12,13 @@ from zoneinfo import ZoneInfo
 from bot.app import Whistle
 from bot.clock import ManualClock
 from bot.loopback import ApiCall, LoopbackBotApi, SentMessage, SimulatedUser
+from bot.organisation import parse_organisation
 from bot.settings import Settings
 
-PEOPLE: dict[int, str] = {
-    1001: "马军",
-    1002: "张伟",
-    1003: "刘洋",
-    1004: "赵磊",
-    1101: "黄勇",
-    1102: "周杰",
-    1103: "吴涛",
-    1201: "郑华",
-    1202: "王磊",
-    1203: "冯雪",
-    1301: "陈刚",
-    1302: "孙敏",
-    1401: "杨帆",
-    1402: "朱琳",
-    1403: "胡斌",
-    1501: "林峰",
-    1502: "何平",
-    1503: "高翔",
-    1601: "罗斌",
-    1602: "梁静",
-    1701: "宋涛",
-    1702: "谢芳",
-    2001: "王芳",
-    2002: "李娜",
-    2003: "张敏",
-    2004: "刘静",
-    2005: "陈丽",
-    2006: "杨洋",
-    2007: "赵强",
-    2008: "黄磊",
-    2009: "周芳",
-    3001: "陈静",
-}
-"""Names for the Telegram user ids of the example district (bot/data/district.toml)."""
+PEOPLE: dict[int, str] = parse_organisation(
+    (resources.files("bot") / "data" / "district.toml").read_text(encoding="utf-8")
+).people
+"""Names of the example district's people (its [people] table)."""
 
 CAST = {
     uid: f"{PEOPLE[uid]}（{role}）"

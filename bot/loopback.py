@@ -152,7 +152,7 @@ class FaultPlan:
         for rate, fault in (
             (self.rate_429, Fault(429, retry_after=self.retry_after)),
             (self.rate_500, Fault(500)),
-            (self.rate_hang, Fault(200, delay=self.hang_seconds)),
+            (self.rate_hang, Fault(504, delay=self.hang_seconds)),
             (self.rate_drop, Fault(drop=True)),
         ):
             if roll < rate:
@@ -389,6 +389,10 @@ class LoopbackBotApi:
                 return web.Response(status=500)
             if fault.delay:
                 await asyncio.sleep(fault.delay)
+                self._record(ApiCall(method, params, 504, chat_id))
+                return web.json_response(
+                    {"ok": False, "error_code": 504, "description": "Gateway Timeout"}, status=504
+                )
             if fault.status == 429:
                 self._record(ApiCall(method, params, 429, chat_id))
                 return web.json_response(

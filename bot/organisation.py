@@ -36,12 +36,22 @@ class Department(_Entry):
     members: list[UserId] = []
     group_chat: Annotated[int, Field(lt=0)] | None = None
     quiet: str | None = None
+    """Quiet hours ('22:00-07:00'): non-urgent reminders wait until they end."""
+    office_days: str = "mon-fri"
+    office_hours: str = "08:30-17:30"
+    """Working time for business-hours deadlines when the department has no duty roster."""
 
-    @field_validator("quiet")
+    @field_validator("quiet", "office_hours")
     @classmethod
-    def _quiet_is_a_span(cls, value: str | None) -> str | None:
+    def _is_a_span(cls, value: str | None) -> str | None:
         if value is not None:
             parse_hours(value)
+        return value
+
+    @field_validator("office_days")
+    @classmethod
+    def _days_are_known(cls, value: str) -> str:
+        parse_days(value)
         return value
 
 
@@ -53,6 +63,8 @@ class Category(_Entry):
     resolve_hours: Annotated[float, Field(gt=0, le=24 * 365)]
     urgent_ack_minutes: Annotated[int, Field(gt=0, le=60 * 24 * 30)] | None = None
     urgent_resolve_hours: Annotated[float, Field(gt=0, le=24 * 365)] | None = None
+    business_hours: bool = False
+    """Deadlines count only the owning department's working time, not calendar time."""
 
 
 class Grid(_Entry):
@@ -85,6 +97,8 @@ class Duty(_Entry):
 class OrganisationFile(_Entry):
     timezone: str = "Asia/Shanghai"
     admins: list[UserId] = []
+    people: dict[UserId, Name] = {}
+    """Display names by Telegram user id, until people's own Telegram names are known."""
     department: list[Department] = []
     category: list[Category] = []
     grid: list[Grid] = []
@@ -158,6 +172,7 @@ class _LineIndex:
     """Finds the line of `[[table]]` number i, or of a key inside it, in the raw TOML."""
 
     _header = re.compile(r"^\s*\[\[\s*([A-Za-z_]+)\s*\]\]")
+    _table = re.compile(r"^\s*\[\s*([A-Za-z_]+)\s*\]")
     _key = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=")
 
     def __init__(self, text: str) -> None:
@@ -171,6 +186,8 @@ class _LineIndex:
                 index = counts.get(table, 0)
                 counts[table] = index + 1
                 self.lines[(table, index, None)] = number
+            elif plain_table := self._table.match(line):
+                table, index = plain_table.group(1), None
             elif key := self._key.match(line):
                 self.lines.setdefault((table, index, key.group(1)), number)
 
@@ -224,10 +241,27 @@ class Organisation:
 
     timezone: ZoneInfo
     admins: tuple[int, ...]
+    people: dict[int, str]
     departments: dict[str, Department]
     categories: dict[str, Category]
     grids: dict[str, Grid]
     shifts: tuple[Shift, ...]
+
+    def working_time(self, department: str) -> tuple[Shift, ...]:
+        """The department's working time: its duty roster, or else its office hours."""
+        roster = tuple(s for s in self.shifts if s.department == department)
+        if roster:
+            return roster
+        dept = self.departments.get(department)
+        if dept is None:
+            return ()
+        return (
+            Shift(department, 0, parse_days(dept.office_days), *parse_hours(dept.office_hours)),
+        )
+
+    def quiet_hours(self, department: str | None) -> tuple[int, int] | None:
+        dept = self.departments.get(department or "")
+        return parse_hours(dept.quiet) if dept is not None and dept.quiet else None
 
     def department_for(self, category: str, grid: str | None) -> str:
         """Category → department, unless the grid routes that category elsewhere."""
@@ -329,6 +363,7 @@ def parse_organisation(text: str) -> Organisation:
     return Organisation(
         timezone=ZoneInfo(parsed.timezone),
         admins=tuple(parsed.admins),
+        people=dict(parsed.people),
         departments={d.code: d for d in parsed.department},
         categories={c.code: c for c in parsed.category},
         grids={g.code: g for g in parsed.grid},

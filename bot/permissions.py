@@ -92,7 +92,7 @@ def may(actor: Actor, action: Action, issue: IssueFacts) -> bool:
         case Action.PROGRESS | Action.RESOLVE:
             return is_assignee or is_head
         case Action.REROUTE:
-            return actor.admin
+            return actor.admin or is_head
         case Action.CONFIRM | Action.REOPEN | Action.RATE:
             return actor.user_id == issue.reporter_id
         case Action.CANCEL:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from bot.callbacks import IssueButton, Rating, ReportButton, issue_button, report_button
 from bot.clock import from_epoch
 from bot.i18n import Html, escape, plain, text
-from bot.lifecycle import State
+from bot.lifecycle import ASSIGNED_STATES, OPEN_STATES, State
 from bot.services.reports import Step
 from storage.drafts import Draft
 from storage.issues import EventRecord, IssueRecord
@@ -76,6 +76,7 @@ class Names:
 class Audience(StrEnum):
     ASSIGNEE = "assignee"
     GROUP = "group"
+    HEAD = "head"
     ADMIN = "admin"
     OTHER = "other"
 
@@ -111,7 +112,11 @@ def state_name(lang: str, state: State | str) -> str:
 
 
 def card_buttons(
-    lang: str, issue: IssueRecord, audience: Audience, reroute_to: Sequence[tuple[str, str]]
+    lang: str,
+    issue: IssueRecord,
+    audience: Audience,
+    reroute_to: Sequence[tuple[str, str]],
+    reassign_to: Sequence[tuple[int, str]] = (),
 ) -> Buttons:
     def button(key: str, kind: IssueButton, argument: str | None = None) -> tuple[str, str]:
         return plain(lang, key), issue_button(kind, issue.id, argument)
@@ -139,7 +144,17 @@ def card_buttons(
                     button("btn_resolve", IssueButton.RESOLVE),
                 ]
             ]
-    if audience == Audience.ADMIN and issue.state in (State.TRANSFERRED, State.REPORTED):
+    if audience == Audience.HEAD and issue.state in ASSIGNED_STATES:
+        labels = [
+            (
+                plain(lang, "btn_reassign", name=name),
+                issue_button(IssueButton.REASSIGN, issue.id, str(member)),
+            )
+            for member, name in reassign_to
+            if member != issue.assignee_id
+        ]
+        return _pairs(labels)
+    if audience == Audience.ADMIN and issue.state in OPEN_STATES:
         return reroute_buttons(lang, issue.id, reroute_to)
     return []
 
@@ -164,6 +179,7 @@ def issue_card(
     *,
     resolution_note: str | None = None,
     reroute_to: Sequence[tuple[str, str]] = (),
+    reassign_to: Sequence[tuple[int, str]] = (),
 ) -> Rendered:
     icon = "🔴" if issue.urgent else "🔔"
     lines = [
@@ -213,7 +229,7 @@ def issue_card(
     if issue.rating:
         lines.append(_field(lang, "f_rating", plain(lang, f"rating_{issue.rating}")))
     body = Html("\n".join(lines))
-    return Rendered(body, card_buttons(lang, issue, audience, reroute_to))
+    return Rendered(body, card_buttons(lang, issue, audience, reroute_to, reassign_to))
 
 
 def _field(lang: str, key: str, value: object) -> Html:

@@ -75,6 +75,16 @@ async def act(update: Update, context: Context) -> None:
                         department=names.department(issue.department_code),
                     )
                 )
+            case IssueButton.REASSIGN:
+                if not (button.argument or "").isdigit():
+                    raise Refused("ans_bad_button")
+                issue = await issues.reassign(user, button.issue_id, int(button.argument or 0))
+                names = await services(context).notices.issue_names(
+                    services(context).db.reader, issue
+                )
+                await query.answer(
+                    plain(lang, "done_reassign", id=issue.id, name=names.person(issue.assignee_id))
+                )
             case IssueButton.CANCEL:
                 await issues.cancel(user, button.issue_id)
                 await query.answer(plain(lang, "done_cancel_issue", id=button.issue_id))

@@ -161,6 +161,24 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        """
+        CREATE TABLE deadline_alert (
+            id            INTEGER PRIMARY KEY,
+            issue_id      INTEGER NOT NULL REFERENCES issue(id),
+            clock         TEXT NOT NULL CHECK (clock IN ('ack', 'resolve')),
+            step          TEXT NOT NULL CHECK (step IN ('remind', 'head', 'admins')),
+            due_at        INTEGER NOT NULL,
+            deadline      INTEGER NOT NULL,
+            fired_at      INTEGER,
+            cancelled_at  INTEGER
+        );
+        CREATE INDEX deadline_alert_due ON deadline_alert(due_at)
+            WHERE fired_at IS NULL AND cancelled_at IS NULL;
+        CREATE INDEX deadline_alert_issue ON deadline_alert(issue_id);
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

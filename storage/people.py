@@ -25,6 +25,12 @@ async def display_name(conn: aiosqlite.Connection, user_id: int) -> tuple[str, s
     return (row["name"], row["username"]) if row else None
 
 
+async def name_if_unknown(conn: aiosqlite.Connection, user_id: int, name: str) -> None:
+    await conn.execute(
+        "UPDATE person SET name = ? WHERE user_id = ? AND name = ''", (name, user_id)
+    )
+
+
 async def load_actor(conn: aiosqlite.Connection, user_id: int) -> Actor:
     rows = await fetch_all(
         conn,
@@ -138,3 +144,23 @@ async def mark_blocked(conn: aiosqlite.Connection, chat_id: int, now: int) -> bo
 
 async def clear_blocked(conn: aiosqlite.Connection, user_id: int) -> None:
     await conn.execute("UPDATE person SET blocked_at = NULL WHERE user_id = ?", (user_id,))
+
+
+async def department_members(conn: aiosqlite.Connection, department: str) -> list[int]:
+    rows = await fetch_all(
+        conn,
+        """SELECT user_id FROM role_grant
+           WHERE role = 'member' AND scope = ? AND retired_at IS NULL ORDER BY user_id""",
+        (department,),
+    )
+    return [r["user_id"] for r in rows]
+
+
+async def department_head(conn: aiosqlite.Connection, department: str | None) -> int | None:
+    row = await fetch_one(
+        conn,
+        """SELECT user_id FROM role_grant
+           WHERE role = 'head' AND scope = ? AND retired_at IS NULL ORDER BY user_id LIMIT 1""",
+        (department or "",),
+    )
+    return row["user_id"] if row else None

@@ -77,6 +77,7 @@ def test_on_duty_members_are_split_by_load_too(district: Organisation) -> None:
     org = Organisation(
         timezone=district.timezone,
         admins=(),
+        people={},
         departments=district.departments,
         categories=district.categories,
         grids=district.grids,

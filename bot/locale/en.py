@@ -177,4 +177,13 @@ MESSAGES: dict[str, str] = {
     "dur_minutes": "{m} min",
     "dur_hours": "{h} h {m} min",
     "dur_days": "{d} d {h} h",
+    "rm_ack": "⏰ #{id} ({category}) please report to duty: due {due}, {left} left.",
+    "rm_resolve": "⏰ #{id} ({category}) please resolve it: due {due}, {left} left.",
+    "es_ack_head": "🚨 #{id} ({category}, {grid}) not accepted in time: {department} · {member}, due {due}, {late} late. You can reassign it on the card below.",
+    "es_resolve_head": "🚨 #{id} ({category}, {grid}) not resolved in time: {department} · {member}, due {due}, {late} late. You can reassign it on the card below.",
+    "es_ack_admins": "🚨 #{id} ({category}, {grid}) not accepted in time, escalated to the street office: {department} · {member}, due {due}, {late} late.",
+    "es_resolve_admins": "🚨 #{id} ({category}, {grid}) not resolved in time, escalated to the street office: {department} · {member}, due {due}, {late} late.",
+    "btn_reassign": "Reassign → {name}",
+    "done_reassign": "#{id} reassigned to {name}.",
+    "ad_blocked": "⚠️ {name} ({user_id}) has blocked the bot or never started it; messages to them cannot be delivered. Please ask them to send /start.",
 }

@@ -186,4 +186,13 @@ MESSAGES: dict[str, str] = {
     "dur_minutes": "{m} 分钟",
     "dur_hours": "{h} 小时 {m} 分",
     "dur_days": "{d} 天 {h} 小时",
+    "rm_ack": "⏰ #{id}（{category}）请尽快报到：报到时限 {due}，还剩 {left}。",
+    "rm_resolve": "⏰ #{id}（{category}）请尽快办结：办结时限 {due}，还剩 {left}。",
+    "es_ack_head": "🚨 #{id}（{category}，{grid}）超时未报到：{department} · {member}，时限 {due}，已超时 {late}。可在下方卡片改派。",
+    "es_resolve_head": "🚨 #{id}（{category}，{grid}）超时未办结：{department} · {member}，时限 {due}，已超时 {late}。可在下方卡片改派。",
+    "es_ack_admins": "🚨 #{id}（{category}，{grid}）超时未报到，升级至街道：{department} · {member}，时限 {due}，已超时 {late}。",
+    "es_resolve_admins": "🚨 #{id}（{category}，{grid}）超时未办结，升级至街道：{department} · {member}，时限 {due}，已超时 {late}。",
+    "btn_reassign": "改派 → {name}",
+    "done_reassign": "已改派 #{id} 给 {name}。",
+    "ad_blocked": "⚠️ {name}（{user_id}）屏蔽了机器人或从未启用，发给 TA 的消息无法送达。请联系本人发送 /start。",
 }

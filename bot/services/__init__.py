@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
+from bot.services.escalation import EscalationService
 from bot.services.issues import IssueService
 from bot.services.notices import Notices
 from bot.services.organisation import OrganisationService
@@ -26,6 +27,7 @@ class Services:
     people: PeopleService
     reports: ReportService
     issues: IssueService
+    escalation: EscalationService
     notices: Notices
 
 
@@ -42,6 +44,7 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
         people=PeopleService(db, clock, settings.language, settings.invite_days),
         reports=ReportService(db, clock, settings.max_photos, settings.max_text_length),
         issues=IssueService(db, clock, organisations, notices),
+        escalation=EscalationService(db, clock, organisations, notices),
         notices=notices,
     )
 

@@ -14,20 +14,20 @@ import aiosqlite
 
 from bot.callbacks import Rating
 from bot.clock import Clock, to_epoch
-from bot.deadlines import deadlines_from, resolve_window
+from bot.deadlines import DeadlineClock, alerts_for, deadlines_from
 from bot.i18n import Html, plain, text
 from bot.lifecycle import Action, State, TransitionRefused, next_state
-from bot.organisation import Organisation
+from bot.organisation import Category, Organisation
 from bot.permissions import Actor, IssueFacts, may, may_see
 from bot.routing import Route, RouteReason, choose_member
 from bot.services.notices import Notices
 from bot.services.organisation import OrganisationService
 from bot.services.refusal import Refused
 from bot.views import Rendered, rating_buttons, resolution_buttons, timeline
+from storage import alerts, people
 from storage import drafts as draft_store
 from storage import issues as store
 from storage import org as org_store
-from storage import people
 from storage.db import Database
 from storage.issues import IssueRecord, NewIssue
 
@@ -173,6 +173,13 @@ class IssueService:
         load = await store.member_loads(tx, sorted(set(candidates)))
         return choose_member(org, department, moment, load)
 
+    @staticmethod
+    async def _rules(tx: aiosqlite.Connection, org: Organisation, code: str) -> Category:
+        """A category's deadline rules: from the current organisation, else as stored."""
+        rules = org.categories.get(code) or await org_store.category_rules(tx, code)
+        assert rules is not None
+        return rules
+
     async def _dispatch(
         self,
         tx: aiosqlite.Connection,
@@ -183,9 +190,20 @@ class IssueService:
         moment: datetime,
     ) -> IssueRecord:
         now = to_epoch(moment)
-        rules = await org_store.category_rules(tx, issue.category_code)
-        assert rules is not None
-        due = deadlines_from(rules, issue.urgent, moment)
+        org = await self.organisations.current()
+        rules = await self._rules(tx, org, issue.category_code)
+        due = deadlines_from(
+            rules, issue.urgent, moment, org.working_time(route.department), org.timezone
+        )
+        await alerts.cancel(tx, issue.id, now)
+        await alerts.schedule(
+            tx,
+            issue.id,
+            [
+                *alerts_for(DeadlineClock.ACK, moment, due.acknowledge_by),
+                *alerts_for(DeadlineClock.RESOLVE, moment, due.resolve_by),
+            ],
+        )
         updated = await self._record(
             tx,
             issue,
@@ -232,6 +250,7 @@ class IssueService:
                 assignee_id=user_id,
                 acknowledged_at=now,
             )
+            await alerts.cancel(tx, issue_id, now, DeadlineClock.ACK)
             await self.notices.refresh_cards(tx, issue_id, now)
             names = await self.notices.issue_names(tx, updated)
             await self.notices.tell(
@@ -262,6 +281,7 @@ class IssueService:
                 assignee_id=None,
                 transfer_count=issue.transfer_count + 1,
             )
+            await alerts.cancel(tx, issue_id, now)
             names = await self.notices.names(tx, [user_id, issue.reporter_id])
             department = names.department(issue.department_code)
             await self.notices.refresh_cards(tx, issue_id, now)
@@ -301,7 +321,9 @@ class IssueService:
         if member is not None and member not in (*dept.members, dept.head):
             raise Refused("not_a_member", member=member, department=dept.name)
         async with self.db.write() as tx:
-            issue, _, _ = await self._load(tx, user_id, issue_id, Action.REROUTE)
+            issue, actor, _ = await self._load(tx, user_id, issue_id, Action.REROUTE)
+            if not actor.admin and department != issue.department_code:
+                raise Refused("ans_not_allowed")
             route = (
                 Route(department, member, RouteReason.ON_DUTY)
                 if member is not None
@@ -321,6 +343,13 @@ class IssueService:
             )
         self.on_commit()
         return updated
+
+    async def reassign(self, user_id: int, issue_id: int, member: int) -> IssueRecord:
+        """Give the issue to another member of the department that holds it (heads, admins)."""
+        issue = await store.get_issue(self.db.reader, issue_id)
+        if issue is None or issue.department_code is None:
+            raise Refused("ans_not_found")
+        return await self.reroute(user_id, issue_id, issue.department_code, member)
 
     async def progress(self, user_id: int, issue_id: int, note: str) -> IssueRecord:
         _, now = self._now()
@@ -357,6 +386,7 @@ class IssueService:
                 note,
                 resolved_at=now,
             )
+            await alerts.cancel(tx, issue_id, now)
             await store.add_photos(tx, issue_id, "resolution", photos)
             await self.notices.refresh_cards(tx, issue_id, now)
             reporter_lang = await self.notices.language(tx, issue.reporter_id)
@@ -396,8 +426,15 @@ class IssueService:
         moment, now = self._now()
         async with self.db.write() as tx:
             issue, _, target = await self._load(tx, user_id, issue_id, Action.REOPEN)
-            rules = await org_store.category_rules(tx, issue.category_code)
-            assert rules is not None
+            org = await self.organisations.current()
+            rules = await self._rules(tx, org, issue.category_code)
+            resolve_by = deadlines_from(
+                rules,
+                issue.urgent,
+                moment,
+                org.working_time(issue.department_code or ""),
+                org.timezone,
+            ).resolve_by
             updated = await self._record(
                 tx,
                 issue,
@@ -408,7 +445,10 @@ class IssueService:
                 reason,
                 resolved_at=None,
                 reopen_count=issue.reopen_count + 1,
-                resolve_deadline=to_epoch(moment + resolve_window(rules, issue.urgent)),
+                resolve_deadline=to_epoch(resolve_by),
+            )
+            await alerts.schedule(
+                tx, issue_id, alerts_for(DeadlineClock.RESOLVE, moment, resolve_by)
             )
             await self.notices.refresh_cards(tx, issue_id, now)
             if updated.assignee_id is not None:
@@ -455,6 +495,7 @@ class IssueService:
             updated = await self._record(
                 tx, issue, user_id, Action.CANCEL, target, now, cancelled_at=now
             )
+            await alerts.cancel(tx, issue_id, now)
             await self.notices.refresh_cards(tx, issue_id, now)
             if issue.assignee_id is not None and issue.assignee_id != user_id:
                 await self.notices.tell(

@@ -74,8 +74,13 @@ class Notices:
     ) -> Rendered:
         lang = await self.language(conn, chat_id)
         reroute_to: list[tuple[str, str]] = []
+        reassign_to: list[tuple[int, str]] = []
         if audience == Audience.ADMIN:
             reroute_to = await self.active_departments(conn)
+        if audience == Audience.HEAD and issue.department_code is not None:
+            members = await people.department_members(conn, issue.department_code)
+            names = await people.display_names(conn, set(members))
+            reassign_to = [(m, names.get(m) or str(m)) for m in members]
         return issue_card(
             lang,
             issue,
@@ -84,6 +89,7 @@ class Notices:
             audience,
             resolution_note=await self._resolution_note(conn, issue.id),
             reroute_to=reroute_to,
+            reassign_to=reassign_to,
         )
 
     async def audience(
@@ -94,6 +100,8 @@ class Notices:
                 return Audience.ASSIGNEE
             if chat_id == await self.group_chat(conn, issue.department_code):
                 return Audience.GROUP
+            if chat_id == await people.department_head(conn, issue.department_code):
+                return Audience.HEAD
         if chat_id in await people.active_admins(conn):
             return Audience.ADMIN
         return Audience.OTHER
@@ -117,13 +125,24 @@ class Notices:
             )
         return chats
 
+    async def send_card(
+        self, conn: aiosqlite.Connection, issue: IssueRecord, chat_id: int, now: int
+    ) -> None:
+        """The live card to one more chat (kept up to date from then on); a chat that already
+        has the card gets it edited instead of a second copy."""
+        if chat_id in await outbox.push_chats(conn, issue.id):
+            return
+        await self._send_card(
+            conn, issue, chat_id, await self.audience(conn, issue, chat_id), now, with_media=False
+        )
+
     async def push_to_admins(
         self, conn: aiosqlite.Connection, issue: IssueRecord, now: int, key: str, **values: Any
     ) -> None:
         """A notice to every admin, then the live card with reroute buttons."""
         for admin in await people.active_admins(conn):
             await self.tell(conn, admin, now, key, issue=issue, **values)
-            await self._send_card(conn, issue, admin, Audience.ADMIN, now, with_media=False)
+            await self.send_card(conn, issue, admin, now)
 
     async def _send_card(
         self,

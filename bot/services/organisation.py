@@ -56,6 +56,9 @@ class OrganisationService:
                 await people.ensure_person(tx, user_id, now)
                 if await people.grant(tx, user_id, Role(role), scope, "org", now):
                     summary.added.append(f"{role} {user_id} {scope}".rstrip())
+            for user_id, name in org.people.items():
+                await people.ensure_person(tx, user_id, now)
+                await people.name_if_unknown(tx, user_id, name)
             for user_id, role, scope in sorted(current - wanted):
                 await people.retire_grant(tx, user_id, role, scope, now)
                 summary.retired.append(f"{role} {user_id} {scope}".rstrip())

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.clock import Clock, to_epoch
-from bot.i18n import normalise_language
+from bot.i18n import normalise_language, text
 from bot.permissions import Actor, Role
 from bot.services.refusal import Refused
-from storage import invites, people
+from storage import invites, outbox, people
 from storage import org as org_store
 from storage.db import Database
 
@@ -99,6 +99,31 @@ class PeopleService:
                 to_epoch(moment + timedelta(days=self.invite_days)),
             )
         return code
+
+    async def tell_admins_blocked(self, user_id: int) -> None:
+        """Once per blocking: the admins learn that somebody cannot be reached."""
+        now = to_epoch(self.clock.now())
+        async with self.db.write() as tx:
+            names = await people.display_names(tx, {user_id})
+            for admin in await people.active_admins(tx):
+                if admin == user_id:
+                    continue
+                lang = normalise_language(await people.language(tx, admin), self.default_language)
+                await outbox.enqueue(
+                    tx,
+                    chat_id=admin,
+                    method="sendMessage",
+                    payload={
+                        "text": str(
+                            text(
+                                lang, "ad_blocked", name=names.get(user_id) or "-", user_id=user_id
+                            )
+                        ),
+                        "parse_mode": "HTML",
+                    },
+                    purpose="notice",
+                    now=now,
+                )
 
     async def sync_settings_admins(self, admin_ids: list[int]) -> None:
         """Admins named in WHISTLE_ADMIN_IDS hold the role; ones removed from it lose it."""

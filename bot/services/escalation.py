@@ -1,0 +1,157 @@
+"""Reminders before a deadline and escalations after it, fired from the database.
+
+`sweep()` fires every alert that is due by the clock, each in its own transaction with
+the messages it requires, so an alert fires exactly once even across restarts. The bot
+calls it from python-telegram-bot's JobQueue (at the next due time, and every half
+minute as a safety net); tests call it after moving the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from bot.clock import Clock, from_epoch, to_epoch
+from bot.deadlines import AlertStep, DeadlineClock, after_quiet_hours
+from bot.lifecycle import Action, State
+from bot.services.notices import Notices
+from bot.services.organisation import OrganisationService
+from bot.views import duration, local_time
+from storage import alerts, people
+from storage import issues as store
+from storage.alerts import PendingAlert
+from storage.db import Database
+
+_WATCHED = {
+    DeadlineClock.ACK: frozenset({State.DISPATCHED}),
+    DeadlineClock.RESOLVE: frozenset({State.DISPATCHED, State.ACKNOWLEDGED, State.REOPENED}),
+}
+
+
+class EscalationService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        organisations: OrganisationService,
+        notices: Notices,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.organisations = organisations
+        self.notices = notices
+        self.on_commit = on_commit
+
+    async def next_due(self) -> datetime | None:
+        due = await alerts.next_due(self.db.reader)
+        return from_epoch(due) if due is not None else None
+
+    async def sweep(self, batch: int = 200) -> int:
+        """Fire every alert that is due now; returns how many were sent."""
+        fired = 0
+        for _ in range(1000):
+            pending = await alerts.due(self.db.reader, to_epoch(self.clock.now()), batch)
+            if not pending:
+                break
+            for alert in pending:
+                fired += await self._fire(alert)
+            if len(pending) < batch:
+                break
+        if fired:
+            self.on_commit()
+        return fired
+
+    async def _fire(self, alert: PendingAlert) -> int:
+        moment = self.clock.now()
+        now = to_epoch(moment)
+        org = await self.organisations.current()
+        async with self.db.write() as tx:
+            if not await alerts.still_pending(tx, alert.id):
+                return 0
+            issue = await store.get_issue(tx, alert.issue_id)
+            if issue is None or issue.state not in _WATCHED[alert.clock]:
+                await alerts.mark_cancelled(tx, alert.id, now)
+                return 0
+            if alert.step == AlertStep.REMIND and not issue.urgent:
+                wait_until = after_quiet_hours(
+                    moment, org.quiet_hours(issue.department_code), org.timezone
+                )
+                if wait_until > moment:
+                    await alerts.postpone(tx, alert.id, to_epoch(wait_until))
+                    return 0
+            await alerts.mark_fired(tx, alert.id, now)
+            names = await self.notices.issue_names(tx, issue)
+            deadline = from_epoch(alert.deadline)
+            values: dict[str, Any] = {
+                "id": issue.id,
+                "category": names.category(issue.category_code),
+                "grid": names.grid(issue.grid_code),
+                "department": names.department(issue.department_code),
+                "member": names.person(issue.assignee_id)
+                if issue.assignee_id
+                else names.department(issue.department_code),
+                "due": local_time(alert.deadline, self.notices.zone),
+            }
+            clock = alert.clock.value
+            if alert.step == AlertStep.REMIND:
+                target = issue.assignee_id or await self.notices.group_chat(
+                    tx, issue.department_code
+                )
+                if target is None:
+                    target = await people.department_head(tx, issue.department_code)
+                if target is not None:
+                    lang = await self.notices.language(tx, target)
+                    await self.notices.tell(
+                        tx,
+                        target,
+                        now,
+                        f"rm_{clock}",
+                        issue=issue,
+                        left=duration(lang, deadline - moment),
+                        **values,
+                    )
+                return 1
+            await store.add_event(
+                tx,
+                issue.id,
+                now,
+                None,
+                Action.ESCALATE.value,
+                issue.state,
+                issue.state,
+                issue.department_code,
+                issue.assignee_id,
+                f"{clock}:{alert.step.value}",
+            )
+            if not issue.escalated:
+                await store.update_issue(tx, issue.id, issue.state, escalated=1)
+            if alert.step == AlertStep.HEAD:
+                head = await people.department_head(tx, issue.department_code)
+                if head is not None:
+                    lang = await self.notices.language(tx, head)
+                    await self.notices.tell(
+                        tx,
+                        head,
+                        now,
+                        f"es_{clock}_head",
+                        issue=issue,
+                        late=duration(lang, moment - deadline),
+                        **values,
+                    )
+                    await self.notices.send_card(tx, issue, head, now)
+                return 1
+            for admin in await people.active_admins(tx):
+                lang = await self.notices.language(tx, admin)
+                await self.notices.tell(
+                    tx,
+                    admin,
+                    now,
+                    f"es_{clock}_admins",
+                    issue=issue,
+                    late=duration(lang, moment - deadline),
+                    **values,
+                )
+                await self.notices.send_card(tx, issue, admin, now)
+            return 1
