@@ -167,6 +167,7 @@ class ApiCall:
     params: dict[str, Any]
     status: int
     chat_id: int | None
+    at: float = field(default_factory=time.monotonic)
 
 
 class LoopbackBotApi:

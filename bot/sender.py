@@ -11,6 +11,7 @@ obeyed for that chat, and a chat that blocked the bot is recorded and dropped.
 from __future__ import annotations
 
 import asyncio
+import time
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -50,13 +51,13 @@ class OutboxSender:
         private_per_second: float = 1.0,
         group_per_minute: float = 20.0,
         max_backoff_seconds: int = 300,
-        batch_size: int = 50,
+        concurrency: int = 32,
         on_blocked: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         self.db = db
         self.bot = bot
         self.clock = clock
-        self.batch_size = batch_size
+        self.concurrency = concurrency
         self.max_backoff = max_backoff_seconds
         self.on_blocked = on_blocked
         self._overall = AsyncLimiter(overall_per_second, 1)
@@ -66,7 +67,9 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._busy = False
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._paused_until: dict[int, float] = {}
+        self._chats_in_flight: set[int] = set()
 
     def wake(self) -> None:
         """Tell the sender that new items were committed."""
@@ -77,11 +80,14 @@ class OutboxSender:
         self._task = asyncio.create_task(self._run(), name="whistle-outbox-sender")
 
     async def stop(self) -> None:
+        """Stop taking new items; deliveries under way finish first."""
         self._stopping = True
         self._wake.set()
         if self._task is not None:
             await self._task
             self._task = None
+        if self._deliveries:
+            await asyncio.gather(*self._deliveries, return_exceptions=True)
 
     def _limiter(self, chat_id: int) -> AsyncLimiter:
         limiter = self._per_chat.get(chat_id)
@@ -97,33 +103,68 @@ class OutboxSender:
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                sent = await self.deliver_due()
+                launched = await self._launch_due()
             except Exception:
-                log.exception("outbox delivery round failed; retrying shortly")
-                sent = 0
-            if sent == 0 and not self._stopping:
+                log.exception("outbox delivery failed to start; retrying shortly")
+                launched = 0
+            if launched == 0 and not self._stopping:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)
 
-    async def deliver_due(self) -> int:
-        """One round: deliver the head of every chat's queue that is due. Returns the count."""
-        batch = await outbox.next_batch(self.db.reader, to_epoch(self.clock.now()), self.batch_size)
-        if not batch:
+    async def _launch_due(self) -> int:
+        """Start delivering the head of every due chat queue that has no delivery under way,
+        most urgent first, up to the number of free delivery slots."""
+        free = self.concurrency - len(self._deliveries)
+        if free <= 0:
             return 0
-        self._busy = True
+        heads = await outbox.next_batch(
+            self.db.reader, self._now(), free + len(self._chats_in_flight)
+        )
+        launched = 0
+        for item in heads:
+            if launched == free:
+                break
+            if item.chat_id in self._chats_in_flight or self._paused(item.chat_id):
+                continue
+            self._chats_in_flight.add(item.chat_id)
+            task = asyncio.create_task(self._deliver_one(item))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+            launched += 1
+        return launched
+
+    def _pause_chat(self, chat_id: int, seconds: float) -> None:
+        """Telegram asked us to wait: nothing goes to this chat until then, urgent or not."""
+        self._paused_until[chat_id] = time.monotonic() + seconds
+
+    def _paused(self, chat_id: int) -> bool:
+        until = self._paused_until.get(chat_id)
+        if until is None:
+            return False
+        if until <= time.monotonic():
+            del self._paused_until[chat_id]
+            return False
+        return True
+
+    async def _deliver_one(self, item: OutboxItem) -> None:
         try:
-            await asyncio.gather(*(self._deliver(item) for item in batch))
+            # The list of heads may have been read just before another delivery of this
+            # chat committed: look again, so an item is never sent twice or too early.
+            if await outbox.is_due(self.db.reader, item.id, self._now()):
+                await self._deliver(item)
+        except Exception:
+            log.exception("outbox item %s could not be recorded; it stays pending", item.id)
         finally:
-            self._busy = False
-        return len(batch)
+            self._chats_in_flight.discard(item.chat_id)
+            self._wake.set()
 
     async def wait_idle(self) -> None:
         """Wait until nothing in the outbox is due and no delivery is under way
         (callers bound it with asyncio.timeout)."""
         while True:
             due = await outbox.next_batch(self.db.reader, self._now(), 1)
-            if not due and not self._busy:
+            if not due and not self._deliveries:
                 return
             self._wake.set()
             await asyncio.sleep(0.01)
@@ -140,11 +181,14 @@ class OutboxSender:
                 return
             payload["message_id"] = message_id
         try:
-            async with self._overall, self._limiter(item.chat_id):
+            if await people.is_blocked(self.db.reader, item.chat_id):
+                raise Forbidden("Forbidden: the chat has blocked the bot (recorded earlier)")
+            async with self._limiter(item.chat_id), self._overall:
                 message_id = await self._call(item.method, payload)
         except RetryAfter as exc:
             wait = exc.retry_after
             seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            self._pause_chat(item.chat_id, seconds)
             await self._retry(item, int(seconds) + 1, f"RetryAfter {seconds}")
         except Forbidden as exc:
             await self._blocked(item, str(exc))

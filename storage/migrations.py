@@ -179,6 +179,13 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX deadline_alert_issue ON deadline_alert(issue_id);
         """,
     ),
+    (
+        3,
+        """
+        CREATE INDEX outbox_chat_head ON outbox(chat_id, urgent DESC, id)
+            WHERE status = 'pending';
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

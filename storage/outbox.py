@@ -71,20 +71,31 @@ async def enqueue(
 
 
 async def next_batch(conn: aiosqlite.Connection, now: int, limit: int) -> list[OutboxItem]:
-    """Deliverable items: per chat only the oldest pending one (a chat's messages keep their
-    order), urgent chats first, then oldest first."""
+    """The head of every chat's queue that is due: per chat the oldest of its most urgent
+    pending items (so a chat's messages of one urgency keep their order, and an urgent one
+    overtakes normal ones); urgent heads first, then oldest first."""
     rows = await fetch_all(
         conn,
         """SELECT o.* FROM outbox AS o
-           JOIN (SELECT chat_id, MIN(id) AS first_id FROM outbox
-                 WHERE status = 'pending' GROUP BY chat_id) AS head ON head.first_id = o.id
-           WHERE o.not_before <= ?
-           ORDER BY (SELECT MAX(urgent) FROM outbox AS u
-                     WHERE u.chat_id = o.chat_id AND u.status = 'pending') DESC, o.id
+           WHERE o.status = 'pending'
+             AND o.id = (SELECT u.id FROM outbox AS u
+                         WHERE u.chat_id = o.chat_id AND u.status = 'pending'
+                         ORDER BY u.urgent DESC, u.id LIMIT 1)
+             AND o.not_before <= ?
+           ORDER BY o.urgent DESC, o.id
            LIMIT ?""",
         (now, limit),
     )
     return [OutboxItem.from_row(r) for r in rows]
+
+
+async def is_due(conn: aiosqlite.Connection, item_id: int, now: int) -> bool:
+    row = await fetch_one(
+        conn,
+        "SELECT 1 FROM outbox WHERE id = ? AND status = 'pending' AND not_before <= ?",
+        (item_id, now),
+    )
+    return row is not None
 
 
 async def mark_sent(

@@ -1,0 +1,126 @@
+"""The outbox sender against a misbehaving Bot API server: nothing lost, nothing twice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from telegram import Bot
+from telegram.request import HTTPXRequest
+
+from bot.clock import SystemClock, to_epoch
+from bot.loopback import FaultPlan, LoopbackBotApi
+from bot.sender import OutboxSender
+from storage import outbox
+from storage.db import Database, fetch_all
+from tests.conftest import Street
+
+CHATS = [4001, 4002, 4003, 4004, 4005, 4006]
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[LoopbackBotApi]:
+    server = LoopbackBotApi()
+    await server.start()
+    for chat in CHATS:
+        server.user(chat, f"U{chat}")
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def run_sender(api: LoopbackBotApi, db: Database, timeout: float) -> None:
+    request = HTTPXRequest(
+        read_timeout=0.5,
+        write_timeout=0.5,
+        connect_timeout=0.5,
+        pool_timeout=2,
+        connection_pool_size=16,
+    )
+    bot = Bot(api.token, base_url=api.base_url, request=request)
+    await bot.initialize()
+    sender = OutboxSender(
+        db, bot, SystemClock(), overall_per_second=200, private_per_second=50, max_backoff_seconds=1
+    )
+    sender.start()
+    try:
+        async with asyncio.timeout(timeout):
+            while await outbox.pending_count(db.reader):
+                await asyncio.sleep(0.05)
+    finally:
+        await sender.stop()
+        await bot.shutdown()
+
+
+async def fill(db: Database, count: int) -> None:
+    now = to_epoch(SystemClock().now())
+    async with db.write() as tx:
+        for n in range(count):
+            await outbox.enqueue(
+                tx,
+                chat_id=CHATS[n % len(CHATS)],
+                method="sendMessage",
+                payload={"text": f"message {n}"},
+                purpose="notice",
+                now=now,
+                urgent=n % 10 == 0,
+            )
+
+
+async def test_faults_lose_nothing_and_duplicate_nothing(
+    api: LoopbackBotApi, tmp_path: Path
+) -> None:
+    api.faults = FaultPlan(
+        rate_429=0.15,
+        rate_500=0.15,
+        rate_hang=0.05,
+        rate_drop=0.05,
+        retry_after=1,
+        hang_seconds=0.8,
+        seed=7,
+        methods=frozenset({"sendMessage"}),
+    )
+    async with Database(tmp_path / "faults.db") as db:
+        await fill(db, 36)
+        await run_sender(api, db, timeout=60)
+        rows = await fetch_all(db.reader, "SELECT status, attempts FROM outbox")
+    assert {r["status"] for r in rows} == {"sent"}
+    delivered = Counter(m.text for m in api.messages if m.from_bot)
+    assert sorted(delivered) == sorted(f"message {n}" for n in range(36))
+    assert set(delivered.values()) == {1}
+    statuses = Counter(c.status for c in api.calls)
+    assert statuses[429] and statuses[500] and statuses[504] and statuses[0]
+    for too_many in (c for c in api.calls if c.status == 429):
+        later = [c.at for c in api.calls if c.chat_id == too_many.chat_id and c.at > too_many.at]
+        assert not later or min(later) - too_many.at >= 1.0
+
+
+async def test_a_chat_that_blocked_the_bot_is_recorded_and_not_retried(street: Street) -> None:
+    street.api.blocked.add(1002)
+    worker, admin = street.person(2001), street.person(3001)
+    first = await street.blow_whistle(worker)
+    await admin.expect("屏蔽了机器人")
+    await street.settle()
+    calls_to_member = [c for c in street.api.calls if c.chat_id == 1002]
+    assert [c.status for c in calls_to_member] == [403]
+    await street.blow_whistle(worker, "占道经营", "又一件")
+    await street.api.expect(-1001000000001, "又一件")
+    await street.settle()
+    assert [c.status for c in street.api.calls if c.chat_id == 1002] == [403]
+    assert len([m for m in admin.inbox() if "屏蔽了机器人" in m.text]) == 1
+    rows = await fetch_all(
+        street.whistle.db.reader,
+        "SELECT status FROM outbox WHERE chat_id = 1002 AND issue_id = ?",
+        (first,),
+    )
+    assert {r["status"] for r in rows} == {"failed"}
+    street.api.blocked.discard(1002)
+    member = street.person(1002)
+    await member.send("/start")
+    await member.expect("欢迎")
+    await street.whistle.services.issues.reroute(3001, first, "cg", 1002)
+    await member.expect(f"#{first}", button="报到")
