@@ -11,9 +11,9 @@ obeyed for that chat, and a chat that blocked the bot is recorded and dropped.
 from __future__ import annotations
 
 import asyncio
-import time
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any

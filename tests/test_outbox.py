@@ -33,7 +33,7 @@ async def api() -> AsyncIterator[LoopbackBotApi]:
         await server.stop()
 
 
-async def run_sender(api: LoopbackBotApi, db: Database, timeout: float) -> None:
+async def run_sender(api: LoopbackBotApi, db: Database, within_seconds: float) -> None:
     request = HTTPXRequest(
         read_timeout=0.5,
         write_timeout=0.5,
@@ -48,8 +48,8 @@ async def run_sender(api: LoopbackBotApi, db: Database, timeout: float) -> None:
     )
     sender.start()
     try:
-        async with asyncio.timeout(timeout):
-            while await outbox.pending_count(db.reader):
+        async with asyncio.timeout(within_seconds):
+            while await outbox.pending_count(db.reader):  # noqa: ASYNC110 (polls the database)
                 await asyncio.sleep(0.05)
     finally:
         await sender.stop()
@@ -86,7 +86,7 @@ async def test_faults_lose_nothing_and_duplicate_nothing(
     )
     async with Database(tmp_path / "faults.db") as db:
         await fill(db, 36)
-        await run_sender(api, db, timeout=60)
+        await run_sender(api, db, within_seconds=60)
         rows = await fetch_all(db.reader, "SELECT status, attempts FROM outbox")
     assert {r["status"] for r in rows} == {"sent"}
     delivered = Counter(m.text for m in api.messages if m.from_bot)
