@@ -161,6 +161,58 @@ class FaultPlan:
         return None
 
 
+SENDING_METHODS = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendMediaGroup",
+        "sendDocument",
+        "sendLocation",
+        "sendVenue",
+        "editMessageText",
+        "editMessageReplyMarkup",
+    }
+)
+
+
+class TelegramLimits:
+    """Answers 429 the way Telegram does when a bot goes over its limits: more than
+    `overall` messages in any second, two messages to one private chat less than
+    `private_interval` seconds apart, or more than `group_per_minute` to one group in
+    any minute."""
+
+    def __init__(
+        self, overall: int = 30, private_interval: float = 0.95, group_per_minute: int = 20
+    ) -> None:
+        self.overall = overall
+        self.private_interval = private_interval
+        self.group_per_minute = group_per_minute
+        self._all: list[float] = []
+        self._last_private: dict[int, float] = {}
+        self._group: dict[int, list[float]] = {}
+
+    def __call__(self, method: str, params: dict[str, Any]) -> Fault | None:
+        if method not in SENDING_METHODS:
+            return None
+        now = time.monotonic()
+        chat = _int_or_none(params.get("chat_id")) or 0
+        self._all = [t for t in self._all if now - t < 1.0]
+        if len(self._all) >= self.overall:
+            return Fault(429, retry_after=1)
+        if chat > 0:
+            last = self._last_private.get(chat)
+            if last is not None and now - last < self.private_interval:
+                return Fault(429, retry_after=1)
+            self._last_private[chat] = now
+        else:
+            recent = [t for t in self._group.get(chat, []) if now - t < 60.0]
+            if len(recent) >= self.group_per_minute:
+                return Fault(429, retry_after=3)
+            self._group[chat] = [*recent, now]
+        self._all.append(now)
+        return None
+
+
 @dataclass
 class ApiCall:
     method: str

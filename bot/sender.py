@@ -1,11 +1,12 @@
 """The one sender that delivers the outbox to Telegram.
 
-Per chat, messages leave in the order they were written (only the oldest pending
-item of a chat is ever in flight); chats with urgent items go first. Pacing uses
-aiolimiter: an overall budget, one per private chat and one per group, because
-PTB's AIORateLimiter has no per-private-chat limit and pauses the whole bot on one
-`RetryAfter`. Network errors and 5xx are retried with backoff, `RetryAfter` is
-obeyed for that chat, and a chat that blocked the bot is recorded and dropped.
+Per chat, one delivery at a time: the oldest of its most urgent pending items, so a
+chat's messages keep their order and an urgent one overtakes normal ones; chats with
+urgent items go first. Pacing: an aiolimiter budget overall (spaced, never bunched), and
+a pause per chat measured from the moment a message leaves (1 s for a private chat, 3 s
+for a group) — PTB's AIORateLimiter has no per-private-chat limit and pauses the whole
+bot on one `RetryAfter`. Network errors and 5xx are retried with backoff, `RetryAfter`
+pauses that chat, and a chat that blocked the bot is recorded and skipped.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class OutboxSender:
         private_per_second: float = 1.0,
         group_per_minute: float = 20.0,
         max_backoff_seconds: int = 300,
-        concurrency: int = 32,
+        concurrency: int = 10,
         on_blocked: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         self.db = db
@@ -60,15 +61,18 @@ class OutboxSender:
         self.concurrency = concurrency
         self.max_backoff = max_backoff_seconds
         self.on_blocked = on_blocked
-        self._overall = AsyncLimiter(overall_per_second, 1)
-        self._private_rate = private_per_second
-        self._group_rate = group_per_minute
-        self._per_chat: dict[int, AsyncLimiter] = {}
+        # Capacity 1: messages are spaced evenly, never bunched into a burst at the start
+        # of a second, so no rolling second ever holds more than the budget.
+        self._overall = AsyncLimiter(1, 1 / overall_per_second)
+        self._private_interval = 1 / private_per_second
+        self._group_interval = 60 / group_per_minute
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._deliveries: set[asyncio.Task[None]] = set()
         self._paused_until: dict[int, float] = {}
+        """Per chat, the monotonic time before which nothing may be sent to it: the per-chat
+        pace (set when a message leaves) or a RetryAfter."""
         self._chats_in_flight: set[int] = set()
 
     def wake(self) -> None:
@@ -89,17 +93,6 @@ class OutboxSender:
         if self._deliveries:
             await asyncio.gather(*self._deliveries, return_exceptions=True)
 
-    def _limiter(self, chat_id: int) -> AsyncLimiter:
-        limiter = self._per_chat.get(chat_id)
-        if limiter is None:
-            limiter = (
-                AsyncLimiter(self._group_rate, 60)
-                if chat_id < 0
-                else AsyncLimiter(self._private_rate, 1)
-            )
-            self._per_chat[chat_id] = limiter
-        return limiter
-
     async def _run(self) -> None:
         while not self._stopping:
             try:
@@ -110,7 +103,7 @@ class OutboxSender:
             if launched == 0 and not self._stopping:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._idle_wait())
 
     async def _launch_due(self) -> int:
         """Start delivering the head of every due chat queue that has no delivery under way,
@@ -135,8 +128,15 @@ class OutboxSender:
         return launched
 
     def _pause_chat(self, chat_id: int, seconds: float) -> None:
-        """Telegram asked us to wait: nothing goes to this chat until then, urgent or not."""
-        self._paused_until[chat_id] = time.monotonic() + seconds
+        """Nothing goes to this chat for `seconds`, urgent or not."""
+        until = time.monotonic() + seconds
+        self._paused_until[chat_id] = max(until, self._paused_until.get(chat_id, until))
+
+    def _idle_wait(self) -> float:
+        """How long to sleep when nothing could start: until the next paced chat opens."""
+        now = time.monotonic()
+        upcoming = [t - now for t in self._paused_until.values() if t > now]
+        return max(0.01, min([1.0, *upcoming]))
 
     def _paused(self, chat_id: int) -> bool:
         until = self._paused_until.get(chat_id)
@@ -146,6 +146,9 @@ class OutboxSender:
             del self._paused_until[chat_id]
             return False
         return True
+
+    def _pace(self, chat_id: int) -> float:
+        return self._group_interval if chat_id < 0 else self._private_interval
 
     async def _deliver_one(self, item: OutboxItem) -> None:
         try:
@@ -183,7 +186,8 @@ class OutboxSender:
         try:
             if await people.is_blocked(self.db.reader, item.chat_id):
                 raise Forbidden("Forbidden: the chat has blocked the bot (recorded earlier)")
-            async with self._limiter(item.chat_id), self._overall:
+            async with self._overall:
+                self._pause_chat(item.chat_id, self._pace(item.chat_id))
                 message_id = await self._call(item.method, payload)
         except RetryAfter as exc:
             wait = exc.retry_after
