@@ -84,7 +84,7 @@ async def main(messages: int, chats: int, urgent_share: float) -> None:
                 enqueued[text] = time.monotonic()
                 sender.wake()
             deadline = time.monotonic() + 600
-            while await outbox.pending_count(db.reader) and time.monotonic() < deadline:
+            while await outbox.pending_count(db.reader) and time.monotonic() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
             await sender.stop()
             await bot.shutdown()
