@@ -99,6 +99,7 @@ def build_application(settings: Settings, svc: Services) -> Application:  # type
     application.add_handler(CommandHandler("my", lookup.my_reports))
     application.add_handler(CommandHandler("todo", lookup.to_do))
     application.add_handler(CommandHandler("issue", lookup.show_issue))
+    application.add_handler(CommandHandler("stats", lookup.statistics))
     application.add_handler(CommandHandler("invite", admin.invite))
     application.add_handler(CommandHandler("reroute", admin.reroute))
     application.add_handler(CommandHandler("pending", admin.pending))
@@ -145,12 +146,20 @@ class Whistle:
         )
         self.services.issues.on_commit = self.sender.wake
         self.services.escalation.on_commit = self.sender.wake
+        self.services.statistics.on_commit = self.sender.wake
         await people.set_default_menus(self.application.bot)
         await self.application.start()
         self.sender.start()
         job_queue = self.application.job_queue
         assert job_queue is not None
         job_queue.run_once(self._sweep_deadlines, when=0, name="deadline-next")
+        if settings.weekly_stats:
+            job_queue.run_once(self._weekly_statistics, when=1, name="weekly-statistics-start")
+            job_queue.run_daily(
+                self._weekly_statistics,
+                time=settings.stats_time.replace(tzinfo=self.services.zone),
+                name="weekly-statistics",
+            )
         job_queue.run_repeating(
             self._sweep_deadlines,
             interval=DEADLINE_SWEEP_SECONDS,
@@ -183,6 +192,14 @@ class Whistle:
             context.job_queue.run_once(
                 self._sweep_deadlines, when=max(0.0, wait) + 0.05, name="deadline-next"
             )
+
+    async def _weekly_statistics(self, context: Context) -> None:
+        """Every day at the statistics time, and once at start: queue the weekly report if
+        it is due and not yet sent (a missed Monday is made up; nobody gets it twice)."""
+        try:
+            await self.services.statistics.push_due()
+        except Exception:
+            log.exception("weekly statistics failed; the next run retries")
 
     async def _tell_admins_blocked(self, chat_id: int) -> None:
         await self.services.people.tell_admins_blocked(chat_id)

@@ -20,7 +20,14 @@ from datetime import timedelta
 from typing import Any
 
 from aiolimiter import AsyncLimiter
-from telegram import Bot, InlineKeyboardMarkup, InputMediaPhoto, LinkPreviewOptions, Message
+from telegram import (
+    Bot,
+    InlineKeyboardMarkup,
+    InputFile,
+    InputMediaPhoto,
+    LinkPreviewOptions,
+    Message,
+)
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -216,6 +223,12 @@ class OutboxSender:
         kwargs = dict(payload)
         if "reply_markup" in kwargs:
             kwargs["reply_markup"] = InlineKeyboardMarkup.de_json(kwargs["reply_markup"], self.bot)
+        if "attachment" in kwargs:
+            stored = await outbox.attachment(self.db.reader, int(kwargs.pop("attachment")))
+            if stored is None:
+                raise BadRequest("the attachment of this outbox item is gone")
+            upload = InputFile(stored[1], filename=stored[0])
+            kwargs["photo" if method == "sendPhoto" else "document"] = upload
         if "link_preview_options" in kwargs:
             kwargs["link_preview_options"] = LinkPreviewOptions(**kwargs["link_preview_options"])
         match method:
@@ -231,6 +244,8 @@ class OutboxSender:
                     InputMediaPhoto(m["media"], caption=m.get("caption")) for m in kwargs["media"]
                 ]
                 return (await self.bot.send_media_group(**kwargs))[0].message_id
+            case "sendDocument":
+                return (await self.bot.send_document(**kwargs)).message_id
             case "sendLocation":
                 return (await self.bot.send_location(**kwargs)).message_id
             case "sendVenue":

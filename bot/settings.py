@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -30,6 +31,10 @@ class Settings(BaseSettings):
     send_rate_group_per_minute: Annotated[float, Field(gt=0)] = 20.0
     send_max_backoff_seconds: Annotated[int, Field(gt=0)] = 300
     poll_timeout_seconds: Annotated[int, Field(ge=0, le=50)] = 30
+    weekly_stats: bool = True
+    stats_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    stats_time: time = time(9, 0)
+    report_limit_per_hour: Annotated[int, Field(gt=0)] = 30
     log_level: str = "INFO"
 
     @field_validator("admin_ids", mode="before")

@@ -18,7 +18,7 @@ from bot.callbacks import IssueButton, Rating, ReportButton, issue_button, repor
 from bot.clock import from_epoch
 from bot.i18n import Html, escape, plain, text
 from bot.lifecycle import ASSIGNED_STATES, OPEN_STATES, State
-from bot.services.reports import Step
+from bot.report_steps import Step
 from storage.drafts import Draft
 from storage.issues import EventRecord, IssueRecord
 

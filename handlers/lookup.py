@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import InputFile, Update
+from telegram.constants import ChatAction
 
-from bot.i18n import Html, text
+from bot.i18n import Html, plain, text
 from bot.services import Refused
 from bot.views import issue_line
 from handlers.common import Context, language, refuse, reply, services
@@ -57,3 +58,27 @@ async def show_issue(update: Update, context: Context) -> None:
         return
     await reply(update, card)
     await reply(update, history)
+
+
+async def statistics(update: Update, context: Context) -> None:
+    """/stats [2026-W47 | last]: the week's figures as of now, for what this person may see
+    (admins: the street; heads: their department; members: their own)."""
+    assert update.effective_user is not None and update.effective_chat is not None
+    svc = services(context)
+    lang = await language(update, context)
+    try:
+        actor = await svc.people.actor(update.effective_user.id)
+        scope = svc.statistics.scope_for(actor)
+        week = svc.statistics.week((context.args or [None])[0])
+    except Refused as refused:
+        await refuse(update, context, refused)
+        return
+    await update.effective_chat.send_action(ChatAction.UPLOAD_PHOTO)
+    bundle = await svc.statistics.bundle(week, scope, lang)
+    await reply(update, bundle.text)
+    chat = update.effective_chat
+    await chat.send_photo(InputFile(bundle.chart, filename=f"whistle-{week}.png"))
+    await chat.send_document(
+        InputFile(bundle.xlsx, filename=f"whistle-{week}.xlsx"),
+        caption=plain(lang, "st_file_caption", week=week),
+    )

@@ -12,9 +12,9 @@ from handlers.common import Context, language, reply, services
 
 ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.WORKER: ("report", "my"),
-    Role.MEMBER: ("todo",),
-    Role.HEAD: ("todo",),
-    Role.ADMIN: ("pending", "reroute", "invite"),
+    Role.MEMBER: ("todo", "stats"),
+    Role.HEAD: ("todo", "stats"),
+    Role.ADMIN: ("pending", "reroute", "invite", "stats"),
 }
 COMMON_COMMANDS = ("issue", "lang", "cancel", "help")
 GUEST_COMMANDS = ("start", "help", "lang")

@@ -18,8 +18,8 @@ from telegram.ext import (
 
 from bot.callbacks import ReportButton, report_argument
 from bot.i18n import text
+from bot.report_steps import Step
 from bot.services import Refused
-from bot.services.reports import Step
 from bot.views import local_time, report_prompt
 from handlers.common import Context, conversation, language, markup, refuse, reply, services
 from storage import org as org_store

@@ -186,6 +186,25 @@ MIGRATIONS: list[tuple[int, str]] = [
             WHERE status = 'pending';
         """,
     ),
+    (
+        4,
+        """
+        CREATE TABLE stats_delivery (
+            week       TEXT NOT NULL,
+            recipient  INTEGER NOT NULL,
+            scope      TEXT NOT NULL,
+            queued_at  INTEGER NOT NULL,
+            PRIMARY KEY (week, recipient)
+        );
+        CREATE TABLE attachment (
+            id          INTEGER PRIMARY KEY,
+            filename    TEXT NOT NULL,
+            mime        TEXT NOT NULL,
+            data        BLOB NOT NULL,
+            created_at  INTEGER NOT NULL
+        );
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -169,3 +169,10 @@ async def push_chats(conn: aiosqlite.Connection, issue_id: int) -> list[int]:
 async def pending_count(conn: aiosqlite.Connection) -> int:
     row = await fetch_one(conn, "SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
     return int(row[0]) if row else 0
+
+
+async def attachment(conn: aiosqlite.Connection, attachment_id: int) -> tuple[str, bytes] | None:
+    row = await fetch_one(
+        conn, "SELECT filename, data FROM attachment WHERE id = ?", (attachment_id,)
+    )
+    return (row["filename"], bytes(row["data"])) if row else None

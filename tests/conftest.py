@@ -42,6 +42,7 @@ def make_settings(api: LoopbackBotApi, database: Path, org_file: Path | None) ->
         org_file=org_file,
         admin_ids=[3001],
         poll_timeout_seconds=2,
+        weekly_stats=False,
         send_rate_private_chat=100,
         send_rate_group_per_minute=6000,
         send_rate_overall=1000,

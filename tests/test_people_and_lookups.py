@@ -22,8 +22,17 @@ async def test_people_named_in_the_file_join_with_start_and_get_their_menu(stree
         await person.send("/start")
         await person.expect("欢迎")
     assert menu(street, 2001) == ["report", "my", "issue", "lang", "cancel", "help"]
-    assert menu(street, 1002) == ["todo", "issue", "lang", "cancel", "help"]
-    assert menu(street, 3001) == ["pending", "reroute", "invite", "issue", "lang", "cancel", "help"]
+    assert menu(street, 1002) == ["todo", "stats", "issue", "lang", "cancel", "help"]
+    assert menu(street, 3001) == [
+        "pending",
+        "reroute",
+        "invite",
+        "stats",
+        "issue",
+        "lang",
+        "cancel",
+        "help",
+    ]
     default = json.dumps([{"type": "default"}, ""], sort_keys=True)
     assert [c["command"] for c in street.api.commands[default]] == ["start", "help", "lang"]
 

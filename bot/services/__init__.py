@@ -13,6 +13,7 @@ from bot.services.organisation import OrganisationService
 from bot.services.people import PeopleService
 from bot.services.refusal import Refused
 from bot.services.reports import ReportService
+from bot.services.statistics import StatisticsService
 from bot.settings import Settings
 from storage.db import Database
 
@@ -28,6 +29,7 @@ class Services:
     reports: ReportService
     issues: IssueService
     escalation: EscalationService
+    statistics: StatisticsService
     notices: Notices
 
 
@@ -45,6 +47,9 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
         reports=ReportService(db, clock, settings.max_photos, settings.max_text_length),
         issues=IssueService(db, clock, organisations, notices),
         escalation=EscalationService(db, clock, organisations, notices),
+        statistics=StatisticsService(
+            db, clock, zone, notices, settings.stats_weekday, settings.stats_time
+        ),
         notices=notices,
     )
 

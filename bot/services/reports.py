@@ -8,26 +8,15 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
-from enum import IntEnum
 
 from bot.clock import Clock, to_epoch
+from bot.report_steps import Step
 from bot.services.refusal import Refused
 from storage import drafts as store
 from storage import org as org_store
 from storage import people
 from storage.db import Database
 from storage.drafts import Draft
-
-
-class Step(IntEnum):
-    GRID = 1
-    CATEGORY = 2
-    DESCRIPTION = 3
-    PHOTOS = 4
-    LOCATION = 5
-    URGENCY = 6
-    CONFIRM = 7
-    OFFER = 8
 
 
 def clean_text(raw: str | None, limit: int) -> str:

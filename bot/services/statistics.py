@@ -1,0 +1,237 @@
+"""Statistics on demand and the weekly push. Definitions live in bot/stats.py; this
+service reads the cohorts, scopes them to a person's view and renders the files off the
+event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock, to_epoch
+from bot.i18n import Html, normalise_language, plain
+from bot.permissions import Actor
+from bot.services.notices import Notices
+from bot.services.refusal import Refused
+from bot.stats import (
+    Figures,
+    IssueRow,
+    WeeklyReport,
+    epoch_bounds,
+    figures,
+    shift_week,
+    week_label,
+    weekly_report,
+)
+from bot.stats_views import TREND_WEEKS, report_chart, report_csv, report_text, report_xlsx
+from bot.views import Names
+from storage import outbox, people
+from storage import stats as store
+from storage.db import Database, fetch_all
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose issues a report covers: everything, one department, or one member's."""
+
+    department: str | None = None
+    member: int | None = None
+
+    def keeps(self, row: IssueRow) -> bool:
+        if self.department is not None:
+            return row.department == self.department
+        if self.member is not None:
+            return row.assignee == self.member
+        return True
+
+    @property
+    def key(self) -> str:
+        if self.department is not None:
+            return f"department:{self.department}"
+        if self.member is not None:
+            return f"member:{self.member}"
+        return "all"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    text: Html
+    chart: bytes
+    csv: bytes
+    xlsx: bytes
+
+
+class StatisticsService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        zone: ZoneInfo,
+        notices: Notices,
+        weekday: str = "mon",
+        at: time = time(9, 0),
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.zone = zone
+        self.notices = notices
+        self.weekday = WEEKDAYS.index(weekday)
+        self.at = at
+        self.on_commit = on_commit
+
+    def week(self, argument: str | None) -> str:
+        """None → this week so far; 'last' → last week; '2026-W47' → that week."""
+        current = week_label(self.clock.now(), self.zone)
+        if argument is None or argument == "":
+            return current
+        if argument.lower() == "last":
+            return shift_week(current, -1, self.zone)
+        try:
+            return shift_week(argument.upper(), 0, self.zone)
+        except ValueError:
+            raise Refused("st_usage") from None
+
+    def scope_for(self, actor: Actor) -> Scope:
+        """Admins see everything, heads their department, members their own issues."""
+        if actor.admin:
+            return Scope()
+        if actor.head_of:
+            return Scope(department=sorted(actor.head_of)[0])
+        if actor.member_of:
+            return Scope(member=actor.user_id)
+        raise Refused("st_not_allowed")
+
+    async def _rows(self, week: str, scope: Scope) -> list[IssueRow]:
+        starts, ends = epoch_bounds(week, self.zone)
+        rows = await store.cohort(self.db.reader, starts, ends)
+        return [r for r in rows if scope.keeps(r)]
+
+    async def report(self, week: str, scope: Scope = Scope()) -> WeeklyReport:
+        rows = await self._rows(week, scope)
+        previous = await self._rows(shift_week(week, -1, self.zone), scope)
+        return weekly_report(week, self.zone, rows, previous, self.clock.now())
+
+    async def trend(
+        self, week: str, scope: Scope = Scope(), weeks: int = TREND_WEEKS
+    ) -> list[tuple[str, Figures]]:
+        as_of = to_epoch(self.clock.now())
+        labels = [shift_week(week, -n, self.zone) for n in range(weeks - 1, -1, -1)]
+        return [(label, figures(await self._rows(label, scope), as_of)) for label in labels]
+
+    async def names(self) -> Names:
+        rows = await fetch_all(self.db.reader, "SELECT user_id FROM person")
+        return await self.notices.names(self.db.reader, [r["user_id"] for r in rows])
+
+    def scope_title(self, lang: str, scope: Scope, names: Names) -> str:
+        if scope.department is not None:
+            return plain(lang, "st_scope_department", name=names.department(scope.department))
+        if scope.member is not None:
+            return plain(lang, "st_scope_member", name=names.person(scope.member))
+        return plain(lang, "st_scope_all")
+
+    async def bundle(self, week: str, scope: Scope, lang: str) -> Bundle:
+        """Message, chart, CSV and XLSX for one scope; the rendering runs in a thread."""
+        report = await self.report(week, scope)
+        trend = await self.trend(week, scope)
+        names = await self.names()
+        text = report_text(lang, report, names, self.zone, self.scope_title(lang, scope, names))
+
+        def render() -> tuple[bytes, bytes, bytes]:
+            return (
+                report_chart(report, trend, names, lang),
+                report_csv(report, names, self.zone),
+                report_xlsx(report, names, self.zone),
+            )
+
+        chart, csv_bytes, xlsx_bytes = await asyncio.to_thread(render)
+        return Bundle(text, chart, csv_bytes, xlsx_bytes)
+
+    def due_week(self) -> str:
+        """The week whose report is due now: last week once this week's send time has
+        passed, else the week before it."""
+        local = self.clock.now().astimezone(self.zone)
+        monday = local.date() - timedelta(days=local.weekday())
+        send_at = datetime.combine(monday + timedelta(days=self.weekday), self.at, tzinfo=self.zone)
+        this_week = week_label(local, self.zone)
+        return shift_week(this_week, -1 if local >= send_at else -2, self.zone)
+
+    async def push_due(self) -> int:
+        """Queue the due weekly report for every admin (whole street) and head (their
+        department) who has not had it: at most once per week and recipient, even across
+        restarts. Returns how many recipients were queued."""
+        week = self.due_week()
+        reader = self.db.reader
+        recipients: list[tuple[int, Scope]] = [
+            (a, Scope()) for a in await people.active_admins(reader)
+        ]
+        heads = await fetch_all(
+            reader,
+            """SELECT user_id, MIN(scope) AS department FROM role_grant
+               WHERE role = 'head' AND retired_at IS NULL GROUP BY user_id""",
+        )
+        admins = {a for a, _ in recipients}
+        recipients += [
+            (r["user_id"], Scope(department=r["department"]))
+            for r in heads
+            if r["user_id"] not in admins
+        ]
+        delivered = await fetch_all(
+            reader, "SELECT recipient FROM stats_delivery WHERE week = ?", (week,)
+        )
+        done = {r["recipient"] for r in delivered}
+        bundles: dict[tuple[str, str], Bundle] = {}
+        queued = 0
+        for recipient, scope in recipients:
+            if recipient in done:
+                continue
+            lang = normalise_language(
+                await people.language(reader, recipient), self.notices.default_language
+            )
+            key = (scope.key, lang)
+            if key not in bundles:
+                bundles[key] = await self.bundle(week, scope, lang)
+            queued += await self._queue(week, recipient, scope, lang, bundles[key])
+        if queued:
+            self.on_commit()
+        return queued
+
+    async def _queue(
+        self, week: str, recipient: int, scope: Scope, lang: str, bundle: Bundle
+    ) -> int:
+        now = to_epoch(self.clock.now())
+        caption = plain(lang, "st_file_caption", week=week)
+        async with self.db.write() as tx:
+            if not await store.claim_delivery(tx, week, recipient, scope.key, now):
+                return 0
+            await outbox.enqueue(
+                tx,
+                chat_id=recipient,
+                method="sendMessage",
+                payload={"text": str(bundle.text), "parse_mode": "HTML"},
+                purpose="stats",
+                now=now,
+            )
+            files = (
+                ("sendPhoto", f"whistle-{week}.png", "image/png", bundle.chart),
+                ("sendDocument", f"whistle-{week}.csv", "text/csv", bundle.csv),
+                (
+                    "sendDocument",
+                    f"whistle-{week}.xlsx",
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    bundle.xlsx,
+                ),
+            )
+            for method, filename, mime, data in files:
+                attachment = await store.store_attachment(tx, filename, mime, data, now)
+                body: dict[str, object] = {"attachment": attachment}
+                if method == "sendDocument":
+                    body["caption"] = caption
+                await outbox.enqueue(
+                    tx, chat_id=recipient, method=method, payload=body, purpose="stats", now=now
+                )
+        return 1
