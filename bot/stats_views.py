@@ -7,7 +7,7 @@ import csv
 import io
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from bot.clock import from_epoch
@@ -355,7 +355,7 @@ def report_chart(
     params: dict[str, Any] = {"axes.unicode_minus": False}
     if font is not None:
         params["font.family"] = [font, "DejaVu Sans"]
-    with plt.rc_context(params):
+    with plt.rc_context(cast(Any, params)):
         figure, (left, right) = plt.subplots(1, 2, figsize=(13, 5.5), dpi=100)
         departments = report.departments
         labels = [names.department(g.key) if font else (g.key or "-") for g in departments]

@@ -69,7 +69,7 @@ async def statistics(update: Update, context: Context) -> None:
     try:
         actor = await svc.people.actor(update.effective_user.id)
         scope = svc.statistics.scope_for(actor)
-        week = svc.statistics.week((context.args or [None])[0])
+        week = svc.statistics.week(context.args[0] if context.args else None)
     except Refused as refused:
         await refuse(update, context, refused)
         return
