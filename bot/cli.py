@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -33,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     invite.add_argument("role", choices=[r.value for r in Role])
     invite.add_argument("--grid", default="")
     invite.add_argument("--department", default="")
+    stats = commands.add_parser("stats", help="weekly response statistics, as of now")
+    stats.add_argument("--week", help="2026-W47, or 'last'; default: this week so far")
+    stats.add_argument("--format", choices=["text", "json", "csv", "xlsx", "png"], default="text")
+    stats.add_argument("--output", type=Path, help="write here instead of standard output")
+    stats.add_argument("--department", help="only this department (its code)")
     backup = commands.add_parser("backup", help="a consistent copy of the live database")
     backup.add_argument("path", type=Path)
     return parser
@@ -96,6 +102,52 @@ async def _invite(settings: Settings, role: str, grid: str, department: str) -> 
     return 0
 
 
+async def _stats(
+    settings: Settings, week: str | None, form: str, output: Path | None, department: str | None
+) -> int:
+    from bot.i18n import strip_markup
+    from bot.services.statistics import Scope
+    from bot.stats_views import report_chart, report_csv, report_json, report_text, report_xlsx
+
+    async with Database(settings.database) as db:
+        svc = build_services(settings, SystemClock(), db)
+        statistics = svc.statistics
+        try:
+            label = statistics.week(week)
+        except Refused:
+            print("a week looks like 2026-W47 (or 'last')", file=sys.stderr)
+            return 2
+        scope = Scope(department=department)
+        report = await statistics.report(label, scope)
+        names = await statistics.names()
+        lang = settings.language
+        data: bytes
+        if form == "text":
+            title = statistics.scope_title(lang, scope, names)
+            body = strip_markup(report_text(lang, report, names, svc.zone, title))
+            data = (body + "\n").encode()
+        elif form == "json":
+            data = (
+                json.dumps(report_json(report, names), ensure_ascii=False, indent=2) + "\n"
+            ).encode()
+        elif form == "csv":
+            data = report_csv(report, names, svc.zone)
+        elif form == "xlsx":
+            data = report_xlsx(report, names, svc.zone)
+        else:
+            trend = await statistics.trend(label, scope)
+            data = await asyncio.to_thread(report_chart, report, trend, names, lang)
+    if output is not None:
+        output.write_bytes(data)
+        print(f"wrote {output}")
+    elif form in ("xlsx", "png"):
+        print("binary output: give --output PATH", file=sys.stderr)
+        return 2
+    else:
+        sys.stdout.buffer.write(data)
+    return 0
+
+
 async def _backup(settings: Settings, path: Path) -> int:
     async with Database(settings.database) as db:
         await db.backup(path)
@@ -123,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_org(settings, args.action, args.file))
         case "invite":
             return asyncio.run(_invite(settings, args.role, args.grid, args.department))
+        case "stats":
+            return asyncio.run(
+                _stats(settings, args.week, args.format, args.output, args.department)
+            )
         case "backup":
             if args.path.exists():
                 print(f"{args.path} exists; choose a new file", file=sys.stderr)

@@ -7,6 +7,7 @@ Messages are HTML (the bot's parse mode). Every value is escaped unless it is al
 from __future__ import annotations
 
 import html
+import re
 from typing import Final
 
 from bot.locale import en, zh
@@ -43,3 +44,8 @@ def plain(lang: str, key: str, **values: object) -> str:
     catalogue = CATALOGUES.get(lang, CATALOGUES[DEFAULT_LANGUAGE])
     template = catalogue.get(key) or CATALOGUES[DEFAULT_LANGUAGE][key]
     return template.format(**{name: str(v) for name, v in values.items()})
+
+
+def strip_markup(body: Html) -> str:
+    """The plain text of a catalogue message (for terminals and files)."""
+    return html.unescape(re.sub(r"</?(?:b|i|u|s|code|pre)>", "", body))

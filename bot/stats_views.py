@@ -48,7 +48,7 @@ def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, s
             week=report.week,
             scope=scope,
             start=report.starts.astimezone(zone).strftime("%m-%d"),
-            end=(report.ends.astimezone(zone)).strftime("%m-%d"),
+            end=(report.ends - timedelta(seconds=1)).astimezone(zone).strftime("%m-%d"),
             as_of=report.as_of.astimezone(zone).strftime("%m-%d %H:%M"),
         ),
         text(

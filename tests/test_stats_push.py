@@ -1,0 +1,75 @@
+"""The weekly report, end to end: pushed once to the admins and to every head, with a
+message, a chart and the files, and never twice across restarts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.conftest import WEDNESDAY_MORNING, Street
+
+HEADS = (1001, 1101, 1201, 1301, 1401, 1501, 1601, 1701)
+
+
+def stats_calls(street: Street, chat_id: int) -> list[str]:
+    return [
+        c.method
+        for c in street.api.calls
+        if c.chat_id == chat_id
+        and c.status == 200
+        and c.method in ("sendMessage", "sendPhoto", "sendDocument")
+        and ("2026-W47" in str(c.params.get("text", "")) or c.method != "sendMessage")
+    ]
+
+
+async def test_the_weekly_report_goes_out_once_with_chart_and_files(street: Street) -> None:
+    worker = street.person(2001)
+    street.clock.set(WEDNESDAY_MORNING - timedelta(days=7))
+    await street.blow_whistle(worker, "环境卫生", "上周的问题")
+    street.clock.set(WEDNESDAY_MORNING)
+    street.settings = street.settings.model_copy(update={"weekly_stats": True})
+    await street.restart()
+    admin = street.person(3001)
+    summary = await admin.expect("2026-W47", timeout=30)
+    assert "全街道" in summary.text and "收到：1（+1）" in summary.text
+    await street.api.wait_for(lambda: len(stats_calls(street, 3001)) == 4, timeout=30)
+    for head in HEADS:
+        await street.api.wait_for(lambda h=head: len(stats_calls(street, h)) == 4, timeout=30)
+    assert stats_calls(street, 3001) == ["sendMessage", "sendPhoto", "sendDocument", "sendDocument"]
+    photo = next(m for m in admin.inbox() if m.kind == "photo")
+    assert street.api.files[photo.raw["photo"][0]["file_id"]].startswith(b"\x89PNG")
+    documents = [m.raw["document"] for m in admin.inbox() if m.kind == "document"]
+    assert [d["file_name"] for d in documents] == ["whistle-2026-W47.csv", "whistle-2026-W47.xlsx"]
+    csv_text = street.api.files[documents[0]["file_id"]].decode("utf-8-sig")
+    assert csv_text.splitlines()[1].split(",")[9] == "张伟"
+    assert street.api.files[documents[1]["file_id"]].startswith(b"PK")
+    cg_head = [m.text for m in street.person(1001).inbox() if "2026-W47" in m.text]
+    assert "城管执法中队" in cg_head[0] and "收到：1" in cg_head[0]
+    await street.restart()
+    await street.settle()
+    await street.whistle.services.statistics.push_due()
+    await street.settle()
+    assert len(stats_calls(street, 3001)) == 4
+    assert all(len(stats_calls(street, head)) == 4 for head in HEADS)
+
+
+async def test_stats_on_demand_follow_the_role(street: Street) -> None:
+    worker, member, head, admin = (
+        street.person(2001),
+        street.person(1002),
+        street.person(1101),
+        street.person(3001),
+    )
+    await street.blow_whistle(worker)
+    await admin.send("/stats")
+    whole = await admin.expect("响应统计", timeout=30)
+    assert "全街道" in whole.text and "收到：1" in whole.text
+    await member.send("/stats")
+    own = await member.expect("响应统计", timeout=30)
+    assert "张伟 个人" in own.text and "收到：1" in own.text
+    await head.send("/stats last")
+    department = await head.expect("响应统计", timeout=30)
+    assert "住建办" in department.text and "2026-W47" in department.text
+    await worker.send("/stats")
+    await worker.expect("统计仅对")
+    await admin.send("/stats 2026-W99")
+    await admin.expect("用法：/stats")
