@@ -103,8 +103,9 @@ async def _invite(settings: Settings, role: str, grid: str, department: str) -> 
 
 
 async def _stats(
-    settings: Settings, week: str | None, form: str, output: Path | None, department: str | None
-) -> int:
+    settings: Settings, week: str | None, form: str, department: str | None
+) -> bytes | None:
+    """The statistics in the asked form, or None (after saying why) for a bad week."""
     from bot.i18n import strip_markup
     from bot.services.statistics import Scope
     from bot.stats_views import report_chart, report_csv, report_json, report_text, report_xlsx
@@ -116,7 +117,7 @@ async def _stats(
             label = statistics.week(week)
         except Refused:
             print("a week looks like 2026-W47 (or 'last')", file=sys.stderr)
-            return 2
+            return None
         scope = Scope(department=department)
         report = await statistics.report(label, scope)
         names = await statistics.names()
@@ -137,6 +138,12 @@ async def _stats(
         else:
             trend = await statistics.trend(label, scope)
             data = await asyncio.to_thread(report_chart, report, trend, names, lang)
+    return data
+
+
+def _write_stats(data: bytes | None, form: str, output: Path | None) -> int:
+    if data is None:
+        return 2
     if output is not None:
         output.write_bytes(data)
         print(f"wrote {output}")
@@ -176,9 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         case "invite":
             return asyncio.run(_invite(settings, args.role, args.grid, args.department))
         case "stats":
-            return asyncio.run(
-                _stats(settings, args.week, args.format, args.output, args.department)
-            )
+            data = asyncio.run(_stats(settings, args.week, args.format, args.department))
+            return _write_stats(data, args.format, args.output)
         case "backup":
             if args.path.exists():
                 print(f"{args.path} exists; choose a new file", file=sys.stderr)
