@@ -3,6 +3,7 @@ database, with a clock that moves as the story does. No token, no network."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from datetime import datetime, time, timedelta
 from importlib import resources
@@ -13,6 +14,7 @@ from bot.app import Whistle
 from bot.clock import ManualClock
 from bot.loopback import ApiCall, LoopbackBotApi, SentMessage, SimulatedUser
 from bot.organisation import parse_organisation
+from bot.services.statistics import Scope
 from bot.settings import Settings
 
 PEOPLE: dict[int, str] = parse_organisation(
@@ -47,7 +49,7 @@ class Narrator:
     def who(self, chat_id: int) -> str:
         if chat_id < 0:
             return str(self.api.chat_json(chat_id).get("title", chat_id))
-        return CAST.get(chat_id, str(chat_id))
+        return CAST.get(chat_id, PEOPLE.get(chat_id, str(chat_id)))
 
     def observe(self, kind: str, event: SentMessage | ApiCall) -> None:
         if self.quiet:
@@ -112,6 +114,7 @@ async def run_demo(settings: Settings, keep: Path | None = None, quiet: bool = F
             "poll_timeout_seconds": 1,
             "send_rate_private_chat": 20.0,
             "send_rate_group_per_minute": 600.0,
+            "weekly_stats": False,
         }
     )
     from pydantic import SecretStr
@@ -124,7 +127,7 @@ async def run_demo(settings: Settings, keep: Path | None = None, quiet: bool = F
         f"({settings.timezone}); database {folder / 'whistle.db'}"
     )
     try:
-        async with Whistle(demo_settings, clock):
+        async with Whistle(demo_settings, clock) as whistle:
             for uid in (2001, 1002, 1302, 1102, 1103, 3001):
                 await people[uid].send("/start")
                 await people[uid].expect("欢迎")
@@ -198,6 +201,19 @@ async def run_demo(settings: Settings, keep: Path | None = None, quiet: bool = F
                 history = await admin.expect("处置全过程", mark)
                 narrator.say(f"\n#{issue_id}\n{history.text}")
             narrator.quiet = quiet_before
+
+            narrator.say("\n━━ 6. 本周响应统计（/stats）")
+            narrator.quiet = True
+            mark = admin.mark()
+            await admin.send("/stats")
+            summary = await admin.expect("响应统计", mark, timeout=30)
+            narrator.say(summary.text)
+            narrator.quiet = quiet_before
+            statistics = whistle.services.statistics
+            bundle = await statistics.bundle(statistics.week(None), Scope(), "zh")
+            chart = folder / f"whistle-{statistics.week(None)}.png"
+            await asyncio.to_thread(chart.write_bytes, bundle.chart)
+            narrator.say(f"\nChart written to {chart}")
         updates = sum(1 for m in api.messages if not m.from_bot)
         sent = sum(1 for c in api.calls if c.status == 200)
         narrator.say(
