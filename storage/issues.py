@@ -300,3 +300,12 @@ async def transferred(conn: aiosqlite.Connection, limit: int) -> list[IssueRecor
 async def count_by_state(conn: aiosqlite.Connection) -> dict[str, int]:
     rows = await fetch_all(conn, "SELECT state, COUNT(*) AS n FROM issue GROUP BY state")
     return {r["state"]: r["n"] for r in rows}
+
+
+async def reported_since(conn: aiosqlite.Connection, user_id: int, since: int) -> int:
+    row = await fetch_one(
+        conn,
+        "SELECT COUNT(*) FROM issue WHERE reporter_id = ? AND reported_at >= ?",
+        (user_id, since),
+    )
+    return int(row[0]) if row else 0

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from tests.conftest import Street
@@ -186,3 +187,21 @@ def test_command_line_invite_and_org_check(tmp_path: Path) -> None:
     bad.write_text("[[grid]]\ncode = 1\n", encoding="utf-8")
     checked = whistle("org", "check", str(bad))
     assert checked.returncode == 1 and "line 2: [[grid]] #1" in checked.stderr
+
+
+async def test_a_flood_of_reports_gets_a_polite_answer(street: Street) -> None:
+    street.settings = street.settings.model_copy(update={"report_limit_per_hour": 2})
+    await street.restart()
+    worker = street.person(2001)
+    await street.blow_whistle(worker, "环境卫生", "一")
+    await street.blow_whistle(worker, "环境卫生", "二")
+    await street.settle()
+    before = street.dump()
+    mark = worker.mark()
+    await worker.send("/report")
+    await worker.expect("一小时内已上报 2 件问题", mark)
+    await worker.send("再来一件")
+    await worker.expect("一小时内已上报 2 件问题", mark + 1)
+    assert street.dump() == before
+    street.clock.advance(timedelta(hours=1, seconds=1))
+    await street.blow_whistle(worker, "环境卫生", "三")

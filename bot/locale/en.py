@@ -217,4 +217,5 @@ MESSAGES: dict[str, str] = {
     "st_chart_trend": "last {weeks} weeks",
     "st_file_caption": "{week} per-issue rows (recompute every figure from them)",
     "cmd_stats": "response statistics",
+    "report_rate_limited": "You have reported {limit} issues in the last hour; please wait a little. In an emergency, phone the street office.",
 }

@@ -226,4 +226,5 @@ MESSAGES: dict[str, str] = {
     "st_chart_trend": "近 {weeks} 周趋势",
     "st_file_caption": "{week} 明细（每个问题一行，可据此复算全部指标）",
     "cmd_stats": "响应统计",
+    "report_rate_limited": "您在一小时内已上报 {limit} 件问题，请稍后再报；紧急情况请直接电话联系街道。",
 }

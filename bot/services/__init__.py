@@ -44,8 +44,16 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
         zone=zone,
         organisations=organisations,
         people=PeopleService(db, clock, settings.language, settings.invite_days),
-        reports=ReportService(db, clock, settings.max_photos, settings.max_text_length),
-        issues=IssueService(db, clock, organisations, notices),
+        reports=ReportService(
+            db,
+            clock,
+            settings.max_photos,
+            settings.max_text_length,
+            settings.report_limit_per_hour,
+        ),
+        issues=IssueService(
+            db, clock, organisations, notices, reports_per_hour=settings.report_limit_per_hour
+        ),
         escalation=EscalationService(db, clock, organisations, notices),
         statistics=StatisticsService(
             db, clock, zone, notices, settings.stats_weekday, settings.stats_time

@@ -23,6 +23,7 @@ from bot.routing import Route, RouteReason, choose_member
 from bot.services.notices import Notices
 from bot.services.organisation import OrganisationService
 from bot.services.refusal import Refused
+from bot.services.reports import check_report_quota
 from bot.views import Rendered, rating_buttons, resolution_buttons, timeline
 from storage import alerts, people
 from storage import drafts as draft_store
@@ -40,7 +41,9 @@ class IssueService:
         organisations: OrganisationService,
         notices: Notices,
         on_commit: Callable[[], None] = lambda: None,
+        reports_per_hour: int = 30,
     ) -> None:
+        self.reports_per_hour = reports_per_hour
         self.db = db
         self.clock = clock
         self.organisations = organisations
@@ -128,6 +131,7 @@ class IssueService:
             draft = await draft_store.get_draft(tx, user_id)
             if draft is None:
                 raise Refused("report_already_submitted")
+            await check_report_quota(tx, user_id, now, self.reports_per_hour)
             actor = await people.load_actor(tx, user_id)
             if draft.grid_code not in actor.grids or draft.grid_code not in org.grids:
                 await draft_store.delete_draft(tx, user_id)

@@ -9,10 +9,13 @@ from __future__ import annotations
 import unicodedata
 import uuid
 
+import aiosqlite
+
 from bot.clock import Clock, to_epoch
 from bot.report_steps import Step
 from bot.services.refusal import Refused
 from storage import drafts as store
+from storage import issues as issue_store
 from storage import org as org_store
 from storage import people
 from storage.db import Database
@@ -34,12 +37,24 @@ def clean_text(raw: str | None, limit: int) -> str:
     return cleaned
 
 
+async def check_report_quota(
+    conn: aiosqlite.Connection, user_id: int, now: int, per_hour: int
+) -> None:
+    """Refused when the person has already reported `per_hour` issues in the last hour:
+    a flood gets a polite answer instead of filling the database."""
+    if await issue_store.reported_since(conn, user_id, now - 3600) >= per_hour:
+        raise Refused("report_rate_limited", limit=per_hour)
+
+
 class ReportService:
-    def __init__(self, db: Database, clock: Clock, max_photos: int, max_text: int) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, max_photos: int, max_text: int, per_hour: int = 30
+    ) -> None:
         self.db = db
         self.clock = clock
         self.max_photos = max_photos
         self.max_text = max_text
+        self.per_hour = per_hour
 
     async def current(self, user_id: int) -> Draft | None:
         return await store.get_draft(self.db.reader, user_id)
@@ -71,6 +86,7 @@ class ReportService:
         actor = await people.load_actor(self.db.reader, user_id)
         if not actor.grids:
             raise Refused("report_not_worker")
+        await check_report_quota(self.db.reader, user_id, to_epoch(self.clock.now()), self.per_hour)
         active = {code for code, _ in await org_store.active_codes(self.db.reader, "grid")}
         grids = sorted(actor.grids & active)
         if not grids:
