@@ -33,9 +33,10 @@ A rate whose denominator is zero is `None` (shown as "-"), never 0 %.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from bot.clock import to_epoch
@@ -201,6 +202,7 @@ class Figures:
 
 
 def is_overdue(row: IssueRow, as_of: int) -> bool:
+    """Still open past the resolve deadline, or resolved after it."""
     if row.resolve_deadline is None:
         return False
     if row.state in OPEN:
@@ -212,62 +214,20 @@ def is_overdue(row: IssueRow, as_of: int) -> bool:
     )
 
 
-def figures(rows: Iterable[IssueRow], as_of: int, from_dispatch: bool = False) -> Figures:
-    """The figures of one group of a cohort. Durations start at the report, or at the
-    dispatch to the holding department when `from_dispatch`."""
-    received = acknowledged = on_time_ack = resolved = on_time_resolved = 0
-    rated = satisfied = overdue = reopened = escalated = transferred = 0
-    ack_times: list[int] = []
-    resolve_times: list[int] = []
-    buckets = {name: 0 for name, _, _ in OVERDUE_BUCKETS}
-    for row in rows:
-        received += 1
-        start = row.dispatched_at if from_dispatch and row.dispatched_at else row.reported_at
-        if row.acknowledged_at is not None:
-            acknowledged += 1
-            ack_times.append(row.acknowledged_at - start)
-            if row.ack_deadline is not None and row.acknowledged_at <= row.ack_deadline:
-                on_time_ack += 1
-        if row.state in RESOLVED and row.resolved_at is not None:
-            resolved += 1
-            resolve_times.append(row.resolved_at - start)
-            if row.resolve_deadline is not None and row.resolved_at <= row.resolve_deadline:
-                on_time_resolved += 1
-        if row.rating is not None:
-            rated += 1
-            satisfied += row.rating in GOOD_RATINGS
-        if is_overdue(row, as_of):
-            overdue += 1
-            if row.state in OPEN and row.resolve_deadline is not None:
-                late = as_of - row.resolve_deadline
-                for name, low, high in OVERDUE_BUCKETS:
-                    if late >= low and (high is None or late < high):
-                        buckets[name] += 1
-        reopened += row.reopened
-        escalated += row.escalated
-        transferred += row.transferred
-    ack_times.sort()
-    resolve_times.sort()
-    return Figures(
-        received=received,
-        acknowledged=acknowledged,
-        acknowledged_on_time=on_time_ack,
-        not_acknowledged=received - acknowledged,
-        resolved=resolved,
-        resolved_on_time=on_time_resolved,
-        rated=rated,
-        satisfied=satisfied,
-        ack_median=nearest_rank(ack_times, 0.5),
-        ack_p90=nearest_rank(ack_times, 0.9),
-        resolve_median=nearest_rank(resolve_times, 0.5),
-        resolve_p90=nearest_rank(resolve_times, 0.9),
-        overdue=overdue,
-        overdue_open=sum(buckets.values()),
-        overdue_buckets=buckets,
-        reopened=reopened,
-        escalated=escalated,
-        transferred=transferred,
-    )
+class Grouping(StrEnum):
+    """The ways a cohort is split. Durations are measured from the report for the street's
+    view (overall, grid, category) and from the dispatch for the department's (department,
+    member)."""
+
+    OVERALL = "overall"
+    DEPARTMENT = "department"
+    MEMBER = "member"
+    GRID = "grid"
+    CATEGORY = "category"
+
+    @property
+    def from_dispatch(self) -> bool:
+        return self in (Grouping.DEPARTMENT, Grouping.MEMBER)
 
 
 @dataclass(frozen=True)
@@ -290,29 +250,17 @@ class WeeklyReport:
     categories: list[GroupFigures]
     oldest_overdue: list[IssueRow]
     rows: list[IssueRow]
+    """The per-issue rows behind the figures (read only when files are made)."""
 
 
-def _grouped(
-    rows: Sequence[IssueRow],
-    previous: Sequence[IssueRow],
-    key: Callable[[IssueRow], str | None],
-    as_of: int,
-    from_dispatch: bool,
-) -> list[GroupFigures]:
-    def split(source: Sequence[IssueRow]) -> dict[str, list[IssueRow]]:
-        groups: dict[str, list[IssueRow]] = {}
-        for row in source:
-            groups.setdefault(key(row) or "-", []).append(row)
-        return groups
+Computed = dict[Grouping, dict[str, Figures]]
+"""Figures per grouping and group key, as the storage layer computes them."""
 
-    now, before = split(rows), split(previous)
+
+def _paired(now: dict[str, Figures], before: dict[str, Figures]) -> list[GroupFigures]:
     return [
-        GroupFigures(
-            name,
-            figures(now.get(name, []), as_of, from_dispatch),
-            figures(before.get(name, []), as_of, from_dispatch),
-        )
-        for name in sorted(set(now) | set(before))
+        GroupFigures(key, now.get(key, Figures()), before.get(key, Figures()))
+        for key in sorted(set(now) | set(before))
     ]
 
 
@@ -324,35 +272,28 @@ def _rank_key(group: GroupFigures) -> tuple[float, float, int]:
 def weekly_report(
     week: str,
     zone: ZoneInfo,
-    rows: Sequence[IssueRow],
-    previous_rows: Sequence[IssueRow],
+    current: Computed,
+    previous: Computed,
     as_of: datetime,
+    oldest_overdue: Sequence[IssueRow] = (),
+    rows: Sequence[IssueRow] = (),
 ) -> WeeklyReport:
-    """The whole report for one week's cohort (`rows`) against the week before it."""
+    """The whole report for one week's figures against the week before's."""
     starts, ends = week_bounds(week, zone)
-    moment = to_epoch(as_of)
-    overdue_open = sorted(
-        (r for r in rows if r.state in OPEN and is_overdue(r, moment)),
-        key=lambda r: (r.reported_at, r.id),
-    )
-    departments = _grouped(rows, previous_rows, lambda r: r.department, moment, True)
+    overall = _paired(current[Grouping.OVERALL], previous[Grouping.OVERALL])
     return WeeklyReport(
         week=week,
         starts=starts,
         ends=ends,
         as_of=as_of,
-        overall=GroupFigures("all", figures(rows, moment), figures(previous_rows, moment)),
-        departments=sorted(departments, key=_rank_key),
-        members=_grouped(
-            [r for r in rows if r.assignee],
-            [r for r in previous_rows if r.assignee],
-            lambda r: str(r.assignee),
-            moment,
-            True,
+        overall=overall[0] if overall else GroupFigures("all", Figures(), Figures()),
+        departments=sorted(
+            _paired(current[Grouping.DEPARTMENT], previous[Grouping.DEPARTMENT]), key=_rank_key
         ),
-        grids=_grouped(rows, previous_rows, lambda r: r.grid, moment, False),
-        categories=_grouped(rows, previous_rows, lambda r: r.category, moment, False),
-        oldest_overdue=overdue_open[:10],
+        members=_paired(current[Grouping.MEMBER], previous[Grouping.MEMBER]),
+        grids=_paired(current[Grouping.GRID], previous[Grouping.GRID]),
+        categories=_paired(current[Grouping.CATEGORY], previous[Grouping.CATEGORY]),
+        oldest_overdue=list(oldest_overdue),
         rows=list(rows),
     )
 

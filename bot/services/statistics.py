@@ -16,11 +16,11 @@ from bot.permissions import Actor
 from bot.services.notices import Notices
 from bot.services.refusal import Refused
 from bot.stats import (
+    Computed,
     Figures,
-    IssueRow,
+    Grouping,
     WeeklyReport,
     epoch_bounds,
-    figures,
     shift_week,
     week_label,
     weekly_report,
@@ -40,13 +40,6 @@ class Scope:
 
     department: str | None = None
     member: int | None = None
-
-    def keeps(self, row: IssueRow) -> bool:
-        if self.department is not None:
-            return row.department == self.department
-        if self.member is not None:
-            return row.assignee == self.member
-        return True
 
     @property
     def key(self) -> str:
@@ -106,22 +99,55 @@ class StatisticsService:
             return Scope(member=actor.user_id)
         raise Refused("st_not_allowed")
 
-    async def _rows(self, week: str, scope: Scope) -> list[IssueRow]:
+    async def _computed(self, week: str, scope: Scope, as_of: int) -> Computed:
         starts, ends = epoch_bounds(week, self.zone)
-        rows = await store.cohort(self.db.reader, starts, ends)
-        return [r for r in rows if scope.keeps(r)]
+        return {
+            grouping: await store.group_figures(
+                self.db.reader, grouping, starts, ends, as_of, scope.department, scope.member
+            )
+            for grouping in Grouping
+        }
 
-    async def report(self, week: str, scope: Scope = Scope()) -> WeeklyReport:
-        rows = await self._rows(week, scope)
-        previous = await self._rows(shift_week(week, -1, self.zone), scope)
-        return weekly_report(week, self.zone, rows, previous, self.clock.now())
+    async def report(
+        self, week: str, scope: Scope = Scope(), with_rows: bool = False
+    ) -> WeeklyReport:
+        """The week's figures against the week before's, as of now; `with_rows` also reads
+        the per-issue rows (for the files)."""
+        moment = self.clock.now()
+        as_of = to_epoch(moment)
+        starts, ends = epoch_bounds(week, self.zone)
+        current = await self._computed(week, scope, as_of)
+        previous = await self._computed(shift_week(week, -1, self.zone), scope, as_of)
+        oldest = await store.oldest_overdue(
+            self.db.reader, starts, ends, as_of, scope.department, scope.member
+        )
+        rows = (
+            await store.cohort(self.db.reader, starts, ends, scope.department, scope.member)
+            if with_rows
+            else []
+        )
+        return weekly_report(week, self.zone, current, previous, moment, oldest, rows)
 
     async def trend(
         self, week: str, scope: Scope = Scope(), weeks: int = TREND_WEEKS
     ) -> list[tuple[str, Figures]]:
+        """The overall figures of the `weeks` weeks up to `week`, oldest first."""
         as_of = to_epoch(self.clock.now())
-        labels = [shift_week(week, -n, self.zone) for n in range(weeks - 1, -1, -1)]
-        return [(label, figures(await self._rows(label, scope), as_of)) for label in labels]
+        result: list[tuple[str, Figures]] = []
+        for back in range(weeks - 1, -1, -1):
+            label = shift_week(week, -back, self.zone)
+            starts, ends = epoch_bounds(label, self.zone)
+            groups = await store.group_figures(
+                self.db.reader,
+                Grouping.OVERALL,
+                starts,
+                ends,
+                as_of,
+                scope.department,
+                scope.member,
+            )
+            result.append((label, groups.get("all", Figures())))
+        return result
 
     async def names(self) -> Names:
         rows = await fetch_all(self.db.reader, "SELECT user_id FROM person")
@@ -136,7 +162,7 @@ class StatisticsService:
 
     async def bundle(self, week: str, scope: Scope, lang: str) -> Bundle:
         """Message, chart, CSV and XLSX for one scope; the rendering runs in a thread."""
-        report = await self.report(week, scope)
+        report = await self.report(week, scope, with_rows=True)
         trend = await self.trend(week, scope)
         names = await self.names()
         text = report_text(lang, report, names, self.zone, self.scope_title(lang, scope, names))

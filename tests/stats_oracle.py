@@ -1,0 +1,75 @@
+"""A plain-Python reading of the statistics definitions in bot/stats.py, used only to
+check the SQL that computes them (storage/stats.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bot.stats import (
+    GOOD_RATINGS,
+    OPEN,
+    OVERDUE_BUCKETS,
+    RESOLVED,
+    Figures,
+    IssueRow,
+    is_overdue,
+    nearest_rank,
+)
+
+
+def figures(rows: Iterable[IssueRow], as_of: int, from_dispatch: bool = False) -> Figures:
+    """The figures of one group of a cohort. Durations start at the report, or at the
+    dispatch to the holding department when `from_dispatch`."""
+    received = acknowledged = on_time_ack = resolved = on_time_resolved = 0
+    rated = satisfied = overdue = reopened = escalated = transferred = 0
+    ack_times: list[int] = []
+    resolve_times: list[int] = []
+    buckets = {name: 0 for name, _, _ in OVERDUE_BUCKETS}
+    for row in rows:
+        received += 1
+        start = row.dispatched_at if from_dispatch and row.dispatched_at else row.reported_at
+        if row.acknowledged_at is not None:
+            acknowledged += 1
+            ack_times.append(row.acknowledged_at - start)
+            if row.ack_deadline is not None and row.acknowledged_at <= row.ack_deadline:
+                on_time_ack += 1
+        if row.state in RESOLVED and row.resolved_at is not None:
+            resolved += 1
+            resolve_times.append(row.resolved_at - start)
+            if row.resolve_deadline is not None and row.resolved_at <= row.resolve_deadline:
+                on_time_resolved += 1
+        if row.rating is not None:
+            rated += 1
+            satisfied += row.rating in GOOD_RATINGS
+        if is_overdue(row, as_of):
+            overdue += 1
+            if row.state in OPEN and row.resolve_deadline is not None:
+                late = as_of - row.resolve_deadline
+                for name, low, high in OVERDUE_BUCKETS:
+                    if late >= low and (high is None or late < high):
+                        buckets[name] += 1
+        reopened += row.reopened
+        escalated += row.escalated
+        transferred += row.transferred
+    ack_times.sort()
+    resolve_times.sort()
+    return Figures(
+        received=received,
+        acknowledged=acknowledged,
+        acknowledged_on_time=on_time_ack,
+        not_acknowledged=received - acknowledged,
+        resolved=resolved,
+        resolved_on_time=on_time_resolved,
+        rated=rated,
+        satisfied=satisfied,
+        ack_median=nearest_rank(ack_times, 0.5),
+        ack_p90=nearest_rank(ack_times, 0.9),
+        resolve_median=nearest_rank(resolve_times, 0.5),
+        resolve_p90=nearest_rank(resolve_times, 0.9),
+        overdue=overdue,
+        overdue_open=sum(buckets.values()),
+        overdue_buckets=buckets,
+        reopened=reopened,
+        escalated=escalated,
+        transferred=transferred,
+    )
