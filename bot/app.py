@@ -5,7 +5,9 @@ here and nowhere else."""
 from __future__ import annotations
 
 import logging
+import traceback
 from pathlib import Path
+from typing import Any
 
 from telegram import Update
 from telegram.ext import (
@@ -34,18 +36,35 @@ log = logging.getLogger(__name__)
 DEADLINE_SWEEP_SECONDS = 30.0
 
 
-class TokenFilter(logging.Filter):
-    """Keeps the bot token out of every log line (httpx logs request URLs, which hold it)."""
+_REDACTED: set[str] = set()
 
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self.token = token
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.token and self.token in record.getMessage():
-            record.msg = record.getMessage().replace(self.token, "<token>")
-            record.args = None
-        return True
+def redact_in_logs(secret: str) -> None:
+    """Keep `secret` (the bot token) out of every log record, at every level and in every
+    handler: httpx logs request URLs, and Bot API URLs contain the token. Records are
+    cleaned when they are made, before any handler or formatter sees them."""
+    if not secret or secret in _REDACTED:
+        return
+    if not _REDACTED:
+        make_record = logging.getLogRecordFactory()
+
+        def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = make_record(*args, **kwargs)
+            message = record.getMessage()
+            if any(token in message for token in _REDACTED):
+                for token in _REDACTED:
+                    message = message.replace(token, "<token>")
+                record.msg, record.args = message, None
+            if record.exc_info and record.exc_info[1] is not None:
+                text = "".join(traceback.format_exception(*record.exc_info))
+                if any(token in text for token in _REDACTED):
+                    for token in _REDACTED:
+                        text = text.replace(token, "<token>")
+                    record.exc_info, record.exc_text = None, text
+            return record
+
+        logging.setLogRecordFactory(redacting_factory)
+    _REDACTED.add(secret)
 
 
 async def _stray_button(update: Update, context: Context) -> None:
@@ -125,9 +144,7 @@ class Whistle:
 
     async def start(self, *, poll: bool = True) -> None:
         settings = self.settings
-        logging.getLogger().addFilter(TokenFilter(settings.token()))
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(TokenFilter(settings.token()))
+        redact_in_logs(settings.token())
         await self.db.open()
         if settings.org_file is not None:
             await self.services.organisations.import_file(Path(settings.org_file))

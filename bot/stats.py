@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.clock import to_epoch
@@ -230,6 +231,217 @@ class Grouping(StrEnum):
         return self in (Grouping.DEPARTMENT, Grouping.MEMBER)
 
 
+Computed = dict[Grouping, dict[str, Figures]]
+"""Figures per grouping and group key."""
+
+
+@dataclass(frozen=True)
+class CohortColumns:
+    """A cohort as columns (one entry per issue), the form the figures are computed from.
+    Times are epoch seconds; a missing time is NaN."""
+
+    open: Any  # numpy arrays throughout
+    done: Any
+    reported_at: Any
+    dispatched_at: Any
+    department: Any
+    assignee: Any
+    grid: Any
+    category: Any
+    acknowledged_at: Any
+    ack_deadline: Any
+    resolved_at: Any
+    resolve_deadline: Any
+    rated: Any
+    satisfied: Any
+    reopened: Any
+    escalated: Any
+    transferred: Any
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Sequence[Any]]) -> CohortColumns:
+        """From rows in the order of `COHORT_FIELDS`."""
+        import numpy as np
+
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(COHORT_FIELDS)
+        numeric = {
+            "reported_at",
+            "dispatched_at",
+            "acknowledged_at",
+            "ack_deadline",
+            "resolved_at",
+            "resolve_deadline",
+        }
+        flags = {"open", "done", "rated", "satisfied", "reopened", "escalated", "transferred"}
+        values: dict[str, Any] = {}
+        for name, column in zip(COHORT_FIELDS, columns, strict=True):
+            if name in numeric:
+                values[name] = np.array(column, dtype=float)
+            elif name in flags:
+                values[name] = np.array(column, dtype=bool)
+            else:
+                values[name] = np.array(column, dtype=object)
+        return cls(**values)
+
+    def __len__(self) -> int:
+        return len(self.reported_at)
+
+
+COHORT_FIELDS = (
+    "open",
+    "done",
+    "reported_at",
+    "dispatched_at",
+    "department",
+    "assignee",
+    "grid",
+    "category",
+    "acknowledged_at",
+    "ack_deadline",
+    "resolved_at",
+    "resolve_deadline",
+    "rated",
+    "satisfied",
+    "reopened",
+    "escalated",
+    "transferred",
+)
+
+
+def compute(cohort: CohortColumns, as_of: int, durations: bool = True) -> Computed:
+    """Every grouping's figures for one cohort, by the definitions above, vectorised: the
+    rows are split into groups once per grouping and every count is a bincount; medians and
+    p90s are picked by nearest rank from the values sorted within each group."""
+    import numpy as np
+
+    result: Computed = {grouping: {} for grouping in Grouping}
+    if len(cohort) == 0:
+        return result
+    c = cohort
+    with np.errstate(invalid="ignore"):
+        acknowledged = ~np.isnan(c.acknowledged_at)
+        on_time_ack = c.acknowledged_at <= c.ack_deadline
+        resolved = c.done & ~np.isnan(c.resolved_at)
+        on_time_resolved = resolved & (c.resolved_at <= c.resolve_deadline)
+        late_now = as_of - c.resolve_deadline
+        open_overdue = c.open & (late_now > 0)
+        overdue = open_overdue | (resolved & (c.resolved_at > c.resolve_deadline))
+        buckets = [
+            open_overdue & (late_now >= low) & (late_now < (high if high is not None else np.inf))
+            for _, low, high in OVERDUE_BUCKETS
+        ]
+        dispatched = np.where(np.isnan(c.dispatched_at), c.reported_at, c.dispatched_at)
+        starts = {False: c.reported_at, True: dispatched}
+    counted = (
+        ("received", np.ones(len(c), dtype=bool)),
+        ("acknowledged", acknowledged),
+        ("acknowledged_on_time", on_time_ack),
+        ("resolved", resolved),
+        ("resolved_on_time", on_time_resolved),
+        ("rated", c.rated),
+        ("satisfied", c.satisfied),
+        ("overdue", overdue),
+        ("reopened", c.reopened),
+        ("escalated", c.escalated),
+        ("transferred", c.transferred),
+    )
+    keys_of = {
+        Grouping.OVERALL: None,
+        Grouping.DEPARTMENT: c.department,
+        Grouping.MEMBER: c.assignee,
+        Grouping.GRID: c.grid,
+        Grouping.CATEGORY: c.category,
+    }
+    for grouping, raw_keys in keys_of.items():
+        if raw_keys is None:
+            names, codes, keep = ["all"], np.zeros(len(c), dtype=np.int64), slice(None)
+        else:
+            names, coded = _codes(raw_keys, missing="-" if grouping != Grouping.MEMBER else None)
+            keep = coded >= 0
+            codes = coded[keep]
+        size = len(names)
+        if size == 0:
+            continue
+        totals = {
+            name: np.bincount(codes, weights=flag[keep], minlength=size).astype(int)
+            for name, flag in counted
+        }
+        bucket_totals = [
+            np.bincount(codes, weights=b[keep], minlength=size).astype(int) for b in buckets
+        ]
+        start = starts[grouping.from_dispatch][keep]
+        ranks: dict[str, tuple[Any, Any]] = {}
+        for label, mask, ends in (
+            ("ack", acknowledged[keep], c.acknowledged_at[keep]),
+            ("resolve", resolved[keep], c.resolved_at[keep]),
+        ):
+            if durations:
+                ranks[label] = _nearest_ranks(codes[mask], (ends - start)[mask], size)
+        for index, key in enumerate(names):
+            ack = ranks.get("ack", ((), ()))
+            res = ranks.get("resolve", ((), ()))
+            bucket_counts = {
+                name: int(bucket_totals[b][index]) for b, (name, _, _) in enumerate(OVERDUE_BUCKETS)
+            }
+            received = int(totals["received"][index])
+            result[grouping][str(key)] = Figures(
+                received=received,
+                acknowledged=int(totals["acknowledged"][index]),
+                acknowledged_on_time=int(totals["acknowledged_on_time"][index]),
+                not_acknowledged=received - int(totals["acknowledged"][index]),
+                resolved=int(totals["resolved"][index]),
+                resolved_on_time=int(totals["resolved_on_time"][index]),
+                rated=int(totals["rated"][index]),
+                satisfied=int(totals["satisfied"][index]),
+                ack_median=ack[0][index] if durations else None,
+                ack_p90=ack[1][index] if durations else None,
+                resolve_median=res[0][index] if durations else None,
+                resolve_p90=res[1][index] if durations else None,
+                overdue=int(totals["overdue"][index]),
+                overdue_open=sum(bucket_counts.values()),
+                overdue_buckets=bucket_counts,
+                reopened=int(totals["reopened"][index]),
+                escalated=int(totals["escalated"][index]),
+                transferred=int(totals["transferred"][index]),
+            )
+    return result
+
+
+def _codes(keys: Any, missing: str | None) -> tuple[list[str], Any]:
+    """Group keys as small integers (first-seen order) and the names they stand for; a
+    missing key becomes `missing`, or -1 (left out) when that is None."""
+    import numpy as np
+
+    index: dict[object, int] = {}
+    if missing is not None:
+        codes = [index.setdefault(missing if k is None else k, len(index)) for k in keys]
+    else:
+        codes = [-1 if k is None else index.setdefault(k, len(index)) for k in keys]
+    return [str(k) for k in index], np.array(codes, dtype=np.int64)
+
+
+def _nearest_ranks(codes: Any, values: Any, size: int) -> tuple[list[int | None], list[int | None]]:
+    """Per group: the ⌈0.5·n⌉-th and ⌈0.9·n⌉-th smallest value (None for an empty group)."""
+    import numpy as np
+
+    order = np.lexsort((values, codes))
+    ordered = values[order]
+    counts = np.bincount(codes, minlength=size)
+    offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    medians: list[int | None] = []
+    p90s: list[int | None] = []
+    for group in range(size):
+        n = int(counts[group])
+        if n == 0:
+            medians.append(None)
+            p90s.append(None)
+            continue
+        base = int(offsets[group])
+        medians.append(int(ordered[base + (n + 1) // 2 - 1]))
+        p90s.append(int(ordered[base + (9 * n + 9) // 10 - 1]))
+    return medians, p90s
+
+
 @dataclass(frozen=True)
 class GroupFigures:
     key: str
@@ -251,10 +463,6 @@ class WeeklyReport:
     oldest_overdue: list[IssueRow]
     rows: list[IssueRow]
     """The per-issue rows behind the figures (read only when files are made)."""
-
-
-Computed = dict[Grouping, dict[str, Figures]]
-"""Figures per grouping and group key, as the storage layer computes them."""
 
 
 def _paired(now: dict[str, Figures], before: dict[str, Figures]) -> list[GroupFigures]:

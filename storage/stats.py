@@ -1,93 +1,30 @@
-"""The weekly statistics in SQL: each figure of bot/stats.py computed where the rows are,
-over the week's slice of the `reported_at` index, with percentiles by window functions.
-Only a handful of numbers per group come back to Python."""
+"""Reading cohorts for the weekly statistics (through the `reported_at` index), and
+remembering which reports went out. The figures themselves are computed in bot/stats.py."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
 import aiosqlite
 
-from bot.stats import OVERDUE_BUCKETS, Figures, Grouping, IssueRow
+from bot.stats import GOOD_RATINGS, OPEN, RESOLVED, CohortColumns, IssueRow
 from storage.db import fetch_all
 
-_GROUP_KEY = {
-    Grouping.OVERALL: "'all'",
-    Grouping.DEPARTMENT: "COALESCE(department_code, '-')",
-    Grouping.MEMBER: "CAST(assignee_id AS TEXT)",
-    Grouping.GRID: "grid_code",
-    Grouping.CATEGORY: "category_code",
-}
-_OPEN = "('reported', 'dispatched', 'acknowledged', 'transferred', 'reopened')"
-_DONE = "('resolved', 'closed')"
-_BUCKETS = ",\n".join(
-    f"SUM(state IN {_OPEN} AND :as_of > resolve_deadline"
-    f" AND :as_of - resolve_deadline >= {low}"
-    + (f" AND :as_of - resolve_deadline < {high}" if high is not None else "")
-    + f") AS bucket_{n}"
-    for n, (_, low, high) in enumerate(OVERDUE_BUCKETS)
-)
+
+def _in_list(values: frozenset[str]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"
 
 
-def _figures_sql(grouping: Grouping, scope: str) -> str:
-    key = _GROUP_KEY[grouping]
-    start = "COALESCE(dispatched_at, reported_at)" if grouping.from_dispatch else "reported_at"
-    only_assigned = "AND assignee_id IS NOT NULL" if grouping == Grouping.MEMBER else ""
-    # Nearest rank: the ceil(0.5 n)-th and ceil(0.9 n)-th smallest, in integer arithmetic.
-    return f"""
-    WITH cohort AS MATERIALIZED (
-        SELECT {key} AS g, state, {start} AS started, acknowledged_at, ack_deadline,
-               resolved_at, resolve_deadline, rating, reopen_count, escalated, transfer_count
-        FROM issue INDEXED BY issue_reported_at
-        WHERE reported_at >= :starts AND reported_at < :ends AND state != 'cancelled'
-              {only_assigned} {scope}
-    ),
-    counts AS (
-        SELECT g,
-               COUNT(*) AS received,
-               COUNT(acknowledged_at) AS acknowledged,
-               SUM(acknowledged_at <= ack_deadline) AS acknowledged_on_time,
-               SUM(state IN {_DONE} AND resolved_at IS NOT NULL) AS resolved,
-               SUM(state IN {_DONE} AND resolved_at <= resolve_deadline) AS resolved_on_time,
-               COUNT(rating) AS rated,
-               SUM(rating IN ('satisfied', 'fair')) AS satisfied,
-               SUM(CASE WHEN resolve_deadline IS NULL THEN 0
-                        WHEN state IN {_OPEN} THEN :as_of > resolve_deadline
-                        WHEN state IN {_DONE} THEN resolved_at > resolve_deadline
-                        ELSE 0 END) AS overdue,
-               {_BUCKETS},
-               SUM(reopen_count > 0) AS reopened,
-               SUM(escalated > 0) AS escalated,
-               SUM(transfer_count > 0) AS transferred
-        FROM cohort GROUP BY g
-    ),
-    ack AS (
-        SELECT g, acknowledged_at - started AS v,
-               ROW_NUMBER() OVER (PARTITION BY g ORDER BY acknowledged_at - started) AS rn,
-               COUNT(*) OVER (PARTITION BY g) AS n
-        FROM cohort WHERE acknowledged_at IS NOT NULL
-    ),
-    resolve AS (
-        SELECT g, resolved_at - started AS v,
-               ROW_NUMBER() OVER (PARTITION BY g ORDER BY resolved_at - started) AS rn,
-               COUNT(*) OVER (PARTITION BY g) AS n
-        FROM cohort WHERE state IN {_DONE} AND resolved_at IS NOT NULL
-    ),
-    ack_ranks AS (
-        SELECT g, MAX(CASE WHEN rn = (n + 1) / 2 THEN v END) AS median,
-                  MAX(CASE WHEN rn = (9 * n + 9) / 10 THEN v END) AS p90
-        FROM ack WHERE rn = (n + 1) / 2 OR rn = (9 * n + 9) / 10 GROUP BY g
-    ),
-    resolve_ranks AS (
-        SELECT g, MAX(CASE WHEN rn = (n + 1) / 2 THEN v END) AS median,
-                  MAX(CASE WHEN rn = (9 * n + 9) / 10 THEN v END) AS p90
-        FROM resolve WHERE rn = (n + 1) / 2 OR rn = (9 * n + 9) / 10 GROUP BY g
-    )
-    SELECT counts.*, ack_ranks.median AS ack_median, ack_ranks.p90 AS ack_p90,
-           resolve_ranks.median AS resolve_median, resolve_ranks.p90 AS resolve_p90
-    FROM counts LEFT JOIN ack_ranks USING (g) LEFT JOIN resolve_ranks USING (g)
-    """
+_OPEN = _in_list(OPEN)
+_DONE = _in_list(RESOLVED)
+_GOOD = _in_list(GOOD_RATINGS)
+_COHORT_SELECT = f"""
+    state IN {_OPEN}, state IN {_DONE}, reported_at, dispatched_at, department_code,
+    assignee_id, grid_code, category_code, acknowledged_at, ack_deadline, resolved_at,
+    resolve_deadline, rating IS NOT NULL, rating IN {_GOOD}, reopen_count > 0, escalated > 0,
+    transfer_count > 0"""
 
 
 def _scope(department: str | None, member: int | None) -> tuple[str, dict[str, object]]:
@@ -98,48 +35,25 @@ def _scope(department: str | None, member: int | None) -> tuple[str, dict[str, o
     return "", {}
 
 
-async def group_figures(
+async def cohort_columns(
     conn: aiosqlite.Connection,
-    grouping: Grouping,
     starts: int,
     ends: int,
-    as_of: int,
     department: str | None = None,
     member: int | None = None,
-) -> dict[str, Figures]:
-    """The figures of every group of one grouping for the cohort reported in
-    [starts, ends), as of `as_of`, limited to one department or member when given."""
+) -> CohortColumns:
+    """The non-cancelled issues reported in [starts, ends) as columns (fields in the order
+    of bot.stats.COHORT_FIELDS), read through the reported_at index."""
     scope, params = _scope(department, member)
-    rows = await fetch_all(
-        conn,
-        _figures_sql(grouping, scope),
-        {"starts": starts, "ends": ends, "as_of": as_of, **params},
-    )
-    result: dict[str, Figures] = {}
-    for r in rows:
-        acknowledged = r["acknowledged"] or 0
-        buckets = {name: r[f"bucket_{n}"] or 0 for n, (name, _, _) in enumerate(OVERDUE_BUCKETS)}
-        result[r["g"]] = Figures(
-            received=r["received"],
-            acknowledged=acknowledged,
-            acknowledged_on_time=r["acknowledged_on_time"] or 0,
-            not_acknowledged=r["received"] - acknowledged,
-            resolved=r["resolved"] or 0,
-            resolved_on_time=r["resolved_on_time"] or 0,
-            rated=r["rated"] or 0,
-            satisfied=r["satisfied"] or 0,
-            ack_median=r["ack_median"],
-            ack_p90=r["ack_p90"],
-            resolve_median=r["resolve_median"],
-            resolve_p90=r["resolve_p90"],
-            overdue=r["overdue"] or 0,
-            overdue_open=sum(buckets.values()),
-            overdue_buckets=buckets,
-            reopened=r["reopened"] or 0,
-            escalated=r["escalated"] or 0,
-            transferred=r["transferred"] or 0,
-        )
-    return result
+    async with conn.execute(
+        f"""SELECT {_COHORT_SELECT} FROM issue INDEXED BY issue_reported_at
+            WHERE reported_at >= :starts AND reported_at < :ends AND state != 'cancelled'
+            {scope}""",
+        {"starts": starts, "ends": ends, **params},
+    ) as cursor:
+        cursor.row_factory = None  # plain tuples: a week is tens of thousands of rows
+        rows = await cursor.fetchall()
+    return await asyncio.to_thread(CohortColumns.from_rows, list(rows))
 
 
 _ROW_COLUMNS = """id, reported_at, state, grid_code, category_code, department_code, assignee_id,

@@ -1,5 +1,5 @@
 """A plain-Python reading of the statistics definitions in bot/stats.py, used only to
-check the SQL that computes them (storage/stats.py)."""
+check the vectorised computation (bot.stats.compute)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from bot.permissions import Role
 from tests.conftest import Street
 
 
@@ -205,3 +206,14 @@ async def test_a_flood_of_reports_gets_a_polite_answer(street: Street) -> None:
     assert street.dump() == before
     street.clock.advance(timedelta(hours=1, seconds=1))
     await street.blow_whistle(worker, "环境卫生", "三")
+
+
+async def test_an_invite_expires_and_is_stored_only_as_a_hash(street: Street) -> None:
+    code = await street.whistle.services.people.create_invite(Role.WORKER, "G03", 3001)
+    stored = street.dump()
+    assert not any(code in line for line in stored)
+    street.clock.advance(timedelta(days=7, seconds=1))
+    newcomer = street.person(2600, "迟到")
+    await newcomer.send(f"/start {code}")
+    await newcomer.expect("邀请码无效")
+    assert not (await street.whistle.services.people.actor(2600)).registered

@@ -63,19 +63,19 @@ class PeopleService:
         joined: tuple[Role, str] | None = None
         refused = False
         async with self.db.write() as tx:
-            known = await people.load_actor(tx, user_id)
-            if known.registered or code:
-                await people.ensure_person(tx, user_id, now, name, username)
-                await people.clear_blocked(tx, user_id)
             if code:
                 claimed = await invites.claim_invite(tx, code, user_id, now)
                 if claimed is None:
                     refused = True
                 else:
                     role, scope = Role(claimed[0]), claimed[1]
+                    await people.ensure_person(tx, user_id, now, name, username)
                     await people.grant(tx, user_id, role, scope, "invite", now)
                     joined = (role, scope)
             actor = await people.load_actor(tx, user_id)
+            if actor.registered:
+                await people.ensure_person(tx, user_id, now, name, username)
+                await people.clear_blocked(tx, user_id)
         return Joining(actor, joined, refused)
 
     async def create_invite(self, role: Role, scope: str, created_by: int | None) -> str:

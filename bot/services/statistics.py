@@ -20,6 +20,7 @@ from bot.stats import (
     Figures,
     Grouping,
     WeeklyReport,
+    compute,
     epoch_bounds,
     shift_week,
     week_label,
@@ -99,14 +100,14 @@ class StatisticsService:
             return Scope(member=actor.user_id)
         raise Refused("st_not_allowed")
 
-    async def _computed(self, week: str, scope: Scope, as_of: int) -> Computed:
+    async def _computed(
+        self, week: str, scope: Scope, as_of: int, durations: bool = True
+    ) -> Computed:
         starts, ends = epoch_bounds(week, self.zone)
-        return {
-            grouping: await store.group_figures(
-                self.db.reader, grouping, starts, ends, as_of, scope.department, scope.member
-            )
-            for grouping in Grouping
-        }
+        cohort = await store.cohort_columns(
+            self.db.reader, starts, ends, scope.department, scope.member
+        )
+        return await asyncio.to_thread(compute, cohort, as_of, durations)
 
     async def report(
         self, week: str, scope: Scope = Scope(), with_rows: bool = False
@@ -117,7 +118,9 @@ class StatisticsService:
         as_of = to_epoch(moment)
         starts, ends = epoch_bounds(week, self.zone)
         current = await self._computed(week, scope, as_of)
-        previous = await self._computed(shift_week(week, -1, self.zone), scope, as_of)
+        previous = await self._computed(
+            shift_week(week, -1, self.zone), scope, as_of, durations=False
+        )
         oldest = await store.oldest_overdue(
             self.db.reader, starts, ends, as_of, scope.department, scope.member
         )
@@ -136,17 +139,8 @@ class StatisticsService:
         result: list[tuple[str, Figures]] = []
         for back in range(weeks - 1, -1, -1):
             label = shift_week(week, -back, self.zone)
-            starts, ends = epoch_bounds(label, self.zone)
-            groups = await store.group_figures(
-                self.db.reader,
-                Grouping.OVERALL,
-                starts,
-                ends,
-                as_of,
-                scope.department,
-                scope.member,
-            )
-            result.append((label, groups.get("all", Figures())))
+            groups = await self._computed(label, scope, as_of, durations=False)
+            result.append((label, groups[Grouping.OVERALL].get("all", Figures())))
         return result
 
     async def names(self) -> Names:

@@ -1,0 +1,144 @@
+"""Secrets, backups and hostile input."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from storage.db import fetch_one
+from tests.conftest import Street
+
+
+async def test_the_token_never_reaches_the_logs(
+    street: Street, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    worker, member = street.person(2001), street.person(1002)
+    number = await street.blow_whistle(worker, photos=1)
+    await member.tap(await member.expect(f"#{number}", button="报到"), "报到")
+    street.api.faults = lambda method, params: (
+        __import__("bot.loopback", fromlist=["Fault"]).Fault(500)
+        if method == "sendMessage" and str(params.get("chat_id")) == "2001"
+        else None
+    )
+    await worker.send("/my")
+    await asyncio.sleep(0.5)
+    street.api.faults = None
+    await street.settle()
+    records = caplog.records
+    assert any("getUpdates" in r.getMessage() for r in records)
+    token = street.api.token
+    for record in records:
+        assert token not in record.getMessage()
+        assert token not in (record.exc_text or "")
+    assert token not in caplog.text
+
+
+async def test_a_backup_taken_under_load_is_consistent(street: Street, tmp_path: Path) -> None:
+    worker = street.person(2001)
+    copy = tmp_path / "copy.db"
+    reports = asyncio.gather(
+        *(street.blow_whistle(street.person(w), "环境卫生", f"第{w}件") for w in (2001, 2003, 2004))
+    )
+    await asyncio.sleep(0.2)
+    await street.whistle.db.backup(copy)
+    await reports
+    with closing(sqlite3.connect(copy)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        issues = conn.execute("SELECT COUNT(*) FROM issue").fetchone()[0]
+        events = conn.execute("SELECT COUNT(DISTINCT issue_id) FROM issue_event").fetchone()[0]
+    assert issues == events
+    del worker
+
+
+TEXTS = st.one_of(
+    st.text(min_size=1, max_size=200),
+    st.sampled_from(
+        [
+            "<b>x</b>",
+            "*x*",
+            "_x_",
+            "</b>",
+            "<script>",
+            "\u202eevil",
+            "\x00\x01",
+            "🙂" * 50,
+            "a" * 5000,
+            "/issue -1",
+            "/issue 99999999999999999999",
+            "/reroute 1 cg 1e9",
+            "/invite admin",
+            "/stats 2026-W99",
+            "/start ../",
+        ]
+    ),
+)
+CALLBACKS = st.one_of(
+    st.text(max_size=64),
+    st.sampled_from(
+        [
+            "ack:1",
+            "ack:999",
+            "ack:0",
+            "ack:-1",
+            "rate:1:great",
+            "rr:1:nope",
+            "ra:1:x",
+            "ra:1:1001",
+            "conf:1",
+            "reop:1",
+            "res:1",
+            "xfer:1",
+            "cxl:1",
+            "r:cat:sanitation",
+            "r:grid:G09",
+            "r:urg:7",
+            "r:submit",
+            "lang:xx",
+            "ack:1:2:3",
+            ":",
+            "ack:" + "9" * 40,
+        ]
+    ),
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    texts=st.lists(TEXTS, min_size=1, max_size=3), taps=st.lists(CALLBACKS, min_size=1, max_size=3)
+)
+async def test_strangers_and_forged_buttons_change_nothing(
+    street: Street, texts: list[str], taps: list[str]
+) -> None:
+    """Whatever a stranger sends, and whatever button data anyone forges for an issue that
+    is not theirs, the database is as it was and every tap gets an answer."""
+    if not await fetch_one(street.whistle.db.reader, "SELECT 1 FROM issue"):
+        await street.blow_whistle(street.person(2001))
+        outsider = street.person(1102)
+        await outsider.send("/start")
+        await outsider.expect("欢迎")
+    stranger, outsider = street.person(9999, "路人"), street.person(1102)
+    await street.settle()
+    before = street.dump()
+    card = next(m for m in street.person(1002).inbox() if m.buttons())
+    for text in texts:
+        await stranger.send(text)
+    for data in taps:
+        for person in (stranger, outsider):
+            if data.startswith(("r:", "lang:")) and person is outsider:
+                continue
+            answer = await person.answer_to(await person.tap_data(card, data))
+            assert answer is None or len(answer) <= 200
+    await street.api.wait_for(lambda: street.api.pending_updates() == 0)
+    await asyncio.sleep(0.05)
+    await street.settle()
+    assert street.dump() == before
