@@ -9,22 +9,10 @@ from typing import Any
 
 import aiosqlite
 
-from bot.stats import GOOD_RATINGS, OPEN, RESOLVED, CohortColumns, IssueRow
+from bot.stats import OPEN, CohortColumns, IssueRow, cohort_select, sql_list
 from storage.db import fetch_all
 
-
-def _in_list(values: frozenset[str]) -> str:
-    return "(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"
-
-
-_OPEN = _in_list(OPEN)
-_DONE = _in_list(RESOLVED)
-_GOOD = _in_list(GOOD_RATINGS)
-_COHORT_SELECT = f"""
-    state IN {_OPEN}, state IN {_DONE}, reported_at, dispatched_at, department_code,
-    assignee_id, grid_code, category_code, acknowledged_at, ack_deadline, resolved_at,
-    resolve_deadline, rating IS NOT NULL, rating IN {_GOOD}, reopen_count > 0, escalated > 0,
-    transfer_count > 0"""
+_OPEN = sql_list(OPEN)
 
 
 def _scope(department: str | None, member: int | None) -> tuple[str, dict[str, object]]:
@@ -41,19 +29,20 @@ async def cohort_columns(
     ends: int,
     department: str | None = None,
     member: int | None = None,
+    durations: bool = True,
 ) -> CohortColumns:
-    """The non-cancelled issues reported in [starts, ends) as columns (fields in the order
-    of bot.stats.COHORT_FIELDS), read through the reported_at index."""
+    """The non-cancelled issues reported in [starts, ends) as columns for
+    bot.stats.compute, read through the reported_at index (durations only when asked)."""
     scope, params = _scope(department, member)
     async with conn.execute(
-        f"""SELECT {_COHORT_SELECT} FROM issue INDEXED BY issue_reported_at
+        f"""SELECT {cohort_select(durations)} FROM issue INDEXED BY issue_reported_at
             WHERE reported_at >= :starts AND reported_at < :ends AND state != 'cancelled'
             {scope}""",
         {"starts": starts, "ends": ends, **params},
     ) as cursor:
         cursor.row_factory = None  # plain tuples: a week is tens of thousands of rows
         rows = await cursor.fetchall()
-    return await asyncio.to_thread(CohortColumns.from_rows, list(rows))
+    return await asyncio.to_thread(CohortColumns.from_rows, list(rows), durations)
 
 
 _ROW_COLUMNS = """id, reported_at, state, grid_code, category_code, department_code, assignee_id,

@@ -105,9 +105,9 @@ class StatisticsService:
     ) -> Computed:
         starts, ends = epoch_bounds(week, self.zone)
         cohort = await store.cohort_columns(
-            self.db.reader, starts, ends, scope.department, scope.member
+            self.db.reader, starts, ends, scope.department, scope.member, durations
         )
-        return await asyncio.to_thread(compute, cohort, as_of, durations)
+        return await asyncio.to_thread(compute, cohort, as_of)
 
     async def report(
         self, week: str, scope: Scope = Scope(), with_rows: bool = False
