@@ -25,9 +25,10 @@ from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.demo import PEOPLE
-from bot.loopback import LoopbackBotApi, SimulatedUser
+from bot.loopback import SENDING_METHODS, Fault, FaultPlan, LoopbackBotApi, SimulatedUser
 
 DISTRICT = Path(__file__).resolve().parent.parent / "bot" / "data" / "district.toml"
 GROUPS = (-1001000000001, -1001000000002, -1001000000004)
@@ -124,12 +125,36 @@ async def members_act(api: LoopbackBotApi, stop: asyncio.Event) -> None:
 
 
 async def run(
-    kills: int = 5, workers: int = 4, seed: int = 1, folder: Path | None = None
+    kills: int = 5,
+    workers: int = 4,
+    seed: int = 1,
+    folder: Path | None = None,
+    faults: bool = False,
 ) -> Outcome:
     rng = random.Random(seed)
     work = folder or Path(tempfile.mkdtemp(prefix="whistle-crash-"))
     shutil.copy(DISTRICT, work / "district.toml")
-    api = LoopbackBotApi()
+    plan = FaultPlan(
+        rate_429=0.08,
+        rate_500=0.08,
+        rate_hang=0.03,
+        rate_drop=0.04,
+        retry_after=1,
+        hang_seconds=16,
+        seed=seed,
+        methods=SENDING_METHODS,
+    )
+
+    def department_faults(method: str, params: dict[str, Any]) -> Fault | None:
+        """429s, 500s, hangs past the bot's timeout and dropped connections on a share of
+        what the outbox sends to department members and groups (the workers' own
+        conversation stays reachable, so reports keep coming)."""
+        chat = str(params.get("chat_id", ""))
+        if chat.startswith(("-", "1")):
+            return plan(method, params)
+        return None
+
+    api = LoopbackBotApi(faults=department_faults if faults else None)
     await api.start()
     for chat in GROUPS:
         api.group(chat, str(chat))
@@ -171,7 +196,7 @@ async def run(
         await asyncio.sleep(3)
         stop.set()
         await asyncio.wait(tasks, timeout=60)
-        await asyncio.sleep(5)  # let the outbox drain with no more kills
+        await asyncio.sleep(20 if faults else 5)  # let the outbox drain with no more kills
         await bot.stop()
     finally:
         for task in tasks:
@@ -228,12 +253,19 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--faults",
+        action="store_true",
+        help="the server also answers 429/500, hangs and drops connections",
+    )
     args = parser.parse_args()
-    outcome = asyncio.run(run(args.kills, args.workers, args.seed))
+    outcome = asyncio.run(run(args.kills, args.workers, args.seed, faults=args.faults))
     print(
         f"kills {outcome.kills}, issues {outcome.issues}, receipts {len(outcome.receipts)}, "
         f"duplicate cards {outcome.duplicate_cards}"
     )
+    if not outcome.receipts:
+        outcome.problems.append("no report was completed")
     for problem in outcome.problems:
         print("PROBLEM:", problem)
     print("ok" if not outcome.problems else "FAILED")
