@@ -107,6 +107,7 @@ class SentMessage:
     reply_markup: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     edits: int = 0
+    at: float = field(default_factory=time.monotonic)
 
     def buttons(self) -> list[tuple[str, str]]:
         rows = (self.reply_markup or {}).get("inline_keyboard", [])
@@ -235,6 +236,7 @@ class LoopbackBotApi:
         self.port = 0
         self.calls: list[ApiCall] = []
         self.messages: list[SentMessage] = []
+        self._by_chat: dict[int, list[SentMessage]] = {}
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.blocked: set[int] = set()
@@ -248,6 +250,7 @@ class LoopbackBotApi:
         self._callback_ids = itertools.count(1)
         self._file_ids = itertools.count(1)
         self._changed = asyncio.Condition()
+        self._chat_changed: dict[int, asyncio.Condition] = {}
         self._runner: web.AppRunner | None = None
         self._closing = False
 
@@ -339,7 +342,11 @@ class LoopbackBotApi:
         }
 
     def chat(self, chat_id: int) -> list[SentMessage]:
-        return [m for m in self.messages if m.chat_id == chat_id]
+        return list(self._by_chat.get(chat_id, ()))
+
+    def _keep(self, message: SentMessage) -> None:
+        self.messages.append(message)
+        self._by_chat.setdefault(message.chat_id, []).append(message)
 
     def find(self, chat_id: int, message_id: int) -> SentMessage:
         for message in self.messages:
@@ -386,8 +393,18 @@ class LoopbackBotApi:
                     return message
             return None
 
+        condition = self._chat_condition(chat_id)
+
+        async def _wait() -> SentMessage:
+            async with condition:
+                while True:
+                    message = found()
+                    if message is not None:
+                        return message
+                    await condition.wait()
+
         try:
-            result: SentMessage = await self.wait_for(found, timeout)
+            result: SentMessage = await asyncio.wait_for(_wait(), timeout)
         except TimeoutError:
             seen = [m.text[:80] for m in self.chat(chat_id) if m.from_bot][after:]
             raise AssertionError(f"chat {chat_id} never got {contains!r}; got {seen}") from None
@@ -493,7 +510,18 @@ class LoopbackBotApi:
         for observer in self.observers:
             observer("call", call)
 
-    async def _notify(self) -> None:
+    def _chat_condition(self, chat_id: int) -> asyncio.Condition:
+        condition = self._chat_changed.get(chat_id)
+        if condition is None:
+            condition = self._chat_changed[chat_id] = asyncio.Condition()
+        return condition
+
+    async def _notify(self, chat_id: int | None = None) -> None:
+        """Wake whoever waits on this chat (expect) and on anything (wait_for)."""
+        if chat_id is not None:
+            condition = self._chat_condition(chat_id)
+            async with condition:
+                condition.notify_all()
         async with self._changed:
             self._changed.notify_all()
 
@@ -590,10 +618,10 @@ class LoopbackBotApi:
         if markup is not None:
             raw["reply_markup"] = markup
         message = SentMessage(chat_id, message_id, kind, text, True, markup, raw)
-        self.messages.append(message)
+        self._keep(message)
         for observer in self.observers:
             observer("message", message)
-        await self._notify()
+        await self._notify(chat_id)
         return message
 
     async def _api_sendMessage(self, params: dict[str, Any]) -> Any:
@@ -737,7 +765,7 @@ class LoopbackBotApi:
             message.raw["reply_markup"] = message.reply_markup
         for observer in self.observers:
             observer("edit", message)
-        await self._notify()
+        await self._notify(message.chat_id)
         return message.raw
 
     async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
@@ -809,7 +837,7 @@ class SimulatedUser:
             "date": _now(),
             **content,
         }
-        self.api.messages.append(
+        self.api._keep(
             SentMessage(
                 chat,
                 message["message_id"],
