@@ -148,7 +148,9 @@ async def measure_whistle(
                     worker = free.pop()
                     task = asyncio.create_task(one_report(api, worker, rng, counter))
                     running.add(task)
-                    task.add_done_callback(lambda t, w=worker: (running.discard(t), free.append(w)))
+                    task.add_done_callback(
+                        lambda t, w=worker, r=running, f=free: (r.discard(t), f.append(w))
+                    )
                     started += 1
                 await asyncio.sleep(0.005)
             await asyncio.gather(*running, return_exceptions=True)
