@@ -129,29 +129,19 @@ class EscalationService:
                 await store.update_issue(tx, issue.id, issue.state, escalated=1)
             if alert.step == AlertStep.HEAD:
                 head = await people.department_head(tx, issue.department_code)
-                if head is not None:
-                    lang = await self.notices.language(tx, head)
-                    await self.notices.tell(
-                        tx,
-                        head,
-                        now,
-                        f"es_{clock}_head",
-                        issue=issue,
-                        late=duration(lang, moment - deadline),
-                        **values,
-                    )
-                    await self.notices.send_card(tx, issue, head, now)
-                return 1
-            for admin in await people.active_admins(tx):
-                lang = await self.notices.language(tx, admin)
+                recipients = [head] if head is not None else []
+            else:
+                recipients = await people.active_admins(tx)
+            for recipient in recipients:
+                lang = await self.notices.language(tx, recipient)
                 await self.notices.tell(
                     tx,
-                    admin,
+                    recipient,
                     now,
-                    f"es_{clock}_admins",
+                    f"es_{clock}_{alert.step.value}",
                     issue=issue,
                     late=duration(lang, moment - deadline),
                     **values,
                 )
-                await self.notices.send_card(tx, issue, admin, now)
+                await self.notices.send_card(tx, issue, recipient, now)
             return 1

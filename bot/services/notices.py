@@ -182,16 +182,7 @@ class Notices:
             if issue.address:
                 method = "sendVenue"
                 body |= {"title": f"#{issue.id}", "address": issue.address[:200]}
-            await outbox.enqueue(
-                conn,
-                chat_id=chat_id,
-                method=method,
-                payload=body,
-                purpose="media",
-                now=now,
-                issue_id=issue.id,
-                urgent=issue.urgent,
-            )
+            await self._enqueue_media(conn, chat_id, issue, method, body, now)
 
     async def photos(
         self,
@@ -211,16 +202,27 @@ class Notices:
                 media = [{"type": "photo", "media": file_id} for file_id in chunk]
                 media[0]["caption"] = caption
                 method, body = "sendMediaGroup", {"media": media}
-            await outbox.enqueue(
-                conn,
-                chat_id=chat_id,
-                method=method,
-                payload=body,
-                purpose="media",
-                now=now,
-                issue_id=issue.id,
-                urgent=issue.urgent,
-            )
+            await self._enqueue_media(conn, chat_id, issue, method, body, now)
+
+    @staticmethod
+    async def _enqueue_media(
+        conn: aiosqlite.Connection,
+        chat_id: int,
+        issue: IssueRecord,
+        method: str,
+        body: dict[str, Any],
+        now: int,
+    ) -> None:
+        await outbox.enqueue(
+            conn,
+            chat_id=chat_id,
+            method=method,
+            payload=body,
+            purpose="media",
+            now=now,
+            issue_id=issue.id,
+            urgent=issue.urgent,
+        )
 
     async def refresh_cards(self, conn: aiosqlite.Connection, issue_id: int, now: int) -> None:
         """Edit every card of this issue to show its current state and the right buttons."""
