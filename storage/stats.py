@@ -40,9 +40,10 @@ async def cohort_columns(
             {scope}""",
         {"starts": starts, "ends": ends, **params},
     ) as cursor:
-        cursor.row_factory = None  # plain tuples: a week is tens of thousands of rows
-        rows = await cursor.fetchall()
-    return await asyncio.to_thread(CohortColumns.from_rows, list(rows), durations)
+        cursor.row_factory = None
+        row = await cursor.fetchone()
+    assert row is not None
+    return await asyncio.to_thread(CohortColumns.from_joined, tuple(row), durations)
 
 
 _ROW_COLUMNS = """id, reported_at, state, grid_code, category_code, department_code, assignee_id,
