@@ -21,7 +21,7 @@ from bot.i18n import plain, text
 from bot.lifecycle import Action
 from bot.services import Refused
 from bot.services.reports import clean_text
-from handlers.common import Context, conversation, language, refuse, reply, services
+from handlers.common import Context, answer_query, conversation, language, refuse, reply, services
 
 NOTE, PHOTOS = range(2)
 NOTE_ACTIONS = {
@@ -48,10 +48,10 @@ async def act(update: Update, context: Context) -> None:
         match button.button:
             case IssueButton.ACKNOWLEDGE:
                 await issues.acknowledge(user, button.issue_id)
-                await query.answer(plain(lang, "ans_acknowledged"))
+                await answer_query(query, plain(lang, "ans_acknowledged"))
             case IssueButton.CONFIRM:
                 rendered = await issues.confirm(user, button.issue_id)
-                await query.answer()
+                await answer_query(query)
                 await query.edit_message_reply_markup(None)
                 await reply(update, rendered)
             case IssueButton.RATE:
@@ -60,20 +60,21 @@ async def act(update: Update, context: Context) -> None:
                 except ValueError:
                     raise Refused("ans_bad_button") from None
                 await issues.rate(user, button.issue_id, rating)
-                await query.answer(plain(lang, "done_rated"))
+                await answer_query(query, plain(lang, "done_rated"))
                 await query.edit_message_reply_markup(None)
             case IssueButton.REROUTE:
                 issue = await issues.reroute(user, button.issue_id, button.argument or "")
                 names = await services(context).notices.issue_names(
                     services(context).db.reader, issue
                 )
-                await query.answer(
+                await answer_query(
+                    query,
                     plain(
                         lang,
                         "done_reroute",
                         id=issue.id,
                         department=names.department(issue.department_code),
-                    )
+                    ),
                 )
             case IssueButton.REASSIGN:
                 if not (button.argument or "").isdigit():
@@ -82,12 +83,13 @@ async def act(update: Update, context: Context) -> None:
                 names = await services(context).notices.issue_names(
                     services(context).db.reader, issue
                 )
-                await query.answer(
-                    plain(lang, "done_reassign", id=issue.id, name=names.person(issue.assignee_id))
+                await answer_query(
+                    query,
+                    plain(lang, "done_reassign", id=issue.id, name=names.person(issue.assignee_id)),
                 )
             case IssueButton.CANCEL:
                 await issues.cancel(user, button.issue_id)
-                await query.answer(plain(lang, "done_cancel_issue", id=button.issue_id))
+                await answer_query(query, plain(lang, "done_cancel_issue", id=button.issue_id))
     except Refused as refused:
         await refuse(update, context, refused)
 
@@ -110,7 +112,7 @@ async def ask_note(update: Update, context: Context) -> int:
     assert context.user_data is not None
     context.user_data[_PENDING] = {"action": action, "issue": button.issue_id, "photos": []}
     in_private = query.message is not None and query.message.chat.type == "private"
-    await query.answer(None if in_private else plain(lang, "ans_check_private"))
+    await answer_query(query, None if in_private else plain(lang, "ans_check_private"))
     await context.bot.send_message(
         query.from_user.id, str(text(lang, prompt, id=button.issue_id)), parse_mode=ParseMode.HTML
     )
@@ -163,7 +165,7 @@ async def add_resolution_photo(update: Update, context: Context) -> int:
 async def finish_resolution(update: Update, context: Context) -> int:
     query = update.callback_query
     assert query is not None
-    await query.answer()
+    await answer_query(query)
     await query.edit_message_reply_markup(None)
     return await _finish(update, context)
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import Any, cast
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
+from telegram import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Update,
+)
 from telegram.constants import ParseMode
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes, ConversationHandler
 from telegram.warnings import PTBUserWarning
 
@@ -16,6 +24,7 @@ from bot.services import Refused, Services
 from bot.views import Buttons, Rendered, state_name
 
 Context = ContextTypes.DEFAULT_TYPE
+log = logging.getLogger(__name__)
 
 
 def services(context: Context) -> Services:
@@ -54,6 +63,17 @@ async def reply(update: Update, body: Html | Rendered, buttons: Buttons | None =
     )
 
 
+async def answer_query(
+    query: CallbackQuery, text: str | None = None, show_alert: bool = False
+) -> None:
+    """Answer a tap. Telegram refuses answers to taps older than about 15 seconds (after a
+    restart, queued taps are); the tap was still acted on, so that refusal is only logged."""
+    try:
+        await query.answer(text, show_alert=show_alert)
+    except BadRequest as exc:
+        log.info("could not answer callback query %s: %s", query.id, exc.message)
+
+
 def refusal_text(lang: str, refused: Refused) -> str:
     values: dict[str, Any] = dict(refused.values)
     if isinstance(values.get("state"), State):
@@ -66,7 +86,7 @@ async def refuse(update: Update, context: Context, refused: Refused) -> None:
     lang = await language(update, context)
     query = update.callback_query
     if query is not None:
-        await query.answer(refusal_text(lang, refused)[:200], show_alert=False)
+        await answer_query(query, refusal_text(lang, refused)[:200], show_alert=False)
         return
     values: dict[str, Any] = dict(refused.values)
     if isinstance(values.get("state"), State):

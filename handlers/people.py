@@ -8,7 +8,7 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot.i18n import LANGUAGES, Html, plain, text
 from bot.permissions import Actor, Role
-from handlers.common import Context, language, reply, services
+from handlers.common import Context, answer_query, language, reply, services
 
 ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.WORKER: ("report", "my"),
@@ -70,7 +70,7 @@ async def guard(update: Update, context: Context) -> None:
     lang = await language(update, context)
     chat = update.effective_chat
     if update.callback_query is not None:
-        await update.callback_query.answer(plain(lang, "not_registered")[:200])
+        await answer_query(update.callback_query, plain(lang, "not_registered")[:200])
     elif chat is not None and chat.type == "private" and update.message is not None:
         await reply(update, text(lang, "not_registered"))
     raise ApplicationHandlerStop
@@ -137,11 +137,11 @@ async def set_language(update: Update, context: Context) -> None:
     assert query is not None and query.from_user is not None
     chosen = (query.data or "").removeprefix("lang:")
     if chosen not in LANGUAGES:
-        await query.answer()
+        await answer_query(query)
         return
     people = services(context).people
     await people.set_language(query.from_user.id, chosen)
-    await query.answer(plain(chosen, "lang_set"))
+    await answer_query(query, plain(chosen, "lang_set"))
     await reply(update, text(chosen, "lang_set"))
     actor = await people.actor(query.from_user.id)
     if actor.registered:

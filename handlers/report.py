@@ -21,7 +21,16 @@ from bot.i18n import text
 from bot.report_steps import Step
 from bot.services import Refused
 from bot.views import local_time, report_prompt
-from handlers.common import Context, conversation, language, markup, refuse, reply, services
+from handlers.common import (
+    Context,
+    answer_query,
+    conversation,
+    language,
+    markup,
+    refuse,
+    reply,
+    services,
+)
 from storage import org as org_store
 from storage.drafts import Draft
 
@@ -109,7 +118,7 @@ async def _step(
         await refuse(update, context, refused)
         return None
     if query is not None:
-        await query.answer()
+        await answer_query(query)
     return await _show(update, context, draft, edit=edit and query is not None)
 
 
@@ -219,7 +228,7 @@ async def submit(update: Update, context: Context) -> int | None:
     except Refused as refused:
         await refuse(update, context, refused)
         return ConversationHandler.END
-    await query.answer()
+    await answer_query(query)
     lang = await language(update, context)
     names = await svc.notices.issue_names(svc.db.reader, issue)
     if issue.assignee_id is None and issue.department_code is None:
@@ -244,7 +253,7 @@ async def cancel(update: Update, context: Context) -> int:
     dropped = await services(context).reports.discard(_user_id(update))
     query = update.callback_query
     if query is not None:
-        await query.answer()
+        await answer_query(query)
         if query.message is not None:
             await query.edit_message_reply_markup(None)
     key = "report_cancelled" if dropped else "nothing_to_cancel"
@@ -263,7 +272,7 @@ async def unexpected(update: Update, context: Context) -> int | None:
     }
     key = hints.get(Step(draft.step), "report_expect_choice") if draft else "nothing_to_cancel"
     if update.callback_query is not None:
-        await update.callback_query.answer(text(lang, key)[:200])
+        await answer_query(update.callback_query, text(lang, key)[:200])
     else:
         await reply(update, text(lang, key))
     return None if draft else ConversationHandler.END
