@@ -148,27 +148,83 @@ def raw_updates(user: dict[str, object], text: str) -> list[dict[str, object]]:
     """Updates of the kinds the bot does not ask for, or with optional parts missing."""
     chat = {"id": user["id"], "type": "private", "first_name": "x"}
     return [
-        {"edited_message": {"message_id": 999, "from": user, "chat": chat, "date": 1,
-                            "edit_date": 2, "text": text}},
-        {"channel_post": {"message_id": 5, "chat": {"id": -1009, "type": "channel",
-                                                    "title": "c"}, "date": 1, "text": text}},
-        {"message": {"message_id": 7, "from": user, "chat": chat, "date": 1, "caption": text,
-                     "document": {"file_id": "d1", "file_unique_id": "u1"}}},
-        {"message": {"message_id": 8, "from": user, "chat": chat, "date": 1,
-                     "sticker": {"file_id": "s1", "file_unique_id": "u2", "type": "regular",
-                                 "width": 1, "height": 1, "is_animated": False,
-                                 "is_video": False}}},
-        {"message": {"message_id": 9, "chat": {"id": -1001000000001, "type": "supergroup",
-                                               "title": "g"}, "date": 1, "text": text}},
-        {"callback_query": {"id": "q-inline", "from": user, "chat_instance": "1",
-                            "inline_message_id": "abc", "data": "ack:1"}},
-        {"message": {"message_id": 10, "from": user, "chat": chat, "date": 1,
-                     "contact": {"phone_number": "123", "first_name": "x"}}},
+        {
+            "edited_message": {
+                "message_id": 999,
+                "from": user,
+                "chat": chat,
+                "date": 1,
+                "edit_date": 2,
+                "text": text,
+            }
+        },
+        {
+            "channel_post": {
+                "message_id": 5,
+                "chat": {"id": -1009, "type": "channel", "title": "c"},
+                "date": 1,
+                "text": text,
+            }
+        },
+        {
+            "message": {
+                "message_id": 7,
+                "from": user,
+                "chat": chat,
+                "date": 1,
+                "caption": text,
+                "document": {"file_id": "d1", "file_unique_id": "u1"},
+            }
+        },
+        {
+            "message": {
+                "message_id": 8,
+                "from": user,
+                "chat": chat,
+                "date": 1,
+                "sticker": {
+                    "file_id": "s1",
+                    "file_unique_id": "u2",
+                    "type": "regular",
+                    "width": 1,
+                    "height": 1,
+                    "is_animated": False,
+                    "is_video": False,
+                },
+            }
+        },
+        {
+            "message": {
+                "message_id": 9,
+                "chat": {"id": -1001000000001, "type": "supergroup", "title": "g"},
+                "date": 1,
+                "text": text,
+            }
+        },
+        {
+            "callback_query": {
+                "id": "q-inline",
+                "from": user,
+                "chat_instance": "1",
+                "inline_message_id": "abc",
+                "data": "ack:1",
+            }
+        },
+        {
+            "message": {
+                "message_id": 10,
+                "from": user,
+                "chat": chat,
+                "date": 1,
+                "contact": {"phone_number": "123", "first_name": "x"},
+            }
+        },
     ]
 
 
-@settings(max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(text=TEXTS)
 async def test_unusual_updates_never_break_the_bot(
     street: Street, caplog: pytest.LogCaptureFixture, text: str
