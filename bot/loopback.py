@@ -440,6 +440,13 @@ class LoopbackBotApi:
         return params
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        """Answer one Bot API call; whoever waits on the server's state is woken after it."""
+        try:
+            return await self._respond(request)
+        finally:
+            await self._notify()
+
+    async def _respond(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
         if request.match_info["token"] != self.token:
             return web.json_response(

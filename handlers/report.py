@@ -31,7 +31,6 @@ from handlers.common import (
     reply,
     services,
 )
-from storage import org as org_store
 from storage.drafts import Draft
 
 REPORT_CONVERSATION = "report"
@@ -44,8 +43,9 @@ async def _show(update: Update, context: Context, draft: Draft, edit: bool = Fal
     lang = await language(update, context)
     reader = svc.db.reader
     actor = await svc.people.actor(draft.user_id)
-    grids = [(c, n) for c, n in await org_store.active_codes(reader, "grid") if c in actor.grids]
-    categories = await org_store.active_codes(reader, "category")
+    directory = await svc.organisations.directory()
+    grids = [(c, n) for c, n in directory.active["grid"] if c in actor.grids]
+    categories = directory.active["category"]
     names = await svc.notices.names(reader, [])
     prompt = report_prompt(lang, draft, grids, categories, names)
     query = update.callback_query

@@ -116,6 +116,26 @@ async def stored_source(conn: aiosqlite.Connection) -> tuple[str, int] | None:
     return (row["toml"], row["imported_at"]) if row else None
 
 
+@dataclass(frozen=True)
+class Directory:
+    """Names of every department, category and grid (retired ones too, for history) and
+    the active ones in the file's order: what every message and prompt needs."""
+
+    names: dict[str, dict[str, str]]
+    active: dict[str, list[tuple[str, str]]]
+    imported_at: int
+
+
+async def read_directory(conn: aiosqlite.Connection) -> Directory:
+    stored = await stored_source(conn)
+    return Directory(
+        names=await name_tables(conn),
+        active={table: await active_codes(conn, table) for table in ("department", "category",
+                                                                     "grid")},
+        imported_at=stored[1] if stored else 0,
+    )
+
+
 async def name_tables(conn: aiosqlite.Connection) -> dict[str, dict[str, str]]:
     """Names of every department, category and grid, retired ones included (for history)."""
     names: dict[str, dict[str, str]] = {}

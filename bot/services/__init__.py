@@ -36,20 +36,23 @@ class Services:
 def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
     zone = ZoneInfo(settings.timezone)
     organisations = OrganisationService(db, clock)
-    notices = Notices(settings.language, zone)
+    notices = Notices(settings.language, zone, organisations.directory)
     return Services(
         settings=settings,
         clock=clock,
         db=db,
         zone=zone,
         organisations=organisations,
-        people=PeopleService(db, clock, settings.language, settings.invite_days),
+        people=PeopleService(
+            db, clock, settings.language, settings.invite_days, organisations.directory
+        ),
         reports=ReportService(
             db,
             clock,
             settings.max_photos,
             settings.max_text_length,
             settings.report_limit_per_hour,
+            organisations.directory,
         ),
         issues=IssueService(
             db, clock, organisations, notices, reports_per_hour=settings.report_limit_per_hour

@@ -3,7 +3,7 @@ that change's transaction. Nothing here sends: the outbox sender delivers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,14 +17,21 @@ from storage import org as org_store
 from storage import outbox, people
 from storage.db import fetch_all, fetch_one
 from storage.issues import IssueRecord
+from storage.org import Directory
 
 MEDIA_GROUP_LIMIT = 10
 
 
 class Notices:
-    def __init__(self, default_language: str, zone: ZoneInfo) -> None:
+    def __init__(
+        self,
+        default_language: str,
+        zone: ZoneInfo,
+        directory: Callable[[], Awaitable[Directory]] | None = None,
+    ) -> None:
         self.default_language = default_language
         self.zone = zone
+        self._directory = directory
 
     async def language(self, conn: aiosqlite.Connection, chat_id: int) -> str:
         if chat_id < 0:
@@ -32,7 +39,11 @@ class Notices:
         return normalise_language(await people.language(conn, chat_id), self.default_language)
 
     async def names(self, conn: aiosqlite.Connection, people_ids: Iterable[int | None]) -> Names:
-        tables = await org_store.name_tables(conn)
+        tables = (
+            (await self._directory()).names
+            if self._directory is not None
+            else await org_store.name_tables(conn)
+        )
         ids = {i for i in people_ids if i is not None}
         return Names(
             departments=tables["department"],

@@ -4,6 +4,7 @@ what disappears from the file is retired, never deleted), and read back for rout
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from bot.clock import Clock, to_epoch
@@ -12,7 +13,7 @@ from bot.permissions import Role
 from storage import org as org_store
 from storage import people
 from storage.db import Database
-from storage.org import ImportSummary
+from storage.org import Directory, ImportSummary
 
 
 class OrganisationMissing(Exception):
@@ -20,10 +21,25 @@ class OrganisationMissing(Exception):
 
 
 class OrganisationService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, recheck_seconds: float = 2.0) -> None:
         self.db = db
         self.clock = clock
+        self.recheck_seconds = recheck_seconds
         self._cached: tuple[int, Organisation] | None = None
+        self._directory: Directory | None = None
+        self._checked_at = 0.0
+
+    async def directory(self) -> Directory:
+        """Names and active codes, kept in memory: read again when an import (here, or by
+        `whistle org import` in another process, noticed within a few seconds) changed them."""
+        now = time.monotonic()
+        if self._directory is None or now - self._checked_at > self.recheck_seconds:
+            stored = await org_store.stored_source(self.db.reader)
+            imported_at = stored[1] if stored else 0
+            if self._directory is None or self._directory.imported_at != imported_at:
+                self._directory = await org_store.read_directory(self.db.reader)
+            self._checked_at = now
+        return self._directory
 
     async def current(self) -> Organisation:
         stored = await org_store.stored_source(self.db.reader)
@@ -49,6 +65,7 @@ class OrganisationService:
         for grid in org.grids.values():
             wanted.update((w, Role.WORKER.value, grid.code) for w in grid.workers)
         wanted.update((a, Role.ADMIN.value, "") for a in org.admins)
+        self._directory = None
         async with self.db.write() as tx:
             summary = await org_store.store_organisation(tx, org, toml_text, now)
             current = await people.grants_from(tx, "org")
@@ -62,4 +79,5 @@ class OrganisationService:
             for user_id, role, scope in sorted(current - wanted):
                 await people.retire_grant(tx, user_id, role, scope, now)
                 summary.retired.append(f"{role} {user_id} {scope}".rstrip())
+        self._directory = None
         return summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,8 +12,8 @@ from bot.i18n import normalise_language, text
 from bot.permissions import Actor, Role
 from bot.services.refusal import Refused
 from storage import invites, outbox, people
-from storage import org as org_store
 from storage.db import Database
+from storage.org import Directory
 
 _SCOPE_TABLE = {Role.WORKER: "grid", Role.MEMBER: "department", Role.HEAD: "department"}
 
@@ -25,7 +26,15 @@ class Joining:
 
 
 class PeopleService:
-    def __init__(self, db: Database, clock: Clock, default_language: str, invite_days: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        default_language: str,
+        invite_days: int,
+        directory: Callable[[], Awaitable[Directory]],
+    ) -> None:
+        self.directory = directory
         self.db = db
         self.clock = clock
         self.default_language = default_language
@@ -83,7 +92,7 @@ class PeopleService:
         if table is None:
             scope = ""
         else:
-            codes = {code for code, _ in await org_store.active_codes(self.db.reader, table)}
+            codes = {code for code, _ in (await self.directory()).active[table]}
             if scope not in codes:
                 raise Refused("invite_bad_scope", scope=scope or "-")
         code = secrets.token_urlsafe(12)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from collections.abc import Awaitable, Callable
 
 import aiosqlite
 
@@ -16,10 +17,10 @@ from bot.report_steps import Step
 from bot.services.refusal import Refused
 from storage import drafts as store
 from storage import issues as issue_store
-from storage import org as org_store
 from storage import people
 from storage.db import Database
 from storage.drafts import Draft
+from storage.org import Directory
 
 
 def clean_text(raw: str | None, limit: int) -> str:
@@ -48,8 +49,15 @@ async def check_report_quota(
 
 class ReportService:
     def __init__(
-        self, db: Database, clock: Clock, max_photos: int, max_text: int, per_hour: int = 30
+        self,
+        db: Database,
+        clock: Clock,
+        max_photos: int,
+        max_text: int,
+        per_hour: int,
+        directory: Callable[[], Awaitable[Directory]],
     ) -> None:
+        self.directory = directory
         self.db = db
         self.clock = clock
         self.max_photos = max_photos
@@ -87,7 +95,7 @@ class ReportService:
         if not actor.grids:
             raise Refused("report_not_worker")
         await check_report_quota(self.db.reader, user_id, to_epoch(self.clock.now()), self.per_hour)
-        active = {code for code, _ in await org_store.active_codes(self.db.reader, "grid")}
+        active = {code for code, _ in (await self.directory()).active["grid"]}
         grids = sorted(actor.grids & active)
         if not grids:
             raise Refused("report_not_worker")
@@ -128,7 +136,7 @@ class ReportService:
 
     async def choose_category(self, user_id: int, category: str) -> Draft:
         draft = await self._draft(user_id)
-        active = {code for code, _ in await org_store.active_codes(self.db.reader, "category")}
+        active = {code for code, _ in (await self.directory()).active["category"]}
         if category not in active:
             raise Refused("report_category_gone")
         draft.category_code = category
