@@ -35,6 +35,8 @@ class PeopleService:
         directory: Callable[[], Awaitable[Directory]],
     ) -> None:
         self.directory = directory
+        self._languages: dict[int, str] = {}
+        self._seen_names: dict[int, tuple[str, str | None]] = {}
         self.db = db
         self.clock = clock
         self.default_language = default_language
@@ -45,24 +47,30 @@ class PeopleService:
 
     async def note_seen(self, actor: Actor, name: str, username: str | None) -> None:
         """Keep a registered person's display name as Telegram shows it (written on change)."""
-        if not actor.registered:
+        if not actor.registered or self._seen_names.get(actor.user_id) == (name, username):
             return
-        if await people.display_name(self.db.reader, actor.user_id) == (name, username):
-            return
-        async with self.db.write() as tx:
-            await people.ensure_person(
-                tx, actor.user_id, to_epoch(self.clock.now()), name, username
-            )
+        if await people.display_name(self.db.reader, actor.user_id) != (name, username):
+            async with self.db.write() as tx:
+                await people.ensure_person(
+                    tx, actor.user_id, to_epoch(self.clock.now()), name, username
+                )
+        self._seen_names[actor.user_id] = (name, username)
 
     async def language(self, user_id: int) -> str:
-        stored = await people.language(self.db.reader, user_id)
-        return normalise_language(stored, self.default_language)
+        """A person's language; kept in memory once read (only /lang changes it)."""
+        known = self._languages.get(user_id)
+        if known is None:
+            stored = await people.language(self.db.reader, user_id)
+            known = self._languages[user_id] = normalise_language(stored, self.default_language)
+        return known
 
     async def set_language(self, user_id: int, lang: str) -> None:
         now = to_epoch(self.clock.now())
+        chosen = normalise_language(lang)
         async with self.db.write() as tx:
             await people.ensure_person(tx, user_id, now)
-            await people.set_language(tx, user_id, normalise_language(lang))
+            await people.set_language(tx, user_id, chosen)
+        self._languages[user_id] = chosen
 
     async def join(
         self, user_id: int, name: str, username: str | None, code: str | None
