@@ -22,6 +22,7 @@ import sqlite3
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,38 @@ class BotProcess:
                 await asyncio.wait_for(self.process.wait(), 20)
             except TimeoutError:
                 await self.kill()
+
+
+async def street_server(
+    faults: Callable[[str, dict[str, Any]], Fault | None] | None = None,
+) -> LoopbackBotApi:
+    """A started loopback Bot API server that knows the example district's people and
+    department groups."""
+    api = LoopbackBotApi(faults=faults)
+    await api.start()
+    for chat in GROUPS:
+        api.group(chat, str(chat))
+    for user_id, name in PEOPLE.items():
+        api.user(user_id, name)
+    return api
+
+
+def bot_environment(api: LoopbackBotApi, database: Path, org_file: Path) -> dict[str, str]:
+    """The environment of a `whistle run` subprocess pointed at `api`, paced for loopback."""
+    return {
+        **os.environ,
+        "WHISTLE_TELEGRAM_TOKEN": api.token,
+        "WHISTLE_TELEGRAM_API_URL": api.base_url,
+        "WHISTLE_DATABASE": str(database),
+        "WHISTLE_ORG_FILE": str(org_file),
+        "WHISTLE_ADMIN_IDS": "3001",
+        "WHISTLE_POLL_TIMEOUT_SECONDS": "1",
+        "WHISTLE_SEND_RATE_PRIVATE_CHAT": "50",
+        "WHISTLE_SEND_RATE_GROUP_PER_MINUTE": "3000",
+        "WHISTLE_SEND_RATE_OVERALL": "500",
+        "WHISTLE_WEEKLY_STATS": "false",
+        "WHISTLE_LOG_LEVEL": "WARNING",
+    }
 
 
 async def report(worker: SimulatedUser, rng: random.Random, outcome: Outcome) -> None:
@@ -154,26 +187,8 @@ async def run(
             return plan(method, params)
         return None
 
-    api = LoopbackBotApi(faults=department_faults if faults else None)
-    await api.start()
-    for chat in GROUPS:
-        api.group(chat, str(chat))
-    for user_id, name in PEOPLE.items():
-        api.user(user_id, name)
-    env = {
-        **os.environ,
-        "WHISTLE_TELEGRAM_TOKEN": api.token,
-        "WHISTLE_TELEGRAM_API_URL": api.base_url,
-        "WHISTLE_DATABASE": str(work / "w.db"),
-        "WHISTLE_ORG_FILE": str(work / "district.toml"),
-        "WHISTLE_ADMIN_IDS": "3001",
-        "WHISTLE_POLL_TIMEOUT_SECONDS": "1",
-        "WHISTLE_SEND_RATE_PRIVATE_CHAT": "50",
-        "WHISTLE_SEND_RATE_GROUP_PER_MINUTE": "3000",
-        "WHISTLE_SEND_RATE_OVERALL": "500",
-        "WHISTLE_WEEKLY_STATS": "false",
-        "WHISTLE_LOG_LEVEL": "WARNING",
-    }
+    api = await street_server(department_faults if faults else None)
+    env = bot_environment(api, work / "w.db", work / "district.toml")
     bot = BotProcess(env, work)
     outcome = Outcome()
     stop = asyncio.Event()

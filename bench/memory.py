@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import sys
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bench.crash import DISTRICT, GROUPS, report
+from bench.crash import DISTRICT, bot_environment, report, street_server
 from bench.stats_week import ZONE, fill
 from bot.demo import PEOPLE
-from bot.loopback import LoopbackBotApi
 from storage.db import Database
 
 
@@ -42,24 +40,8 @@ async def main(issues: int) -> None:
         pass
     fill(database, issues, 52, datetime.now(ZONE) - timedelta(days=1))
     shutil.copy(DISTRICT, folder / "district.toml")
-    api = LoopbackBotApi()
-    await api.start()
-    for chat in GROUPS:
-        api.group(chat, str(chat))
-    for user_id, name in PEOPLE.items():
-        api.user(user_id, name)
-    env = {
-        **os.environ,
-        "WHISTLE_TELEGRAM_TOKEN": api.token,
-        "WHISTLE_TELEGRAM_API_URL": api.base_url,
-        "WHISTLE_DATABASE": str(database),
-        "WHISTLE_ORG_FILE": str(folder / "district.toml"),
-        "WHISTLE_ADMIN_IDS": "3001",
-        "WHISTLE_POLL_TIMEOUT_SECONDS": "1",
-        "WHISTLE_SEND_RATE_PRIVATE_CHAT": "50",
-        "WHISTLE_WEEKLY_STATS": "false",
-        "WHISTLE_LOG_LEVEL": "WARNING",
-    }
+    api = await street_server()
+    env = bot_environment(api, database, folder / "district.toml")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run", env=env, cwd=folder
     )
