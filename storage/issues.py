@@ -297,11 +297,6 @@ async def transferred(conn: aiosqlite.Connection, limit: int) -> list[IssueRecor
     return [IssueRecord.from_row(r) for r in rows]
 
 
-async def count_by_state(conn: aiosqlite.Connection) -> dict[str, int]:
-    rows = await fetch_all(conn, "SELECT state, COUNT(*) AS n FROM issue GROUP BY state")
-    return {r["state"]: r["n"] for r in rows}
-
-
 async def reported_since(conn: aiosqlite.Connection, user_id: int, since: int) -> int:
     row = await fetch_one(
         conn,

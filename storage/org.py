@@ -130,8 +130,9 @@ async def read_directory(conn: aiosqlite.Connection) -> Directory:
     stored = await stored_source(conn)
     return Directory(
         names=await name_tables(conn),
-        active={table: await active_codes(conn, table) for table in ("department", "category",
-                                                                     "grid")},
+        active={
+            table: await active_codes(conn, table) for table in ("department", "category", "grid")
+        },
         imported_at=stored[1] if stored else 0,
     )
 

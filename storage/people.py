@@ -127,13 +127,6 @@ async def active_admins(conn: aiosqlite.Connection) -> list[int]:
     return [r["user_id"] for r in rows]
 
 
-async def registered_people(conn: aiosqlite.Connection) -> list[int]:
-    rows = await fetch_all(
-        conn, "SELECT DISTINCT user_id FROM role_grant WHERE retired_at IS NULL ORDER BY user_id"
-    )
-    return [r["user_id"] for r in rows]
-
-
 async def is_blocked(conn: aiosqlite.Connection, chat_id: int) -> bool:
     row = await fetch_one(
         conn, "SELECT 1 FROM person WHERE user_id = ? AND blocked_at IS NOT NULL", (chat_id,)

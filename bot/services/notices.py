@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from bot.i18n import Html, normalise_language, text
+from bot.i18n import normalise_language, text
 from bot.lifecycle import ASSIGNED_STATES
 from bot.views import Audience, Buttons, Names, Rendered, issue_card, keyboard
 from storage import issues as issue_store
@@ -273,25 +273,6 @@ class Notices:
             chat_id=chat_id,
             method="sendMessage",
             payload=body,
-            purpose="notice",
-            now=now,
-            issue_id=issue.id if issue else None,
-            urgent=bool(issue and issue.urgent),
-        )
-
-    async def tell_html(
-        self,
-        conn: aiosqlite.Connection,
-        chat_id: int,
-        now: int,
-        body: Html,
-        issue: IssueRecord | None = None,
-    ) -> None:
-        await outbox.enqueue(
-            conn,
-            chat_id=chat_id,
-            method="sendMessage",
-            payload={"text": str(body), "parse_mode": "HTML"},
             purpose="notice",
             now=now,
             issue_id=issue.id if issue else None,
