@@ -74,23 +74,22 @@ async def answer_query(
         log.info("could not answer callback query %s: %s", query.id, exc.message)
 
 
-def refusal_text(lang: str, refused: Refused) -> str:
+def _refusal_values(lang: str, refused: Refused) -> dict[str, Any]:
+    """The refusal's values as shown: an issue state by its name in `lang`."""
     values: dict[str, Any] = dict(refused.values)
     if isinstance(values.get("state"), State):
         values["state"] = state_name(lang, values["state"])
-    return plain(lang, refused.key, **values)
+    return values
 
 
 async def refuse(update: Update, context: Context, refused: Refused) -> None:
     """The short, polite answer to a refused request; nothing was changed."""
     lang = await language(update, context)
+    values = _refusal_values(lang, refused)
     query = update.callback_query
     if query is not None:
-        await answer_query(query, refusal_text(lang, refused)[:200], show_alert=False)
+        await answer_query(query, plain(lang, refused.key, **values)[:200])
         return
-    values: dict[str, Any] = dict(refused.values)
-    if isinstance(values.get("state"), State):
-        values["state"] = state_name(lang, values["state"])
     await reply(update, text(lang, refused.key, **values))
 
 
