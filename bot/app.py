@@ -25,7 +25,7 @@ from bot.clock import Clock, SystemClock
 from bot.i18n import text
 from bot.persistence import DraftPersistence
 from bot.sender import OutboxSender
-from bot.services import Services, build_services
+from bot.services import Refused, Services, build_services
 from bot.settings import Settings
 from handlers import actions, admin, lookup, people, report
 from handlers.common import Context, refuse, reply, services
@@ -68,8 +68,6 @@ def redact_in_logs(secret: str) -> None:
 
 
 async def _stray_button(update: Update, context: Context) -> None:
-    from bot.services import Refused
-
     await refuse(update, context, Refused("ans_bad_button"))
 
 

@@ -10,6 +10,8 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from pydantic import SecretStr
+
 from bot.app import Whistle
 from bot.clock import ManualClock
 from bot.loopback import ApiCall, LoopbackBotApi, SentMessage, SimulatedUser
@@ -105,7 +107,7 @@ async def run_demo(settings: Settings, keep: Path | None = None, quiet: bool = F
     narrator = Narrator(api, quiet)
     demo_settings = settings.model_copy(
         update={
-            "telegram_token": None,
+            "telegram_token": SecretStr(api.token),
             "telegram_api_url": api.base_url,
             "telegram_file_url": api.file_url,
             "database": folder / "whistle.db",
@@ -117,9 +119,6 @@ async def run_demo(settings: Settings, keep: Path | None = None, quiet: bool = F
             "weekly_stats": False,
         }
     )
-    from pydantic import SecretStr
-
-    demo_settings.telegram_token = SecretStr(api.token)
     people = {uid: api.user(uid, name) for uid, name in PEOPLE.items()}
     worker, admin = people[2001], people[3001]
     narrator.say(

@@ -42,12 +42,16 @@ class OrganisationService:
         return self._directory
 
     async def current(self) -> Organisation:
-        stored = await org_store.stored_source(self.db.reader)
-        if stored is None:
-            raise OrganisationMissing("import an organisation file first: whistle org import FILE")
-        toml_text, imported_at = stored
+        """The organisation as parsed from the last import; the file is read and parsed again
+        only when the directory (same freshness rule) shows a newer import."""
+        imported_at = (await self.directory()).imported_at
         if self._cached is None or self._cached[0] != imported_at:
-            self._cached = (imported_at, parse_organisation(toml_text))
+            stored = await org_store.stored_source(self.db.reader)
+            if stored is None:
+                raise OrganisationMissing(
+                    "import an organisation file first: whistle org import FILE"
+                )
+            self._cached = (stored[1], parse_organisation(stored[0]))
         return self._cached[1]
 
     async def import_file(self, path: Path) -> ImportSummary:
