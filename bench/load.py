@@ -1,8 +1,9 @@
 """Load: simulated grid workers and members drive Whistle through the loopback Bot API
 server at several offered loads, then a bare python-telegram-bot echo bot is driven with
-the same number of updates, in the same run.
+the same number of updates, in the same run. Each bot runs in its own process, as it
+would in production; the server and the simulated people run in this one.
 
-    python bench/load.py [--seconds 8] [--loads 5,10,20,40,80]
+    python -m bench.load [--seconds 8] [--loads 5,10,20,40,80]
 
 Prints, per offered load (reports started per second): updates processed per second,
 reports completed per second, and the latency from a report's 提交 to its push reaching
@@ -18,16 +19,13 @@ import asyncio
 import random
 import re
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from telegram import Update
-from telegram.ext import Application, ApplicationBuilder, MessageHandler, filters
-
-from bot.app import Whistle
+from bench.crash import BotProcess, bot_environment, street_server
 from bot.loopback import LoopbackBotApi, SentMessage, SimulatedUser
-from bot.settings import Settings
 
 DISTRICT = Path(__file__).resolve().parent.parent / "bot" / "data" / "district.toml"
 EXTRA_WORKERS = 300
@@ -103,36 +101,41 @@ async def one_report(
         counter.updates += steps
 
 
+async def ready(api: LoopbackBotApi, user: SimulatedUser, folder: Path) -> None:
+    """Wait until the bot process answers (it imports the organisation file first)."""
+    mark = user.mark()
+    await user.send("/help")
+    try:
+        await user.expect("", mark, 60)
+    except AssertionError:
+        log = folder / "bot.log"
+        tail = log.read_text(encoding="utf-8")[-2000:] if log.exists() else ""
+        raise SystemExit(f"the bot did not start:\n{tail}") from None
+
+
 async def measure_whistle(
     seconds: float, loads: list[int]
 ) -> tuple[list[tuple[int, float, float, float, float]], float]:
     rng = random.Random(7)
     folder = Path(tempfile.mkdtemp(prefix="whistle-load-"))
     (folder / "district.toml").write_text(big_district(), encoding="utf-8")
-    api = LoopbackBotApi()
-    await api.start()
-    for chat in (-1001000000001, -1001000000002, -1001000000004):
-        api.group(chat, str(chat))
-    settings = Settings(
-        telegram_token=api.token,
-        telegram_api_url=api.base_url,
-        database=folder / "w.db",
-        org_file=folder / "district.toml",
-        admin_ids=[3001],
-        poll_timeout_seconds=1,
-        send_rate_overall=100000,
-        send_rate_private_chat=100000,
-        send_rate_group_per_minute=10**7,
-        weekly_stats=False,
-        report_limit_per_hour=10**6,
-        _env_file=None,  # type: ignore[call-arg]
-    )
+    api = await street_server()
     for uid in range(1000, 1800):
         api.user(uid, f"M{uid}")
     workers = [api.user(FIRST_WORKER + k, f"W{k}") for k in range(EXTRA_WORKERS)]
+    env = {
+        **bot_environment(api, folder / "w.db", folder / "district.toml"),
+        "WHISTLE_SEND_RATE_OVERALL": "100000",
+        "WHISTLE_SEND_RATE_PRIVATE_CHAT": "100000",
+        "WHISTLE_SEND_RATE_GROUP_PER_MINUTE": "10000000",
+        "WHISTLE_REPORT_LIMIT_PER_HOUR": "1000000",
+    }
+    bot = BotProcess(env, folder)
     results = []
     best = 0.0
-    async with Whistle(settings):
+    await bot.start()
+    try:
+        await ready(api, workers[0], folder)
         pushed: dict[int, float] = {}
         for load in loads:
             counter = Counter()
@@ -165,35 +168,41 @@ async def measure_whistle(
             )
             if p99 < 100:
                 best = max(best, counter.completed / elapsed)
-    await api.stop()
+    finally:
+        await bot.stop()
+        await api.stop()
     return results, best
 
 
-async def measure_echo(updates: int) -> float:
+async def measure_echo(updates: int, concurrent: int = 0) -> float:
+    """Updates per second of the bare echo bot (its own process) draining `updates`."""
     api = LoopbackBotApi()
     await api.start()
     users = [api.user(40000 + n, f"E{n}") for n in range(50)]
+    replies = 0
 
-    async def echo(update: Update, context: object) -> None:
-        assert update.effective_message is not None
-        await update.effective_message.reply_text(update.effective_message.text or "")
+    def count(kind: str, event: object) -> None:
+        nonlocal replies
+        if kind == "message" and isinstance(event, SentMessage) and event.from_bot:
+            replies += 1
 
-    application: Application = (  # type: ignore[type-arg]
-        ApplicationBuilder().token(api.token).base_url(api.base_url).build()
-    )
-    application.add_handler(MessageHandler(filters.TEXT, echo))
-    async with application:
-        await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(poll_interval=0, timeout=1)
+    api.observers.append(count)
+    command = [sys.executable, "-m", "bench.echo_bot", api.base_url, api.token]
+    if concurrent:
+        command += ["--concurrent", str(concurrent)]
+    process = await asyncio.create_subprocess_exec(*command)
+    try:
+        await users[0].send("warm up")
+        await api.wait_for(lambda: replies >= 1, 60)
         began = time.monotonic()
         for n in range(updates):
             await users[n % len(users)].send(f"echo {n}")
-        await api.wait_for(lambda: sum(1 for m in api.messages if m.from_bot) >= updates, 600)
+        await api.wait_for(lambda: replies >= updates + 1, 600)
         elapsed = time.monotonic() - began
-        await application.updater.stop()
-        await application.stop()
-    await api.stop()
+    finally:
+        process.terminate()
+        await process.wait()
+        await api.stop()
     return updates / elapsed
 
 
@@ -206,10 +215,16 @@ async def main(seconds: float, loads: list[int]) -> None:
         )
     print(f"highest completed reports/s with p99 < 100 ms: {best:.1f}")
     peak = max(updates for _, updates, _, _, _ in results)
-    echo = await measure_echo(2000)
+    total = max(int(updates * seconds) for _, updates, _, _, _ in results)
+    echo = await measure_echo(total)
     print(
         f"bare PTB echo bot: {echo:.0f} updates/s; Whistle's peak {peak:.0f} updates/s "
         f"→ ratio {peak / echo:.2f}"
+    )
+    echo_concurrent = await measure_echo(total, concurrent=64)
+    print(
+        f"echo bot with concurrent_updates(64): {echo_concurrent:.0f} updates/s "
+        f"→ ratio {peak / echo_concurrent:.2f}"
     )
 
 

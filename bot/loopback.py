@@ -237,6 +237,7 @@ class LoopbackBotApi:
         self.calls: list[ApiCall] = []
         self.messages: list[SentMessage] = []
         self._by_chat: dict[int, list[SentMessage]] = {}
+        self._by_id: dict[tuple[int, int], SentMessage] = {}
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.blocked: set[int] = set()
@@ -347,11 +348,12 @@ class LoopbackBotApi:
     def _keep(self, message: SentMessage) -> None:
         self.messages.append(message)
         self._by_chat.setdefault(message.chat_id, []).append(message)
+        self._by_id[(message.chat_id, message.message_id)] = message
 
     def find(self, chat_id: int, message_id: int) -> SentMessage:
-        for message in self.messages:
-            if message.chat_id == chat_id and message.message_id == message_id:
-                return message
+        message = self._by_id.get((chat_id, message_id))
+        if message is not None:
+            return message
         raise ApiError(400, "Bad Request: message to edit not found")
 
     async def push_update(self, update: dict[str, Any]) -> None:
