@@ -82,10 +82,11 @@ class BotProcess:
 
 async def street_server(
     faults: Callable[[str, dict[str, Any]], Fault | None] | None = None,
+    latency: float = 0.0,
 ) -> LoopbackBotApi:
     """A started loopback Bot API server that knows the example district's people and
     department groups."""
-    api = LoopbackBotApi(faults=faults)
+    api = LoopbackBotApi(faults=faults, latency=latency)
     await api.start()
     for chat in GROUPS:
         api.group(chat, str(chat))

@@ -27,6 +27,8 @@ from bot.persistence import DraftPersistence
 from bot.sender import OutboxSender
 from bot.services import Refused, Services, build_services
 from bot.settings import Settings
+from bot.transport import AiohttpRequest, BacklogGatedPolling, backlog_of
+from bot.updates import PerPersonOrder
 from handlers import actions, admin, lookup, people, report
 from handlers.common import Context, refuse, reply, services
 from storage.db import Database
@@ -83,15 +85,22 @@ async def _log_error(update: object, context: Context) -> None:
 
 
 def build_application(settings: Settings, svc: Services) -> Application:  # type: ignore[type-arg]
-    request = HTTPXRequest(
+    client = AiohttpRequest if settings.bot_api_client == "aiohttp" else HTTPXRequest
+    request = client(
         connection_pool_size=16,
         read_timeout=15,
         write_timeout=15,
         connect_timeout=5,
         pool_timeout=10,
     )
-    polling_request = HTTPXRequest(
-        read_timeout=settings.poll_timeout_seconds + 10, connect_timeout=5
+    polling_request = BacklogGatedPolling(
+        client(
+            connection_pool_size=1,
+            read_timeout=settings.poll_timeout_seconds + 10,
+            write_timeout=5,
+            connect_timeout=5,
+            pool_timeout=1,
+        )
     )
     builder = (
         ApplicationBuilder()
@@ -100,10 +109,12 @@ def build_application(settings: Settings, svc: Services) -> Application:  # type
         .request(request)
         .get_updates_request(polling_request)
         .persistence(DraftPersistence(svc.db, report.REPORT_CONVERSATION))
+        .concurrent_updates(PerPersonOrder(settings.concurrent_updates))
     )
     if settings.telegram_file_url:
         builder = builder.base_file_url(settings.telegram_file_url)
     application = builder.build()
+    polling_request.backlog = backlog_of(application)
     application.bot_data["services"] = svc
     application.add_handler(TypeHandler(Update, people.guard), group=-1)
     application.add_handler(CommandHandler("start", people.start))

@@ -229,8 +229,12 @@ class LoopbackBotApi:
         token: str = "1000001:LOOPBACK-TOKEN",
         username: str = "whistle_bot",
         faults: Callable[[str, dict[str, Any]], Fault | None] | None = None,
+        latency: float = 0.0,
     ) -> None:
         self.token = token
+        self.latency = latency
+        """Seconds every call takes before it is answered: the network between a bot and
+        Telegram (tens to hundreds of milliseconds in production, nothing on loopback)."""
         self.username = username
         self.faults = faults
         self.port = 0
@@ -455,6 +459,8 @@ class LoopbackBotApi:
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
             )
         params = await self._params(request)
+        if self.latency:
+            await asyncio.sleep(self.latency)
         try:
             chat_id = _int_or_none(params.get("chat_id"))
         except ApiError:

@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     telegram_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org/bot"
     telegram_file_url: str | None = None
+    bot_api_client: Literal["httpx", "aiohttp"] = "httpx"
     database: Path = Path("whistle.db")
     org_file: Path | None = None
     admin_ids: Annotated[list[int], NoDecode] = []
@@ -30,6 +31,7 @@ class Settings(BaseSettings):
     send_rate_private_chat: Annotated[float, Field(gt=0)] = 1.0
     send_rate_group_per_minute: Annotated[float, Field(gt=0)] = 20.0
     send_max_backoff_seconds: Annotated[int, Field(gt=0)] = 300
+    concurrent_updates: Annotated[int, Field(ge=1, le=1024)] = 64
     poll_timeout_seconds: Annotated[int, Field(ge=0, le=50)] = 30
     weekly_stats: bool = True
     stats_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"

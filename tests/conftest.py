@@ -8,10 +8,11 @@ import re
 import shutil
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import closing
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,9 @@ def district_file(tmp_path: Path) -> Path:
     return target
 
 
-def make_settings(api: LoopbackBotApi, database: Path, org_file: Path | None) -> Settings:
+def make_settings(
+    api: LoopbackBotApi, database: Path, org_file: Path | None, **overrides: Any
+) -> Settings:
     return Settings(
         telegram_token=api.token,
         telegram_api_url=api.base_url,
@@ -47,6 +50,7 @@ def make_settings(api: LoopbackBotApi, database: Path, org_file: Path | None) ->
         send_rate_group_per_minute=6000,
         send_rate_overall=1000,
         _env_file=None,  # type: ignore[call-arg]
+        **overrides,
     )
 
 
@@ -117,6 +121,15 @@ class Street:
 
 @pytest.fixture
 async def street(tmp_path: Path, district_file: Path) -> AsyncIterator[Street]:
+    async with open_street(tmp_path, district_file) as town:
+        yield town
+
+
+@asynccontextmanager
+async def open_street(
+    tmp_path: Path, district_file: Path, **overrides: Any
+) -> AsyncIterator[Street]:
+    """A started street whose settings differ from the defaults by `overrides`."""
     api = LoopbackBotApi()
     await api.start()
     for chat_id, title in (
@@ -128,7 +141,7 @@ async def street(tmp_path: Path, district_file: Path) -> AsyncIterator[Street]:
     for user_id, name in PEOPLE.items():
         api.user(user_id, name)
     clock = ManualClock(WEDNESDAY_MORNING)
-    settings = make_settings(api, tmp_path / "whistle.db", district_file)
+    settings = make_settings(api, tmp_path / "whistle.db", district_file, **overrides)
     whistle = Whistle(settings, clock)
     try:
         await whistle.start()

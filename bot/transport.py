@@ -1,0 +1,188 @@
+"""How the bot talks to the Bot API server: the request objects python-telegram-bot uses.
+
+Profiling the bot under load (bench/load.py) showed the Bot API client, not Whistle's own
+work, using most of the CPU: every call costs about a millisecond in httpx alone, and with
+updates arriving one by one the poller asked for them one by one — one `getUpdates` per
+update. `BacklogGatedPolling` asks for more updates only once the ones already fetched have
+been taken up, so under load one call brings a batch; when the bot is idle nothing waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import aiohttp
+from telegram._utils.defaultvalue import DEFAULT_NONE, DefaultValue
+from telegram._utils.types import ODVInput
+from telegram.error import NetworkError, TimedOut
+from telegram.ext import Application
+from telegram.request import BaseRequest, RequestData
+
+BACKLOG_CHECK_SECONDS = 0.002
+MAX_BACKLOG_WAIT_SECONDS = 1.0
+BUSY_UPDATES = 16
+"""Updates in hand above which the bot counts as busy: with a real network most of them
+wait for Telegram, so a few in hand is normal and fetching goes on; many means the
+bot is short of CPU and another `getUpdates` would only cost more of it."""
+
+
+def backlog_of(application: Application) -> Callable[[], int]:  # type: ignore[type-arg]
+    """Fetched updates not yet taken up, plus those in hand beyond `BUSY_UPDATES`."""
+    queue, processor = application.update_queue, application.update_processor
+
+    def backlog() -> int:
+        return queue.qsize() + max(0, processor.current_concurrent_updates - BUSY_UPDATES)
+
+    return backlog
+
+
+class BacklogGatedPolling(BaseRequest):
+    """Wraps the request object used for `getUpdates`: before each call it waits (at most
+    `max_wait` seconds) while `backlog()` says fetched updates are still queued.
+
+    Fetching more while the handlers are behind only adds calls; fetching when the queue
+    is empty, even while the last update is still being handled, keeps the next batch
+    ready. An update is confirmed to Telegram by the next `getUpdates`, so waiting also
+    keeps fewer fetched-but-unhandled updates exposed to a crash."""
+
+    def __init__(
+        self,
+        inner: BaseRequest,
+        backlog: Callable[[], int] = lambda: 0,
+        max_wait: float = MAX_BACKLOG_WAIT_SECONDS,
+    ) -> None:
+        self.inner = inner
+        self.backlog = backlog
+        self.max_wait = max_wait
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self.inner.read_timeout
+
+    async def initialize(self) -> None:
+        await self.inner.initialize()
+
+    async def shutdown(self) -> None:
+        await self.inner.shutdown()
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = DEFAULT_NONE,
+        write_timeout: ODVInput[float] = DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        waited = 0.0
+        while self.backlog() > 0 and waited < self.max_wait:
+            await asyncio.sleep(BACKLOG_CHECK_SECONDS)
+            waited += BACKLOG_CHECK_SECONDS
+        return await self.inner.do_request(
+            url,
+            method,
+            request_data,
+            read_timeout=read_timeout,
+            write_timeout=write_timeout,
+            connect_timeout=connect_timeout,
+            pool_timeout=pool_timeout,
+        )
+
+
+class AiohttpRequest(BaseRequest):
+    """Bot API calls over aiohttp's client instead of httpx (`WHISTLE_BOT_API_CLIENT=aiohttp`).
+
+    Same contract as PTB's `HTTPXRequest`: form-encoded parameters, multipart when files
+    are sent, `(status, body)` back, timeouts as `TimedOut` and connection failures as
+    `NetworkError`. aiohttp (already installed for the loopback server) parses HTTP in C:
+    `bench/http_client.py` measures a call at about a quarter of httpx's CPU time, and the
+    Bot API client is most of what the bot does under load."""
+
+    def __init__(
+        self,
+        connection_pool_size: int = 16,
+        read_timeout: float | None = 5.0,
+        write_timeout: float | None = 5.0,
+        connect_timeout: float | None = 5.0,
+        pool_timeout: float | None = 1.0,
+    ) -> None:
+        self._pool_size = connection_pool_size
+        self._timeouts = (read_timeout, write_timeout, connect_timeout, pool_timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._timeouts[0]
+
+    async def initialize(self) -> None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._pool_size),
+                headers={"User-Agent": self.USER_AGENT},
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+
+    async def shutdown(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    def _timeout(
+        self,
+        read: ODVInput[float],
+        write: ODVInput[float],
+        connect: ODVInput[float],
+        pool: ODVInput[float],
+    ) -> aiohttp.ClientTimeout:
+        default_read, default_write, default_connect, default_pool = self._timeouts
+        read_s = default_read if isinstance(read, DefaultValue) else read
+        write_s = default_write if isinstance(write, DefaultValue) else write
+        connect_s = default_connect if isinstance(connect, DefaultValue) else connect
+        pool_s = default_pool if isinstance(pool, DefaultValue) else pool
+        # aiohttp has no separate write timeout; a request must be written and answered
+        # within write + read. Its `connect` covers waiting for a pooled connection too.
+        total = None if read_s is None or write_s is None else read_s + write_s
+        waiting = None if connect_s is None or pool_s is None else connect_s + pool_s
+        return aiohttp.ClientTimeout(
+            total=total, connect=waiting, sock_connect=connect_s, sock_read=read_s
+        )
+
+    @staticmethod
+    def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str] | None:
+        if request_data is None:
+            return None
+        fields = request_data.json_parameters
+        files = request_data.multipart_data
+        if not files:
+            return fields
+        form = aiohttp.FormData()
+        for name, value in fields.items():
+            form.add_field(name, value)
+        for name, (filename, content, mimetype) in files.items():
+            form.add_field(name, content, filename=filename, content_type=mimetype)
+        return form
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = DEFAULT_NONE,
+        write_timeout: ODVInput[float] = DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if self._session is None or self._session.closed:
+            raise RuntimeError("This AiohttpRequest is not initialized!")
+        timeout = self._timeout(read_timeout, write_timeout, connect_timeout, pool_timeout)
+        try:
+            async with self._session.request(
+                method, url, data=self._body(request_data), timeout=timeout
+            ) as response:
+                return response.status, await response.read()
+        except TimeoutError as err:
+            raise TimedOut from err
+        except aiohttp.ClientError as err:
+            raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
