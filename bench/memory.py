@@ -1,75 +1,110 @@
-"""Peak memory of a running bot with 100,000 issues in its database.
+"""Peak memory of a running bot that has taken reports through Telegram, with 100,000
+issues in its database.
 
-    python -m bench.memory [--issues 100000]
+    python -m bench.memory [--issues 100000] [--through-bot 2000] [--workers 40]
 
-Fills a database with issues (as bench/stats_week.py does), starts `whistle run` as a
-subprocess against the loopback Bot API server, has people report, accept and ask for
-/todo, /my and /stats, and prints the bot's peak resident memory (VmHWM) and the
-database size per 100,000 issues.
+Fills the database with `issues - through_bot` issues (as bench/stats_week.py does),
+starts `whistle run` as a subprocess against the loopback Bot API server, then has grid
+workers send the remaining `through_bot` reports through the bot (whole conversations:
+category, text, photo, location, urgency, 提交), printing the bot's resident memory as
+they go; then admins, members and workers ask for /stats, /todo and /my. Prints the
+peak resident memory (VmHWM) and the database size per 100,000 issues.
+`--through-bot 100000` sends every issue through the bot (about 1.5 hours).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import sys
+import random
 import tempfile
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bench.crash import DISTRICT, bot_environment, report, street_server
+from bench.crash import BotProcess, bot_environment, street_server
+from bench.load import EXTRA_WORKERS, FIRST_WORKER, Counter, big_district, one_report
 from bench.stats_week import ZONE, fill
-from bot.demo import PEOPLE
 from storage.db import Database
 
 
-def peak_rss_kib(pid: int) -> int:
+def rss_kib(pid: int, field: str = "VmHWM") -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1])
     return 0
 
 
-async def main(issues: int) -> None:
-    import random
-
+async def main(issues: int, through_bot: int, workers: int) -> None:
     folder = Path(tempfile.mkdtemp(prefix="whistle-memory-"))
     database = folder / "w.db"
     async with Database(database):
         pass
-    fill(database, issues, 52, datetime.now(ZONE) - timedelta(days=1))
-    shutil.copy(DISTRICT, folder / "district.toml")
+    if issues > through_bot:
+        fill(database, issues - through_bot, 52, datetime.now(ZONE) - timedelta(days=1))
+    (folder / "district.toml").write_text(big_district(), encoding="utf-8")
     api = await street_server()
-    env = bot_environment(api, database, folder / "district.toml")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", env=env, cwd=folder
-    )
+    env = {
+        **bot_environment(api, database, folder / "district.toml"),
+        "WHISTLE_SEND_RATE_OVERALL": "100000",
+        "WHISTLE_SEND_RATE_PRIVATE_CHAT": "100000",
+        "WHISTLE_SEND_RATE_GROUP_PER_MINUTE": "10000000",
+        "WHISTLE_REPORT_LIMIT_PER_HOUR": "1000000",
+    }
+    bot = BotProcess(env, folder)
+    await bot.start()
+    counter = Counter()
+    rng = random.Random(1)
+    people = [api.user(FIRST_WORKER + k, f"W{k}") for k in range(min(workers, EXTRA_WORKERS))]
+    began = time.monotonic()
     try:
-        rng = random.Random(1)
-        from bench.crash import Outcome
+        assert bot.process is not None
+        pid = bot.process.pid
+        step = max(1, through_bot // 10)
+        next_mark, started, failed = step, 0, 0
 
-        outcome = Outcome()
-        workers = [api.user(w, PEOPLE[w]) for w in (2001, 2003, 2004, 2006)]
-        for _ in range(5):
-            await asyncio.gather(*(report(w, rng, outcome) for w in workers))
-        admin, member = api.user(3001, "陈静"), api.user(1002, "张伟")
+        async def keep_reporting(worker_index: int) -> None:
+            nonlocal next_mark, started, failed
+            worker = people[worker_index]
+            while started < through_bot:
+                started += 1
+                try:
+                    await one_report(api, worker, rng, counter)
+                except (AssertionError, TimeoutError):
+                    failed += 1
+                if counter.completed >= next_mark:
+                    next_mark += step
+                    print(
+                        f"  {counter.completed:>7,} reports through the bot: resident "
+                        f"{rss_kib(pid, 'VmRSS') / 1024:.0f} MiB, peak "
+                        f"{rss_kib(pid) / 1024:.0f} MiB",
+                        flush=True,
+                    )
+
+        await asyncio.gather(*(keep_reporting(n) for n in range(len(people))))
+        elapsed = time.monotonic() - began
+        admin, member, worker = api.user(3001, "陈静"), api.user(1002, "张伟"), people[0]
         for command in ("/stats", "/stats last"):
             mark = admin.mark()
             await admin.send(command)
             await admin.expect("响应统计", mark, 60)
+        mark = member.mark()
         await member.send("/todo")
-        await member.expect("待办", 0, 30)
-        await workers[0].send("/my")
-        await workers[0].expect("我上报的问题", 0, 30)
+        await member.expect("待办", mark, 30)
+        mark = worker.mark()
+        await worker.send("/my")
+        await worker.expect("我上报的问题", mark, 30)
         await asyncio.sleep(2)
-        peak = peak_rss_kib(process.pid)
+        peak = rss_kib(pid)
     finally:
-        process.terminate()
-        await process.wait()
+        await bot.stop()
         await api.stop()
     size = database.stat().st_size
-    print(f"reports completed during the run: {len(outcome.receipts)}")
+    print(
+        f"reports completed through the bot: {counter.completed:,} in {elapsed:.0f} s "
+        f"({counter.completed / elapsed:.1f}/s), {failed} not completed; "
+        f"issues in the database: {issues:,}"
+    )
     print(f"peak resident memory of the bot: {peak / 1024:.0f} MiB (target < 150 MiB)")
     print(
         f"database: {size / 2**20:.0f} MiB for {issues:,} issues "
@@ -80,5 +115,7 @@ async def main(issues: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--issues", type=int, default=100_000)
+    parser.add_argument("--through-bot", type=int, default=2_000)
+    parser.add_argument("--workers", type=int, default=40)
     args = parser.parse_args()
-    asyncio.run(main(args.issues))
+    asyncio.run(main(args.issues, args.through_bot, args.workers))

@@ -90,12 +90,15 @@ class Database:
 
 
 async def fetch_all(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-    async with conn.execute(sql, params) as cursor:
-        return list(await cursor.fetchall())
+    """All rows, in one trip to the connection's thread (a cursor's execute, fetch and
+    close would be three, each waiting its turn on a busy event loop)."""
+    return list(await conn.execute_fetchall(sql, params))
 
 
 async def fetch_one(
     conn: aiosqlite.Connection, sql: str, params: Params = ()
 ) -> sqlite3.Row | None:
-    async with conn.execute(sql, params) as cursor:
-        return await cursor.fetchone()
+    """The first row of a query that yields at most one (by key, LIMIT 1 or an
+    aggregate), in one trip to the connection's thread."""
+    rows = await fetch_all(conn, sql, params)
+    return rows[0] if rows else None
