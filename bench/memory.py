@@ -54,6 +54,7 @@ async def main(issues: int, through_bot: int, workers: int) -> None:
     bot = BotProcess(env, folder)
     await bot.start()
     counter = Counter()
+    api.observers.append(counter.observe)
     rng = random.Random(1)
     people = [api.user(FIRST_WORKER + k, f"W{k}") for k in range(min(workers, EXTRA_WORKERS))]
     began = time.monotonic()
