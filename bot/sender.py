@@ -256,10 +256,13 @@ class OutboxSender:
         return to_epoch(self.clock.now())
 
     async def _sent(self, item: OutboxItem, message_id: int | None) -> None:
-        async with self.db.write() as tx:
-            await outbox.mark_sent(tx, item.id, self._now(), message_id)
-            if item.purpose in TRACKED_PURPOSES and item.issue_id and message_id:
+        if item.purpose in TRACKED_PURPOSES and item.issue_id and message_id:
+            async with self.db.write() as tx:
+                await outbox.mark_sent(tx, item.id, self._now(), message_id)
                 await outbox.record_push(tx, item.issue_id, item.chat_id, message_id)
+            return
+        async with self.db.one_statement() as conn:
+            await outbox.mark_sent(conn, item.id, self._now(), message_id)
 
     async def _retry(self, item: OutboxItem, after_seconds: int, error: str) -> None:
         log.warning(
@@ -269,13 +272,13 @@ class OutboxSender:
             error,
             after_seconds,
         )
-        async with self.db.write() as tx:
-            await outbox.mark_retry(tx, item.id, self._now() + after_seconds, error)
+        async with self.db.one_statement() as conn:
+            await outbox.mark_retry(conn, item.id, self._now() + after_seconds, error)
 
     async def _fail(self, item: OutboxItem, error: str) -> None:
         log.error("outbox item %s to chat %s failed: %s", item.id, item.chat_id, error)
-        async with self.db.write() as tx:
-            await outbox.mark_failed(tx, item.id, self._now(), error)
+        async with self.db.one_statement() as conn:
+            await outbox.mark_failed(conn, item.id, self._now(), error)
 
     async def _blocked(self, item: OutboxItem, error: str) -> None:
         log.warning("chat %s blocked the bot: %s", item.chat_id, error)

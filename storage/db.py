@@ -77,6 +77,16 @@ class Database:
                 raise
             await conn.execute("COMMIT")
 
+    @asynccontextmanager
+    async def one_statement(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The write connection for a block that runs exactly one statement: SQLite makes
+        a single statement atomic by itself, so it needs no BEGIN … COMMIT, and it costs
+        one trip to the connection's thread instead of three."""
+        if self._writer is None:
+            raise RuntimeError("database is not open")
+        async with self._lock:
+            yield self._writer
+
     async def backup(self, target: Path) -> None:
         """A consistent copy of the live database, made with SQLite's online backup API."""
         if self._writer is None:

@@ -37,15 +37,16 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
     zone = ZoneInfo(settings.timezone)
     organisations = OrganisationService(db, clock)
     notices = Notices(settings.language, zone, organisations.directory)
+    people_service = PeopleService(
+        db, clock, settings.language, settings.invite_days, organisations.directory
+    )
     return Services(
         settings=settings,
         clock=clock,
         db=db,
         zone=zone,
         organisations=organisations,
-        people=PeopleService(
-            db, clock, settings.language, settings.invite_days, organisations.directory
-        ),
+        people=people_service,
         reports=ReportService(
             db,
             clock,
@@ -53,6 +54,7 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
             settings.max_text_length,
             settings.report_limit_per_hour,
             organisations.directory,
+            people_service.actor,
         ),
         issues=IssueService(
             db, clock, organisations, notices, reports_per_hour=settings.report_limit_per_hour

@@ -37,13 +37,33 @@ class PeopleService:
         self.directory = directory
         self._languages: dict[int, str] = {}
         self._seen_names: dict[int, tuple[str, str | None]] = {}
+        self._actors: dict[int, Actor] = {}
+        self._actors_of: Directory | None = None
         self.db = db
         self.clock = clock
         self.default_language = default_language
         self.invite_days = invite_days
 
     async def actor(self, user_id: int) -> Actor:
-        return await people.load_actor(self.db.reader, user_id)
+        """Who this is and what their roles let them see, kept in memory for registered
+        people while the organisation is unchanged: an import (here, or in another process,
+        noticed as the directory notices it), a redeemed invite or a change of the settings'
+        admins forgets what was kept. Changing an issue re-checks the roles inside its own
+        transaction, never from here."""
+        directory = await self.directory()
+        if directory is not self._actors_of:
+            self._actors.clear()
+            self._actors_of = directory
+        known = self._actors.get(user_id)
+        if known is None:
+            known = await people.load_actor(self.db.reader, user_id)
+            if known.registered:
+                self._actors[user_id] = known
+        return known
+
+    def forget_actors(self) -> None:
+        """Roles changed: read them from the database again."""
+        self._actors.clear()
 
     async def note_seen(self, actor: Actor, name: str, username: str | None) -> None:
         """Keep a registered person's display name as Telegram shows it (written on change)."""
@@ -93,6 +113,7 @@ class PeopleService:
             if actor.registered:
                 await people.ensure_person(tx, user_id, now, name, username)
                 await people.clear_blocked(tx, user_id)
+        self._actors.pop(user_id, None)
         return Joining(actor, joined, refused)
 
     async def create_invite(self, role: Role, scope: str, created_by: int | None) -> str:
@@ -152,3 +173,4 @@ class PeopleService:
                 await people.grant(tx, user_id, Role.ADMIN, "", "settings", now)
             for user_id in current - set(admin_ids):
                 await people.retire_grant(tx, user_id, Role.ADMIN.value, "", now)
+        self.forget_actors()

@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable
 import aiosqlite
 
 from bot.clock import Clock, to_epoch
+from bot.permissions import Actor
 from bot.report_steps import Step
 from bot.services.refusal import Refused
 from storage import drafts as store
 from storage import issues as issue_store
-from storage import people
 from storage.db import Database
 from storage.drafts import Draft
 from storage.org import Directory
@@ -56,8 +56,10 @@ class ReportService:
         max_text: int,
         per_hour: int,
         directory: Callable[[], Awaitable[Directory]],
+        actor: Callable[[int], Awaitable[Actor]],
     ) -> None:
         self.directory = directory
+        self.actor = actor
         self.db = db
         self.clock = clock
         self.max_photos = max_photos
@@ -68,8 +70,8 @@ class ReportService:
         return await store.get_draft(self.db.reader, user_id)
 
     async def _save(self, draft: Draft) -> Draft:
-        async with self.db.write() as tx:
-            await store.save_draft(tx, draft, to_epoch(self.clock.now()))
+        async with self.db.one_statement() as conn:
+            await store.save_draft(conn, draft, to_epoch(self.clock.now()))
         return draft
 
     async def _draft(self, user_id: int) -> Draft:
@@ -91,7 +93,7 @@ class ReportService:
         existing = await self.current(user_id)
         if existing is not None:
             return existing
-        actor = await people.load_actor(self.db.reader, user_id)
+        actor = await self.actor(user_id)
         if not actor.grids:
             raise Refused("report_not_worker")
         await check_report_quota(self.db.reader, user_id, to_epoch(self.clock.now()), self.per_hour)
@@ -127,7 +129,7 @@ class ReportService:
 
     async def choose_grid(self, user_id: int, grid: str) -> Draft:
         draft = await self._draft(user_id)
-        actor = await people.load_actor(self.db.reader, user_id)
+        actor = await self.actor(user_id)
         if grid not in actor.grids:
             raise Refused("ans_bad_button")
         draft.grid_code = grid
@@ -192,9 +194,9 @@ class ReportService:
         return await self._save(draft)
 
     async def discard(self, user_id: int) -> bool:
-        async with self.db.write() as tx:
-            return await store.delete_draft(tx, user_id)
+        async with self.db.one_statement() as conn:
+            return await store.delete_draft(conn, user_id)
 
     async def set_step(self, user_id: int, step: int) -> None:
-        async with self.db.write() as tx:
-            await store.set_step(tx, user_id, step)
+        async with self.db.one_statement() as conn:
+            await store.set_step(conn, user_id, step)
