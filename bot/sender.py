@@ -161,8 +161,9 @@ class OutboxSender:
         try:
             # The list of heads may have been read just before another delivery of this
             # chat committed: look again, so an item is never sent twice or too early.
-            if await outbox.is_due(self.db.reader, item.id, self._now()):
-                await self._deliver(item)
+            blocked = await outbox.due_to_blocked_chat(self.db.reader, item.id, self._now())
+            if blocked is not None:
+                await self._deliver(item, blocked)
         except Exception:
             log.exception("outbox item %s could not be recorded; it stays pending", item.id)
         finally:
@@ -179,7 +180,7 @@ class OutboxSender:
             self._wake.set()
             await asyncio.sleep(0.01)
 
-    async def _deliver(self, item: OutboxItem) -> None:
+    async def _deliver(self, item: OutboxItem, blocked: bool) -> None:
         payload: dict[str, Any] = {"chat_id": item.chat_id, **item.payload}
         if item.method.startswith("edit"):
             message_id = await outbox.push_message_id(
@@ -191,7 +192,7 @@ class OutboxSender:
                 return
             payload["message_id"] = message_id
         try:
-            if await people.is_blocked(self.db.reader, item.chat_id):
+            if blocked:
                 raise Forbidden("Forbidden: the chat has blocked the bot (recorded earlier)")
             async with self._overall:
                 self._pause_chat(item.chat_id, self._pace(item.chat_id))

@@ -89,13 +89,19 @@ async def next_batch(conn: aiosqlite.Connection, now: int, limit: int) -> list[O
     return [OutboxItem.from_row(r) for r in rows]
 
 
-async def is_due(conn: aiosqlite.Connection, item_id: int, now: int) -> bool:
+async def due_to_blocked_chat(
+    conn: aiosqlite.Connection, item_id: int, now: int
+) -> bool | None:
+    """None when the item is no longer due (sent, failed or put off meanwhile); else
+    whether its chat is recorded as having blocked the bot. One query for both."""
     row = await fetch_one(
         conn,
-        "SELECT 1 FROM outbox WHERE id = ? AND status = 'pending' AND not_before <= ?",
+        """SELECT EXISTS(SELECT 1 FROM person
+                         WHERE user_id = outbox.chat_id AND blocked_at IS NOT NULL)
+           FROM outbox WHERE id = ? AND status = 'pending' AND not_before <= ?""",
         (item_id, now),
     )
-    return row is not None
+    return None if row is None else bool(row[0])
 
 
 async def mark_sent(

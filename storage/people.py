@@ -127,13 +127,6 @@ async def active_admins(conn: aiosqlite.Connection) -> list[int]:
     return [r["user_id"] for r in rows]
 
 
-async def is_blocked(conn: aiosqlite.Connection, chat_id: int) -> bool:
-    row = await fetch_one(
-        conn, "SELECT 1 FROM person WHERE user_id = ? AND blocked_at IS NOT NULL", (chat_id,)
-    )
-    return row is not None
-
-
 async def mark_blocked(conn: aiosqlite.Connection, chat_id: int, now: int) -> bool:
     """Record that a private chat has blocked the bot; True the first time."""
     cursor = await conn.execute(
