@@ -183,11 +183,13 @@ async def measure_whistle(
     return results, best
 
 
-async def measure_echo(updates: int, concurrent: int = 0) -> float:
-    """Updates per second of the bare echo bot (its own process) draining `updates`."""
+async def measure_echo(updates: int, concurrent: int = 0, conversing: int = 0) -> float:
+    """Updates per second of the bare echo bot (its own process). All `updates` are queued
+    at once and drained (its best case: 100 per getUpdates); or, with `conversing` people,
+    each sends, waits for the answer and sends again, as Whistle's grid workers do."""
     api = LoopbackBotApi()
     await api.start()
-    users = [api.user(40000 + n, f"E{n}") for n in range(50)]
+    users = [api.user(40000 + n, f"E{n}") for n in range(max(50, conversing))]
     replies = 0
 
     def count(kind: str, event: object) -> None:
@@ -204,8 +206,21 @@ async def measure_echo(updates: int, concurrent: int = 0) -> float:
         await users[0].send("warm up")
         await api.wait_for(lambda: replies >= 1, 60)
         began = time.monotonic()
-        for n in range(updates):
-            await users[n % len(users)].send(f"echo {n}")
+        if conversing:
+            sent = 0
+
+            async def converse(user: SimulatedUser) -> None:
+                nonlocal sent
+                while sent < updates:
+                    sent += 1
+                    mark = user.mark()
+                    await user.send(f"echo {sent}")
+                    await user.expect("echo", mark, 60)
+
+            await asyncio.gather(*(converse(u) for u in users[:conversing]))
+        else:
+            for n in range(updates):
+                await users[n % len(users)].send(f"echo {n}")
         await api.wait_for(lambda: replies >= updates + 1, 600)
         elapsed = time.monotonic() - began
     finally:
@@ -235,14 +250,20 @@ async def main(
         print(f"highest completed reports/s with p99 < 100 ms: {best:.1f}")
         peaks[client] = max(updates for _, updates, _, _, _ in results)
         total = max(total, sum(int(updates * seconds) for _, updates, _, _, _ in results))
-    runs = sorted([await measure_echo(total) for _ in range(3)])
-    echo = runs[1]
-    print(
-        f"\nbare PTB echo bot (httpx, one update at a time), {total} updates: {echo:.0f} "
-        f"updates/s (median of {', '.join(f'{r:.0f}' for r in runs)})"
-    )
-    for client, peak in peaks.items():
-        print(f"ratio of Whistle's peak ({client}, {peak:.0f} updates/s) to it: {peak / echo:.2f}")
+    for how, conversing in (
+        ("all queued at once", 0),
+        (f"{EXTRA_WORKERS} people conversing", EXTRA_WORKERS),
+    ):
+        runs = sorted([await measure_echo(total, conversing=conversing) for _ in range(3)])
+        echo = runs[1]
+        print(
+            f"\nbare PTB echo bot (httpx, one update at a time), {total} updates, {how}: "
+            f"{echo:.0f} updates/s (median of {', '.join(f'{r:.0f}' for r in runs)})"
+        )
+        for client, peak in peaks.items():
+            print(
+                f"ratio of Whistle's peak ({client}, {peak:.0f} updates/s) to it: {peak / echo:.2f}"
+            )
     if network <= 0:
         return
     for concurrent in (1, 64):

@@ -70,7 +70,7 @@ TEXTS = st.one_of(
             "\u202eevil",
             "\x00\x01",
             "🙂" * 50,
-            "a" * 5000,
+            "a" * 10000,
             "/issue -1",
             "/issue 99999999999999999999",
             "/reroute 1 cg 1e9",
@@ -119,22 +119,30 @@ CALLBACKS = st.one_of(
 async def test_strangers_and_forged_buttons_change_nothing(
     street: Street, texts: list[str], taps: list[str]
 ) -> None:
-    """Whatever a stranger sends, and whatever button data anyone forges for an issue that
-    is not theirs, the database is as it was and every tap gets an answer."""
+    """Whatever a stranger or a member of another department sends, and whatever button
+    data anyone forges for an issue that is not theirs (a stranger, a member of another
+    department, a grid worker who is not its reporter), the database is as it was and
+    every tap gets a short answer."""
     if not await fetch_one(street.whistle.db.reader, "SELECT 1 FROM issue"):
         await street.blow_whistle(street.person(2001))
         outsider = street.person(1102)
         await outsider.send("/start")
         await outsider.expect("欢迎")
-    stranger, outsider = street.person(9999, "路人"), street.person(1102)
+    stranger, outsider, other_worker = (
+        street.person(9999, "路人"),
+        street.person(1102),
+        street.person(2003),
+    )
     await street.settle()
     before = street.dump()
     card = next(m for m in street.person(1002).inbox() if m.buttons())
     for text in texts:
         await stranger.send(text)
+        if text.startswith("/") and not text.startswith("/start"):
+            await outsider.send(text)
     for data in taps:
-        for person in (stranger, outsider):
-            if data.startswith(("r:", "lang:")) and person is outsider:
+        for person in (stranger, outsider, other_worker):
+            if data.startswith(("r:", "lang:")) and person is not stranger:
                 continue
             answer = await person.answer_to(await person.tap_data(card, data))
             assert answer is None or len(answer) <= 200
