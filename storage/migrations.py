@@ -205,6 +205,26 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        5,
+        # One grant row per source: an admin named both in WHISTLE_ADMIN_IDS and in the
+        # organisation file holds two, so leaving one list does not retire the other.
+        """
+        CREATE TABLE role_grant_by_source (
+            user_id     INTEGER NOT NULL REFERENCES person(user_id),
+            role        TEXT NOT NULL CHECK (role IN ('admin', 'worker', 'member', 'head')),
+            scope       TEXT NOT NULL DEFAULT '',
+            source      TEXT NOT NULL CHECK (source IN ('org', 'invite', 'settings')),
+            granted_at  INTEGER NOT NULL,
+            retired_at  INTEGER,
+            PRIMARY KEY (user_id, role, scope, source)
+        );
+        INSERT INTO role_grant_by_source (user_id, role, scope, source, granted_at, retired_at)
+            SELECT user_id, role, scope, source, granted_at, retired_at FROM role_grant;
+        DROP TABLE role_grant;
+        ALTER TABLE role_grant_by_source RENAME TO role_grant;
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

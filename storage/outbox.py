@@ -89,9 +89,7 @@ async def next_batch(conn: aiosqlite.Connection, now: int, limit: int) -> list[O
     return [OutboxItem.from_row(r) for r in rows]
 
 
-async def due_to_blocked_chat(
-    conn: aiosqlite.Connection, item_id: int, now: int
-) -> bool | None:
+async def due_to_blocked_chat(conn: aiosqlite.Connection, item_id: int, now: int) -> bool | None:
     """None when the item is no longer due (sent, failed or put off meanwhile); else
     whether its chat is recorded as having blocked the bot. One query for both."""
     row = await fetch_one(

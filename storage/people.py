@@ -52,18 +52,20 @@ async def load_actor(conn: aiosqlite.Connection, user_id: int) -> Actor:
 async def grant(
     conn: aiosqlite.Connection, user_id: int, role: Role, scope: str, source: str, now: int
 ) -> bool:
-    """Give a role; True when it is new or was retired before."""
+    """Give a role on behalf of `source`; True when that source's grant is new or was
+    retired before. Each source holds its own grant: the role lasts while any of them does."""
     row = await fetch_one(
         conn,
-        "SELECT retired_at FROM role_grant WHERE user_id = ? AND role = ? AND scope = ?",
-        (user_id, role.value, scope),
+        """SELECT retired_at FROM role_grant
+           WHERE user_id = ? AND role = ? AND scope = ? AND source = ?""",
+        (user_id, role.value, scope, source),
     )
     if row is not None and row["retired_at"] is None:
         return False
     await conn.execute(
         """INSERT INTO role_grant (user_id, role, scope, source, granted_at) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT(user_id, role, scope) DO UPDATE SET
-             retired_at = NULL, source = excluded.source, granted_at = excluded.granted_at""",
+           ON CONFLICT(user_id, role, scope, source) DO UPDATE SET
+             retired_at = NULL, granted_at = excluded.granted_at""",
         (user_id, role.value, scope, source, now),
     )
     return True
@@ -79,12 +81,13 @@ async def grants_from(conn: aiosqlite.Connection, source: str) -> set[tuple[int,
 
 
 async def retire_grant(
-    conn: aiosqlite.Connection, user_id: int, role: str, scope: str, now: int
+    conn: aiosqlite.Connection, user_id: int, role: str, scope: str, source: str, now: int
 ) -> None:
+    """Withdraw `source`'s grant; grants from other sources stand."""
     await conn.execute(
         """UPDATE role_grant SET retired_at = ?
-           WHERE user_id = ? AND role = ? AND scope = ? AND retired_at IS NULL""",
-        (now, user_id, role, scope),
+           WHERE user_id = ? AND role = ? AND scope = ? AND source = ? AND retired_at IS NULL""",
+        (now, user_id, role, scope, source),
     )
 
 
@@ -142,7 +145,7 @@ async def clear_blocked(conn: aiosqlite.Connection, user_id: int) -> None:
 async def department_members(conn: aiosqlite.Connection, department: str) -> list[int]:
     rows = await fetch_all(
         conn,
-        """SELECT user_id FROM role_grant
+        """SELECT DISTINCT user_id FROM role_grant
            WHERE role = 'member' AND scope = ? AND retired_at IS NULL ORDER BY user_id""",
         (department,),
     )

@@ -60,3 +60,29 @@ async def test_a_failed_step_leaves_the_file_as_it_was(tmp_path: Path) -> None:
         assert await schema_version(conn) == LATEST_VERSION
         cursor = await conn.execute("SELECT name FROM sqlite_master WHERE name = 'extra'")
         assert await cursor.fetchone() is None
+
+
+async def test_grants_survive_the_move_to_one_row_per_source(tmp_path: Path) -> None:
+    path = tmp_path / "v4.db"
+    from storage import migrations
+
+    original = migrations.MIGRATIONS
+    migrations.MIGRATIONS = [step for step in original if step[0] <= 4]
+    try:
+        async with aiosqlite.connect(path, isolation_level=None) as conn:
+            await migrations.migrate(conn)
+            await conn.execute("INSERT INTO person (user_id, created_at) VALUES (3001, 1)")
+            await conn.execute(
+                "INSERT INTO role_grant (user_id, role, scope, source, granted_at) "
+                "VALUES (3001, 'admin', '', 'settings', 1)"
+            )
+    finally:
+        migrations.MIGRATIONS = original
+    async with aiosqlite.connect(path, isolation_level=None) as conn:
+        assert await migrate(conn) == [5]
+        await conn.execute(
+            "INSERT INTO role_grant (user_id, role, scope, source, granted_at) "
+            "VALUES (3001, 'admin', '', 'org', 2)"
+        )
+        cursor = await conn.execute("SELECT source FROM role_grant ORDER BY source")
+        assert [r[0] for r in await cursor.fetchall()] == ["org", "settings"]

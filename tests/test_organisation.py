@@ -10,6 +10,7 @@ import pytest
 from bot.clock import ManualClock
 from bot.organisation import OrganisationInvalid, parse_organisation
 from bot.services.organisation import OrganisationService
+from bot.services.people import PeopleService
 from storage.db import Database, fetch_all
 from tests.conftest import DISTRICT, WEDNESDAY_MORNING
 
@@ -176,3 +177,22 @@ async def test_import_is_idempotent_and_retires_what_disappears(tmp_path: Path) 
         assert "member 1002 cg" in restored.added
         org = await service.current()
         assert org.departments["cg"].members == [1002]
+
+
+async def test_an_admin_in_both_the_settings_and_the_file_stays_until_both_drop_them(
+    tmp_path: Path,
+) -> None:
+    async with Database(tmp_path / "org.db") as db:
+        clock = ManualClock(WEDNESDAY_MORNING)
+        organisations = OrganisationService(db, clock)
+        people = PeopleService(db, clock, "zh", 7, organisations.directory)
+        with_admin = BASE.replace("\n[[department]]", "admins = [3001]\n\n[[department]]", 1)
+        await organisations.import_text(with_admin)
+        await people.sync_settings_admins([3001])
+        await organisations.import_text(BASE)
+        assert (await people.actor(3001)).admin, "dropped from the file, still in the settings"
+        await organisations.import_text(with_admin)
+        await people.sync_settings_admins([])
+        assert (await people.actor(3001)).admin, "dropped from the settings, still in the file"
+        await organisations.import_text(BASE)
+        assert not (await people.actor(3001)).admin

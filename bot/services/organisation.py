@@ -81,7 +81,7 @@ class OrganisationService:
                 await people.ensure_person(tx, user_id, now)
                 await people.name_if_unknown(tx, user_id, name)
             for user_id, role, scope in sorted(current - wanted):
-                await people.retire_grant(tx, user_id, role, scope, now)
+                await people.retire_grant(tx, user_id, role, scope, "org", now)
                 summary.retired.append(f"{role} {user_id} {scope}".rstrip())
         self._directory = None
         return summary

@@ -172,5 +172,5 @@ class PeopleService:
                 await people.ensure_person(tx, user_id, now)
                 await people.grant(tx, user_id, Role.ADMIN, "", "settings", now)
             for user_id in current - set(admin_ids):
-                await people.retire_grant(tx, user_id, Role.ADMIN.value, "", now)
+                await people.retire_grant(tx, user_id, Role.ADMIN.value, "", "settings", now)
         self.forget_actors()
