@@ -85,16 +85,24 @@ async def main(issues: int, through_bot: int, workers: int) -> None:
         await asyncio.gather(*(keep_reporting(n) for n in range(len(people))))
         elapsed = time.monotonic() - began
         admin, member, worker = api.user(3001, "陈静"), api.user(1002, "张伟"), people[0]
-        for command in ("/stats", "/stats last"):
-            mark = admin.mark()
-            await admin.send(command)
-            await admin.expect("响应统计", mark, 60)
-        mark = member.mark()
-        await member.send("/todo")
-        await member.expect("待办", mark, 30)
-        mark = worker.mark()
-        await worker.send("/my")
-        await worker.expect("我上报的问题", mark, 30)
+        for person, command, answer in (
+            (admin, "/stats", "响应统计"),
+            (admin, "/stats last", "响应统计"),
+            (member, "/todo", "待办"),
+            (worker, "/my", "我上报的问题"),
+        ):
+            mark = person.mark()
+            await person.send(command)
+            await person.expect(answer, mark, 60)
+            if command.startswith("/stats"):
+                await api.wait_for(
+                    lambda p=person, m=mark: any(x.kind == "photo" for x in p.inbox()[m:]), 60
+                )
+            print(
+                f"  after {command}: resident {rss_kib(pid, 'VmRSS') / 1024:.0f} MiB, "
+                f"peak {rss_kib(pid) / 1024:.0f} MiB",
+                flush=True,
+            )
         await asyncio.sleep(2)
         peak = rss_kib(pid)
     finally:

@@ -42,8 +42,8 @@ class DraftPersistence(BasePersistence[Data, Data, Data]):
         if name != self.conversation or new_state is None or not isinstance(new_state, int):
             return
         user_id = int(key[-1])
-        async with self.db.write() as tx:
-            await drafts.set_step(tx, user_id, new_state)
+        async with self.db.one_statement() as conn:
+            await drafts.set_step(conn, user_id, new_state)
 
     async def get_user_data(self) -> dict[int, Data]:
         return {}

@@ -304,7 +304,9 @@ def report_xlsx(report: WeeklyReport, names: Names, zone: ZoneInfo) -> bytes:
     import xlsxwriter
 
     buffer = io.BytesIO()
-    workbook = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    # Rows go to a temporary file as they are written, not into memory: a week with
+    # thousands of issues would otherwise hold every cell until the file is closed.
+    workbook = xlsxwriter.Workbook(buffer, {"constant_memory": True})
     summary = workbook.add_worksheet("summary")
     for y, row in enumerate(_summary_rows(report, names)):
         summary.write_row(y, 0, row)
