@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.settings import Settings
 from storage.db import fetch_one
 from tests.conftest import Street
 
@@ -256,3 +257,16 @@ async def test_unusual_updates_never_break_the_bot(
     await worker.expect("/report", mark)
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
     await worker.send("/cancel")
+
+
+def test_env_example_lists_every_setting() -> None:
+    """`.env.example` is how an operator finds a setting: each one is there, and nothing
+    there is a setting that does not exist."""
+    example = Path(__file__).resolve().parent.parent / ".env.example"
+    listed = {
+        line.split("=", 1)[0].strip()
+        for line in example.read_text(encoding="utf-8").splitlines()
+        if line.startswith("WHISTLE_")
+    }
+    fields = {f"WHISTLE_{name.upper()}" for name in Settings.model_fields}
+    assert listed == fields
