@@ -26,6 +26,7 @@ from bot.i18n import text
 from bot.persistence import DraftPersistence
 from bot.sender import OutboxSender
 from bot.services import Refused, Services, build_services
+from bot.services.organisation import OrganisationMissing
 from bot.settings import Settings
 from bot.transport import AiohttpRequest, BacklogGatedPolling, backlog_of
 from bot.updates import PerPersonOrder
@@ -34,6 +35,10 @@ from handlers.common import Context, refuse, reply, services
 from storage.db import Database
 
 log = logging.getLogger(__name__)
+
+
+class ConfigurationError(Exception):
+    """The settings contradict each other; the message says how to fix them."""
 
 DEADLINE_SWEEP_SECONDS = 30.0
 
@@ -158,6 +163,7 @@ class Whistle:
         if settings.org_file is not None:
             await self.services.organisations.import_file(Path(settings.org_file))
         await self.services.people.sync_settings_admins(settings.admin_ids)
+        await self._check_time_zone()
         self.application = build_application(settings, self.services)
         await self.application.initialize()
         self.sender = OutboxSender(
@@ -198,6 +204,20 @@ class Whistle:
                 poll_interval=0,
                 timeout=settings.poll_timeout_seconds,
                 allowed_updates=Update.ALL_TYPES,
+            )
+
+    async def _check_time_zone(self) -> None:
+        """Deadlines and rosters follow the organisation file's time zone, cards and
+        statistics show times in WHISTLE_TIMEZONE: if they differ, every time shown would
+        be off, so the bot does not start."""
+        try:
+            org = await self.services.organisations.current()
+        except OrganisationMissing:
+            return
+        if org.timezone.key != self.settings.timezone:
+            raise ConfigurationError(
+                f"WHISTLE_TIMEZONE is {self.settings.timezone} but the organisation file says "
+                f"timezone = {org.timezone.key!r}; set both to the same zone"
             )
 
     async def _sweep_deadlines(self, context: Context) -> None:

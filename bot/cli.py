@@ -172,7 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     match args.command:
         case "run":
-            asyncio.run(_run(settings))
+            from bot.app import ConfigurationError
+
+            try:
+                asyncio.run(_run(settings))
+            except ConfigurationError as error:
+                print(f"whistle: {error}", file=sys.stderr)
+                return 2
             return 0
         case "demo":
             from bot.demo import run_demo

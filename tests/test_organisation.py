@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import ConfigurationError
 from bot.clock import ManualClock
 from bot.organisation import OrganisationInvalid, parse_organisation
 from bot.services.organisation import OrganisationService
 from bot.services.people import PeopleService
 from storage.db import Database, fetch_all
-from tests.conftest import DISTRICT, WEDNESDAY_MORNING
+from tests.conftest import DISTRICT, WEDNESDAY_MORNING, open_street
 
 BASE = """
 timezone = "Asia/Shanghai"
@@ -196,3 +197,21 @@ async def test_an_admin_in_both_the_settings_and_the_file_stays_until_both_drop_
         assert (await people.actor(3001)).admin, "dropped from the settings, still in the file"
         await organisations.import_text(BASE)
         assert not (await people.actor(3001)).admin
+
+
+async def test_the_bot_does_not_start_when_the_two_time_zones_differ(
+    tmp_path: Path, district_file: Path
+) -> None:
+    with pytest.raises(ConfigurationError, match="Europe/Berlin"):
+        async with open_street(tmp_path, district_file, timezone="Europe/Berlin"):
+            pass
+
+
+async def test_two_imports_in_the_same_second_are_both_seen(tmp_path: Path) -> None:
+    async with Database(tmp_path / "org.db") as db:
+        service = OrganisationService(db, ManualClock(WEDNESDAY_MORNING))
+        await service.import_text(BASE)
+        assert (await service.current()).departments["cg"].name == "城管"
+        await service.import_text(BASE.replace('name = "城管"', 'name = "城管中队"'))
+        assert (await service.current()).departments["cg"].name == "城管中队"
+        assert (await service.directory()).names["department"]["cg"] == "城管中队"

@@ -25,34 +25,38 @@ class OrganisationService:
         self.db = db
         self.clock = clock
         self.recheck_seconds = recheck_seconds
-        self._cached: tuple[int, Organisation] | None = None
+        self._cached: Organisation | None = None
         self._directory: Directory | None = None
+        self._source: str | None = None
         self._checked_at = 0.0
 
     async def directory(self) -> Directory:
         """Names and active codes, kept in memory: read again when an import (here, or by
-        `whistle org import` in another process, noticed within a few seconds) changed them."""
+        `whistle org import` in another process, noticed within a few seconds) changed the
+        stored file. The file's text is the mark, not its import time: two imports within
+        one second must not look the same."""
         now = time.monotonic()
         if self._directory is None or now - self._checked_at > self.recheck_seconds:
             stored = await org_store.stored_source(self.db.reader)
-            imported_at = stored[1] if stored else 0
-            if self._directory is None or self._directory.imported_at != imported_at:
+            source = stored[0] if stored else None
+            if self._directory is None or source != self._source:
                 self._directory = await org_store.read_directory(self.db.reader)
+                self._source = source
+                self._cached = None
             self._checked_at = now
         return self._directory
 
     async def current(self) -> Organisation:
-        """The organisation as parsed from the last import; the file is read and parsed again
-        only when the directory (same freshness rule) shows a newer import."""
-        imported_at = (await self.directory()).imported_at
-        if self._cached is None or self._cached[0] != imported_at:
-            stored = await org_store.stored_source(self.db.reader)
-            if stored is None:
+        """The organisation as parsed from the last import; parsed again only when the
+        directory (same freshness rule) finds a different file stored."""
+        await self.directory()
+        if self._cached is None:
+            if self._source is None:
                 raise OrganisationMissing(
                     "import an organisation file first: whistle org import FILE"
                 )
-            self._cached = (stored[1], parse_organisation(stored[0]))
-        return self._cached[1]
+            self._cached = parse_organisation(self._source)
+        return self._cached
 
     async def import_file(self, path: Path) -> ImportSummary:
         text = await asyncio.to_thread(path.read_text, encoding="utf-8")
