@@ -212,7 +212,10 @@ async def run(
         await asyncio.sleep(3)
         stop.set()
         await asyncio.wait(tasks, timeout=60)
-        await asyncio.sleep(20 if faults else 5)  # let the outbox drain with no more kills
+        # Let the outbox drain with no more kills: under faults a hang costs the bot's
+        # 15 s timeout and a chat's items go one at a time, so wait for the outbox
+        # itself rather than for a fixed time (bounded).
+        await drained(work / "w.db", 180 if faults else 30)
         await bot.stop()
     finally:
         for task in tasks:
@@ -221,6 +224,21 @@ async def run(
         await api.stop()
     check(work / "w.db", api, outcome)
     return outcome
+
+
+async def drained(database: Path, limit: float) -> None:
+    """Wait until nothing in the outbox is pending (at most `limit` seconds)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while loop.time() < deadline:
+        with closing(sqlite3.connect(database)) as conn:
+            pending = conn.execute(
+                "SELECT COUNT(*) FROM outbox WHERE status = 'pending'"
+            ).fetchone()[0]
+        if not pending:
+            await asyncio.sleep(1)  # the last delivery's bookkeeping
+            return
+        await asyncio.sleep(1)
 
 
 def check(database: Path, api: LoopbackBotApi, outcome: Outcome) -> None:
