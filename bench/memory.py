@@ -22,8 +22,15 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bench.crash import BotProcess, bot_environment, street_server
-from bench.load import EXTRA_WORKERS, FIRST_WORKER, Counter, big_district, one_report
+from bench.crash import BotProcess, street_server
+from bench.load import (
+    EXTRA_WORKERS,
+    FIRST_WORKER,
+    Counter,
+    big_district,
+    one_report,
+    unpaced_environment,
+)
 from bench.stats_week import ZONE, fill
 from storage.db import Database
 
@@ -44,14 +51,7 @@ async def main(issues: int, through_bot: int, workers: int) -> None:
         fill(database, issues - through_bot, 52, datetime.now(ZONE) - timedelta(days=1))
     (folder / "district.toml").write_text(big_district(), encoding="utf-8")
     api = await street_server()
-    env = {
-        **bot_environment(api, database, folder / "district.toml"),
-        "WHISTLE_SEND_RATE_OVERALL": "100000",
-        "WHISTLE_SEND_RATE_PRIVATE_CHAT": "100000",
-        "WHISTLE_SEND_RATE_GROUP_PER_MINUTE": "10000000",
-        "WHISTLE_REPORT_LIMIT_PER_HOUR": "1000000",
-    }
-    bot = BotProcess(env, folder)
+    bot = BotProcess(unpaced_environment(api, database, folder / "district.toml"), folder)
     await bot.start()
     counter = Counter()
     api.observers.append(counter.observe)
