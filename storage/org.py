@@ -100,8 +100,7 @@ async def store_organisation(
         now,
         summary,
     )
-    stored = await fetch_one(conn, "SELECT toml FROM org_source WHERE id = 1")
-    if stored is None or stored["toml"] != toml_text:
+    if await stored_source(conn) != toml_text:
         await conn.execute(
             """INSERT INTO org_source (id, toml, imported_at) VALUES (1, ?, ?)
                ON CONFLICT(id) DO UPDATE SET toml = excluded.toml,
@@ -111,9 +110,10 @@ async def store_organisation(
     return summary
 
 
-async def stored_source(conn: aiosqlite.Connection) -> tuple[str, int] | None:
-    row = await fetch_one(conn, "SELECT toml, imported_at FROM org_source WHERE id = 1")
-    return (row["toml"], row["imported_at"]) if row else None
+async def stored_source(conn: aiosqlite.Connection) -> str | None:
+    """The text of the organisation file last imported (None before the first import)."""
+    row = await fetch_one(conn, "SELECT toml FROM org_source WHERE id = 1")
+    return row["toml"] if row else None
 
 
 @dataclass(frozen=True)
@@ -123,17 +123,14 @@ class Directory:
 
     names: dict[str, dict[str, str]]
     active: dict[str, list[tuple[str, str]]]
-    imported_at: int
 
 
 async def read_directory(conn: aiosqlite.Connection) -> Directory:
-    stored = await stored_source(conn)
     return Directory(
         names=await name_tables(conn),
         active={
             table: await active_codes(conn, table) for table in ("department", "category", "grid")
         },
-        imported_at=stored[1] if stored else 0,
     )
 
 

@@ -37,8 +37,7 @@ class OrganisationService:
         one second must not look the same."""
         now = time.monotonic()
         if self._directory is None or now - self._checked_at > self.recheck_seconds:
-            stored = await org_store.stored_source(self.db.reader)
-            source = stored[0] if stored else None
+            source = await org_store.stored_source(self.db.reader)
             if self._directory is None or source != self._source:
                 self._directory = await org_store.read_directory(self.db.reader)
                 self._source = source
