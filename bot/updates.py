@@ -57,7 +57,8 @@ class PerPersonOrder(BaseUpdateProcessor):
                 del self._locks[key]
 
     @property
-    def people_waiting(self) -> int:
+    def people_in_hand(self) -> int:
+        """People with at least one update being handled or waiting its turn."""
         return len(self._locks)
 
     async def initialize(self) -> None:

@@ -109,7 +109,7 @@ async def test_one_persons_updates_stay_in_order_while_others_run_alongside() ->
         ("start", 4),
         ("end", 4),
     ]
-    assert processor.people_waiting == 0
+    assert processor.people_in_hand == 0
     assert ordering_key(object()) is None and ordering_key(updates[2]) == 20
 
 
