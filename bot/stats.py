@@ -54,9 +54,10 @@ RESOLVED = frozenset({"resolved", "closed"})
 GOOD_RATINGS = frozenset({"satisfied", "fair"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IssueRow:
-    """One issue of a cohort, as the statistics see it (epoch seconds)."""
+    """One issue of a cohort, as the statistics see it (epoch seconds). Slotted: a week's
+    files hold one per issue, and a per-instance dict would triple their memory."""
 
     id: int
     reported_at: int

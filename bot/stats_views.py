@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -200,8 +200,9 @@ ISSUE_COLUMNS = (
 )
 
 
-def issue_rows(report: WeeklyReport, names: Names, zone: ZoneInfo) -> list[list[Any]]:
-    """The per-issue rows behind the figures: enough to recompute every one of them."""
+def issue_rows(report: WeeklyReport, names: Names, zone: ZoneInfo) -> Iterator[list[Any]]:
+    """The per-issue rows behind the figures: enough to recompute every one of them. Made
+    one at a time as the files are written, so a week's rows are never all held as text."""
     as_of = int(report.as_of.timestamp())
 
     def moment(value: int | None) -> str:
@@ -210,10 +211,9 @@ def issue_rows(report: WeeklyReport, names: Names, zone: ZoneInfo) -> list[list[
     def since(end: int | None, start: int | None) -> int | str:
         return "" if end is None or start is None else end - start
 
-    out: list[list[Any]] = []
     for r in report.rows:
         resolved = r.resolved_at if r.state in ("resolved", "closed") else None
-        out.append(
+        yield (
             [
                 r.id,
                 moment(r.reported_at),
@@ -253,15 +253,18 @@ def issue_rows(report: WeeklyReport, names: Names, zone: ZoneInfo) -> list[list[
                 since(resolved, r.dispatched_at),
             ]
         )
-    return out
 
 
 def report_csv(report: WeeklyReport, names: Names, zone: ZoneInfo) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(ISSUE_COLUMNS)
-    writer.writerows(issue_rows(report, names, zone))
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    buffer = io.BytesIO()
+    # Encoded as it is written (with the BOM spreadsheet programs need to read UTF-8), so
+    # the text of the whole file is never held besides its bytes.
+    with io.TextIOWrapper(buffer, encoding="utf-8-sig", newline="", write_through=True) as out:
+        writer = csv.writer(out)
+        writer.writerow(ISSUE_COLUMNS)
+        writer.writerows(issue_rows(report, names, zone))
+        out.flush()
+        return buffer.getvalue()
 
 
 def _summary_rows(report: WeeklyReport, names: Names) -> list[list[Any]]:
