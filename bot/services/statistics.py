@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.chart_process import chart_in_child
 from bot.clock import Clock, to_epoch
 from bot.i18n import Html, normalise_language, plain
 from bot.permissions import Actor
@@ -26,7 +27,7 @@ from bot.stats import (
     week_label,
     weekly_report,
 )
-from bot.stats_views import TREND_WEEKS, report_chart, report_csv, report_text, report_xlsx
+from bot.stats_views import TREND_WEEKS, report_csv, report_text, report_xlsx
 from bot.views import Names
 from storage import outbox, people
 from storage import stats as store
@@ -155,20 +156,19 @@ class StatisticsService:
         return plain(lang, "st_scope_all")
 
     async def bundle(self, week: str, scope: Scope, lang: str) -> Bundle:
-        """Message, chart, CSV and XLSX for one scope; the rendering runs in a thread."""
+        """Message, chart, CSV and XLSX for one scope. The files are written in a thread,
+        the chart in a child process (bot/chart_process.py), both off the event loop."""
         report = await self.report(week, scope, with_rows=True)
         trend = await self.trend(week, scope)
         names = await self.names()
         text = report_text(lang, report, names, self.zone, self.scope_title(lang, scope, names))
 
-        def render() -> tuple[bytes, bytes, bytes]:
-            return (
-                report_chart(report, trend, names, lang),
-                report_csv(report, names, self.zone),
-                report_xlsx(report, names, self.zone),
-            )
+        def files() -> tuple[bytes, bytes]:
+            return report_csv(report, names, self.zone), report_xlsx(report, names, self.zone)
 
-        chart, csv_bytes, xlsx_bytes = await asyncio.to_thread(render)
+        chart, (csv_bytes, xlsx_bytes) = await asyncio.gather(
+            chart_in_child(report, trend, names, lang), asyncio.to_thread(files)
+        )
         return Bundle(text, chart, csv_bytes, xlsx_bytes)
 
     def due_week(self) -> str:

@@ -1,0 +1,80 @@
+"""The weekly chart, drawn in a short-lived child process.
+
+matplotlib (with its fonts and numpy buffers) adds about 35 MiB to a process the first
+time it draws, and a long-running bot would keep that for good: measured with
+`python -m bench.memory`, it was most of the bot's peak. The bot hands the child the
+figures it already computed (pickled on stdin; the child is this same code) and reads
+the PNG from stdout; the child's memory goes back to the system when it exits. Should
+the child fail, the chart is drawn in a thread of the bot instead, so a report is never
+sent without its chart.
+
+    python -m bot.chart_process < pickled (report, trend, names, lang) > chart.png
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import pickle
+import sys
+from collections.abc import Sequence
+
+from bot.stats import Figures, WeeklyReport
+from bot.stats_views import report_chart
+from bot.views import Names
+
+log = logging.getLogger(__name__)
+
+CHART_SECONDS = 120.0
+"""How long the child may take before the chart is drawn in the bot instead."""
+
+
+async def chart_in_child(
+    report: WeeklyReport,
+    trend: Sequence[tuple[str, Figures]],
+    names: Names,
+    lang: str,
+    seconds: float = CHART_SECONDS,
+) -> bytes:
+    """The chart as PNG bytes, drawn by a child process (see the module's docstring)."""
+    # The chart needs the figures, not the per-issue rows behind them.
+    figures = dataclasses.replace(report, rows=[])
+    payload = pickle.dumps((figures, list(trend), names, lang))
+    try:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            __name__,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:
+        log.warning("could not start the chart process (%s); drawing it here", exc)
+        return await asyncio.to_thread(report_chart, figures, trend, names, lang)
+    try:
+        png, errors = await asyncio.wait_for(child.communicate(payload), seconds)
+    except TimeoutError:
+        child.kill()
+        await child.wait()
+        log.warning("the chart process took over %.0f s; drawing it here", seconds)
+        return await asyncio.to_thread(report_chart, figures, trend, names, lang)
+    if child.returncode != 0 or not png.startswith(b"\x89PNG"):
+        log.warning(
+            "the chart process failed (exit %s): %s; drawing it here",
+            child.returncode,
+            errors.decode("utf-8", "replace")[-500:],
+        )
+        return await asyncio.to_thread(report_chart, figures, trend, names, lang)
+    return png
+
+
+def main() -> None:
+    report, trend, names, lang = pickle.loads(sys.stdin.buffer.read())
+    sys.stdout.buffer.write(report_chart(report, trend, names, lang))
+    sys.stdout.buffer.flush()
+
+
+if __name__ == "__main__":
+    main()
