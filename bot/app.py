@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 class ConfigurationError(Exception):
     """The settings contradict each other; the message says how to fix them."""
 
+
 DEADLINE_SWEEP_SECONDS = 30.0
 
 
