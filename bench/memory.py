@@ -9,7 +9,8 @@ workers send the remaining `through_bot` reports through the bot (whole conversa
 category, text, photo, location, urgency, 提交), printing the bot's resident memory as
 they go; then admins, members and workers ask for /stats, /todo and /my. Prints the
 peak resident memory (VmHWM) and the database size per 100,000 issues.
-`--through-bot 100000` sends every issue through the bot (about 1.5 hours).
+`--through-bot 100000` sends every issue through the bot (about 1.5 hours); they are then
+all in this week, so /stats covers a week of 100,000 issues.
 """
 
 from __future__ import annotations
@@ -114,7 +115,10 @@ async def main(issues: int, through_bot: int, workers: int) -> None:
         f"({counter.completed / elapsed:.1f}/s), {failed} not completed; "
         f"issues in the database: {issues:,}"
     )
-    print(f"peak resident memory of the bot: {peak / 1024:.0f} MiB (target < 150 MiB)")
+    print(
+        f"peak resident memory of the bot: {peak / 1024:.0f} MiB = {peak * 1024 / 1e6:.0f} MB "
+        f"(target < 150 MB)"
+    )
     print(
         f"database: {size / 2**20:.0f} MiB for {issues:,} issues "
         f"({size / issues * 100_000 / 2**20:.0f} MiB per 100,000)"
