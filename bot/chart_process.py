@@ -14,7 +14,6 @@ sent without its chart.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import pickle
 import sys
@@ -38,9 +37,7 @@ async def chart_in_child(
     seconds: float = CHART_SECONDS,
 ) -> bytes:
     """The chart as PNG bytes, drawn by a child process (see the module's docstring)."""
-    # The chart needs the figures, not the per-issue rows behind them.
-    figures = dataclasses.replace(report, rows=[])
-    payload = pickle.dumps((figures, list(trend), names, lang))
+    payload = pickle.dumps((report, list(trend), names, lang))
     try:
         child = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -52,21 +49,21 @@ async def chart_in_child(
         )
     except OSError as exc:
         log.warning("could not start the chart process (%s); drawing it here", exc)
-        return await asyncio.to_thread(report_chart, figures, trend, names, lang)
+        return await asyncio.to_thread(report_chart, report, trend, names, lang)
     try:
         png, errors = await asyncio.wait_for(child.communicate(payload), seconds)
     except TimeoutError:
         child.kill()
         await child.wait()
         log.warning("the chart process took over %.0f s; drawing it here", seconds)
-        return await asyncio.to_thread(report_chart, figures, trend, names, lang)
+        return await asyncio.to_thread(report_chart, report, trend, names, lang)
     if child.returncode != 0 or not png.startswith(b"\x89PNG"):
         log.warning(
             "the chart process failed (exit %s): %s; drawing it here",
             child.returncode,
             errors.decode("utf-8", "replace")[-500:],
         )
-        return await asyncio.to_thread(report_chart, figures, trend, names, lang)
+        return await asyncio.to_thread(report_chart, report, trend, names, lang)
     return png
 
 

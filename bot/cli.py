@@ -132,9 +132,11 @@ async def _stats(
                 json.dumps(report_json(report, names), ensure_ascii=False, indent=2) + "\n"
             ).encode()
         elif form == "csv":
-            data = report_csv(report, names, svc.zone)
+            rows = statistics.rows(label, scope)
+            data = await asyncio.to_thread(report_csv, report, rows, names, svc.zone)
         elif form == "xlsx":
-            data = report_xlsx(report, names, svc.zone)
+            rows = statistics.rows(label, scope)
+            data = await asyncio.to_thread(report_xlsx, report, rows, names, svc.zone)
         else:
             trend = await statistics.trend(label, scope)
             data = await asyncio.to_thread(report_chart, report, trend, names, lang)

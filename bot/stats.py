@@ -490,8 +490,6 @@ class WeeklyReport:
     grids: list[GroupFigures]
     categories: list[GroupFigures]
     oldest_overdue: list[IssueRow]
-    rows: list[IssueRow]
-    """The per-issue rows behind the figures (read only when files are made)."""
 
 
 def _paired(now: dict[str, Figures], before: dict[str, Figures]) -> list[GroupFigures]:
@@ -513,7 +511,6 @@ def weekly_report(
     previous: Computed,
     as_of: datetime,
     oldest_overdue: Sequence[IssueRow] = (),
-    rows: Sequence[IssueRow] = (),
 ) -> WeeklyReport:
     """The whole report for one week's figures against the week before's."""
     starts, ends = week_bounds(week, zone)
@@ -531,7 +528,6 @@ def weekly_report(
         grids=_paired(current[Grouping.GRID], previous[Grouping.GRID]),
         categories=_paired(current[Grouping.CATEGORY], previous[Grouping.CATEGORY]),
         oldest_overdue=list(oldest_overdue),
-        rows=list(rows),
     )
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from bot.clock import from_epoch
 from bot.i18n import Html, plain, text
-from bot.stats import OVERDUE_BUCKETS, Figures, GroupFigures, WeeklyReport, is_overdue
+from bot.stats import OVERDUE_BUCKETS, Figures, GroupFigures, IssueRow, WeeklyReport, is_overdue
 from bot.views import Names, duration
 
 TREND_WEEKS = 8
@@ -200,7 +200,9 @@ ISSUE_COLUMNS = (
 )
 
 
-def issue_rows(report: WeeklyReport, names: Names, zone: ZoneInfo) -> Iterator[list[Any]]:
+def issue_rows(
+    report: WeeklyReport, rows: Iterable[IssueRow], names: Names, zone: ZoneInfo
+) -> Iterator[list[Any]]:
     """The per-issue rows behind the figures: enough to recompute every one of them. Made
     one at a time as the files are written, so a week's rows are never all held as text."""
     as_of = int(report.as_of.timestamp())
@@ -211,7 +213,7 @@ def issue_rows(report: WeeklyReport, names: Names, zone: ZoneInfo) -> Iterator[l
     def since(end: int | None, start: int | None) -> int | str:
         return "" if end is None or start is None else end - start
 
-    for r in report.rows:
+    for r in rows:
         resolved = r.resolved_at if r.state in ("resolved", "closed") else None
         yield (
             [
@@ -255,14 +257,16 @@ def issue_rows(report: WeeklyReport, names: Names, zone: ZoneInfo) -> Iterator[l
         )
 
 
-def report_csv(report: WeeklyReport, names: Names, zone: ZoneInfo) -> bytes:
+def report_csv(
+    report: WeeklyReport, rows: Iterable[IssueRow], names: Names, zone: ZoneInfo
+) -> bytes:
     buffer = io.BytesIO()
     # Encoded as it is written (with the BOM spreadsheet programs need to read UTF-8), so
     # the text of the whole file is never held besides its bytes.
     with io.TextIOWrapper(buffer, encoding="utf-8-sig", newline="", write_through=True) as out:
         writer = csv.writer(out)
         writer.writerow(ISSUE_COLUMNS)
-        writer.writerows(issue_rows(report, names, zone))
+        writer.writerows(issue_rows(report, rows, names, zone))
         out.flush()
         return buffer.getvalue()
 
@@ -303,7 +307,9 @@ def _summary_rows(report: WeeklyReport, names: Names) -> list[list[Any]]:
     return rows
 
 
-def report_xlsx(report: WeeklyReport, names: Names, zone: ZoneInfo) -> bytes:
+def report_xlsx(
+    report: WeeklyReport, rows: Iterable[IssueRow], names: Names, zone: ZoneInfo
+) -> bytes:
     import xlsxwriter
 
     buffer = io.BytesIO()
@@ -315,7 +321,7 @@ def report_xlsx(report: WeeklyReport, names: Names, zone: ZoneInfo) -> bytes:
         summary.write_row(y, 0, row)
     issues = workbook.add_worksheet("issues")
     issues.write_row(0, 0, ISSUE_COLUMNS)
-    for y, row in enumerate(issue_rows(report, names, zone), start=1):
+    for y, row in enumerate(issue_rows(report, rows, names, zone), start=1):
         issues.write_row(y, 0, row)
     workbook.close()
     return buffer.getvalue()

@@ -4,7 +4,9 @@ remembering which reports went out. The figures themselves are computed in bot/s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -13,6 +15,7 @@ from bot.stats import OPEN, CohortColumns, IssueRow, cohort_select, sql_list
 from storage.db import fetch_all
 
 _OPEN = sql_list(OPEN)
+ROWS_PER_BATCH = 1000
 
 
 def _scope(department: str | None, member: int | None) -> tuple[str, dict[str, object]]:
@@ -73,23 +76,30 @@ def _issue_row(r: Sequence[Any]) -> IssueRow:
     )
 
 
-async def cohort(
-    conn: aiosqlite.Connection,
+def cohort_rows(
+    database: Path,
     starts: int,
     ends: int,
     department: str | None = None,
     member: int | None = None,
-) -> list[IssueRow]:
-    """The non-cancelled issues reported in [starts, ends): the rows behind the figures."""
+) -> Iterator[IssueRow]:
+    """The non-cancelled issues reported in [starts, ends), one at a time: the rows behind
+    the figures, for writing a week's files in a thread. Read through a read-only
+    connection of their own, a batch at a time, so a week of any size is never held."""
     scope, params = _scope(department, member)
-    rows = await fetch_all(
-        conn,
-        f"""SELECT {_ROW_COLUMNS} FROM issue INDEXED BY issue_reported_at
-            WHERE reported_at >= :starts AND reported_at < :ends AND state != 'cancelled'
-            {scope} ORDER BY reported_at, id""",
-        {"starts": starts, "ends": ends, **params},
-    )
-    return [_issue_row(tuple(r)) for r in rows]
+    conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        cursor = conn.execute(
+            f"""SELECT {_ROW_COLUMNS} FROM issue INDEXED BY issue_reported_at
+                WHERE reported_at >= :starts AND reported_at < :ends AND state != 'cancelled'
+                {scope} ORDER BY reported_at, id""",
+            {"starts": starts, "ends": ends, **params},
+        )
+        while batch := cursor.fetchmany(ROWS_PER_BATCH):
+            yield from map(_issue_row, batch)
+    finally:
+        conn.close()
 
 
 async def oldest_overdue(

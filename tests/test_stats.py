@@ -255,7 +255,7 @@ async def test_week_boundaries_follow_the_local_monday(db: Database) -> None:
         issue(4, reported_at=STARTS - 1),
     ]
     assert (await overall(db, rows)).received == 2
-    assert [r.id for r in await stats_store.cohort(db.reader, STARTS, ENDS)] == [1, 2]
+    assert [r.id for r in stats_store.cohort_rows(db.path, STARTS, ENDS)] == [1, 2]
     assert week_label(MONDAY, SHANGHAI) == "2026-W47"
     assert week_label(MONDAY - timedelta(seconds=1), SHANGHAI) == "2026-W46"
     assert week_bounds("2026-W47", SHANGHAI) == (MONDAY, MONDAY + timedelta(days=7))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.cli import _stats as cli_stats
+from bot.stats import week_label
 from tests.conftest import WEDNESDAY_MORNING, Street
 
 HEADS = (1001, 1101, 1201, 1301, 1401, 1501, 1601, 1701)
@@ -73,3 +75,19 @@ async def test_stats_on_demand_follow_the_role(street: Street) -> None:
     await worker.expect("统计仅对")
     await admin.send("/stats 2026-W99")
     await admin.expect("用法：/stats")
+
+
+async def test_whistle_stats_writes_every_issue_of_the_week_to_the_files(street: Street) -> None:
+    """`whistle stats --format csv|xlsx` (bot/cli.py) reads the rows behind the figures
+    through a connection of its own while the bot runs."""
+    worker = street.person(2001)
+    for description in ("第一个问题", "第二个问题"):
+        await street.blow_whistle(worker, "环境卫生", description)
+    week = week_label(street.clock.now(), street.whistle.services.zone)
+    csv_bytes = await cli_stats(street.settings, week, "csv", None)
+    assert csv_bytes is not None
+    lines = csv_bytes.decode("utf-8-sig").splitlines()
+    assert len(lines) == 3 and lines[0].startswith("id,")
+    assert [line.split(",")[9] for line in lines[1:]] == ["张伟", "张伟"]
+    xlsx = await cli_stats(street.settings, week, "xlsx", None)
+    assert xlsx is not None and xlsx.startswith(b"PK")

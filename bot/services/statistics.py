@@ -5,7 +5,7 @@ event loop."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from bot.stats import (
     Computed,
     Figures,
     Grouping,
+    IssueRow,
     WeeklyReport,
     compute,
     epoch_bounds,
@@ -110,11 +111,8 @@ class StatisticsService:
         )
         return await asyncio.to_thread(compute, cohort, as_of)
 
-    async def report(
-        self, week: str, scope: Scope = Scope(), with_rows: bool = False
-    ) -> WeeklyReport:
-        """The week's figures against the week before's, as of now; `with_rows` also reads
-        the per-issue rows (for the files)."""
+    async def report(self, week: str, scope: Scope = Scope()) -> WeeklyReport:
+        """The week's figures against the week before's, as of now."""
         moment = self.clock.now()
         as_of = to_epoch(moment)
         starts, ends = epoch_bounds(week, self.zone)
@@ -125,12 +123,13 @@ class StatisticsService:
         oldest = await store.oldest_overdue(
             self.db.reader, starts, ends, as_of, scope.department, scope.member
         )
-        rows = (
-            await store.cohort(self.db.reader, starts, ends, scope.department, scope.member)
-            if with_rows
-            else []
-        )
-        return weekly_report(week, self.zone, current, previous, moment, oldest, rows)
+        return weekly_report(week, self.zone, current, previous, moment, oldest)
+
+    def rows(self, week: str, scope: Scope = Scope()) -> Iterator[IssueRow]:
+        """The per-issue rows behind the week's figures, read one batch at a time (blocking:
+        for the thread that writes the files)."""
+        starts, ends = epoch_bounds(week, self.zone)
+        return store.cohort_rows(self.db.path, starts, ends, scope.department, scope.member)
 
     async def trend(
         self, week: str, scope: Scope = Scope(), weeks: int = TREND_WEEKS
@@ -158,13 +157,16 @@ class StatisticsService:
     async def bundle(self, week: str, scope: Scope, lang: str) -> Bundle:
         """Message, chart, CSV and XLSX for one scope. The files are written in a thread,
         the chart in a child process (bot/chart_process.py), both off the event loop."""
-        report = await self.report(week, scope, with_rows=True)
+        report = await self.report(week, scope)
         trend = await self.trend(week, scope)
         names = await self.names()
         text = report_text(lang, report, names, self.zone, self.scope_title(lang, scope, names))
 
         def files() -> tuple[bytes, bytes]:
-            return report_csv(report, names, self.zone), report_xlsx(report, names, self.zone)
+            return (
+                report_csv(report, self.rows(week, scope), names, self.zone),
+                report_xlsx(report, self.rows(week, scope), names, self.zone),
+            )
 
         chart, (csv_bytes, xlsx_bytes) = await asyncio.gather(
             chart_in_child(report, trend, names, lang), asyncio.to_thread(files)
