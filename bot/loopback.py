@@ -2,7 +2,7 @@
 
 It implements the part of the Telegram Bot API that Whistle uses (getMe, getUpdates
 with real long polling, sendMessage, sendPhoto, sendMediaGroup, sendLocation,
-sendVenue, sendDocument, editMessageText, editMessageReplyMarkup,
+sendVenue, sendDocument, editMessageText, editMessageCaption, editMessageReplyMarkup,
 answerCallbackQuery, setMyCommands, getFile, …) with Telegram's JSON shapes and
 error answers, so the real python-telegram-bot `Application` runs against it over
 real HTTP. Tests and `whistle demo` play users through `SimulatedUser`: they send
@@ -171,6 +171,7 @@ SENDING_METHODS = frozenset(
         "sendLocation",
         "sendVenue",
         "editMessageText",
+        "editMessageCaption",
         "editMessageReplyMarkup",
     }
 )
@@ -747,12 +748,24 @@ class LoopbackBotApi:
 
     async def _api_editMessageText(self, params: dict[str, Any]) -> Any:
         message = self.find(_int(params, "chat_id"), _int(params, "message_id"))
+        if message.kind != "text":
+            raise ApiError(400, "Bad Request: there is no text in the message to edit")
         text = plain_text(str(params.get("text") or ""), params.get("parse_mode"))
         if not text.strip():
             raise ApiError(400, "Bad Request: message text is empty")
         if len(text) > MAX_TEXT:
             raise ApiError(400, "Bad Request: message is too long")
-        markup = self._markup(params)
+        return await self._edit_content(message, text, self._markup(params))
+
+    async def _api_editMessageCaption(self, params: dict[str, Any]) -> Any:
+        message = self.find(_int(params, "chat_id"), _int(params, "message_id"))
+        if message.kind not in ("photo", "document"):
+            raise ApiError(400, "Bad Request: there is no caption in the message to edit")
+        return await self._edit_content(message, self._caption(params), self._markup(params))
+
+    async def _edit_content(
+        self, message: SentMessage, text: str, markup: dict[str, Any] | None
+    ) -> Any:
         if message.text == text and (message.reply_markup or None) == (markup or None):
             raise ApiError(
                 400,
@@ -773,7 +786,8 @@ class LoopbackBotApi:
         message.text = text
         message.reply_markup = markup if markup and markup.get("inline_keyboard") else None
         message.edits += 1
-        message.raw = {**message.raw, "text": text, "edit_date": _now()}
+        content = "text" if message.kind == "text" else "caption"
+        message.raw = {**message.raw, content: text, "edit_date": _now()}
         if message.reply_markup is None:
             message.raw.pop("reply_markup", None)
         else:

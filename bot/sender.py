@@ -238,6 +238,9 @@ class OutboxSender:
             case "editMessageText":
                 result = await self.bot.edit_message_text(**kwargs)
                 return result.message_id if isinstance(result, Message) else None
+            case "editMessageCaption":
+                result = await self.bot.edit_message_caption(**kwargs)
+                return result.message_id if isinstance(result, Message) else None
             case "sendPhoto":
                 return (await self.bot.send_photo(**kwargs)).message_id
             case "sendMediaGroup":
@@ -260,7 +263,9 @@ class OutboxSender:
         if item.purpose in TRACKED_PURPOSES and item.issue_id and message_id:
             async with self.db.write() as tx:
                 await outbox.mark_sent(tx, item.id, self._now(), message_id)
-                await outbox.record_push(tx, item.issue_id, item.chat_id, message_id)
+                await outbox.record_push(
+                    tx, item.issue_id, item.chat_id, message_id, item.method == "sendPhoto"
+                )
             return
         async with self.db.one_statement() as conn:
             await outbox.mark_sent(conn, item.id, self._now(), message_id)

@@ -16,13 +16,16 @@ from zoneinfo import ZoneInfo
 
 from bot.callbacks import IssueButton, Rating, ReportButton, issue_button, report_button
 from bot.clock import from_epoch
-from bot.i18n import Html, escape, plain, text
+from bot.i18n import Html, escape, plain, strip_markup, text
 from bot.lifecycle import ASSIGNED_STATES, OPEN_STATES, State
 from bot.report_steps import Step
 from storage.drafts import Draft
 from storage.issues import EventRecord, IssueRecord
 
 Buttons = list[list[tuple[str, str]]]
+CAPTION_LIMIT = 1024
+"""Telegram's limit on a photo's caption, in UTF-16 code units after the markup is parsed."""
+SHORTENED_AT_LEAST_TO = 40
 
 
 @dataclass(frozen=True)
@@ -30,12 +33,19 @@ class Rendered:
     text: Html
     buttons: Buttons = field(default_factory=list)
 
-    def payload(self, *, with_markup_always: bool = False) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "text": str(self.text),
-            "parse_mode": "HTML",
-            "link_preview_options": {"is_disabled": True},
-        }
+    def payload(
+        self, *, with_markup_always: bool = False, as_caption: bool = False
+    ) -> dict[str, Any]:
+        """The Bot API parameters of this text: a message's, or a photo's caption."""
+        body: dict[str, Any] = (
+            {"caption": str(self.text), "parse_mode": "HTML"}
+            if as_caption
+            else {
+                "text": str(self.text),
+                "parse_mode": "HTML",
+                "link_preview_options": {"is_disabled": True},
+            }
+        )
         if self.buttons or with_markup_always:
             body["reply_markup"] = keyboard(self.buttons)
         return body
@@ -180,7 +190,64 @@ def issue_card(
     resolution_note: str | None = None,
     reroute_to: Sequence[tuple[str, str]] = (),
     reassign_to: Sequence[tuple[int, str]] = (),
+    limit: int | None = None,
 ) -> Rendered:
+    """The live card of an issue for one audience. With `limit` (a photo's caption), the
+    description and the resolution note are shortened, with "…", until it fits; the whole
+    text stays one /issue away."""
+
+    def body(description: str, note: str | None) -> Html:
+        return _card_body(lang, issue, names, zone, description, note)
+
+    card = body(issue.description, resolution_note)
+    if limit is not None:
+        excess = telegram_length(strip_markup(card)) - limit
+        if excess > 0:
+            description, note = _shorten_free_texts(issue.description, resolution_note, excess)
+            card = body(description, note)
+    return Rendered(card, card_buttons(lang, issue, audience, reroute_to, reassign_to))
+
+
+def telegram_length(value: str) -> int:
+    """A text's length as Telegram counts it: in UTF-16 code units."""
+    return len(value.encode("utf-16-le")) // 2
+
+
+def _shorten(value: str, by: int, keep: int) -> tuple[str, int]:
+    """`value` shortened by up to `by` units (never below `keep`) and ended with "…", and
+    how many units that saved."""
+    length = telegram_length(value)
+    room = max(keep, length - by - 1)
+    if room >= length:
+        return value, 0
+    cut = value[:room]
+    while telegram_length(cut) > room:
+        cut = cut[:-1]
+    return cut + "…", length - telegram_length(cut) - 1
+
+
+def _shorten_free_texts(description: str, note: str | None, excess: int) -> tuple[str, str | None]:
+    """Shorten what people wrote — the description first, then the resolution note — by
+    `excess` units; each keeps a readable start unless that is still too long."""
+    for keep in (SHORTENED_AT_LEAST_TO, 0):
+        description, saved = _shorten(description, excess, keep)
+        excess -= saved
+        if note is not None and excess > 0:
+            note, saved = _shorten(note, excess, keep)
+            excess -= saved
+        if excess <= 0:
+            break
+    return description, note
+
+
+def _card_body(
+    lang: str,
+    issue: IssueRecord,
+    names: Names,
+    zone: ZoneInfo,
+    description: str,
+    resolution_note: str | None,
+) -> Html:
     icon = "🔴" if issue.urgent else "🔔"
     lines = [
         text(
@@ -198,7 +265,7 @@ def issue_card(
             "f_reporter",
             f"{names.person(issue.reporter_id)} · {local_time(issue.reported_at, zone)}",
         ),
-        _field(lang, "f_description", issue.description),
+        _field(lang, "f_description", description),
         _field(lang, "f_location", location_text(lang, issue)),
         _field(lang, "f_department", names.department(issue.department_code)),
         _field(
@@ -228,8 +295,7 @@ def issue_card(
         lines.append(_field(lang, "f_resolution", resolution_note))
     if issue.rating:
         lines.append(_field(lang, "f_rating", plain(lang, f"rating_{issue.rating}")))
-    body = Html("\n".join(lines))
-    return Rendered(body, card_buttons(lang, issue, audience, reroute_to, reassign_to))
+    return Html("\n".join(lines))
 
 
 def _field(lang: str, key: str, value: object) -> Html:

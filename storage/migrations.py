@@ -225,6 +225,13 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE role_grant_by_source RENAME TO role_grant;
         """,
     ),
+    (
+        6,
+        # A card pushed as a photo's caption is edited with editMessageCaption.
+        """
+        ALTER TABLE push_message ADD COLUMN captioned INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -140,12 +140,16 @@ async def fail_pending_for_chat(conn: aiosqlite.Connection, chat_id: int, error:
 
 
 async def record_push(
-    conn: aiosqlite.Connection, issue_id: int, chat_id: int, message_id: int
+    conn: aiosqlite.Connection, issue_id: int, chat_id: int, message_id: int, captioned: bool
 ) -> None:
+    """The message that shows an issue's live card in a chat (`captioned`: as the caption
+    of its photo)."""
     await conn.execute(
-        """INSERT INTO push_message (issue_id, chat_id, message_id) VALUES (?, ?, ?)
-           ON CONFLICT(issue_id, chat_id) DO UPDATE SET message_id = excluded.message_id""",
-        (issue_id, chat_id, message_id),
+        """INSERT INTO push_message (issue_id, chat_id, message_id, captioned)
+           VALUES (?, ?, ?, ?)
+           ON CONFLICT(issue_id, chat_id) DO UPDATE
+           SET message_id = excluded.message_id, captioned = excluded.captioned""",
+        (issue_id, chat_id, message_id, int(captioned)),
     )
 
 
@@ -158,16 +162,17 @@ async def push_message_id(conn: aiosqlite.Connection, issue_id: int, chat_id: in
     return row["message_id"] if row else None
 
 
-async def push_chats(conn: aiosqlite.Connection, issue_id: int) -> list[int]:
-    """Chats that were pushed this issue (delivered or still queued)."""
+async def push_chats(conn: aiosqlite.Connection, issue_id: int) -> dict[int, bool]:
+    """Chats that were pushed this issue's card (delivered or still queued), each with
+    whether the card is a photo's caption."""
     rows = await fetch_all(
         conn,
-        """SELECT chat_id FROM push_message WHERE issue_id = ?
-           UNION SELECT chat_id FROM outbox
+        """SELECT chat_id, captioned FROM push_message WHERE issue_id = ?
+           UNION SELECT chat_id, method = 'sendPhoto' FROM outbox
            WHERE issue_id = ? AND purpose = 'push' AND status != 'failed'""",
         (issue_id, issue_id),
     )
-    return sorted({r["chat_id"] for r in rows})
+    return {r[0]: bool(r[1]) for r in sorted(rows, key=lambda r: r[0])}
 
 
 async def pending_count(conn: aiosqlite.Connection) -> int:

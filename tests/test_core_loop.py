@@ -28,10 +28,13 @@ async def test_report_is_routed_and_pushed_with_photos_and_location(street: Stre
     assert "环境卫生" in card.text and "幸福社区第一网格" in card.text
     assert "报到时限：11-25 10:30" in card.text and "办结时限：11-26 10:00" in card.text
     assert [label for label, _ in card.buttons()] == ["🙋 报到", "↩️ 转派"]
+    await street.settle()
     kinds = [m.kind for m in member.inbox()]
-    assert kinds == ["photo", "photo", "location", "text"]
+    assert kinds == ["photo", "photo", "text", "location"]
     assert len({m.raw["media_group_id"] for m in member.inbox()[:2]}) == 1
     await street.api.expect(CG_GROUP, f"#{number}", button="报到")
+    # The group reads the place on the card; the pin goes to the one who goes there.
+    assert [m.kind for m in street.api.chat(CG_GROUP)] == ["photo", "photo", "text"]
     stored = await issue(street, number)
     assert (stored.state, stored.department_code, stored.assignee_id) == (
         State.DISPATCHED,
@@ -40,6 +43,32 @@ async def test_report_is_routed_and_pushed_with_photos_and_location(street: Stre
     )
     history = await issue_store.events(street.whistle.db.reader, number)
     assert [e.action for e in history] == ["report", "dispatch"]
+
+
+async def test_one_photo_is_pushed_with_the_card_as_its_caption(street: Street) -> None:
+    """One message per push to a group (Telegram allows a group about 20 a minute): the
+    photo carries the card and its buttons, and state changes edit the caption."""
+    worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
+    long_text = "楼道里堆满杂物，" * 120  # 960 characters: the card would not fit a caption
+    number = await street.blow_whistle(
+        worker, description=long_text, photos=1, location=(39.9, 116.4)
+    )
+    group_card = await street.api.expect(CG_GROUP, f"#{number}", button="报到")
+    assert group_card.kind == "photo" and len(street.api.chat(CG_GROUP)) == 1
+    assert "楼道里堆满杂物" in group_card.text and group_card.text.count("…") == 1
+    assert len(group_card.text.encode("utf-16-le")) // 2 <= 1024
+    card = await member.expect(f"#{number}", button="报到")
+    await street.settle()
+    assert [m.kind for m in member.inbox()] == ["photo", "location"]
+    await member.answer_to(await member.tap(card, "报到"))
+    await street.settle()
+    assert "处置中" in card.text and "处置中" in group_card.text and group_card.edits == 1
+    assert {label for label, _ in card.buttons()} == {"📝 进展", "✅ 办结", "↩️ 转派"}
+    failed = [c for c in street.api.calls if c.status != 200 and c.method.startswith("edit")]
+    assert failed == []
+    mark = member.mark()
+    await member.send(f"/issue {number}")
+    assert long_text in (await member.expect(f"#{number}", mark)).text
 
 
 async def test_acknowledge_edits_the_card_in_place_and_tells_the_reporter(street: Street) -> None:

@@ -34,9 +34,12 @@ async def test_the_whole_loop_runs_over_the_aiohttp_client(
         )
         card = await member.expect(f"#{number}", button="报到")
         assert "<b>x</b> *y*" in card.text
-        assert [m.kind for m in member.inbox()] == ["photo", "location", "text"]
+        await street.settle()
+        assert [m.kind for m in member.inbox()] == ["photo", "location"]
         await member.tap(card, "报到")
         await worker.expect("张伟 已报到")
+        await street.settle()
+        assert "处置中" in card.text
         await street.api.expect(CG_GROUP, f"#{number}")
         mark = admin.mark()
         await admin.send("/stats")
