@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
+import pytest
+
+from bot.i18n import strip_markup
 from bot.lifecycle import State
+from bot.views import CAPTION_LIMIT, Audience, Names, issue_card, telegram_length
 from storage import issues as issue_store
 from storage.issues import IssueRecord
 from tests.conftest import Street
@@ -319,3 +324,50 @@ async def test_restart_with_open_issues_loses_nothing(street: Street) -> None:
     assert len([m for m in member.inbox() if "#1" in m.text]) == 1
     await member.answer_to(await member.tap(card, "报到"))
     assert (await issue(street, 1)).state == State.ACKNOWLEDGED
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_caption_card_shortens_what_people_wrote_until_it_fits(lang: str) -> None:
+    resolved = IssueRecord(
+        **{
+            **dict.fromkeys(
+                ("dispatched_at", "acknowledged_at", "resolved_at", "closed_at"), 1_800_000_000
+            ),
+            "id": 7,
+            "reporter_id": 2001,
+            "grid_code": "G01",
+            "category_code": "sanitation",
+            "description": "😀墙体开裂" * 300,
+            "urgent": True,
+            "latitude": None,
+            "longitude": None,
+            "address": "幸福路 1 号" * 10,
+            "state": State.RESOLVED,
+            "department_code": "cg",
+            "assignee_id": 1002,
+            "reported_at": 1_800_000_000,
+            "cancelled_at": None,
+            "ack_deadline": 1_800_001_800,
+            "resolve_deadline": 1_800_086_400,
+            "rating": None,
+            "reopen_count": 0,
+            "transfer_count": 0,
+            "escalated": False,
+            "draft_key": "",
+        }
+    )
+    names = Names({}, {}, {}, {2001: "王芳", 1002: "张伟"})
+    zone = ZoneInfo("Asia/Shanghai")
+    note = "已清理<b>完毕</b>" * 200
+
+    def card(limit: int | None) -> str:
+        rendered = issue_card(
+            lang, resolved, names, zone, Audience.ASSIGNEE, resolution_note=note, limit=limit
+        )
+        return strip_markup(rendered.text)
+
+    whole, caption = card(None), card(CAPTION_LIMIT)
+    assert telegram_length(whole) > 3 * CAPTION_LIMIT
+    assert CAPTION_LIMIT - 2 <= telegram_length(caption) <= CAPTION_LIMIT
+    assert caption.count("…") == 2 and "已清理<b>完毕</b>" in caption
+    assert whole.splitlines()[:3] == caption.splitlines()[:3]
