@@ -265,7 +265,7 @@ def check(database: Path, api: LoopbackBotApi, outcome: Outcome) -> None:
         pushes = conn.execute(
             "SELECT issue_id, chat_id FROM outbox WHERE purpose = 'push'"
         ).fetchall()
-    cards = Counter()
+    cards: Counter[tuple[int, int]] = Counter()
     for message in api.messages:
         if message.from_bot and message.buttons():
             found = re.search(r"#(\d+) ", message.text)

@@ -34,6 +34,7 @@ from bench.load import (
     unpaced_environment,
 )
 from bench.stats_week import ZONE, fill
+from bot.loopback import SimulatedUser
 from storage.db import Database
 
 
@@ -101,9 +102,11 @@ async def main(issues: int, through_bot: int, workers: int, client: str) -> None
             await person.send(command)
             await person.expect(answer, mark, 60)
             if command.startswith("/stats"):
-                await api.wait_for(
-                    lambda p=person, m=mark: any(x.kind == "photo" for x in p.inbox()[m:]), 60
-                )
+
+                def chart_arrived(person: SimulatedUser = person, mark: int = mark) -> bool:
+                    return any(x.kind == "photo" for x in person.inbox()[mark:])
+
+                await api.wait_for(chart_arrived, 60)
             print(
                 f"  after {command}: resident {rss_kib(pid, 'VmRSS') / 1024:.0f} MiB, "
                 f"peak {rss_kib(pid) / 1024:.0f} MiB",

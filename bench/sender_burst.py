@@ -91,7 +91,7 @@ async def main(messages: int, chats: int, urgent_share: float) -> None:
     await api.stop()
 
     delivered = [c for c in api.calls if c.method == "sendMessage" and c.status == 200]
-    first_at = {}
+    first_at: dict[str, float] = {}
     for call in delivered:
         first_at.setdefault(str(call.params.get("text")), call.at)
     waits = {
