@@ -355,6 +355,18 @@ class LoopbackBotApi:
         self._by_chat.setdefault(message.chat_id, []).append(message)
         self._by_id[(message.chat_id, message.message_id)] = message
 
+    def forget(self, chat_id: int) -> None:
+        """Drop the messages a chat holds, for benchmarks that run for hours (a person's
+        marks taken before are void). Messages are still counted by the observers."""
+        for message in self._by_chat.pop(chat_id, []):
+            self._by_id.pop((message.chat_id, message.message_id), None)
+
+    def forget_log(self) -> None:
+        """Drop the log of calls, the list of all messages and the answered taps."""
+        self.calls.clear()
+        self.messages.clear()
+        self.callback_answers = {k: v for k, v in self.callback_answers.items() if not v}
+
     def find(self, chat_id: int, message_id: int) -> SentMessage:
         message = self._by_id.get((chat_id, message_id))
         if message is not None:
