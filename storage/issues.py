@@ -246,15 +246,20 @@ async def member_loads(conn: aiosqlite.Connection, members: list[int]) -> dict[i
             GROUP BY assignee_id""",
         members,
     )
+    # One index seek per member (issue_event_assignee), however long their history.
     last_rows = await fetch_all(
         conn,
-        f"""SELECT assignee_id, MAX(at) AS last FROM issue_event
-            WHERE assignee_id IN ({marks}) AND action IN ('dispatch', 'reroute')
-            GROUP BY assignee_id""",
+        f"""WITH member(id) AS (VALUES {",".join(["(?)"] * len(members))})
+            SELECT id AS assignee_id,
+                   (SELECT MAX(at) FROM issue_event
+                    WHERE assignee_id = member.id AND action IN ('dispatch', 'reroute')) AS last
+            FROM member""",
         members,
     )
     counts = {r["assignee_id"]: r["n"] for r in open_rows}
-    last: dict[int, datetime] = {r["assignee_id"]: from_epoch(r["last"]) for r in last_rows}
+    last: dict[int, datetime] = {
+        r["assignee_id"]: from_epoch(r["last"]) for r in last_rows if r["last"] is not None
+    }
     return {
         m: MemberLoad(open_issues=counts.get(m, 0), last_dispatched_at=last.get(m)) for m in members
     }

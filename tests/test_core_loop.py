@@ -371,3 +371,15 @@ def test_a_caption_card_shortens_what_people_wrote_until_it_fits(lang: str) -> N
     assert CAPTION_LIMIT - 2 <= telegram_length(caption) <= CAPTION_LIMIT
     assert caption.count("…") == 2 and "已清理<b>完毕</b>" in caption
     assert whole.splitlines()[:3] == caption.splitlines()[:3]
+
+
+async def test_member_loads_count_open_issues_and_the_last_dispatch(street: Street) -> None:
+    """What routing's "fewest open, then longest idle" reads (one index seek per member)."""
+    worker = street.person(2001, "王芳")
+    await street.blow_whistle(worker)
+    street.clock.advance(timedelta(minutes=5))
+    await street.blow_whistle(worker)
+    loads = await issue_store.member_loads(street.whistle.db.reader, [1002, 1003])
+    assert loads[1002].open_issues == 2
+    assert loads[1002].last_dispatched_at == street.clock.now()
+    assert (loads[1003].open_issues, loads[1003].last_dispatched_at) == (0, None)

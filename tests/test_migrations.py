@@ -79,7 +79,7 @@ async def test_grants_survive_the_move_to_one_row_per_source(tmp_path: Path) -> 
     finally:
         migrations.MIGRATIONS = original
     async with aiosqlite.connect(path, isolation_level=None) as conn:
-        assert await migrate(conn) == [5, 6]
+        assert await migrate(conn) == [5, 6, 7]
         await conn.execute(
             "INSERT INTO role_grant (user_id, role, scope, source, granted_at) "
             "VALUES (3001, 'admin', '', 'org', 2)"
