@@ -48,23 +48,21 @@ async def chart_in_child(
             stderr=asyncio.subprocess.PIPE,
         )
     except OSError as exc:
-        log.warning("could not start the chart process (%s); drawing it here", exc)
-        return await asyncio.to_thread(report_chart, report, trend, names, lang)
-    try:
-        png, errors = await asyncio.wait_for(child.communicate(payload), seconds)
-    except TimeoutError:
-        child.kill()
-        await child.wait()
-        log.warning("the chart process took over %.0f s; drawing it here", seconds)
-        return await asyncio.to_thread(report_chart, report, trend, names, lang)
-    if child.returncode != 0 or not png.startswith(b"\x89PNG"):
-        log.warning(
-            "the chart process failed (exit %s): %s; drawing it here",
-            child.returncode,
-            errors.decode("utf-8", "replace")[-500:],
-        )
-        return await asyncio.to_thread(report_chart, report, trend, names, lang)
-    return png
+        problem = f"could not start the chart process ({exc})"
+    else:
+        try:
+            png, errors = await asyncio.wait_for(child.communicate(payload), seconds)
+        except TimeoutError:
+            child.kill()
+            await child.wait()
+            problem = f"the chart process took over {seconds:.0f} s"
+        else:
+            if child.returncode == 0 and png.startswith(b"\x89PNG"):
+                return png
+            details = errors.decode("utf-8", "replace")[-500:]
+            problem = f"the chart process failed (exit {child.returncode}): {details}"
+    log.warning("%s; drawing it here", problem)
+    return await asyncio.to_thread(report_chart, report, trend, names, lang)
 
 
 def main() -> None:
