@@ -263,9 +263,7 @@ class OutboxSender:
         if item.purpose in TRACKED_PURPOSES and item.issue_id and message_id:
             async with self.db.write() as tx:
                 await outbox.mark_sent(tx, item.id, self._now(), message_id)
-                await outbox.record_push(
-                    tx, item.issue_id, item.chat_id, message_id, item.method == "sendPhoto"
-                )
+                await outbox.record_push(tx, item.issue_id, item.chat_id, message_id, item.method)
             return
         async with self.db.one_statement() as conn:
             await outbox.mark_sent(conn, item.id, self._now(), message_id)

@@ -139,17 +139,20 @@ async def fail_pending_for_chat(conn: aiosqlite.Connection, chat_id: int, error:
     return cursor.rowcount
 
 
+CAPTIONED_PUSH_METHOD = "sendPhoto"
+"""A push sent with this method carries the card as its photo's caption."""
+
+
 async def record_push(
-    conn: aiosqlite.Connection, issue_id: int, chat_id: int, message_id: int, captioned: bool
+    conn: aiosqlite.Connection, issue_id: int, chat_id: int, message_id: int, method: str
 ) -> None:
-    """The message that shows an issue's live card in a chat (`captioned`: as the caption
-    of its photo)."""
+    """The message that shows an issue's live card in a chat, sent with `method`."""
     await conn.execute(
         """INSERT INTO push_message (issue_id, chat_id, message_id, captioned)
            VALUES (?, ?, ?, ?)
            ON CONFLICT(issue_id, chat_id) DO UPDATE
            SET message_id = excluded.message_id, captioned = excluded.captioned""",
-        (issue_id, chat_id, message_id, int(captioned)),
+        (issue_id, chat_id, message_id, int(method == CAPTIONED_PUSH_METHOD)),
     )
 
 
@@ -168,9 +171,9 @@ async def push_chats(conn: aiosqlite.Connection, issue_id: int) -> dict[int, boo
     rows = await fetch_all(
         conn,
         """SELECT chat_id, captioned FROM push_message WHERE issue_id = ?
-           UNION SELECT chat_id, method = 'sendPhoto' FROM outbox
+           UNION SELECT chat_id, method = ? FROM outbox
            WHERE issue_id = ? AND purpose = 'push' AND status != 'failed'""",
-        (issue_id, issue_id),
+        (issue_id, CAPTIONED_PUSH_METHOD, issue_id),
     )
     return {r[0]: bool(r[1]) for r in sorted(rows, key=lambda r: r[0])}
 

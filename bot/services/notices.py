@@ -186,7 +186,8 @@ class Notices:
         card = await self.card(conn, issue, chat_id, audience, captioned=captioned)
         method, payload = "sendMessage", card.payload()
         if captioned:
-            method, payload = "sendPhoto", {"photo": photo_ids[0], **card.payload(as_caption=True)}
+            method = outbox.CAPTIONED_PUSH_METHOD
+            payload = {"photo": photo_ids[0], **card.payload(as_caption=True)}
         await outbox.enqueue(
             conn,
             chat_id=chat_id,
