@@ -114,7 +114,7 @@ def build_application(settings: Settings, svc: Services) -> Application:  # type
         .base_url(settings.telegram_api_url)
         .request(request)
         .get_updates_request(polling_request)
-        .persistence(DraftPersistence(svc.db, report.REPORT_CONVERSATION))
+        .persistence(DraftPersistence(svc.db, svc.reports, report.REPORT_CONVERSATION))
         .concurrent_updates(PerPersonOrder(settings.concurrent_updates))
     )
     if settings.telegram_file_url:

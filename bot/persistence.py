@@ -13,6 +13,7 @@ from typing import Any
 from telegram.ext import BasePersistence, PersistenceInput
 from telegram.ext._utils.types import CDCData, ConversationDict, ConversationKey
 
+from bot.services.reports import ReportService
 from storage import drafts
 from storage.db import Database
 
@@ -20,7 +21,13 @@ Data = dict[Any, Any]
 
 
 class DraftPersistence(BasePersistence[Data, Data, Data]):
-    def __init__(self, db: Database, conversation: str, update_interval: float = 5) -> None:
+    def __init__(
+        self,
+        db: Database,
+        reports: ReportService,
+        conversation: str,
+        update_interval: float = 5,
+    ) -> None:
         super().__init__(
             store_data=PersistenceInput(
                 bot_data=False, chat_data=False, user_data=False, callback_data=False
@@ -28,6 +35,7 @@ class DraftPersistence(BasePersistence[Data, Data, Data]):
             update_interval=update_interval,
         )
         self.db = db
+        self.reports = reports
         self.conversation = conversation
 
     async def get_conversations(self, name: str) -> ConversationDict:
@@ -41,9 +49,7 @@ class DraftPersistence(BasePersistence[Data, Data, Data]):
     ) -> None:
         if name != self.conversation or new_state is None or not isinstance(new_state, int):
             return
-        user_id = int(key[-1])
-        async with self.db.one_statement() as conn:
-            await drafts.set_step(conn, user_id, new_state)
+        await self.reports.set_step(int(key[-1]), new_state)
 
     async def get_user_data(self) -> dict[int, Data]:
         return {}

@@ -85,8 +85,17 @@ async def set_step(conn: aiosqlite.Connection, user_id: int, step: int) -> None:
     await conn.execute("UPDATE draft SET step = ? WHERE user_id = ?", (step, user_id))
 
 
-async def delete_draft(conn: aiosqlite.Connection, user_id: int) -> bool:
-    cursor = await conn.execute("DELETE FROM draft WHERE user_id = ?", (user_id,))
+async def delete_draft(
+    conn: aiosqlite.Connection, user_id: int, draft_key: str | None = None
+) -> bool:
+    """Delete the person's draft (only if it is still the one with `draft_key`, when given);
+    True when there was one."""
+    if draft_key is None:
+        cursor = await conn.execute("DELETE FROM draft WHERE user_id = ?", (user_id,))
+    else:
+        cursor = await conn.execute(
+            "DELETE FROM draft WHERE user_id = ? AND draft_key = ?", (user_id, draft_key)
+        )
     return cursor.rowcount > 0
 
 

@@ -88,11 +88,13 @@ class NewIssue:
     draft_key: str
 
 
-async def insert_issue(conn: aiosqlite.Connection, new: NewIssue, now: int) -> int:
-    cursor = await conn.execute(
+async def insert_issue(conn: aiosqlite.Connection, new: NewIssue, now: int) -> IssueRecord:
+    """The new issue as stored (one trip: the row comes back with the insert)."""
+    row = await fetch_one(
+        conn,
         """INSERT INTO issue (reporter_id, grid_code, category_code, description, urgent,
                               latitude, longitude, address, state, reported_at, draft_key)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
         (
             new.reporter_id,
             new.grid_code,
@@ -107,8 +109,8 @@ async def insert_issue(conn: aiosqlite.Connection, new: NewIssue, now: int) -> i
             new.draft_key,
         ),
     )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    assert row is not None
+    return IssueRecord.from_row(row)
 
 
 _UPDATABLE = {
@@ -131,18 +133,20 @@ _UPDATABLE = {
 
 async def update_issue(
     conn: aiosqlite.Connection, issue_id: int, expected_state: State, **changes: Any
-) -> bool:
-    """Write `changes` only if the issue is still in `expected_state`; False otherwise."""
+) -> IssueRecord | None:
+    """Write `changes` only if the issue is still in `expected_state`: the issue as it is
+    now, or None when it had moved on (one trip: the row comes back with the update)."""
     unknown = set(changes) - _UPDATABLE
     if unknown:
         raise ValueError(f"cannot update {sorted(unknown)}")
     values = [v.value if isinstance(v, State) else v for v in changes.values()]
     assignments = ", ".join(f"{name} = ?" for name in changes)
-    cursor = await conn.execute(
-        f"UPDATE issue SET {assignments} WHERE id = ? AND state = ?",
+    row = await fetch_one(
+        conn,
+        f"UPDATE issue SET {assignments} WHERE id = ? AND state = ? RETURNING *",
         [*values, issue_id, expected_state.value],
     )
-    return cursor.rowcount == 1
+    return IssueRecord.from_row(row) if row else None
 
 
 async def add_event(
@@ -205,19 +209,16 @@ async def add_photos(
     purpose: str,
     photos: Iterable[tuple[str, str | None]],
 ) -> None:
-    row = await fetch_one(
-        conn,
-        "SELECT COALESCE(MAX(position), -1) FROM issue_photo WHERE issue_id = ? AND purpose = ?",
-        (issue_id, purpose),
-    )
-    start = (row[0] if row else -1) + 1
+    """Append photos after those the issue already has for `purpose` (one trip; none
+    when there are no photos)."""
+    rows = [(issue_id, purpose, file_id, unique) for file_id, unique in photos]
+    if not rows:
+        return
     await conn.executemany(
         """INSERT INTO issue_photo (issue_id, purpose, position, file_id, file_unique_id)
-           VALUES (?, ?, ?, ?, ?)""",
-        [
-            (issue_id, purpose, start + i, file_id, unique)
-            for i, (file_id, unique) in enumerate(photos)
-        ],
+           SELECT ?1, ?2, COALESCE(MAX(position), -1) + 1, ?3, ?4
+           FROM issue_photo WHERE issue_id = ?1 AND purpose = ?2""",
+        rows,
     )
 
 

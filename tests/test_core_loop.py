@@ -14,7 +14,7 @@ from bot.lifecycle import State
 from bot.views import CAPTION_LIMIT, Audience, Names, issue_card, telegram_length
 from storage import issues as issue_store
 from storage.issues import IssueRecord
-from tests.conftest import Street
+from tests.conftest import DISTRICT, Street
 
 CG_GROUP = -1001000000001
 ZJ_GROUP = -1001000000002
@@ -383,3 +383,32 @@ async def test_member_loads_count_open_issues_and_the_last_dispatch(street: Stre
     assert loads[1002].open_issues == 2
     assert loads[1002].last_dispatched_at == street.clock.now()
     assert (loads[1003].open_issues, loads[1003].last_dispatched_at) == (0, None)
+
+
+def district_with_wang_fang_moved() -> str:
+    """The example district with 王芳 (2001) moved from the first grid to the second."""
+    return (
+        DISTRICT.read_text(encoding="utf-8")
+        .replace("workers = [2001, 2002]", "workers = [2002]")
+        .replace("workers = [2003]", "workers = [2001, 2003]")
+    )
+
+
+async def test_a_draft_for_a_grid_the_worker_left_is_dropped_on_submit(street: Street) -> None:
+    worker = street.person(2001, "王芳")
+    mark = worker.mark()
+    await worker.send("/report")
+    await worker.tap(await worker.expect("请选择问题类别", mark), "环境卫生")
+    await worker.send("垃圾桶满溢")
+    await worker.tap(await worker.expect("请发送现场照片", mark), "跳过")
+    await worker.tap(await worker.expect("请发送位置", mark), "跳过")
+    await worker.tap(await worker.expect("紧急吗", mark), "一般")
+    summary = await worker.expect("请核对", mark)
+    # Meanwhile the street office moves her to another grid.
+    await street.whistle.services.organisations.import_text(district_with_wang_fang_moved())
+    before = [row for row in street.dump() if 'INSERT INTO "issue' in row]
+    answer = await worker.answer_to(await worker.tap(summary, "提交"))
+    assert answer == "所选网格已停用，请重新上报。"
+    assert await street.whistle.services.reports.current(2001) is None
+    assert [row for row in street.dump() if 'INSERT INTO "issue' in row] == before
+    assert not [row for row in street.dump() if 'INSERT INTO "draft"' in row]

@@ -40,6 +40,15 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
     people_service = PeopleService(
         db, clock, settings.language, settings.invite_days, organisations.directory
     )
+    reports = ReportService(
+        db,
+        clock,
+        settings.max_photos,
+        settings.max_text_length,
+        settings.report_limit_per_hour,
+        organisations.directory,
+        people_service.actor,
+    )
     return Services(
         settings=settings,
         clock=clock,
@@ -47,17 +56,14 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
         zone=zone,
         organisations=organisations,
         people=people_service,
-        reports=ReportService(
+        reports=reports,
+        issues=IssueService(
             db,
             clock,
-            settings.max_photos,
-            settings.max_text_length,
-            settings.report_limit_per_hour,
-            organisations.directory,
-            people_service.actor,
-        ),
-        issues=IssueService(
-            db, clock, organisations, notices, reports_per_hour=settings.report_limit_per_hour
+            organisations,
+            notices,
+            reports,
+            reports_per_hour=settings.report_limit_per_hour,
         ),
         escalation=EscalationService(db, clock, organisations, notices),
         statistics=StatisticsService(

@@ -23,13 +23,14 @@ from bot.routing import Route, RouteReason, choose_member
 from bot.services.notices import Notices
 from bot.services.organisation import OrganisationService
 from bot.services.refusal import Refused
-from bot.services.reports import check_report_quota
+from bot.services.reports import ReportService, check_report_quota
 from bot.views import Rendered, rating_buttons, resolution_buttons, timeline
 from storage import alerts, people
 from storage import drafts as draft_store
 from storage import issues as store
 from storage import org as org_store
 from storage.db import Database
+from storage.drafts import Draft
 from storage.issues import IssueRecord, NewIssue
 
 
@@ -40,9 +41,11 @@ class IssueService:
         clock: Clock,
         organisations: OrganisationService,
         notices: Notices,
+        reports: ReportService,
         on_commit: Callable[[], None] = lambda: None,
         reports_per_hour: int = 30,
     ) -> None:
+        self.reports = reports
         self.reports_per_hour = reports_per_hour
         self.db = db
         self.clock = clock
@@ -99,10 +102,9 @@ class IssueService:
         note: str | None = None,
         **changes: object,
     ) -> IssueRecord:
-        if not await store.update_issue(tx, issue.id, issue.state, state=target, **changes):
+        updated = await store.update_issue(tx, issue.id, issue.state, state=target, **changes)
+        if updated is None:
             raise Refused("ans_stale", state=issue.state)
-        updated = await store.get_issue(tx, issue.id)
-        assert updated is not None
         await store.add_event(
             tx,
             issue.id,
@@ -127,44 +129,59 @@ class IssueService:
         """Turn the user's finished draft into an issue and dispatch it, all in one commit."""
         org = await self.organisations.current()
         moment, now = self._now()
-        async with self.db.write() as tx:
-            draft = await draft_store.get_draft(tx, user_id)
-            if draft is None:
-                raise Refused("report_already_submitted")
-            await check_report_quota(tx, user_id, now, self.reports_per_hour)
-            actor = await people.load_actor(tx, user_id)
-            if draft.grid_code not in actor.grids or draft.grid_code not in org.grids:
-                await draft_store.delete_draft(tx, user_id)
-                raise Refused("report_grid_gone")
-            if draft.category_code not in org.categories or not draft.description:
-                raise Refused("report_category_gone")
-            issue_id = await store.insert_issue(
-                tx,
-                NewIssue(
-                    reporter_id=user_id,
-                    grid_code=draft.grid_code,
-                    category_code=draft.category_code,
-                    description=draft.description,
-                    urgent=bool(draft.urgent),
-                    latitude=draft.latitude,
-                    longitude=draft.longitude,
-                    address=draft.address,
-                    draft_key=draft.draft_key,
-                ),
-                now,
-            )
-            await store.add_photos(tx, issue_id, "report", draft.photos)
-            await store.add_event(
-                tx, issue_id, now, user_id, Action.REPORT.value, None, State.REPORTED, None, None
-            )
-            await draft_store.delete_draft(tx, user_id)
-            issue = await store.get_issue(tx, issue_id)
-            assert issue is not None
-            department = org.department_for(issue.category_code, issue.grid_code)
-            route = await self._choose(tx, org, department, moment)
-            issue = await self._dispatch(tx, issue, route, None, Action.DISPATCH, moment)
+        draft = await self.reports.current(user_id)
+        if draft is None:
+            raise Refused("report_already_submitted")
+        issue: IssueRecord | None = None
+        try:
+            async with self.db.write() as tx:
+                # The draft is consumed only if it is still the one read: a second tap
+                # on 提交 finds it gone and changes nothing.
+                if not await draft_store.delete_draft(tx, user_id, draft.draft_key):
+                    raise Refused("report_already_submitted")
+                await check_report_quota(tx, user_id, now, self.reports_per_hour)
+                actor = await people.load_actor(tx, user_id)
+                # A draft for a grid the person no longer works on cannot be submitted:
+                # its deletion is committed and nothing else is written.
+                if draft.grid_code in actor.grids and draft.grid_code in org.grids:
+                    if draft.category_code not in org.categories or not draft.description:
+                        raise Refused("report_category_gone")
+                    issue = await self._insert_report(tx, org, draft, moment)
+        finally:
+            self.reports.forget(user_id)
+        if issue is None:
+            raise Refused("report_grid_gone")
         self.on_commit()
         return issue
+
+    async def _insert_report(
+        self, tx: aiosqlite.Connection, org: Organisation, draft: Draft, moment: datetime
+    ) -> IssueRecord:
+        now = to_epoch(moment)
+        assert draft.grid_code is not None and draft.category_code is not None
+        assert draft.description is not None
+        issue = await store.insert_issue(
+            tx,
+            NewIssue(
+                reporter_id=draft.user_id,
+                grid_code=draft.grid_code,
+                category_code=draft.category_code,
+                description=draft.description,
+                urgent=bool(draft.urgent),
+                latitude=draft.latitude,
+                longitude=draft.longitude,
+                address=draft.address,
+                draft_key=draft.draft_key,
+            ),
+            now,
+        )
+        await store.add_photos(tx, issue.id, "report", draft.photos)
+        await store.add_event(
+            tx, issue.id, now, draft.user_id, Action.REPORT.value, None, State.REPORTED, None, None
+        )
+        department = org.department_for(issue.category_code, issue.grid_code)
+        route = await self._choose(tx, org, department, moment)
+        return await self._dispatch(tx, issue, route, None, Action.DISPATCH, moment)
 
     async def _choose(
         self, tx: aiosqlite.Connection, org: Organisation, department: str, moment: datetime
