@@ -261,10 +261,12 @@ class OutboxSender:
 
     async def _sent(self, item: OutboxItem, message_id: int | None) -> None:
         if item.purpose in TRACKED_PURPOSES and item.issue_id and message_id:
-            async with self.db.write() as tx:
-                await outbox.mark_sent(tx, item.id, self._now(), message_id)
-                await outbox.record_push(tx, item.issue_id, item.chat_id, message_id, item.method)
-            return
+            # The card's message is recorded first, then the item is marked sent: two
+            # statements, each atomic by itself, instead of a four-trip transaction. A
+            # crash between them leaves the item pending: it is sent again (at least once,
+            # as every delivery) and the record then names the newer message.
+            async with self.db.one_statement() as conn:
+                await outbox.record_push(conn, item.issue_id, item.chat_id, message_id, item.method)
         async with self.db.one_statement() as conn:
             await outbox.mark_sent(conn, item.id, self._now(), message_id)
 
