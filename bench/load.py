@@ -7,8 +7,10 @@ would in production; the server and the simulated people run in this one.
 
 Prints, per offered load (reports started per second): updates processed per second,
 reports completed per second, and the latency from a report's 提交 to its push reaching
-the server (median, p99); the highest load whose p99 stays under 100 ms; the echo bot's
-updates per second and Whistle's ratio to it. Pacing limits are lifted (loopback has
+the server (median, p99) and the bot process's CPU time per update; the highest load
+whose p99 stays under 100 ms; the echo bot's updates per second and Whistle's ratio to it,
+both in updates per second and per CPU second (the second does not depend on how fast
+the simulated people and the server, in this one process, keep up). Pacing limits are lifted (loopback has
 none), so the figures measure Whistle, not Telegram's ceiling. Both Bot API clients are
 measured (httpx, the default, and aiohttp). Then the same reports again with every call
 taking `--network` seconds, as over a real network, handling updates one at a time and
@@ -19,12 +21,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import re
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.crash import BotProcess, bot_environment, street_server
@@ -60,6 +64,27 @@ def unpaced_environment(api: LoopbackBotApi, database: Path, org_file: Path) -> 
         "WHISTLE_SEND_RATE_GROUP_PER_MINUTE": "10000000",
         "WHISTLE_REPORT_LIMIT_PER_HOUR": "1000000",
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class LoadStep:
+    """What one offered load gave."""
+
+    offered: int
+    updates_per_second: float
+    reports_per_second: float
+    median_ms: float
+    p99_ms: float
+    calls_per_report: float
+    cpu_ms_per_update: float
+    """The bot process's CPU time per update: what it costs, however fast the simulated
+    people and the server around it are."""
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -140,7 +165,7 @@ async def measure_whistle(
     client: str = "httpx",
     concurrent: int = 64,
     latency: float = 0.0,
-) -> tuple[list[tuple[int, float, float, float, float, float]], float]:
+) -> tuple[list[LoadStep], float]:
     rng = random.Random(7)
     folder = Path(tempfile.mkdtemp(prefix="whistle-load-"))
     (folder / "district.toml").write_text(big_district(), encoding="utf-8")
@@ -154,9 +179,11 @@ async def measure_whistle(
         "WHISTLE_CONCURRENT_UPDATES": str(concurrent),
     }
     bot = BotProcess(env, folder)
-    results = []
+    results: list[LoadStep] = []
     best = 0.0
     await bot.start()
+    assert bot.process is not None
+    pid = bot.process.pid
     try:
         await ready(api, workers[0], folder)
         pushed: dict[int, float] = {}
@@ -166,6 +193,7 @@ async def measure_whistle(
             api.observers[:] = [counter.observe]
             free = list(workers)
             running: set[asyncio.Task[None]] = set()
+            spent = cpu_seconds(pid)
             began = time.monotonic()
             started = 0
             while time.monotonic() - began < seconds:
@@ -189,6 +217,7 @@ async def measure_whistle(
                 await asyncio.sleep(0.005)
             await asyncio.gather(*running, return_exceptions=True)
             elapsed = time.monotonic() - began
+            spent = cpu_seconds(pid) - spent
             if counter.latencies:
                 median = statistics.median(counter.latencies) * 1000
                 p99 = percentile(counter.latencies, 0.99) * 1000
@@ -196,13 +225,14 @@ async def measure_whistle(
                 median = p99 = float("nan")
             per_report = counter.calls / counter.completed if counter.completed else float("nan")
             results.append(
-                (
+                LoadStep(
                     load,
                     counter.updates / elapsed,
                     counter.completed / elapsed,
                     median,
                     p99,
                     per_report,
+                    spent * 1000 / counter.updates if counter.updates else float("nan"),
                 )
             )
             if p99 < 100:
@@ -213,10 +243,13 @@ async def measure_whistle(
     return results, best
 
 
-async def measure_echo(updates: int, concurrent: int = 0, conversing: int = 0) -> float:
-    """Updates per second of the bare echo bot (its own process). All `updates` are queued
-    at once and drained (its best case: 100 per getUpdates); or, with `conversing` people,
-    each sends, waits for the answer and sends again, as Whistle's grid workers do."""
+async def measure_echo(
+    updates: int, concurrent: int = 0, conversing: int = 0
+) -> tuple[float, float]:
+    """Updates per second of the bare echo bot (its own process), and its CPU time per
+    update in milliseconds. All `updates` are queued at once and drained (its best case:
+    100 per getUpdates); or, with `conversing` people, each sends, waits for the answer
+    and sends again, as Whistle's grid workers do."""
     api = LoopbackBotApi()
     await api.start()
     users = [api.user(40000 + n, f"E{n}") for n in range(max(50, conversing))]
@@ -235,6 +268,7 @@ async def measure_echo(updates: int, concurrent: int = 0, conversing: int = 0) -
     try:
         await users[0].send("warm up")
         await api.wait_for(lambda: replies >= 1, 60)
+        spent = cpu_seconds(process.pid)
         began = time.monotonic()
         if conversing:
             sent = 0
@@ -253,19 +287,25 @@ async def measure_echo(updates: int, concurrent: int = 0, conversing: int = 0) -
                 await users[n % len(users)].send(f"echo {n}")
         await api.wait_for(lambda: replies >= updates + 1, 600)
         elapsed = time.monotonic() - began
+        spent = cpu_seconds(process.pid) - spent
     finally:
         process.terminate()
         await process.wait()
         await api.stop()
-    return updates / elapsed
+    return updates / elapsed, spent * 1000 / updates
 
 
-def print_table(results: list[tuple[int, float, float, float, float, float]]) -> None:
-    print("offered reports/s | updates/s | reports/s | 提交→push median | p99 | calls/report")
-    for load, updates, completed, median, p99, calls in results:
+def print_table(results: list[LoadStep]) -> None:
+    print(
+        "offered reports/s | updates/s | reports/s | 提交→push median | p99 | calls/report "
+        "| bot CPU/update"
+    )
+    for step in results:
         print(
-            f"{load:>17} | {updates:>9.0f} | {completed:>9.1f} | {median:>13.0f} ms | "
-            f"{p99:.0f} ms | {calls:.1f}"
+            f"{step.offered:>17} | {step.updates_per_second:>9.0f} | "
+            f"{step.reports_per_second:>9.1f} | {step.median_ms:>13.0f} ms | "
+            f"{step.p99_ms:.0f} ms | {step.calls_per_report:.1f} | "
+            f"{step.cpu_ms_per_update:.2f} ms"
         )
 
 
@@ -274,26 +314,32 @@ async def main(
 ) -> None:
     total = 0
     peaks: dict[str, float] = {}
+    costs: dict[str, float] = {}
     for client in clients:
         results, best = await measure_whistle(seconds, loads, client)
         print(f"\nWhistle on loopback, Bot API client {client}, concurrent updates 64")
         print_table(results)
         print(f"highest completed reports/s with p99 < 100 ms: {best:.1f}")
-        peaks[client] = max(row[1] for row in results)
-        total = max(total, sum(int(row[1] * seconds) for row in results))
+        peak = max(results, key=lambda step: step.updates_per_second)
+        peaks[client] = peak.updates_per_second
+        costs[client] = peak.cpu_ms_per_update
+        total = max(total, sum(int(step.updates_per_second * seconds) for step in results))
     for how, conversing in (
         ("all queued at once", 0),
         (f"{EXTRA_WORKERS} people conversing", EXTRA_WORKERS),
     ):
         runs = sorted([await measure_echo(total, conversing=conversing) for _ in range(3)])
-        echo = runs[1]
+        echo, echo_cost = runs[1]
         print(
             f"\nbare PTB echo bot (httpx, one update at a time), {total} updates, {how}: "
-            f"{echo:.0f} updates/s (median of {', '.join(f'{r:.0f}' for r in runs)})"
+            f"{echo:.0f} updates/s (median of {', '.join(f'{r:.0f}' for r, _ in runs)}), "
+            f"{echo_cost:.2f} ms CPU per update"
         )
-        for client, peak in peaks.items():
+        for client, peak_rate in peaks.items():
             print(
-                f"ratio of Whistle's peak ({client}, {peak:.0f} updates/s) to it: {peak / echo:.2f}"
+                f"ratio of Whistle's peak ({client}, {peak_rate:.0f} updates/s) to it: "
+                f"{peak_rate / echo:.2f}; per CPU second (echo's CPU per update over "
+                f"Whistle's {costs[client]:.2f} ms): {echo_cost / costs[client]:.2f}"
             )
     if network <= 0:
         return
