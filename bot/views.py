@@ -180,6 +180,11 @@ def reroute_buttons(lang: str, issue_id: int, departments: Sequence[tuple[str, s
     return [labels[i : i + 2] for i in range(0, len(labels), 2)]
 
 
+def shows_resolution_note(issue: IssueRecord) -> bool:
+    """Whether the card shows the resolution note (so whether it need be looked up)."""
+    return issue.state in (State.RESOLVED, State.CLOSED)
+
+
 def issue_card(
     lang: str,
     issue: IssueRecord,
@@ -291,7 +296,7 @@ def _card_body(
                 ),
             )
         )
-    if resolution_note and issue.state in (State.RESOLVED, State.CLOSED):
+    if resolution_note and shows_resolution_note(issue):
         lines.append(_field(lang, "f_resolution", resolution_note))
     if issue.rating:
         lines.append(_field(lang, "f_rating", plain(lang, f"rating_{issue.rating}")))

@@ -240,7 +240,7 @@ class IssueService:
             ack_deadline=to_epoch(due.acknowledge_by),
             resolve_deadline=to_epoch(due.resolve_by),
         )
-        await self.notices.refresh_cards(tx, issue.id, now)
+        await self.notices.refresh_cards(tx, updated, now)
         pushed = await self.notices.push(tx, updated, now)
         if not pushed:
             names = await self.notices.issue_names(tx, updated)
@@ -272,7 +272,7 @@ class IssueService:
                 acknowledged_at=now,
             )
             await alerts.cancel(tx, issue_id, now, DeadlineClock.ACK)
-            await self.notices.refresh_cards(tx, issue_id, now)
+            await self.notices.refresh_cards(tx, updated, now)
             names = await self.notices.issue_names(tx, updated)
             await self.notices.tell(
                 tx,
@@ -305,7 +305,7 @@ class IssueService:
             await alerts.cancel(tx, issue_id, now)
             names = await self.notices.names(tx, [user_id, issue.reporter_id])
             department = names.department(issue.department_code)
-            await self.notices.refresh_cards(tx, issue_id, now)
+            await self.notices.refresh_cards(tx, updated, now)
             await self.notices.tell(
                 tx,
                 issue.reporter_id,
@@ -409,7 +409,7 @@ class IssueService:
             )
             await alerts.cancel(tx, issue_id, now)
             await store.add_photos(tx, issue_id, "resolution", photos)
-            await self.notices.refresh_cards(tx, issue_id, now)
+            await self.notices.refresh_cards(tx, updated, now)
             reporter_lang = await self.notices.language(tx, issue.reporter_id)
             if photos:
                 caption = plain(reporter_lang, "resolution_photos_caption", id=issue_id)
@@ -437,8 +437,10 @@ class IssueService:
         _, now = self._now()
         async with self.db.write() as tx:
             issue, _, target = await self._load(tx, user_id, issue_id, Action.CONFIRM)
-            await self._record(tx, issue, user_id, Action.CONFIRM, target, now, closed_at=now)
-            await self.notices.refresh_cards(tx, issue_id, now)
+            updated = await self._record(
+                tx, issue, user_id, Action.CONFIRM, target, now, closed_at=now
+            )
+            await self.notices.refresh_cards(tx, updated, now)
             lang = await self.notices.language(tx, user_id)
         self.on_commit()
         return Rendered(text(lang, "done_confirm", id=issue_id), rating_buttons(lang, issue_id))
@@ -471,7 +473,7 @@ class IssueService:
             await alerts.schedule(
                 tx, issue_id, alerts_for(DeadlineClock.RESOLVE, moment, resolve_by)
             )
-            await self.notices.refresh_cards(tx, issue_id, now)
+            await self.notices.refresh_cards(tx, updated, now)
             if updated.assignee_id is not None:
                 await self.notices.tell(
                     tx,
@@ -494,7 +496,7 @@ class IssueService:
             updated = await self._record(
                 tx, issue, user_id, Action.RATE, target, now, rating.value, rating=rating.value
             )
-            await self.notices.refresh_cards(tx, issue_id, now)
+            await self.notices.refresh_cards(tx, updated, now)
             if updated.assignee_id is not None:
                 lang = await self.notices.language(tx, updated.assignee_id)
                 await self.notices.tell(
@@ -517,7 +519,7 @@ class IssueService:
                 tx, issue, user_id, Action.CANCEL, target, now, cancelled_at=now
             )
             await alerts.cancel(tx, issue_id, now)
-            await self.notices.refresh_cards(tx, issue_id, now)
+            await self.notices.refresh_cards(tx, updated, now)
             if issue.assignee_id is not None and issue.assignee_id != user_id:
                 await self.notices.tell(
                     tx, issue.assignee_id, now, "mc_cancelled", issue=updated, id=issue_id

@@ -11,7 +11,16 @@ import aiosqlite
 
 from bot.i18n import normalise_language, text
 from bot.lifecycle import ASSIGNED_STATES
-from bot.views import CAPTION_LIMIT, Audience, Buttons, Names, Rendered, issue_card, keyboard
+from bot.views import (
+    CAPTION_LIMIT,
+    Audience,
+    Buttons,
+    Names,
+    Rendered,
+    issue_card,
+    keyboard,
+    shows_resolution_note,
+)
 from storage import issues as issue_store
 from storage import org as org_store
 from storage import outbox, people
@@ -87,7 +96,9 @@ class Notices:
         chat_id: int,
         audience: Audience,
         captioned: bool = False,
+        names: Names | None = None,
     ) -> Rendered:
+        """The issue's card for one chat; `names` when the caller has them already."""
         lang = await self.language(conn, chat_id)
         reroute_to: list[tuple[str, str]] = []
         reassign_to: list[tuple[int, str]] = []
@@ -95,15 +106,19 @@ class Notices:
             reroute_to = await self.active_departments(conn)
         if audience == Audience.HEAD and issue.department_code is not None:
             members = await people.department_members(conn, issue.department_code)
-            names = await people.display_names(conn, set(members))
-            reassign_to = [(m, names.get(m) or str(m)) for m in members]
+            member_names = await people.display_names(conn, set(members))
+            reassign_to = [(m, member_names.get(m) or str(m)) for m in members]
         return issue_card(
             lang,
             issue,
-            await self.issue_names(conn, issue),
+            names or await self.issue_names(conn, issue),
             self.zone,
             audience,
-            resolution_note=await self._resolution_note(conn, issue.id),
+            resolution_note=(
+                await self._resolution_note(conn, issue.id)
+                if shows_resolution_note(issue)
+                else None
+            ),
             reroute_to=reroute_to,
             reassign_to=reassign_to,
             limit=CAPTION_LIMIT if captioned else None,
@@ -132,6 +147,8 @@ class Notices:
         group = await self.group_chat(conn, issue.department_code)
         if group is not None:
             chats.append(group)
+        photo_ids = await issue_store.photos(conn, issue.id, "report")
+        names = await self.issue_names(conn, issue)
         for chat_id in chats:
             await self._send_card(
                 conn,
@@ -139,7 +156,8 @@ class Notices:
                 chat_id,
                 await self.audience(conn, issue, chat_id),
                 now,
-                with_media=True,
+                media=photo_ids,
+                names=names,
             )
         return chats
 
@@ -150,9 +168,7 @@ class Notices:
         has the card gets it edited instead of a second copy."""
         if chat_id in await outbox.push_chats(conn, issue.id):
             return
-        await self._send_card(
-            conn, issue, chat_id, await self.audience(conn, issue, chat_id), now, with_media=False
-        )
+        await self._send_card(conn, issue, chat_id, await self.audience(conn, issue, chat_id), now)
 
     async def push_to_admins(
         self, conn: aiosqlite.Connection, issue: IssueRecord, now: int, key: str, **values: Any
@@ -170,20 +186,22 @@ class Notices:
         audience: Audience,
         now: int,
         *,
-        with_media: bool,
+        media: list[str] | None = None,
+        names: Names | None = None,
     ) -> None:
         """One message where Telegram allows it: a report with one photo is pushed as that
         photo with the card as its caption. A department's group takes about 20 messages a
         minute, so in a busy hour each message saved is an issue shown sooner. Several
         photos go first as an album (which cannot carry buttons), then the card. In a
-        private chat the location pin follows the card; a group reads the place on it."""
-        photo_ids = await issue_store.photos(conn, issue.id, "report") if with_media else []
+        private chat the location pin follows the card; a group reads the place on it.
+        `media`: the report's photos, when they and the pin go with the card."""
+        photo_ids = media or []
         captioned = len(photo_ids) == 1
         if len(photo_ids) > 1:
             lang = await self.language(conn, chat_id)
             caption = str(text(lang, "photos_caption", id=issue.id))
             await self.photos(conn, chat_id, issue, photo_ids, caption, now)
-        card = await self.card(conn, issue, chat_id, audience, captioned=captioned)
+        card = await self.card(conn, issue, chat_id, audience, captioned=captioned, names=names)
         method, payload = "sendMessage", card.payload()
         if captioned:
             method = outbox.CAPTIONED_PUSH_METHOD
@@ -198,7 +216,7 @@ class Notices:
             issue_id=issue.id,
             urgent=issue.urgent,
         )
-        if with_media and chat_id > 0:
+        if media is not None and chat_id > 0:
             await self._location(conn, issue, chat_id, now)
 
     async def _location(
@@ -253,12 +271,10 @@ class Notices:
             urgent=issue.urgent,
         )
 
-    async def refresh_cards(self, conn: aiosqlite.Connection, issue_id: int, now: int) -> None:
-        """Edit every card of this issue to show its current state and the right buttons."""
-        issue = await issue_store.get_issue(conn, issue_id)
-        if issue is None:
-            return
-        for chat_id, captioned in (await outbox.push_chats(conn, issue_id)).items():
+    async def refresh_cards(self, conn: aiosqlite.Connection, issue: IssueRecord, now: int) -> None:
+        """Edit every card of this issue to show its current state (`issue`, as the change
+        left it) and the right buttons."""
+        for chat_id, captioned in (await outbox.push_chats(conn, issue.id)).items():
             audience = await self.audience(conn, issue, chat_id)
             card = await self.card(conn, issue, chat_id, audience, captioned=captioned)
             await outbox.enqueue(
@@ -268,7 +284,7 @@ class Notices:
                 payload=card.payload(with_markup_always=True, as_caption=captioned),
                 purpose="edit",
                 now=now,
-                issue_id=issue_id,
+                issue_id=issue.id,
                 urgent=issue.urgent,
             )
 
