@@ -216,7 +216,9 @@ class IssueService:
         due = deadlines_from(
             rules, issue.urgent, moment, org.working_time(route.department), org.timezone
         )
-        await alerts.cancel(tx, issue.id, now)
+        if issue.dispatched_at is not None:
+            # Alerts are only ever scheduled once an issue is dispatched: a new report has none.
+            await alerts.cancel(tx, issue.id, now)
         await alerts.schedule(
             tx,
             issue.id,
