@@ -10,11 +10,11 @@ reports completed per second, and the latency from a report's 提交 to its push
 the server (median, p99) and the bot process's CPU time per update; the highest load
 whose p99 stays under 100 ms; the echo bot's updates per second and Whistle's ratio to it,
 both in updates per second and per CPU second (the second does not depend on how fast
-the simulated people and the server, in this one process, keep up). Pacing limits are lifted (loopback has
-none), so the figures measure Whistle, not Telegram's ceiling. Both Bot API clients are
-measured (httpx, the default, and aiohttp). Then the same reports again with every call
-taking `--network` seconds, as over a real network, handling updates one at a time and
-64 at once.
+the simulated people and the server, in this one process, keep up). Pacing limits are
+lifted (loopback has none), so the figures measure Whistle, not Telegram's ceiling. Both
+Bot API clients are measured (httpx, the default, and aiohttp). Then the same reports
+again with every call taking `--network` seconds, as over a real network, handling
+updates one at a time and 64 at once.
 """
 
 from __future__ import annotations
