@@ -37,6 +37,9 @@ from bot.loopback import LoopbackBotApi, SentMessage, SimulatedUser
 DISTRICT = Path(__file__).resolve().parent.parent / "bot" / "data" / "district.toml"
 EXTRA_WORKERS = 300
 FIRST_WORKER = 30000
+EXTRA_MEMBERS = 10
+"""Staff added to each department (ids head + 10 …): a street department's cards spread
+over a duty roster of people, each of whom resolves one issue at a time."""
 
 
 def big_district() -> str:
@@ -51,6 +54,9 @@ def big_district() -> str:
         text = re.sub(
             rf'(code = "{grid}"\nname = "[^"]+"\nworkers = \[)([^\]]*)\]', with_workers, text
         )
+    for found in re.finditer(r"head = (\d+)\nmembers = \[([^\]]*)\]", text):
+        extra = ", ".join(str(int(found.group(1)) + 10 + k) for k in range(EXTRA_MEMBERS))
+        text = text.replace(found.group(0), f"{found.group(0)[:-1]}, {extra}]", 1)
     return text
 
 
@@ -79,6 +85,7 @@ class LoadStep:
     offered: int
     updates_per_second: float
     reports_per_second: float
+    closed_per_second: float
     median_ms: float
     p99_ms: float
     calls_per_report: float
@@ -99,8 +106,12 @@ class Counter:
         self.latencies: list[float] = []
         self.pushed: dict[int, float] = {}
         """When each issue's first card reached the server."""
+        self.cards: dict[int, SentMessage] = {}
+        """Each issue's first card in a member's private chat."""
         self.calls = 0
         """Bot API calls the bot made (getUpdates aside)."""
+        self.closed = 0
+        """Issues taken through 报到, 办结, 确认 and a rating."""
 
     def observe(self, kind: str, event: object) -> None:
         if kind == "call":
@@ -111,11 +122,14 @@ class Counter:
             found = re.match(r"\S+ #(\d+) ", event.text)
             if found:
                 self.pushed.setdefault(int(found.group(1)), event.at)
+                self.cards.setdefault(int(found.group(1)), event)
 
 
 async def one_report(
     api: LoopbackBotApi, worker: SimulatedUser, rng: random.Random, counter: Counter
-) -> None:
+) -> int:
+    """A whole report conversation with a photo and a location; returns the issue's
+    number once its card has reached a member."""
     mark = worker.mark()
     steps = 0
     try:
@@ -143,6 +157,57 @@ async def one_report(
         arrived = await api.wait_for(lambda: counter.pushed.get(issue), 20)
         counter.latencies.append(arrived - submitted)
         counter.completed += 1
+    finally:
+        counter.updates += steps
+    return issue
+
+
+async def life_of_an_issue(
+    api: LoopbackBotApi,
+    worker: SimulatedUser,
+    rng: random.Random,
+    counter: Counter,
+    desks: dict[int, asyncio.Lock],
+) -> None:
+    """The realistic mix: a report, then the member on duty looks at /todo now and then,
+    taps 报到 and goes through 办结 (a note, no photo) — one issue at a time per person
+    (`desks`) — and the worker 确认s, rates, and now and then checks /my."""
+    issue = await one_report(api, worker, rng, counter)
+    card = counter.cards[issue]
+    member = api.user(card.chat_id, f"M{card.chat_id}")
+    async with desks.setdefault(member.id, asyncio.Lock()):
+        mark = member.mark()
+        steps = 0
+        try:
+            if rng.random() < 0.25:
+                await member.send("/todo")
+                await member.expect("待办", mark, 20)
+                steps += 1
+            at = next(n for n, message in enumerate(member.inbox()) if message is card)
+            await member.tap(card, "报到")
+            steps += 1
+            await member.tap(await member.expect(f"#{issue}", at, 20, button="办结"), "办结")
+            await member.expect("办结说明", mark, 20)
+            await member.send(f"已处理 {issue}")
+            steps += 2
+            await member.tap(await member.expect("处置后照片", mark, 20), "跳过")
+            steps += 1
+            await member.expect(f"已办结 #{issue}", mark, 20)
+        finally:
+            counter.updates += steps
+    mark = worker.mark()
+    steps = 0
+    try:
+        await worker.tap(await worker.expect(f"已处理 {issue}", mark, 20, button="确认"), "确认")
+        steps += 1
+        rating = await worker.expect("请评价", mark, 20, button="满意")
+        await worker.answer_to(await worker.tap(rating, rng.choice(["满意", "基本满意"])), 20)
+        steps += 1
+        if rng.random() < 0.25:
+            await worker.send("/my")
+            await worker.expect("我上报的问题", mark, 20)
+            steps += 1
+        counter.closed += 1
     finally:
         counter.updates += steps
 
@@ -187,6 +252,7 @@ async def measure_whistle(
     try:
         await ready(api, workers[0], folder)
         pushed: dict[int, float] = {}
+        desks: dict[int, asyncio.Lock] = {}
         for load in loads:
             counter = Counter()
             counter.pushed = pushed
@@ -200,7 +266,7 @@ async def measure_whistle(
                 target = int((time.monotonic() - began) * load)
                 while started < target and free:
                     worker = free.pop()
-                    task = asyncio.create_task(one_report(api, worker, rng, counter))
+                    task = asyncio.create_task(life_of_an_issue(api, worker, rng, counter, desks))
                     running.add(task)
 
                     def release(
@@ -229,6 +295,7 @@ async def measure_whistle(
                     load,
                     counter.updates / elapsed,
                     counter.completed / elapsed,
+                    counter.closed / elapsed,
                     median,
                     p99,
                     per_report,
@@ -297,13 +364,14 @@ async def measure_echo(
 
 def print_table(results: list[LoadStep]) -> None:
     print(
-        "offered reports/s | updates/s | reports/s | 提交→push median | p99 | calls/report "
-        "| bot CPU/update"
+        "offered reports/s | updates/s | reports/s | closed/s | 提交→push median | p99 "
+        "| calls/report | bot CPU/update"
     )
     for step in results:
         print(
             f"{step.offered:>17} | {step.updates_per_second:>9.0f} | "
-            f"{step.reports_per_second:>9.1f} | {step.median_ms:>13.0f} ms | "
+            f"{step.reports_per_second:>9.1f} | {step.closed_per_second:>8.1f} | "
+            f"{step.median_ms:>13.0f} ms | "
             f"{step.p99_ms:.0f} ms | {step.calls_per_report:.1f} | "
             f"{step.cpu_ms_per_update:.2f} ms"
         )
