@@ -173,6 +173,7 @@ async def life_of_an_issue(
     taps 报到 and goes through 办结 (a note, no photo) — one issue at a time per person
     (`desks`) — and the worker 确认s, rates, and now and then checks /my."""
     issue = await one_report(api, worker, rng, counter)
+    told = worker.mark()
     card = counter.cards[issue]
     member = api.user(card.chat_id, f"M{card.chat_id}")
     async with desks.setdefault(member.id, asyncio.Lock()):
@@ -195,12 +196,12 @@ async def life_of_an_issue(
             await member.expect(f"已办结 #{issue}", mark, 20)
         finally:
             counter.updates += steps
-    mark = worker.mark()
     steps = 0
     try:
-        await worker.tap(await worker.expect(f"已处理 {issue}", mark, 20, button="确认"), "确认")
+        await worker.tap(await worker.expect(f"已处理 {issue}", told, 20, button="确认"), "确认")
         steps += 1
-        rating = await worker.expect("请评价", mark, 20, button="满意")
+        rating = await worker.expect("请评价", told, 20, button="满意")
+        mark = worker.mark()
         await worker.answer_to(await worker.tap(rating, rng.choice(["满意", "基本满意"])), 20)
         steps += 1
         if rng.random() < 0.25:
