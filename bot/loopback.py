@@ -445,13 +445,12 @@ class LoopbackBotApi:
         params: dict[str, Any] = dict(request.query)
         if request.content_type == "application/json":
             params.update(await request.json())
-            return params
-        form = await request.post()
-        for key, value in form.items():
-            if isinstance(value, web.FileField):
-                params[key] = ("upload", value.file.read(), value.filename)
-            else:
-                params[key] = value
+        else:
+            for key, value in (await request.post()).items():
+                if isinstance(value, web.FileField):
+                    params[key] = ("upload", value.file.read(), value.filename)
+                else:
+                    params[key] = value
         for key, value in list(params.items()):
             if isinstance(value, str) and value[:1] in "[{":
                 with contextlib.suppress(json.JSONDecodeError):

@@ -10,6 +10,7 @@ been taken up, so under load one call brings a batch; when the bot is idle nothi
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 
 import aiohttp
@@ -25,6 +26,7 @@ BUSY_UPDATES = 16
 """Updates in hand above which the bot counts as busy: with a real network most of them
 wait for Telegram, so a few in hand is normal and fetching goes on; many means the
 bot is short of CPU and another `getUpdates` would only cost more of it."""
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def backlog_of(application: Application) -> Callable[[], int]:  # type: ignore[type-arg]
@@ -150,16 +152,17 @@ class AiohttpRequest(BaseRequest):
         )
 
     @staticmethod
-    def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str] | None:
+    def _body(request_data: RequestData | None) -> aiohttp.FormData | bytes | None:
+        """A JSON body (the Bot API takes one; encoding it is a single C call, where
+        form-encoding Chinese text percent-escapes every byte), or multipart for files."""
         if request_data is None:
             return None
-        fields = request_data.json_parameters
-        files = request_data.multipart_data
-        if not files:
-            return fields
+        if not request_data.contains_files:
+            return json.dumps(request_data.parameters).encode()
         form = aiohttp.FormData()
-        for name, value in fields.items():
+        for name, value in request_data.json_parameters.items():
             form.add_field(name, value)
+        files = request_data.multipart_data
         for name, (filename, content, mimetype) in files.items():
             form.add_field(name, content, filename=filename, content_type=mimetype)
         return form
@@ -178,8 +181,10 @@ class AiohttpRequest(BaseRequest):
             raise RuntimeError("This AiohttpRequest is not initialized!")
         timeout = self._timeout(read_timeout, write_timeout, connect_timeout, pool_timeout)
         try:
+            body = self._body(request_data)
+            headers = JSON_HEADERS if isinstance(body, bytes) else None
             async with self._session.request(
-                method, url, data=self._body(request_data), timeout=timeout
+                method, url, data=body, headers=headers, timeout=timeout
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as err:
