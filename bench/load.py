@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.crash import BotProcess, bot_environment, street_server
+from bench.echo_bot import replies_to
 from bot.loopback import LoopbackBotApi, SentMessage, SimulatedUser
 
 DISTRICT = Path(__file__).resolve().parent.parent / "bot" / "data" / "district.toml"
@@ -89,6 +90,7 @@ class LoadStep:
     median_ms: float
     p99_ms: float
     calls_per_report: float
+    calls_per_update: float
     cpu_ms_per_update: float
     """The bot process's CPU time per update: what it costs, however fast the simulated
     people and the server around it are."""
@@ -300,6 +302,7 @@ async def measure_whistle(
                     median,
                     p99,
                     per_report,
+                    counter.calls / counter.updates if counter.updates else float("nan"),
                     spent * 1000 / counter.updates if counter.updates else float("nan"),
                 )
             )
@@ -312,7 +315,7 @@ async def measure_whistle(
 
 
 async def measure_echo(
-    updates: int, concurrent: int = 0, conversing: int = 0
+    updates: int, concurrent: int = 0, conversing: int = 0, calls_per_update: float = 1.0
 ) -> tuple[float, float]:
     """Updates per second of the bare echo bot (its own process), and its CPU time per
     update in milliseconds. All `updates` are queued at once and drained (its best case:
@@ -330,12 +333,13 @@ async def measure_echo(
 
     api.observers.append(count)
     command = [sys.executable, "-m", "bench.echo_bot", api.base_url, api.token]
+    command += ["--calls-per-update", str(calls_per_update)]
     if concurrent:
         command += ["--concurrent", str(concurrent)]
     process = await asyncio.create_subprocess_exec(*command)
     try:
         await users[0].send("warm up")
-        await api.wait_for(lambda: replies >= 1, 60)
+        await api.wait_for(lambda: replies >= replies_to(1, calls_per_update), 60)
         spent = cpu_seconds(process.pid)
         began = time.monotonic()
         if conversing:
@@ -353,7 +357,8 @@ async def measure_echo(
         else:
             for n in range(updates):
                 await users[n % len(users)].send(f"echo {n}")
-        await api.wait_for(lambda: replies >= updates + 1, 600)
+        expected = sum(replies_to(n, calls_per_update) for n in range(1, updates + 2))
+        await api.wait_for(lambda: replies >= expected, 600)
         elapsed = time.monotonic() - began
         spent = cpu_seconds(process.pid) - spent
     finally:
@@ -384,6 +389,7 @@ async def main(
     total = 0
     peaks: dict[str, float] = {}
     costs: dict[str, float] = {}
+    calls: list[float] = []
     for client in clients:
         results, best = await measure_whistle(seconds, loads, client)
         print(f"\nWhistle on loopback, Bot API client {client}, concurrent updates 64")
@@ -392,12 +398,25 @@ async def main(
         peak = max(results, key=lambda step: step.updates_per_second)
         peaks[client] = peak.updates_per_second
         costs[client] = peak.cpu_ms_per_update
+        calls.append(peak.calls_per_update)
         total = max(total, sum(int(step.updates_per_second * seconds) for step in results))
-    for how, conversing in (
-        ("all queued at once", 0),
-        (f"{EXTRA_WORKERS} people conversing", EXTRA_WORKERS),
+    whistles_calls = round(statistics.mean(calls), 1)
+    for how, conversing, calls_per_update in (
+        ("all queued at once", 0, 1.0),
+        (f"{EXTRA_WORKERS} people conversing", EXTRA_WORKERS, 1.0),
+        (
+            f"{EXTRA_WORKERS} people conversing, {whistles_calls} replies per update "
+            "(as many Bot API calls as Whistle makes)",
+            EXTRA_WORKERS,
+            whistles_calls,
+        ),
     ):
-        runs = sorted([await measure_echo(total, conversing=conversing) for _ in range(3)])
+        runs = sorted(
+            [
+                await measure_echo(total, conversing=conversing, calls_per_update=calls_per_update)
+                for _ in range(3)
+            ]
+        )
         echo, echo_cost = runs[1]
         print(
             f"\nbare PTB echo bot (httpx, one update at a time), {total} updates, {how}: "
