@@ -63,7 +63,7 @@ async def main(issues: int, through_bot: int, workers: int, client: str) -> None
     }
     bot = BotProcess(env, folder)
     await bot.start()
-    counter = Counter()
+    counter = Counter(keep_cards=False)
     api.observers.append(counter.observe)
     rng = random.Random(1)
     people = [api.user(FIRST_WORKER + k, f"W{k}") for k in range(min(workers, EXTRA_WORKERS))]
