@@ -25,7 +25,7 @@ async def test_the_load_mix_takes_an_issue_from_report_to_rating(
         rng = random.Random(5)
         await life_of_an_issue(street.api, worker, rng, counter, desks)
         await life_of_an_issue(street.api, worker, rng, counter, desks)
-        assert counter.completed == 2 and len(counter.closed_at) == 2
+        assert counter.completed == 2 and counter.closed == 2
         assert 2 * 13 <= counter.updates <= 2 * 16
         for number in counter.cards:
             stored = await issue_store.get_issue(street.whistle.db.reader, number)
