@@ -81,6 +81,9 @@ class OutboxSender:
         """Per chat, the monotonic time before which nothing may be sent to it: the per-chat
         pace (set when a message leaves) or a RetryAfter."""
         self._chats_in_flight: set[int] = set()
+        self._settled_during_read: set[int] = set()
+        """Chats whose delivery was recorded while the current list of heads was being read:
+        their head in that list may already be sent, so it waits for the next read."""
 
     def wake(self) -> None:
         """Tell the sender that new items were committed."""
@@ -102,13 +105,14 @@ class OutboxSender:
 
     async def _run(self) -> None:
         while not self._stopping:
+            # Cleared before the read, so a delivery recorded during it wakes the next one.
+            self._wake.clear()
             try:
                 launched = await self._launch_due()
             except Exception:
                 log.exception("outbox delivery failed to start; retrying shortly")
                 launched = 0
             if launched == 0 and not self._stopping:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._idle_wait())
 
@@ -118,14 +122,20 @@ class OutboxSender:
         free = self.concurrency - len(self._deliveries)
         if free <= 0:
             return 0
+        self._settled_during_read = set()
         heads = await outbox.next_batch(
             self.db.reader, self._now(), free + len(self._chats_in_flight)
         )
+        settled, self._settled_during_read = self._settled_during_read, set()
         launched = 0
         for item in heads:
             if launched == free:
                 break
-            if item.chat_id in self._chats_in_flight or self._paused(item.chat_id):
+            if (
+                item.chat_id in self._chats_in_flight
+                or item.chat_id in settled
+                or self._paused(item.chat_id)
+            ):
                 continue
             self._chats_in_flight.add(item.chat_id)
             task = asyncio.create_task(self._deliver_one(item))
@@ -159,14 +169,14 @@ class OutboxSender:
 
     async def _deliver_one(self, item: OutboxItem) -> None:
         try:
-            # The list of heads may have been read just before another delivery of this
-            # chat committed: look again, so an item is never sent twice or too early.
-            blocked = await outbox.due_to_blocked_chat(self.db.reader, item.id, self._now())
-            if blocked is not None:
-                await self._deliver(item, blocked)
+            await self._deliver(item)
         except Exception:
             log.exception("outbox item %s could not be recorded; it stays pending", item.id)
         finally:
+            # Only this sender changes an item once it is queued, and only here, one
+            # delivery per chat at a time: a head read after this point is current. One
+            # read while this delivery was being recorded may not be, and is not trusted.
+            self._settled_during_read.add(item.chat_id)
             self._chats_in_flight.discard(item.chat_id)
             self._wake.set()
 
@@ -180,19 +190,16 @@ class OutboxSender:
             self._wake.set()
             await asyncio.sleep(0.01)
 
-    async def _deliver(self, item: OutboxItem, blocked: bool) -> None:
+    async def _deliver(self, item: OutboxItem) -> None:
         payload: dict[str, Any] = {"chat_id": item.chat_id, **item.payload}
         if item.method.startswith("edit"):
-            message_id = await outbox.push_message_id(
-                self.db.reader, item.issue_id or 0, item.chat_id
-            )
-            if message_id is None:
-                async with self.db.write() as tx:
-                    await outbox.mark_failed(tx, item.id, self._now(), "no message to edit")
+            if item.card_message_id is None:
+                async with self.db.one_statement() as conn:
+                    await outbox.mark_failed(conn, item.id, self._now(), "no message to edit")
                 return
-            payload["message_id"] = message_id
+            payload["message_id"] = item.card_message_id
         try:
-            if blocked:
+            if item.chat_blocked:
                 raise Forbidden("Forbidden: the chat has blocked the bot (recorded earlier)")
             async with self._overall:
                 self._pause_chat(item.chat_id, self._pace(item.chat_id))

@@ -24,6 +24,11 @@ class OutboxItem:
     method: str
     payload: dict[str, Any]
     attempts: int
+    chat_blocked: bool = False
+    """Whether the chat was recorded as having blocked the bot when the item was read."""
+    card_message_id: int | None = None
+    """The message showing this issue's card in the chat when the item was read: what an
+    edit edits."""
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> OutboxItem:
@@ -37,6 +42,8 @@ class OutboxItem:
             method=row["method"],
             payload=json.loads(row["payload"]),
             attempts=row["attempts"],
+            chat_blocked=bool(row["chat_blocked"]),
+            card_message_id=row["card_message_id"],
         )
 
 
@@ -73,10 +80,18 @@ async def enqueue(
 async def next_batch(conn: aiosqlite.Connection, now: int, limit: int) -> list[OutboxItem]:
     """The head of every chat's queue that is due: per chat the oldest of its most urgent
     pending items (so a chat's messages of one urgency keep their order, and an urgent one
-    overtakes normal ones); urgent heads first, then oldest first."""
+    overtakes normal ones); urgent heads first, then oldest first. Each comes with what its
+    delivery needs to know, read in the same trip: whether the chat blocked the bot, and
+    for an edit the message it edits."""
     rows = await fetch_all(
         conn,
-        """SELECT o.* FROM outbox AS o
+        """SELECT o.*,
+                  EXISTS(SELECT 1 FROM person AS p
+                         WHERE p.user_id = o.chat_id AND p.blocked_at IS NOT NULL)
+                    AS chat_blocked,
+                  (SELECT m.message_id FROM push_message AS m
+                   WHERE m.issue_id = o.issue_id AND m.chat_id = o.chat_id) AS card_message_id
+           FROM outbox AS o
            WHERE o.status = 'pending'
              AND o.id = (SELECT u.id FROM outbox AS u
                          WHERE u.chat_id = o.chat_id AND u.status = 'pending'
@@ -87,19 +102,6 @@ async def next_batch(conn: aiosqlite.Connection, now: int, limit: int) -> list[O
         (now, limit),
     )
     return [OutboxItem.from_row(r) for r in rows]
-
-
-async def due_to_blocked_chat(conn: aiosqlite.Connection, item_id: int, now: int) -> bool | None:
-    """None when the item is no longer due (sent, failed or put off meanwhile); else
-    whether its chat is recorded as having blocked the bot. One query for both."""
-    row = await fetch_one(
-        conn,
-        """SELECT EXISTS(SELECT 1 FROM person
-                         WHERE user_id = outbox.chat_id AND blocked_at IS NOT NULL)
-           FROM outbox WHERE id = ? AND status = 'pending' AND not_before <= ?""",
-        (item_id, now),
-    )
-    return None if row is None else bool(row[0])
 
 
 async def mark_sent(
@@ -154,15 +156,6 @@ async def record_push(
            SET message_id = excluded.message_id, captioned = excluded.captioned""",
         (issue_id, chat_id, message_id, int(method == CAPTIONED_PUSH_METHOD)),
     )
-
-
-async def push_message_id(conn: aiosqlite.Connection, issue_id: int, chat_id: int) -> int | None:
-    row = await fetch_one(
-        conn,
-        "SELECT message_id FROM push_message WHERE issue_id = ? AND chat_id = ?",
-        (issue_id, chat_id),
-    )
-    return row["message_id"] if row else None
 
 
 async def push_chats(conn: aiosqlite.Connection, issue_id: int) -> dict[int, bool]:

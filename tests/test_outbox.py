@@ -124,3 +124,38 @@ async def test_a_chat_that_blocked_the_bot_is_recorded_and_not_retried(street: S
     await member.expect("欢迎")
     await street.whistle.services.issues.reroute(3001, first, "cg", 1002)
     await member.expect(f"#{first}", button="报到")
+
+
+async def test_unpaced_deliveries_keep_each_chats_order_and_send_nothing_twice(
+    api: LoopbackBotApi, tmp_path: Path
+) -> None:
+    """With pacing lifted, deliveries are recorded while the sender reads the next heads;
+    a head read before its chat's last delivery was recorded must not go out again."""
+    async with Database(tmp_path / "unpaced.db") as db:
+        now = to_epoch(SystemClock().now())
+        async with db.write() as tx:
+            for n in range(240):
+                await outbox.enqueue(
+                    tx,
+                    chat_id=CHATS[n % len(CHATS)],
+                    method="sendMessage",
+                    payload={"text": f"message {n}"},
+                    purpose="notice",
+                    now=now,
+                )
+        request = HTTPXRequest(connection_pool_size=16)
+        bot = Bot(api.token, base_url=api.base_url, request=request)
+        await bot.initialize()
+        sender = OutboxSender(
+            db, bot, SystemClock(), overall_per_second=100_000, private_per_second=100_000
+        )
+        sender.start()
+        try:
+            async with asyncio.timeout(60):
+                await sender.wait_idle()
+        finally:
+            await sender.stop()
+            await bot.shutdown()
+    for chat in CHATS:
+        texts = [m.text for m in api.messages if m.from_bot and m.chat_id == chat]
+        assert texts == [f"message {n}" for n in range(240) if CHATS[n % len(CHATS)] == chat]
