@@ -23,6 +23,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.clock import ManualClock, to_epoch
+from bot.services.languages import Languages
 from bot.services.notices import Notices
 from bot.services.statistics import StatisticsService
 from bot.stats import epoch_bounds, week_label
@@ -172,7 +173,7 @@ def bare_aggregate(path: Path, week: str) -> None:
 
 async def measure(path: Path, week: str, as_of: datetime) -> tuple[float, float]:
     async with Database(path) as db:
-        service = StatisticsService(db, ManualClock(as_of), ZONE, Notices("zh", ZONE))
+        service = StatisticsService(db, ManualClock(as_of), ZONE, Notices(Languages("zh"), ZONE))
         report_times, trend_times = [], []
         for _ in range(5):
             began = time.perf_counter()

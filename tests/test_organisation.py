@@ -10,6 +10,7 @@ import pytest
 from bot.app import ConfigurationError
 from bot.clock import ManualClock
 from bot.organisation import OrganisationInvalid, parse_organisation
+from bot.services.languages import Languages
 from bot.services.organisation import OrganisationService
 from bot.services.people import PeopleService
 from storage.db import Database, fetch_all
@@ -186,7 +187,7 @@ async def test_an_admin_in_both_the_settings_and_the_file_stays_until_both_drop_
     async with Database(tmp_path / "org.db") as db:
         clock = ManualClock(WEDNESDAY_MORNING)
         organisations = OrganisationService(db, clock)
-        people = PeopleService(db, clock, "zh", 7, organisations.directory)
+        people = PeopleService(db, clock, 7, organisations.directory, Languages("zh"))
         with_admin = BASE.replace("\n[[department]]", "admins = [3001]\n\n[[department]]", 1)
         await organisations.import_text(with_admin)
         await people.sync_settings_admins([3001])

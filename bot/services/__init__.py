@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock
 from bot.services.escalation import EscalationService
 from bot.services.issues import IssueService
+from bot.services.languages import Languages
 from bot.services.notices import Notices
 from bot.services.organisation import OrganisationService
 from bot.services.people import PeopleService
@@ -36,9 +37,10 @@ class Services:
 def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
     zone = ZoneInfo(settings.timezone)
     organisations = OrganisationService(db, clock)
-    notices = Notices(settings.language, zone, organisations.directory)
+    languages = Languages(settings.language)
+    notices = Notices(languages, zone, organisations.directory)
     people_service = PeopleService(
-        db, clock, settings.language, settings.invite_days, organisations.directory
+        db, clock, settings.invite_days, organisations.directory, languages
     )
     reports = ReportService(
         db,

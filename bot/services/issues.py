@@ -556,7 +556,14 @@ class IssueService:
         conn = self.db.reader
         history = await store.events(conn, issue_id)
         audience = await self.notices.audience(conn, issue, user_id)
-        card = await self.notices.card(conn, issue, user_id, audience)
+        card = await self.notices.card(
+            conn,
+            issue,
+            user_id,
+            audience,
+            names=await self.notices.issue_names(conn, issue),
+            resolution_note=await self.notices.resolution_note(conn, issue),
+        )
         names = await self.notices.names(
             conn, {e.actor_id for e in history} | {e.assignee_id for e in history}
         )

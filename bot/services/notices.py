@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from bot.i18n import normalise_language, text
+from bot.i18n import text
 from bot.lifecycle import ASSIGNED_STATES
+from bot.services.languages import Languages
 from bot.views import (
     CAPTION_LIMIT,
     Audience,
@@ -34,18 +35,16 @@ MEDIA_GROUP_LIMIT = 10
 class Notices:
     def __init__(
         self,
-        default_language: str,
+        languages: Languages,
         zone: ZoneInfo,
         directory: Callable[[], Awaitable[Directory]] | None = None,
     ) -> None:
-        self.default_language = default_language
+        self.languages = languages
         self.zone = zone
         self._directory = directory
 
     async def language(self, conn: aiosqlite.Connection, chat_id: int) -> str:
-        if chat_id < 0:
-            return self.default_language
-        return normalise_language(await people.language(conn, chat_id), self.default_language)
+        return await self.languages.of(conn, chat_id)
 
     async def names(self, conn: aiosqlite.Connection, people_ids: Iterable[int | None]) -> Names:
         tables = (
@@ -80,12 +79,15 @@ class Notices:
         )
         return [(r["code"], r["name"]) for r in rows]
 
-    async def _resolution_note(self, conn: aiosqlite.Connection, issue_id: int) -> str | None:
+    async def resolution_note(self, conn: aiosqlite.Connection, issue: IssueRecord) -> str | None:
+        """The member's note on resolving, when the issue's card shows it."""
+        if not shows_resolution_note(issue):
+            return None
         row = await fetch_one(
             conn,
             """SELECT note FROM issue_event WHERE issue_id = ? AND action = 'resolve'
                ORDER BY id DESC LIMIT 1""",
-            (issue_id,),
+            (issue.id,),
         )
         return row["note"] if row else None
 
@@ -95,10 +97,14 @@ class Notices:
         issue: IssueRecord,
         chat_id: int,
         audience: Audience,
+        *,
+        names: Names,
+        resolution_note: str | None,
         captioned: bool = False,
-        names: Names | None = None,
     ) -> Rendered:
-        """The issue's card for one chat; `names` when the caller has them already."""
+        """The issue's card for one chat; `names` (`issue_names`) and `resolution_note`
+        are the issue's, the same in every chat, so a caller with several chats reads them
+        once."""
         lang = await self.language(conn, chat_id)
         reroute_to: list[tuple[str, str]] = []
         reassign_to: list[tuple[int, str]] = []
@@ -111,14 +117,10 @@ class Notices:
         return issue_card(
             lang,
             issue,
-            names or await self.issue_names(conn, issue),
+            names,
             self.zone,
             audience,
-            resolution_note=(
-                await self._resolution_note(conn, issue.id)
-                if shows_resolution_note(issue)
-                else None
-            ),
+            resolution_note=resolution_note,
             reroute_to=reroute_to,
             reassign_to=reassign_to,
             limit=CAPTION_LIMIT if captioned else None,
@@ -201,7 +203,15 @@ class Notices:
             lang = await self.language(conn, chat_id)
             caption = str(text(lang, "photos_caption", id=issue.id))
             await self.photos(conn, chat_id, issue, photo_ids, caption, now)
-        card = await self.card(conn, issue, chat_id, audience, captioned=captioned, names=names)
+        card = await self.card(
+            conn,
+            issue,
+            chat_id,
+            audience,
+            names=names or await self.issue_names(conn, issue),
+            resolution_note=await self.resolution_note(conn, issue),
+            captioned=captioned,
+        )
         method, payload = "sendMessage", card.payload()
         if captioned:
             method = outbox.CAPTIONED_PUSH_METHOD
@@ -274,9 +284,22 @@ class Notices:
     async def refresh_cards(self, conn: aiosqlite.Connection, issue: IssueRecord, now: int) -> None:
         """Edit every card of this issue to show its current state (`issue`, as the change
         left it) and the right buttons."""
-        for chat_id, captioned in (await outbox.push_chats(conn, issue.id)).items():
+        chats = await outbox.push_chats(conn, issue.id)
+        if not chats:
+            return
+        names = await self.issue_names(conn, issue)
+        note = await self.resolution_note(conn, issue)
+        for chat_id, captioned in chats.items():
             audience = await self.audience(conn, issue, chat_id)
-            card = await self.card(conn, issue, chat_id, audience, captioned=captioned)
+            card = await self.card(
+                conn,
+                issue,
+                chat_id,
+                audience,
+                names=names,
+                resolution_note=note,
+                captioned=captioned,
+            )
             await outbox.enqueue(
                 conn,
                 chat_id=chat_id,

@@ -10,6 +10,7 @@ from datetime import timedelta
 from bot.clock import Clock, to_epoch
 from bot.i18n import normalise_language, text
 from bot.permissions import Actor, Role
+from bot.services.languages import Languages
 from bot.services.refusal import Refused
 from storage import invites, outbox, people
 from storage.db import Database
@@ -30,18 +31,17 @@ class PeopleService:
         self,
         db: Database,
         clock: Clock,
-        default_language: str,
         invite_days: int,
         directory: Callable[[], Awaitable[Directory]],
+        languages: Languages,
     ) -> None:
         self.directory = directory
-        self._languages: dict[int, str] = {}
+        self.languages = languages
         self._seen_names: dict[int, tuple[str, str | None]] = {}
         self._actors: dict[int, Actor] = {}
         self._actors_of: Directory | None = None
         self.db = db
         self.clock = clock
-        self.default_language = default_language
         self.invite_days = invite_days
 
     async def actor(self, user_id: int) -> Actor:
@@ -77,12 +77,7 @@ class PeopleService:
         self._seen_names[actor.user_id] = (name, username)
 
     async def language(self, user_id: int) -> str:
-        """A person's language; kept in memory once read (only /lang changes it)."""
-        known = self._languages.get(user_id)
-        if known is None:
-            stored = await people.language(self.db.reader, user_id)
-            known = self._languages[user_id] = normalise_language(stored, self.default_language)
-        return known
+        return await self.languages.of(self.db.reader, user_id)
 
     async def set_language(self, user_id: int, lang: str) -> None:
         now = to_epoch(self.clock.now())
@@ -90,7 +85,7 @@ class PeopleService:
         async with self.db.write() as tx:
             await people.ensure_person(tx, user_id, now)
             await people.set_language(tx, user_id, chosen)
-        self._languages[user_id] = chosen
+        self.languages.remember(user_id, chosen)
 
     async def join(
         self, user_id: int, name: str, username: str | None, code: str | None
@@ -146,7 +141,7 @@ class PeopleService:
             for admin in await people.active_admins(tx):
                 if admin == user_id:
                     continue
-                lang = normalise_language(await people.language(tx, admin), self.default_language)
+                lang = await self.languages.of(tx, admin)
                 await outbox.enqueue(
                     tx,
                     chat_id=admin,

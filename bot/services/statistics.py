@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.chart_process import chart_in_child
 from bot.clock import Clock, to_epoch
-from bot.i18n import Html, normalise_language, plain
+from bot.i18n import Html, plain
 from bot.permissions import Actor
 from bot.services.notices import Notices
 from bot.services.refusal import Refused
@@ -211,9 +211,7 @@ class StatisticsService:
         for recipient, scope in recipients:
             if recipient in done:
                 continue
-            lang = normalise_language(
-                await people.language(reader, recipient), self.notices.default_language
-            )
+            lang = await self.notices.language(reader, recipient)
             key = (scope.key, lang)
             if key not in bundles:
                 bundles[key] = await self.bundle(week, scope, lang)
