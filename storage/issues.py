@@ -191,16 +191,27 @@ async def events(conn: aiosqlite.Connection, issue_id: int) -> list[EventRecord]
     return [EventRecord.from_row(r) for r in rows]
 
 
-async def involved_people(conn: aiosqlite.Connection, issue_id: int) -> frozenset[int]:
-    rows = await fetch_all(
+async def issue_and_involved(
+    conn: aiosqlite.Connection, issue_id: int
+) -> tuple[IssueRecord, frozenset[int]] | None:
+    """The issue and everyone its timeline names (as actor or assignee), in one trip: what
+    a permission check needs."""
+    row = await fetch_one(
         conn,
-        """SELECT DISTINCT assignee_id FROM issue_event
-           WHERE issue_id = ? AND assignee_id IS NOT NULL
-           UNION SELECT DISTINCT actor_id FROM issue_event
-           WHERE issue_id = ? AND actor_id IS NOT NULL""",
-        (issue_id, issue_id),
+        """SELECT issue.*,
+                  (SELECT group_concat(person) FROM
+                     (SELECT assignee_id AS person FROM issue_event
+                      WHERE issue_id = issue.id AND assignee_id IS NOT NULL
+                      UNION SELECT actor_id FROM issue_event
+                      WHERE issue_id = issue.id AND actor_id IS NOT NULL)) AS involved
+           FROM issue WHERE id = ?""",
+        (issue_id,),
     )
-    return frozenset(r[0] for r in rows)
+    if row is None:
+        return None
+    involved = row["involved"]
+    people = frozenset(int(p) for p in involved.split(",")) if involved else frozenset()
+    return IssueRecord.from_row(row), people
 
 
 async def add_photos(

@@ -187,6 +187,14 @@ async def test_transfer_goes_to_admins_who_reroute_it(street: Street) -> None:
     history = await issue_store.events(street.whistle.db.reader, number)
     assert [e.action for e in history] == ["report", "dispatch", "transfer", "reroute"]
     assert history[2].note == "工地施工归住建办管" and history[3].actor_id == 3001
+    # The member who handed it on may still look it up (the timeline names them); their
+    # head, who never touched it, may not once it belongs to another department.
+    await hb.send(f"/issue {number}")
+    await hb.expect("处置全过程")
+    hb_head = street.person(1301, "陈刚")
+    await hb_head.send("/start")
+    await hb_head.send(f"/issue {number}")
+    await hb_head.expect("找不到这个问题")
 
 
 async def test_resolve_confirm_and_rate(street: Street) -> None:

@@ -59,18 +59,19 @@ class IssueService:
         self, tx: aiosqlite.Connection, user_id: int, issue_id: int, action: Action
     ) -> tuple[IssueRecord, Actor, State]:
         """The issue, the person and the state the action leads to, or Refused."""
-        issue = await store.get_issue(tx, issue_id)
+        found = await store.issue_and_involved(tx, issue_id)
         actor = await people.load_actor(tx, user_id)
         if not actor.registered:
             raise Refused("not_registered")
-        if issue is None:
+        if found is None:
             raise Refused("ans_not_found")
+        issue, involved = found
         facts = IssueFacts(
             reporter_id=issue.reporter_id,
             state=issue.state,
             department=issue.department_code,
             assignee_id=issue.assignee_id,
-            involved=await store.involved_people(tx, issue_id),
+            involved=involved,
         )
         if not may(actor, action, facts):
             if not may_see(actor, facts):
@@ -534,17 +535,14 @@ class IssueService:
     async def visible_issue(self, user_id: int, issue_id: int) -> IssueRecord:
         conn = self.db.reader
         actor = await people.load_actor(conn, user_id)
-        issue = await store.get_issue(conn, issue_id)
+        found = await store.issue_and_involved(conn, issue_id)
         if not actor.registered:
             raise Refused("not_registered")
-        if issue is None:
+        if found is None:
             raise Refused("ans_not_found")
+        issue, involved = found
         facts = IssueFacts(
-            issue.reporter_id,
-            issue.state,
-            issue.department_code,
-            issue.assignee_id,
-            await store.involved_people(conn, issue_id),
+            issue.reporter_id, issue.state, issue.department_code, issue.assignee_id, involved
         )
         if not may_see(actor, facts):
             raise Refused("ans_not_found")
