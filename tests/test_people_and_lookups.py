@@ -64,6 +64,31 @@ async def test_an_admin_invite_is_single_use(street: Street) -> None:
     assert not (await street.whistle.services.people.actor(2501)).registered
 
 
+async def test_an_admin_who_joins_by_invite_gets_the_admins_share_at_once(street: Street) -> None:
+    worker, admin, hb = street.person(2001), street.person(3001), street.person(1302, "孙敏")
+    newcomer = street.person(2600, "新管理员")
+    for person in (worker, hb):
+        await person.send("/start")
+
+    async def transfer(description: str) -> int:
+        number = await street.blow_whistle(worker, "噪音扰民", description)
+        card = await hb.expect(f"#{number}", button="转派")
+        await hb.tap(card, "转派")
+        await hb.expect("转派原因")
+        await hb.send("不归我们管")
+        await hb.expect(f"已转派 #{number}")
+        return number
+
+    first = await transfer("第一件噪音")
+    await admin.expect(f"#{first}", button="住建办")
+    await admin.send("/invite admin")
+    code = (await admin.expect("邀请码")).text.split("/start ")[-1].strip()
+    await newcomer.send(f"/start {code}")
+    await newcomer.expect("欢迎")
+    second = await transfer("第二件噪音")
+    await newcomer.expect(f"#{second}", button="住建办")
+
+
 async def test_admin_commands_refuse_everybody_else(street: Street) -> None:
     worker = street.person(2001)
     await street.settle()

@@ -38,10 +38,10 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
     zone = ZoneInfo(settings.timezone)
     organisations = OrganisationService(db, clock)
     languages = Languages(settings.language)
-    notices = Notices(languages, zone, organisations.directory)
     people_service = PeopleService(
         db, clock, settings.invite_days, organisations.directory, languages
     )
+    notices = Notices(languages, zone, organisations.directory, people_service.admins)
     reports = ReportService(
         db,
         clock,

@@ -38,8 +38,10 @@ class Notices:
         languages: Languages,
         zone: ZoneInfo,
         directory: Callable[[], Awaitable[Directory]] | None = None,
+        admins: Callable[[], Awaitable[tuple[int, ...]]] | None = None,
     ) -> None:
         self.languages = languages
+        self._admins = admins
         self.zone = zone
         self._directory = directory
 
@@ -59,6 +61,12 @@ class Notices:
             grids=tables["grid"],
             people=await people.display_names(conn, ids),
         )
+
+    async def admins(self, conn: aiosqlite.Connection) -> tuple[int, ...]:
+        """The admins, from the people service's memory when there is one."""
+        if self._admins is not None:
+            return await self._admins()
+        return tuple(await people.active_admins(conn))
 
     async def issue_names(self, conn: aiosqlite.Connection, issue: IssueRecord) -> Names:
         return await self.names(conn, [issue.reporter_id, issue.assignee_id])
@@ -136,7 +144,7 @@ class Notices:
                 return Audience.GROUP
             if chat_id == await people.department_head(conn, issue.department_code):
                 return Audience.HEAD
-        if chat_id in await people.active_admins(conn):
+        if chat_id in await self.admins(conn):
             return Audience.ADMIN
         return Audience.OTHER
 
@@ -176,7 +184,7 @@ class Notices:
         self, conn: aiosqlite.Connection, issue: IssueRecord, now: int, key: str, **values: Any
     ) -> None:
         """A notice to every admin, then the live card with reroute buttons."""
-        for admin in await people.active_admins(conn):
+        for admin in await self.admins(conn):
             await self.tell(conn, admin, now, key, issue=issue, **values)
             await self.send_card(conn, issue, admin, now)
 

@@ -40,6 +40,7 @@ class PeopleService:
         self._seen_names: dict[int, tuple[str, str | None]] = {}
         self._actors: dict[int, Actor] = {}
         self._actors_of: Directory | None = None
+        self._admins: tuple[int, ...] | None = None
         self.db = db
         self.clock = clock
         self.invite_days = invite_days
@@ -50,10 +51,7 @@ class PeopleService:
         noticed as the directory notices it), a redeemed invite or a change of the settings'
         admins forgets what was kept. Changing an issue re-checks the roles inside its own
         transaction, never from here."""
-        directory = await self.directory()
-        if directory is not self._actors_of:
-            self._actors.clear()
-            self._actors_of = directory
+        await self._forget_if_reorganised()
         known = self._actors.get(user_id)
         if known is None:
             known = await people.load_actor(self.db.reader, user_id)
@@ -61,9 +59,24 @@ class PeopleService:
                 self._actors[user_id] = known
         return known
 
+    async def admins(self) -> tuple[int, ...]:
+        """Everybody who holds the admin role, by id; kept in memory under the same rule as
+        `actor` (what a card shows them; their permissions are checked as anyone's)."""
+        await self._forget_if_reorganised()
+        if self._admins is None:
+            self._admins = tuple(await people.active_admins(self.db.reader))
+        return self._admins
+
+    async def _forget_if_reorganised(self) -> None:
+        directory = await self.directory()
+        if directory is not self._actors_of:
+            self.forget_actors()
+            self._actors_of = directory
+
     def forget_actors(self) -> None:
         """Roles changed: read them from the database again."""
         self._actors.clear()
+        self._admins = None
 
     async def note_seen(self, actor: Actor, name: str, username: str | None) -> None:
         """Keep a registered person's display name as Telegram shows it (written on change)."""
@@ -109,6 +122,8 @@ class PeopleService:
                 await people.ensure_person(tx, user_id, now, name, username)
                 await people.clear_blocked(tx, user_id)
         self._actors.pop(user_id, None)
+        if joined is not None and joined[0] == Role.ADMIN:
+            self._admins = None
         return Joining(actor, joined, refused)
 
     async def create_invite(self, role: Role, scope: str, created_by: int | None) -> str:
