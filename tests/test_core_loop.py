@@ -420,3 +420,22 @@ async def test_a_draft_for_a_grid_the_worker_left_is_dropped_on_submit(street: S
     assert await street.whistle.services.reports.current(2001) is None
     assert [row for row in street.dump() if 'INSERT INTO "issue' in row] == before
     assert not [row for row in street.dump() if 'INSERT INTO "draft"' in row]
+
+
+async def test_a_new_telegram_name_shows_in_the_next_notice(street: Street) -> None:
+    """Names are kept in memory for cards and notices; a changed Telegram name replaces
+    the one kept, not only the one stored."""
+    worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
+    number = await street.blow_whistle(worker)
+    await member.tap(await member.expect(f"#{number}", button="报到"), "报到")
+    card = await member.expect(f"#{number}", button="办结")
+    await worker.expect("张伟")
+    member.first_name = "张伟（城管）"
+    mark = member.mark()
+    await member.tap(card, "办结")
+    await member.expect("办结说明", mark)
+    await member.send("已清运")
+    await member.tap(await member.expect("处置后照片", mark), "跳过")
+    await member.expect(f"已办结 #{number}", mark)
+    notice = await worker.expect("已清运", button="确认")
+    assert "张伟（城管）" in notice.text

@@ -41,7 +41,7 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
     people_service = PeopleService(
         db, clock, settings.invite_days, organisations.directory, languages
     )
-    notices = Notices(languages, zone, organisations.directory, people_service.admins)
+    notices = Notices(languages, zone, organisations.directory, people_service)
     reports = ReportService(
         db,
         clock,

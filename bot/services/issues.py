@@ -81,7 +81,7 @@ class IssueService:
             target = next_state(issue.state, action)
         except TransitionRefused:
             if action == Action.ACKNOWLEDGE and issue.acknowledged_at is not None:
-                names = await people.display_names(tx, {issue.assignee_id or 0})
+                names = await self.notices.display_names(tx, {issue.assignee_id or 0})
                 raise Refused("ans_taken", name=names.get(issue.assignee_id or 0, "-")) from None
             if action == Action.RATE and issue.rating:
                 raise Refused("ans_already_rated") from None

@@ -4,7 +4,7 @@ that change's transaction. Nothing here sends: the outbox sender delivers."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import aiosqlite
@@ -32,16 +32,27 @@ from storage.org import Directory
 MEDIA_GROUP_LIMIT = 10
 
 
+class Roster(Protocol):
+    """Who the admins are and what people are called, kept in memory by the people
+    service (the rule for when it forgets them lives there)."""
+
+    async def admins(self) -> tuple[int, ...]: ...
+
+    async def display_names(
+        self, conn: aiosqlite.Connection, user_ids: Iterable[int]
+    ) -> dict[int, str]: ...
+
+
 class Notices:
     def __init__(
         self,
         languages: Languages,
         zone: ZoneInfo,
         directory: Callable[[], Awaitable[Directory]] | None = None,
-        admins: Callable[[], Awaitable[tuple[int, ...]]] | None = None,
+        roster: Roster | None = None,
     ) -> None:
         self.languages = languages
-        self._admins = admins
+        self._roster = roster
         self.zone = zone
         self._directory = directory
 
@@ -59,14 +70,18 @@ class Notices:
             departments=tables["department"],
             categories=tables["category"],
             grids=tables["grid"],
-            people=await people.display_names(conn, ids),
+            people=await self.display_names(conn, ids),
         )
 
     async def admins(self, conn: aiosqlite.Connection) -> tuple[int, ...]:
-        """The admins, from the people service's memory when there is one."""
-        if self._admins is not None:
-            return await self._admins()
+        if self._roster is not None:
+            return await self._roster.admins()
         return tuple(await people.active_admins(conn))
+
+    async def display_names(self, conn: aiosqlite.Connection, ids: set[int]) -> dict[int, str]:
+        if self._roster is not None:
+            return await self._roster.display_names(conn, ids)
+        return await people.display_names(conn, ids)
 
     async def issue_names(self, conn: aiosqlite.Connection, issue: IssueRecord) -> Names:
         return await self.names(conn, [issue.reporter_id, issue.assignee_id])
@@ -120,7 +135,7 @@ class Notices:
             reroute_to = await self.active_departments(conn)
         if audience == Audience.HEAD and issue.department_code is not None:
             members = await people.department_members(conn, issue.department_code)
-            member_names = await people.display_names(conn, set(members))
+            member_names = await self.display_names(conn, set(members))
             reassign_to = [(m, member_names.get(m) or str(m)) for m in members]
         return issue_card(
             lang,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+
+import aiosqlite
 
 from bot.clock import Clock, to_epoch
 from bot.i18n import normalise_language, text
@@ -41,6 +43,7 @@ class PeopleService:
         self._actors: dict[int, Actor] = {}
         self._actors_of: Directory | None = None
         self._admins: tuple[int, ...] | None = None
+        self._display_names: dict[int, str] = {}
         self.db = db
         self.clock = clock
         self.invite_days = invite_days
@@ -67,6 +70,26 @@ class PeopleService:
             self._admins = tuple(await people.active_admins(self.db.reader))
         return self._admins
 
+    async def display_names(
+        self, conn: aiosqlite.Connection, user_ids: Iterable[int]
+    ) -> dict[int, str]:
+        """How people are named on cards and in notices, kept in memory under the same rule
+        as `actor`, and updated when somebody's Telegram name changes (`note_seen`, `join`).
+        What is not known yet is read through `conn` (a transaction under way, or the
+        reader)."""
+        await self._forget_if_reorganised()
+        wanted = set(user_ids)
+        missing = wanted - self._display_names.keys()
+        if missing:
+            for user_id, name in (await people.display_names(conn, missing)).items():
+                # A name stored meanwhile (`_name_changed`) is newer than this read.
+                self._display_names.setdefault(user_id, name)
+        return {u: self._display_names[u] for u in wanted if u in self._display_names}
+
+    async def _name_changed(self, user_id: int) -> None:
+        """Somebody's name was written (and committed): remember it as stored now."""
+        self._display_names.update(await people.display_names(self.db.reader, {user_id}))
+
     async def _forget_if_reorganised(self) -> None:
         directory = await self.directory()
         if directory is not self._actors_of:
@@ -77,6 +100,7 @@ class PeopleService:
         """Roles changed: read them from the database again."""
         self._actors.clear()
         self._admins = None
+        self._display_names.clear()
 
     async def note_seen(self, actor: Actor, name: str, username: str | None) -> None:
         """Keep a registered person's display name as Telegram shows it (written on change)."""
@@ -87,6 +111,7 @@ class PeopleService:
                 await people.ensure_person(
                     tx, actor.user_id, to_epoch(self.clock.now()), name, username
                 )
+            await self._name_changed(actor.user_id)
         self._seen_names[actor.user_id] = (name, username)
 
     async def language(self, user_id: int) -> str:
@@ -122,6 +147,8 @@ class PeopleService:
                 await people.ensure_person(tx, user_id, now, name, username)
                 await people.clear_blocked(tx, user_id)
         self._actors.pop(user_id, None)
+        if actor.registered:
+            await self._name_changed(user_id)
         if joined is not None and joined[0] == Role.ADMIN:
             self._admins = None
         return Joining(actor, joined, refused)
@@ -152,7 +179,7 @@ class PeopleService:
         """Once per blocking: the admins learn that somebody cannot be reached."""
         now = to_epoch(self.clock.now())
         async with self.db.write() as tx:
-            names = await people.display_names(tx, {user_id})
+            names = await self.display_names(tx, {user_id})
             for admin in await people.active_admins(tx):
                 if admin == user_id:
                     continue
