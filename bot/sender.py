@@ -81,6 +81,10 @@ class OutboxSender:
         """Per chat, the monotonic time before which nothing may be sent to it: the per-chat
         pace (set when a message leaves) or a RetryAfter."""
         self._chats_in_flight: set[int] = set()
+        self._delivered: dict[int, tuple[OutboxItem, int | None]] = {}
+        """Items Telegram accepted, by id, with the message each made, not yet recorded:
+        the loop records them together before it next reads (their chats stay in flight
+        until then)."""
         self._settled_during_read: set[int] = set()
         """Chats whose delivery was recorded while the current list of heads was being read:
         their head in that list may already be sent, so it waits for the next read."""
@@ -102,12 +106,14 @@ class OutboxSender:
             self._task = None
         if self._deliveries:
             await asyncio.gather(*self._deliveries, return_exceptions=True)
+        await self._record_delivered()
 
     async def _run(self) -> None:
         while not self._stopping:
             # Cleared before the read, so a delivery recorded during it wakes the next one.
             self._wake.clear()
             try:
+                await self._record_delivered()
                 launched = await self._launch_due()
             except Exception:
                 log.exception("outbox delivery failed to start; retrying shortly")
@@ -173,11 +179,13 @@ class OutboxSender:
         except Exception:
             log.exception("outbox item %s could not be recorded; it stays pending", item.id)
         finally:
-            # Only this sender changes an item once it is queued, and only here, one
-            # delivery per chat at a time: a head read after this point is current. One
-            # read while this delivery was being recorded may not be, and is not trusted.
-            self._settled_during_read.add(item.chat_id)
-            self._chats_in_flight.discard(item.chat_id)
+            # Only this sender changes an item once it is queued, one delivery per chat at
+            # a time. An item sent is recorded by the loop before its next read; any other
+            # outcome was recorded just now, and a read under way meanwhile is not trusted
+            # for this chat.
+            if item.id not in self._delivered:
+                self._settled_during_read.add(item.chat_id)
+                self._chats_in_flight.discard(item.chat_id)
             self._wake.set()
 
     async def wait_idle(self) -> None:
@@ -215,7 +223,7 @@ class OutboxSender:
             await self._fail(item, f"chat migrated to {exc.new_chat_id}")
         except BadRequest as exc:
             if "not modified" in exc.message.lower():
-                await self._sent(item, None)
+                self._sent(item, None)
             else:
                 await self._fail(item, exc.message)
         except NetworkError as exc:
@@ -224,7 +232,7 @@ class OutboxSender:
         except TelegramError as exc:
             await self._fail(item, f"{type(exc).__name__}: {exc}")
         else:
-            await self._sent(item, message_id)
+            self._sent(item, message_id)
 
     async def _call(self, method: str, payload: dict[str, Any]) -> int | None:
         """Send one outbox item through PTB's typed method; the id of the message it made."""
@@ -266,16 +274,39 @@ class OutboxSender:
     def _now(self) -> int:
         return to_epoch(self.clock.now())
 
-    async def _sent(self, item: OutboxItem, message_id: int | None) -> None:
-        if item.purpose in TRACKED_PURPOSES and item.issue_id and message_id:
-            # The card's message is recorded first, then the item is marked sent: two
-            # statements, each atomic by itself, instead of a four-trip transaction. A
-            # crash between them leaves the item pending: it is sent again (at least once,
-            # as every delivery) and the record then names the newer message.
+    def _sent(self, item: OutboxItem, message_id: int | None) -> None:
+        """Telegram accepted the item: recorded with the others before the next read."""
+        self._delivered[item.id] = (item, message_id)
+
+    async def _record_delivered(self) -> None:
+        """Record every delivery since the last time, in two statements: the messages that
+        show cards first, then the items as sent — each atomic by itself. A crash before
+        or between them leaves items pending: they are sent again (at least once, as every
+        delivery), and the card's record then names the newer message."""
+        if not self._delivered:
+            return
+        delivered, self._delivered = list(self._delivered.values()), {}
+        try:
+            pushes = [
+                (item.issue_id, item.chat_id, message_id, item.method)
+                for item, message_id in delivered
+                if item.purpose in TRACKED_PURPOSES and item.issue_id and message_id
+            ]
+            if pushes:
+                async with self.db.one_statement() as conn:
+                    await outbox.record_pushes(conn, pushes)
             async with self.db.one_statement() as conn:
-                await outbox.record_push(conn, item.issue_id, item.chat_id, message_id, item.method)
-        async with self.db.one_statement() as conn:
-            await outbox.mark_sent(conn, item.id, self._now(), message_id)
+                await outbox.mark_sent(
+                    conn, self._now(), [(item.id, message_id) for item, message_id in delivered]
+                )
+        except Exception:
+            log.exception(
+                "%d delivered outbox items could not be recorded; they stay pending",
+                len(delivered),
+            )
+        finally:
+            for item, _ in delivered:
+                self._chats_in_flight.discard(item.chat_id)
 
     async def _retry(self, item: OutboxItem, after_seconds: int, error: str) -> None:
         log.warning(

@@ -105,13 +105,19 @@ async def next_batch(conn: aiosqlite.Connection, now: int, limit: int) -> list[O
 
 
 async def mark_sent(
-    conn: aiosqlite.Connection, item_id: int, now: int, message_id: int | None
+    conn: aiosqlite.Connection, now: int, delivered: list[tuple[int, int | None]]
 ) -> None:
+    """Record deliveries, each an item id with the id of the message it made (None when
+    Telegram returned none): one statement however many there are."""
+    if not delivered:
+        return
+    cases = " ".join("WHEN ? THEN ?" for _ in delivered)
+    marks = ", ".join("?" for _ in delivered)
     await conn.execute(
-        """UPDATE outbox SET status = 'sent', delivered_at = ?, message_id = ?,
-                             attempts = attempts + 1
-           WHERE id = ?""",
-        (now, message_id, item_id),
+        f"""UPDATE outbox SET status = 'sent', delivered_at = ?,
+                              message_id = CASE id {cases} END, attempts = attempts + 1
+            WHERE id IN ({marks})""",
+        [now, *(v for pair in delivered for v in pair), *(item for item, _ in delivered)],
     )
 
 
@@ -145,16 +151,24 @@ CAPTIONED_PUSH_METHOD = "sendPhoto"
 """A push sent with this method carries the card as its photo's caption."""
 
 
-async def record_push(
-    conn: aiosqlite.Connection, issue_id: int, chat_id: int, message_id: int, method: str
+async def record_pushes(
+    conn: aiosqlite.Connection, pushes: list[tuple[int, int, int, str]]
 ) -> None:
-    """The message that shows an issue's live card in a chat, sent with `method`."""
+    """The messages that show issues' live cards, each (issue, chat, message, the method
+    it was sent with), in one statement. At most one per issue and chat."""
+    if not pushes:
+        return
+    rows = ", ".join("(?, ?, ?, ?)" for _ in pushes)
     await conn.execute(
-        """INSERT INTO push_message (issue_id, chat_id, message_id, captioned)
-           VALUES (?, ?, ?, ?)
-           ON CONFLICT(issue_id, chat_id) DO UPDATE
-           SET message_id = excluded.message_id, captioned = excluded.captioned""",
-        (issue_id, chat_id, message_id, int(method == CAPTIONED_PUSH_METHOD)),
+        f"""INSERT INTO push_message (issue_id, chat_id, message_id, captioned)
+            VALUES {rows}
+            ON CONFLICT(issue_id, chat_id) DO UPDATE
+            SET message_id = excluded.message_id, captioned = excluded.captioned""",
+        [
+            v
+            for issue_id, chat_id, message_id, method in pushes
+            for v in (issue_id, chat_id, message_id, int(method == CAPTIONED_PUSH_METHOD))
+        ],
     )
 
 
