@@ -118,11 +118,13 @@ async def stored_source(conn: aiosqlite.Connection) -> str | None:
 
 @dataclass(frozen=True)
 class Directory:
-    """Names of every department, category and grid (retired ones too, for history) and
-    the active ones in the file's order: what every message and prompt needs."""
+    """Names of every department, category and grid (retired ones too, for history), the
+    active ones in the file's order, and the active departments' groups: what every message
+    and prompt needs."""
 
     names: dict[str, dict[str, str]]
     active: dict[str, list[tuple[str, str]]]
+    group_chats: dict[str, int]
 
 
 async def read_directory(conn: aiosqlite.Connection) -> Directory:
@@ -130,6 +132,14 @@ async def read_directory(conn: aiosqlite.Connection) -> Directory:
         names=await name_tables(conn),
         active={
             table: await active_codes(conn, table) for table in ("department", "category", "grid")
+        },
+        group_chats={
+            r["code"]: r["group_chat_id"]
+            for r in await fetch_all(
+                conn,
+                """SELECT code, group_chat_id FROM department
+                   WHERE retired_at IS NULL AND group_chat_id IS NOT NULL""",
+            )
         },
     )
 

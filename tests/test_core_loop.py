@@ -439,3 +439,23 @@ async def test_a_new_telegram_name_shows_in_the_next_notice(street: Street) -> N
     await member.expect(f"已办结 #{number}", mark)
     notice = await worker.expect("已清运", button="确认")
     assert "张伟（城管）" in notice.text
+
+
+async def test_a_department_moved_to_another_group_gets_its_next_push_there(
+    street: Street,
+) -> None:
+    """The departments' groups are kept in memory with the organisation; an import that
+    changes one is followed at once."""
+    worker = street.person(2001, "王芳")
+    first = await street.blow_whistle(worker)
+    await street.api.expect(CG_GROUP, f"#{first}", button="报到")
+    new_group = -1001000000099
+    street.api.group(new_group, "城管新群")
+    moved = DISTRICT.read_text(encoding="utf-8").replace(
+        f"group_chat = {CG_GROUP}", f"group_chat = {new_group}"
+    )
+    await street.whistle.services.organisations.import_text(moved)
+    second = await street.blow_whistle(worker, "环境卫生", "第二件")
+    await street.api.expect(new_group, f"#{second}", button="报到")
+    await street.settle()
+    assert not [m for m in street.api.messages if m.chat_id == CG_GROUP and f"#{second}" in m.text]

@@ -87,8 +87,11 @@ class Notices:
         return await self.names(conn, [issue.reporter_id, issue.assignee_id])
 
     async def group_chat(self, conn: aiosqlite.Connection, department: str | None) -> int | None:
+        """The department's group, if it has one (from the organisation file)."""
         if department is None:
             return None
+        if self._directory is not None:
+            return (await self._directory()).group_chats.get(department)
         row = await fetch_one(
             conn,
             "SELECT group_chat_id FROM department WHERE code = ? AND retired_at IS NULL",
