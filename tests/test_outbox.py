@@ -33,7 +33,13 @@ async def api() -> AsyncIterator[LoopbackBotApi]:
         await server.stop()
 
 
-async def run_sender(api: LoopbackBotApi, db: Database, within_seconds: float) -> None:
+async def run_sender(
+    api: LoopbackBotApi,
+    db: Database,
+    within_seconds: float,
+    overall_per_second: float = 200,
+    private_per_second: float = 50,
+) -> None:
     request = HTTPXRequest(
         read_timeout=0.5,
         write_timeout=0.5,
@@ -44,7 +50,12 @@ async def run_sender(api: LoopbackBotApi, db: Database, within_seconds: float) -
     bot = Bot(api.token, base_url=api.base_url, request=request)
     await bot.initialize()
     sender = OutboxSender(
-        db, bot, SystemClock(), overall_per_second=200, private_per_second=50, max_backoff_seconds=1
+        db,
+        bot,
+        SystemClock(),
+        overall_per_second=overall_per_second,
+        private_per_second=private_per_second,
+        max_backoff_seconds=1,
     )
     sender.start()
     try:
@@ -56,7 +67,8 @@ async def run_sender(api: LoopbackBotApi, db: Database, within_seconds: float) -
         await bot.shutdown()
 
 
-async def fill(db: Database, count: int) -> None:
+async def fill(db: Database, count: int, urgent_every: int = 10) -> None:
+    """`count` messages round the chats; every `urgent_every`-th one urgent (0: none)."""
     now = to_epoch(SystemClock().now())
     async with db.write() as tx:
         for n in range(count):
@@ -67,7 +79,7 @@ async def fill(db: Database, count: int) -> None:
                 payload={"text": f"message {n}"},
                 purpose="notice",
                 now=now,
-                urgent=n % 10 == 0,
+                urgent=bool(urgent_every) and n % urgent_every == 0,
             )
 
 
@@ -132,30 +144,10 @@ async def test_unpaced_deliveries_keep_each_chats_order_and_send_nothing_twice(
     """With pacing lifted, deliveries are recorded while the sender reads the next heads;
     a head read before its chat's last delivery was recorded must not go out again."""
     async with Database(tmp_path / "unpaced.db") as db:
-        now = to_epoch(SystemClock().now())
-        async with db.write() as tx:
-            for n in range(240):
-                await outbox.enqueue(
-                    tx,
-                    chat_id=CHATS[n % len(CHATS)],
-                    method="sendMessage",
-                    payload={"text": f"message {n}"},
-                    purpose="notice",
-                    now=now,
-                )
-        request = HTTPXRequest(connection_pool_size=16)
-        bot = Bot(api.token, base_url=api.base_url, request=request)
-        await bot.initialize()
-        sender = OutboxSender(
-            db, bot, SystemClock(), overall_per_second=100_000, private_per_second=100_000
+        await fill(db, 240, urgent_every=0)
+        await run_sender(
+            api, db, within_seconds=60, overall_per_second=100_000, private_per_second=100_000
         )
-        sender.start()
-        try:
-            async with asyncio.timeout(60):
-                await sender.wait_idle()
-        finally:
-            await sender.stop()
-            await bot.shutdown()
     for chat in CHATS:
         texts = [m.text for m in api.messages if m.from_bot and m.chat_id == chat]
         assert texts == [f"message {n}" for n in range(240) if CHATS[n % len(CHATS)] == chat]
