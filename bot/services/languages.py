@@ -9,8 +9,9 @@ from storage import people
 
 
 class Languages:
-    """Kept in memory once read: only /lang changes a language, through `set`, in the bot's
-    own process. A department's group (a negative chat id) reads the default language.
+    """Kept in memory once read: only /lang changes a language, in the bot's own process,
+    and `remember` is told. A department's group (a negative chat id) reads the default
+    language.
 
     Every message a state change writes to the outbox is in its recipient's language, and
     a change writes several: reading them from memory keeps those reads out of the write
@@ -26,7 +27,8 @@ class Languages:
         known = self._known.get(chat_id)
         if known is None:
             stored = await people.language(conn, chat_id)
-            known = self._known[chat_id] = normalise_language(stored, self.default)
+            # A language remembered while this read was under way is newer than it.
+            known = self._known.setdefault(chat_id, normalise_language(stored, self.default))
         return known
 
     def remember(self, user_id: int, lang: str) -> None:
