@@ -44,6 +44,8 @@ class PeopleService:
         self._actors_of: Directory | None = None
         self._admins: tuple[int, ...] | None = None
         self._display_names: dict[int, str] = {}
+        self._forgotten = 0
+        """Counts what was forgotten: a read that began before is not kept."""
         self.db = db
         self.clock = clock
         self.invite_days = invite_days
@@ -57,8 +59,9 @@ class PeopleService:
         await self._forget_if_reorganised()
         known = self._actors.get(user_id)
         if known is None:
+            before = self._forgotten
             known = await people.load_actor(self.db.reader, user_id)
-            if known.registered:
+            if known.registered and before == self._forgotten:
                 self._actors[user_id] = known
         return known
 
@@ -66,9 +69,13 @@ class PeopleService:
         """Everybody who holds the admin role, by id; kept in memory under the same rule as
         `actor` (what a card shows them; their permissions are checked as anyone's)."""
         await self._forget_if_reorganised()
-        if self._admins is None:
-            self._admins = tuple(await people.active_admins(self.db.reader))
-        return self._admins
+        if self._admins is not None:
+            return self._admins
+        before = self._forgotten
+        admins = tuple(await people.active_admins(self.db.reader))
+        if before == self._forgotten:
+            self._admins = admins
+        return admins
 
     async def display_names(
         self, conn: aiosqlite.Connection, user_ids: Iterable[int]
@@ -80,11 +87,16 @@ class PeopleService:
         await self._forget_if_reorganised()
         wanted = set(user_ids)
         missing = wanted - self._display_names.keys()
-        if missing:
-            for user_id, name in (await people.display_names(conn, missing)).items():
+        if not missing:
+            return {u: self._display_names[u] for u in wanted if u in self._display_names}
+        before = self._forgotten
+        read = await people.display_names(conn, missing)
+        if before == self._forgotten:
+            for user_id, name in read.items():
                 # A name stored meanwhile (`_name_changed`) is newer than this read.
                 self._display_names.setdefault(user_id, name)
-        return {u: self._display_names[u] for u in wanted if u in self._display_names}
+        known = {u: self._display_names[u] for u in wanted if u in self._display_names}
+        return read | known
 
     async def _name_changed(self, user_id: int) -> None:
         """Somebody's name was written (and committed): remember it as stored now."""
@@ -98,6 +110,7 @@ class PeopleService:
 
     def forget_actors(self) -> None:
         """Roles changed: read them from the database again."""
+        self._forgotten += 1
         self._actors.clear()
         self._admins = None
         self._display_names.clear()
@@ -146,11 +159,12 @@ class PeopleService:
             if actor.registered:
                 await people.ensure_person(tx, user_id, now, name, username)
                 await people.clear_blocked(tx, user_id)
+        self._forgotten += 1
         self._actors.pop(user_id, None)
-        if actor.registered:
-            await self._name_changed(user_id)
         if joined is not None and joined[0] == Role.ADMIN:
             self._admins = None
+        if actor.registered:
+            await self._name_changed(user_id)
         return Joining(actor, joined, refused)
 
     async def create_invite(self, role: Role, scope: str, created_by: int | None) -> str:
