@@ -3,8 +3,10 @@ idempotent and retires instead of deleting."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from bot.app import ConfigurationError
@@ -13,6 +15,7 @@ from bot.organisation import OrganisationInvalid, parse_organisation
 from bot.services.languages import Languages
 from bot.services.organisation import OrganisationService
 from bot.services.people import PeopleService
+from storage import people as people_store
 from storage.db import Database, fetch_all
 from tests.conftest import DISTRICT, WEDNESDAY_MORNING, open_street
 
@@ -216,3 +219,34 @@ async def test_two_imports_in_the_same_second_are_both_seen(tmp_path: Path) -> N
         await service.import_text(BASE.replace('name = "城管"', 'name = "城管中队"'))
         assert (await service.current()).departments["cg"].name == "城管中队"
         assert (await service.directory()).names["department"]["cg"] == "城管中队"
+
+
+async def test_a_read_under_way_when_the_admins_change_is_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The people service keeps the admins in memory; a read that began before they were
+    forgotten answers its caller but is not kept, or a slow read would put back the old
+    list after the change."""
+    async with Database(tmp_path / "org.db") as db:
+        clock = ManualClock(WEDNESDAY_MORNING)
+        organisations = OrganisationService(db, clock)
+        roster = PeopleService(db, clock, 7, organisations.directory, Languages("zh"))
+        await organisations.import_text(BASE)
+        await roster.sync_settings_admins([3001])
+        slow_read_started, finish_slow_read = asyncio.Event(), asyncio.Event()
+        read_admins = people_store.active_admins
+
+        async def slow_active_admins(conn: aiosqlite.Connection) -> list[int]:
+            admins = await read_admins(conn)
+            slow_read_started.set()
+            await finish_slow_read.wait()
+            return admins
+
+        monkeypatch.setattr(people_store, "active_admins", slow_active_admins)
+        slow = asyncio.create_task(roster.admins())
+        await slow_read_started.wait()
+        monkeypatch.setattr(people_store, "active_admins", read_admins)
+        await roster.sync_settings_admins([3001, 3002])
+        finish_slow_read.set()
+        assert await slow == (3001,)
+        assert await roster.admins() == (3001, 3002)
