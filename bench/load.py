@@ -70,6 +70,20 @@ def big_district() -> str:
     return text
 
 
+def department_staff(district: str) -> set[int]:
+    """Every head and member the district file names."""
+    staff = {int(n) for n in re.findall(r"^head = (\d+)$", district, flags=re.MULTILINE)}
+    for members in re.findall(r"^members = \[([^\]]*)\]", district, flags=re.MULTILINE):
+        staff.update(int(n) for n in re.findall(r"\d+", members))
+    return staff
+
+
+def register_staff(api: LoopbackBotApi, district: str) -> None:
+    """Make the loopback server know every head and member, so pushes to them arrive."""
+    for user_id in sorted(department_staff(district)):
+        api.user(user_id, f"M{user_id}")
+
+
 def unpaced_environment(api: LoopbackBotApi, database: Path, org_file: Path) -> dict[str, str]:
     """A `whistle run` environment with pacing and the report limit lifted (loopback has
     no limits), so the figures measure Whistle, not Telegram's ceiling."""
@@ -256,10 +270,10 @@ async def measure_whistle(
 ) -> tuple[list[LoadStep], float]:
     rng = random.Random(7)
     folder = Path(tempfile.mkdtemp(prefix="whistle-load-"))
-    (folder / "district.toml").write_text(big_district(), encoding="utf-8")
+    district = big_district()
+    (folder / "district.toml").write_text(district, encoding="utf-8")
     api = await street_server(latency=latency)
-    for uid in range(1000, 1800):
-        api.user(uid, f"M{uid}")
+    register_staff(api, district)
     workers = [api.user(FIRST_WORKER + k, f"W{k}") for k in range(EXTRA_WORKERS)]
     env = {
         **unpaced_environment(api, folder / "w.db", folder / "district.toml"),

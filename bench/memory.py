@@ -33,6 +33,7 @@ from bench.load import (
     Counter,
     big_district,
     one_report,
+    register_staff,
     unpaced_environment,
 )
 from bench.stats_week import ZONE, fill
@@ -55,8 +56,10 @@ async def main(issues: int, through_bot: int, workers: int, client: str) -> None
         pass
     if issues > through_bot:
         fill(database, issues - through_bot, 52, datetime.now(ZONE) - timedelta(days=1))
-    (folder / "district.toml").write_text(big_district(), encoding="utf-8")
+    district = big_district()
+    (folder / "district.toml").write_text(district, encoding="utf-8")
     api = await street_server()
+    register_staff(api, district)
     env = {
         **unpaced_environment(api, database, folder / "district.toml"),
         "WHISTLE_BOT_API_CLIENT": client,
