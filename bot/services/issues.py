@@ -554,16 +554,20 @@ class IssueService:
         conn = self.db.reader
         history = await store.events(conn, issue_id)
         audience = await self.notices.audience(conn, issue, user_id)
+        # One read of names serves the card (reporter, assignee) and the timeline.
+        names = await self.notices.names(
+            conn,
+            {issue.reporter_id, issue.assignee_id}
+            | {e.actor_id for e in history}
+            | {e.assignee_id for e in history},
+        )
         card = await self.notices.card(
             conn,
             issue,
             user_id,
             audience,
-            names=await self.notices.issue_names(conn, issue),
+            names=names,
             resolution_note=await self.notices.resolution_note(conn, issue),
-        )
-        names = await self.notices.names(
-            conn, {e.actor_id for e in history} | {e.assignee_id for e in history}
         )
         lang = await self.notices.language(conn, user_id)
         return card, timeline(lang, issue, history, names, self.notices.zone)
