@@ -1,4 +1,4 @@
-"""The load bench's mix, one issue through the whole of it against an in-process street:
+"""The load bench's mix, two issues through the whole of it against an in-process street:
 if a prompt or a button the simulated people look for changes, this fails here instead of
 the bench failing the next time someone runs it."""
 
