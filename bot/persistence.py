@@ -8,16 +8,21 @@ everything else Whistle knows lives in its own tables.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 from telegram.ext import BasePersistence, PersistenceInput
-from telegram.ext._utils.types import CDCData, ConversationDict, ConversationKey
 
 from bot.services.reports import ReportService
 from storage import drafts
 from storage.db import Database
 
 Data = dict[Any, Any]
+# The shapes BasePersistence's methods take, spelled out: PTB names them only in a
+# private module.
+ConversationKey = tuple[int | str, ...]
+ConversationDict = MutableMapping[ConversationKey, object]
+CDCData = tuple[list[tuple[str, float, dict[str, Any]]], dict[str, str]]
 
 
 class DraftPersistence(BasePersistence[Data, Data, Data]):

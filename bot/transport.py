@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from typing import Any
 
 import aiohttp
-from telegram._utils.defaultvalue import DEFAULT_NONE, DefaultValue
-from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.ext import Application
 from telegram.request import BaseRequest, RequestData
@@ -27,6 +26,19 @@ BUSY_UPDATES = 16
 wait for Telegram, so a few in hand is normal and fetching goes on; many means the
 bot is short of CPU and another `getUpdates` would only cost more of it."""
 JSON_HEADERS = {"Content-Type": "application/json"}
+DEFAULT_NONE = BaseRequest.DEFAULT_NONE
+Timeout = Any
+"""A timeout as PTB passes it to `do_request`: seconds, None for none, or
+`BaseRequest.DEFAULT_NONE` for the request object's own default. PTB names that type only
+in a private module; `_seconds` checks what arrives."""
+
+
+def _seconds(value: Timeout, default: float | None) -> float | None:
+    if value is DEFAULT_NONE:
+        return default
+    if value is None or isinstance(value, int | float):
+        return value
+    raise TypeError(f"a timeout must be seconds or None, not {value!r}")
 
 
 def backlog_of(application: Application) -> Callable[[], int]:  # type: ignore[type-arg]
@@ -73,10 +85,10 @@ class BacklogGatedPolling(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = DEFAULT_NONE,
-        write_timeout: ODVInput[float] = DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = DEFAULT_NONE,
+        read_timeout: Timeout = DEFAULT_NONE,
+        write_timeout: Timeout = DEFAULT_NONE,
+        connect_timeout: Timeout = DEFAULT_NONE,
+        pool_timeout: Timeout = DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         waited = 0.0
         while self.backlog() > 0 and waited < self.max_wait:
@@ -133,16 +145,16 @@ class AiohttpRequest(BaseRequest):
 
     def _timeout(
         self,
-        read: ODVInput[float],
-        write: ODVInput[float],
-        connect: ODVInput[float],
-        pool: ODVInput[float],
+        read: Timeout,
+        write: Timeout,
+        connect: Timeout,
+        pool: Timeout,
     ) -> aiohttp.ClientTimeout:
         default_read, default_write, default_connect, default_pool = self._timeouts
-        read_s = default_read if isinstance(read, DefaultValue) else read
-        write_s = default_write if isinstance(write, DefaultValue) else write
-        connect_s = default_connect if isinstance(connect, DefaultValue) else connect
-        pool_s = default_pool if isinstance(pool, DefaultValue) else pool
+        read_s = _seconds(read, default_read)
+        write_s = _seconds(write, default_write)
+        connect_s = _seconds(connect, default_connect)
+        pool_s = _seconds(pool, default_pool)
         # aiohttp has no separate write timeout; a request must be written and answered
         # within write + read. Its `connect` covers waiting for a pooled connection too.
         total = None if read_s is None or write_s is None else read_s + write_s
@@ -172,10 +184,10 @@ class AiohttpRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = DEFAULT_NONE,
-        write_timeout: ODVInput[float] = DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = DEFAULT_NONE,
+        read_timeout: Timeout = DEFAULT_NONE,
+        write_timeout: Timeout = DEFAULT_NONE,
+        connect_timeout: Timeout = DEFAULT_NONE,
+        pool_timeout: Timeout = DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         if self._session is None or self._session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")

@@ -61,6 +61,8 @@ async def test_aiohttp_client_maps_timeouts_and_dropped_connections() -> None:
         try:
             with pytest.raises(TimedOut):
                 await request.post(f"{api.base_url}{api.token}/getMe")
+            with pytest.raises(TimedOut):  # a timeout given with the call, not the default
+                await request.post(f"{api.base_url}{api.token}/getMe", read_timeout=0.2)
             with pytest.raises(NetworkError, match="aiohttp"):
                 await request.post(f"{api.base_url}{api.token}/getChat", _data(chat_id=1))
             api.user(7, "Q")
