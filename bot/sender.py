@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -47,6 +48,14 @@ log = logging.getLogger(__name__)
 TRACKED_PURPOSES = frozenset({"push"})
 """Sent messages whose id is kept, so later state changes can edit them in place."""
 
+RUN_LENGTH = 8
+"""Items a chat may be sent one after another from one read when its pace allows (pacing
+lifted, as against a Bot API server without Telegram's limits): without runs a chat gets
+one message per read-and-record cycle of the sender, which under load is tens of
+milliseconds. An urgent item queued for the chat meanwhile goes out after the run."""
+UNPACED_SECONDS = 0.05
+"""A pause per chat shorter than this counts as no pacing: chats are then read in runs."""
+
 
 class OutboxSender:
     def __init__(
@@ -73,6 +82,9 @@ class OutboxSender:
         self._overall = AsyncLimiter(1, 1 / overall_per_second)
         self._private_interval = 1 / private_per_second
         self._group_interval = 60 / group_per_minute
+        self._run_length = (
+            RUN_LENGTH if min(self._private_interval, self._group_interval) < UNPACED_SECONDS else 1
+        )
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -81,6 +93,11 @@ class OutboxSender:
         """Per chat, the monotonic time before which nothing may be sent to it: the per-chat
         pace (set when a message leaves) or a RetryAfter."""
         self._chats_in_flight: set[int] = set()
+        """Chats with a run of deliveries under way or delivered items not yet recorded:
+        nothing else is sent to them until both are over."""
+        self._running: set[int] = set()
+        self._unrecorded: dict[int, int] = {}
+        """Per chat, how many of its items Telegram accepted that are not yet recorded."""
         self._delivered: dict[int, tuple[OutboxItem, int | None]] = {}
         """Items Telegram accepted, by id, with the message each made, not yet recorded:
         the loop records them together before it next reads (their chats stay in flight
@@ -129,22 +146,25 @@ class OutboxSender:
         if free <= 0:
             return 0
         self._settled_during_read = set()
-        heads = await outbox.next_batch(
-            self.db.reader, self._now(), free + len(self._chats_in_flight)
+        items = await outbox.next_batch(
+            self.db.reader,
+            self._now(),
+            free + len(self._chats_in_flight),
+            per_chat=self._run_length,
         )
         settled, self._settled_during_read = self._settled_during_read, set()
+        runs: dict[int, list[OutboxItem]] = {}
+        for item in items:
+            runs.setdefault(item.chat_id, []).append(item)
         launched = 0
-        for item in heads:
+        for chat_id, run in runs.items():
             if launched == free:
                 break
-            if (
-                item.chat_id in self._chats_in_flight
-                or item.chat_id in settled
-                or self._paused(item.chat_id)
-            ):
+            if chat_id in self._chats_in_flight or chat_id in settled or self._paused(chat_id):
                 continue
-            self._chats_in_flight.add(item.chat_id)
-            task = asyncio.create_task(self._deliver_one(item))
+            self._chats_in_flight.add(chat_id)
+            self._running.add(chat_id)
+            task = asyncio.create_task(self._deliver_run(run))
             self._deliveries.add(task)
             task.add_done_callback(self._deliveries.discard)
             launched += 1
@@ -173,20 +193,45 @@ class OutboxSender:
     def _pace(self, chat_id: int) -> float:
         return self._group_interval if chat_id < 0 else self._private_interval
 
-    async def _deliver_one(self, item: OutboxItem) -> None:
+    async def _deliver_run(self, run: list[OutboxItem]) -> None:
+        """Deliver a chat's items in order, one at a time, the first always, each next one
+        while the chat's pace allows and the one before it was accepted."""
+        chat_id = run[0].chat_id
+        cards: dict[int, int] = {}
+        """Issue → the card message this run sent: edits later in the run edit it."""
         try:
-            await self._deliver(item)
+            for place, item in enumerate(run):
+                if place > 0 and (
+                    self._stopping or self._paused(chat_id) or item.not_before > self._now()
+                ):
+                    break
+                if item.issue_id in cards and item.method.startswith("edit"):
+                    item = dataclasses.replace(item, card_message_id=cards[item.issue_id])
+                await self._deliver(item)
+                accepted = self._delivered.get(item.id)
+                if accepted is None:
+                    break
+                message_id = accepted[1]
+                if item.purpose in TRACKED_PURPOSES and item.issue_id and message_id:
+                    cards[item.issue_id] = message_id
         except Exception:
-            log.exception("outbox item %s could not be recorded; it stays pending", item.id)
+            log.exception(
+                "an outbox item to chat %s could not be recorded; it stays pending", chat_id
+            )
         finally:
             # Only this sender changes an item once it is queued, one delivery per chat at
-            # a time. An item sent is recorded by the loop before its next read; any other
-            # outcome was recorded just now, and a read under way meanwhile is not trusted
-            # for this chat.
-            if item.id not in self._delivered:
-                self._settled_during_read.add(item.chat_id)
-                self._chats_in_flight.discard(item.chat_id)
+            # a time. Items sent are recorded by the loop before its next read, and the
+            # chat waits for that; any other outcome was recorded at once, and a read under
+            # way meanwhile is not trusted for this chat.
+            self._running.discard(chat_id)
+            self._settled_during_read.add(chat_id)
+            self._release(chat_id)
             self._wake.set()
+
+    def _release(self, chat_id: int) -> None:
+        """The chat may be sent to again once its run is over and its deliveries recorded."""
+        if chat_id not in self._running and not self._unrecorded.get(chat_id):
+            self._chats_in_flight.discard(chat_id)
 
     async def wait_idle(self) -> None:
         """Wait until nothing in the outbox is due and no delivery is under way
@@ -277,6 +322,7 @@ class OutboxSender:
     def _sent(self, item: OutboxItem, message_id: int | None) -> None:
         """Telegram accepted the item: recorded with the others before the next read."""
         self._delivered[item.id] = (item, message_id)
+        self._unrecorded[item.chat_id] = self._unrecorded.get(item.chat_id, 0) + 1
 
     async def _record_delivered(self) -> None:
         """Record every delivery since the last time, in two statements: the messages that
@@ -306,7 +352,10 @@ class OutboxSender:
             )
         finally:
             for item, _ in delivered:
-                self._chats_in_flight.discard(item.chat_id)
+                left = self._unrecorded.pop(item.chat_id, 0) - 1
+                if left > 0:
+                    self._unrecorded[item.chat_id] = left
+                self._release(item.chat_id)
 
     async def _retry(self, item: OutboxItem, after_seconds: int, error: str) -> None:
         log.warning(

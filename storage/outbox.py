@@ -24,6 +24,8 @@ class OutboxItem:
     method: str
     payload: dict[str, Any]
     attempts: int
+    not_before: int = 0
+    """Not to be sent before this moment (epoch seconds): a retry's backoff."""
     chat_blocked: bool = False
     """Whether the chat was recorded as having blocked the bot when the item was read."""
     card_message_id: int | None = None
@@ -42,6 +44,7 @@ class OutboxItem:
             method=row["method"],
             payload=json.loads(row["payload"]),
             attempts=row["attempts"],
+            not_before=row["not_before"],
             chat_blocked=bool(row["chat_blocked"]),
             card_message_id=row["card_message_id"],
         )
@@ -77,29 +80,39 @@ async def enqueue(
     return cursor.lastrowid
 
 
-async def next_batch(conn: aiosqlite.Connection, now: int, limit: int) -> list[OutboxItem]:
-    """The head of every chat's queue that is due: per chat the oldest of its most urgent
-    pending items (so a chat's messages of one urgency keep their order, and an urgent one
-    overtakes normal ones); urgent heads first, then oldest first. Each comes with what its
-    delivery needs to know, read in the same trip: whether the chat blocked the bot, and
-    for an edit the message it edits."""
+async def next_batch(
+    conn: aiosqlite.Connection, now: int, limit: int, per_chat: int = 1
+) -> list[OutboxItem]:
+    """The queues of up to `limit` chats whose head is due, each as its first `per_chat`
+    pending items in the order they are to be sent. A chat's head is the oldest of its most
+    urgent pending items (so a chat's messages of one urgency keep their order, and an
+    urgent one overtakes normal ones); chats with urgent heads come first, then the oldest
+    heads. Each item comes with what its delivery needs to know, read in the same trip:
+    whether the chat blocked the bot, and for an edit the message it edits."""
     rows = await fetch_all(
         conn,
-        """SELECT o.*,
+        """WITH head AS (
+               SELECT o.chat_id, o.urgent, o.id FROM outbox AS o
+               WHERE o.status = 'pending'
+                 AND o.id = (SELECT u.id FROM outbox AS u
+                             WHERE u.chat_id = o.chat_id AND u.status = 'pending'
+                             ORDER BY u.urgent DESC, u.id LIMIT 1)
+                 AND o.not_before <= ?
+               ORDER BY o.urgent DESC, o.id
+               LIMIT ?)
+           SELECT o.*,
                   EXISTS(SELECT 1 FROM person AS p
                          WHERE p.user_id = o.chat_id AND p.blocked_at IS NOT NULL)
                     AS chat_blocked,
                   (SELECT m.message_id FROM push_message AS m
                    WHERE m.issue_id = o.issue_id AND m.chat_id = o.chat_id) AS card_message_id
-           FROM outbox AS o
-           WHERE o.status = 'pending'
-             AND o.id = (SELECT u.id FROM outbox AS u
-                         WHERE u.chat_id = o.chat_id AND u.status = 'pending'
-                         ORDER BY u.urgent DESC, u.id LIMIT 1)
-             AND o.not_before <= ?
-           ORDER BY o.urgent DESC, o.id
-           LIMIT ?""",
-        (now, limit),
+           FROM head AS h
+           JOIN outbox AS o
+             ON o.id IN (SELECT u.id FROM outbox AS u
+                         WHERE u.chat_id = h.chat_id AND u.status = 'pending'
+                         ORDER BY u.urgent DESC, u.id LIMIT ?)
+           ORDER BY h.urgent DESC, h.id, o.urgent DESC, o.id""",
+        (now, limit, per_chat),
     )
     return [OutboxItem.from_row(r) for r in rows]
 

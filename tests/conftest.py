@@ -37,20 +37,23 @@ def district_file(tmp_path: Path) -> Path:
 def make_settings(
     api: LoopbackBotApi, database: Path, org_file: Path | None, **overrides: Any
 ) -> Settings:
+    chosen: dict[str, Any] = {
+        "admin_ids": [3001],
+        "poll_timeout_seconds": 2,
+        "weekly_stats": False,
+        "send_rate_private_chat": 100,
+        "send_rate_group_per_minute": 6000,
+        "send_rate_overall": 1000,
+        **overrides,
+    }
     return Settings(
         telegram_token=api.token,
         telegram_api_url=api.base_url,
         telegram_file_url=api.file_url,
         database=database,
         org_file=org_file,
-        admin_ids=[3001],
-        poll_timeout_seconds=2,
-        weekly_stats=False,
-        send_rate_private_chat=100,
-        send_rate_group_per_minute=6000,
-        send_rate_overall=1000,
         _env_file=None,  # type: ignore[call-arg]
-        **overrides,
+        **chosen,
     )
 
 

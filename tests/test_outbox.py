@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
 from bot.clock import SystemClock, to_epoch
-from bot.loopback import FaultPlan, LoopbackBotApi
+from bot.loopback import Fault, FaultPlan, LoopbackBotApi
 from bot.sender import OutboxSender
 from storage import outbox
 from storage.db import Database, fetch_all
-from tests.conftest import Street
+from tests.conftest import Street, open_street
+
+CG_GROUP = -1001000000001
 
 CHATS = [4001, 4002, 4003, 4004, 4005, 4006]
 
@@ -151,3 +155,54 @@ async def test_unpaced_deliveries_keep_each_chats_order_and_send_nothing_twice(
     for chat in CHATS:
         texts = [m.text for m in api.messages if m.from_bot and m.chat_id == chat]
         assert texts == [f"message {n}" for n in range(240) if CHATS[n % len(CHATS)] == chat]
+
+
+async def test_a_card_and_its_edit_read_together_go_out_in_order_in_one_run(
+    tmp_path: Path, district_file: Path
+) -> None:
+    """Pacing lifted, a chat's queued items go out one after another from one read. Here
+    the department's group is told to wait (429) before its card, and the card's first
+    edit (报到) queues behind it: both are read together, and the edit must edit the card
+    the same run has just sent, whose message the database does not know yet."""
+    unpaced = {
+        "send_rate_private_chat": 100_000,
+        "send_rate_group_per_minute": 10_000_000,
+        "send_rate_overall": 100_000,
+    }
+    async with open_street(tmp_path, district_file, **unpaced) as street:
+        told_to_wait: list[int] = []
+
+        def group_waits_once(method: str, params: dict[str, Any]) -> Fault | None:
+            if method == "sendPhoto" and int(params["chat_id"]) == CG_GROUP and not told_to_wait:
+                told_to_wait.append(1)
+                return Fault(429, retry_after=1)
+            return None
+
+        street.api.faults = group_waits_once
+        worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
+        number = await street.blow_whistle(worker, photos=1)
+        card = await member.expect(f"#{number}", button="报到")
+        await member.answer_to(await member.tap(card, "报到"))
+        assert told_to_wait and not street.api.chat(CG_GROUP)
+        reads: list[int] = []
+        sender = street.whistle.sender
+        assert sender is not None
+        read_heads = outbox.next_batch
+
+        async def counted(*args: Any, **kwargs: Any) -> list[outbox.OutboxItem]:
+            heads = await read_heads(*args, **kwargs)
+            reads.append(sum(item.chat_id == CG_GROUP for item in heads))
+            return heads
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(outbox, "next_batch", counted)
+            street.clock.advance(timedelta(seconds=3))  # the retry's backoff, on its clock
+            await asyncio.sleep(1.1)  # Telegram's wait, on the sender's
+            await street.settle()
+        group_card = await street.api.expect(CG_GROUP, f"#{number}")
+        assert "处置中" in group_card.text and group_card.edits == 1
+        assert 2 in reads  # the card and its edit came in one read
+        failed = await fetch_all(
+            street.whistle.db.reader, "SELECT last_error FROM outbox WHERE status = 'failed'"
+        )
+        assert not failed
