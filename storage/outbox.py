@@ -151,6 +151,19 @@ async def mark_failed(conn: aiosqlite.Connection, item_id: int, now: int, error:
     )
 
 
+async def drop_pending_edits(conn: aiosqlite.Connection, issue_id: int) -> int:
+    """Drop the edits of this issue's cards still waiting to go out: the caller queues
+    edits that show the card as it is now (whole text and buttons), so the older ones would
+    only spend the chats' budget (a group gets 20 messages a minute) on states already
+    gone. An edit being sent meanwhile finds its row gone when it is recorded, which
+    changes nothing."""
+    cursor = await conn.execute(
+        "DELETE FROM outbox WHERE issue_id = ? AND purpose = 'edit' AND status = 'pending'",
+        (issue_id,),
+    )
+    return cursor.rowcount
+
+
 async def fail_pending_for_chat(conn: aiosqlite.Connection, chat_id: int, error: str) -> int:
     cursor = await conn.execute(
         "UPDATE outbox SET status = 'failed', last_error = ? "

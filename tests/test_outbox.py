@@ -206,3 +206,34 @@ async def test_a_card_and_its_edit_read_together_go_out_in_order_in_one_run(
             street.whistle.db.reader, "SELECT last_error FROM outbox WHERE status = 'failed'"
         )
         assert not failed
+
+
+async def test_a_card_changed_while_its_edits_wait_is_edited_once_to_its_latest_state(
+    tmp_path: Path, district_file: Path
+) -> None:
+    """A group gets 20 messages a minute. A card that moves on several times while its
+    group waits is edited once, to show where it is now: the older edits would spend the
+    group's budget on states already gone, ahead of other issues' pushes."""
+    async with open_street(
+        tmp_path, district_file, send_rate_group_per_minute=30
+    ) as street:  # one message every 2 s
+        worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
+        number = await street.blow_whistle(worker)
+        group_card = await street.api.expect(CG_GROUP, f"#{number}", button="报到")
+        card = await member.expect(f"#{number}", button="报到")
+        await member.answer_to(await member.tap(card, "报到"))
+        card = await member.expect(f"#{number}", button="办结")
+        mark = member.mark()
+        await member.tap(card, "办结")
+        await member.expect("办结说明", mark)
+        await member.send("已清运")
+        await member.tap(await member.expect("处置后照片", mark), "跳过")
+        await member.expect(f"已办结 #{number}", mark)
+        assert group_card.edits == 0  # the group is still waiting out its 2 s
+        await asyncio.sleep(2.2)
+        await street.settle()
+        assert group_card.edits == 1 and "已办结" in group_card.text
+        edits = [
+            c for c in street.api.calls if c.chat_id == CG_GROUP and c.method.startswith("edit")
+        ]
+        assert len(edits) == 1

@@ -309,10 +309,11 @@ class Notices:
 
     async def refresh_cards(self, conn: aiosqlite.Connection, issue: IssueRecord, now: int) -> None:
         """Edit every card of this issue to show its current state (`issue`, as the change
-        left it) and the right buttons."""
+        left it) and the right buttons, in place of any edit still waiting to go out."""
         chats = await outbox.push_chats(conn, issue.id)
         if not chats:
             return
+        await outbox.drop_pending_edits(conn, issue.id)
         names = await self.issue_names(conn, issue)
         note = await self.resolution_note(conn, issue)
         for chat_id, captioned in chats.items():
