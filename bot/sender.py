@@ -6,7 +6,9 @@ urgent items go first. Pacing: an aiolimiter budget overall (spaced, never bunch
 a pause per chat measured from the moment a message leaves (1 s for a private chat, 3 s
 for a group) — PTB's AIORateLimiter has no per-private-chat limit and pauses the whole
 bot on one `RetryAfter`. Network errors and 5xx are retried with backoff, `RetryAfter`
-pauses that chat, and a chat that blocked the bot is recorded and skipped.
+pauses that chat, and a chat that blocked the bot is recorded and skipped. With pacing
+lifted, a chat's queue goes out in runs: several of its items from one read, one after
+another (`RUN_LENGTH`).
 """
 
 from __future__ import annotations
