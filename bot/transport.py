@@ -34,7 +34,7 @@ in a private module; `_seconds` checks what arrives."""
 
 
 def _seconds(value: Timeout, default: float | None) -> float | None:
-    if value is DEFAULT_NONE:
+    if isinstance(value, type(DEFAULT_NONE)):  # any of PTB's "not passed" markers
         return default
     if value is None or isinstance(value, int | float):
         return value
