@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -16,9 +17,11 @@ from telegram.request import HTTPXRequest
 from bot.clock import SystemClock, to_epoch
 from bot.loopback import Fault, FaultPlan, LoopbackBotApi
 from bot.sender import OutboxSender
+from bot.services.organisation import OrganisationService
 from storage import outbox
 from storage.db import Database, fetch_all
-from tests.conftest import Street, open_street
+from storage.issues import NewIssue, insert_issue
+from tests.conftest import DISTRICT, Street, open_street
 
 CG_GROUP = -1001000000001
 
@@ -237,3 +240,115 @@ async def test_a_card_changed_while_its_edits_wait_is_edited_once_to_its_latest_
             c for c in street.api.calls if c.chat_id == CG_GROUP and c.method.startswith("edit")
         ]
         assert len(edits) == 1
+
+
+async def _state_change(db: Database, issue_id: int, version: int, urgent: bool) -> None:
+    """What a state change does to an issue's cards (as `Notices.refresh_cards`): drop
+    the edits still waiting, queue one per chat showing the card as it now is."""
+    now = to_epoch(SystemClock().now())
+    async with db.write() as tx:
+        chats = await outbox.push_chats(tx, issue_id)
+        await outbox.drop_pending_edits(tx, issue_id)
+        for chat_id in chats:
+            await outbox.enqueue(
+                tx,
+                chat_id=chat_id,
+                method="editMessageText",
+                payload={"text": f"issue {issue_id} v{version}"},
+                purpose="edit",
+                now=now,
+                issue_id=issue_id,
+                urgent=urgent,
+            )
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_cards_and_notices_stay_right_while_changes_interleave_with_faults(
+    api: LoopbackBotApi, tmp_path: Path, seed: int
+) -> None:
+    """Cards pushed to several chats change again and again while the sender is at work
+    (unpaced, so chats go out in runs) and the server fails a share of calls: every card
+    ends showing its issue's last state, each pushed once; every notice arrives once, in
+    the order its chat was sent them; nothing fails."""
+    rng = random.Random(seed)
+    api.faults = FaultPlan(
+        rate_429=0.05,
+        rate_500=0.1,
+        rate_drop=0.05,
+        retry_after=1,
+        seed=seed,
+        methods=frozenset({"sendMessage", "editMessageText"}),
+    )
+    async with Database(tmp_path / "interleave.db") as db:
+        await OrganisationService(db, SystemClock()).import_file(DISTRICT)
+        now = to_epoch(SystemClock().now())
+        issues: dict[int, bool] = {}
+        async with db.write() as tx:
+            for n in range(6):
+                new = NewIssue(
+                    2001,  # a grid worker of G01 in the example district
+                    "G01",
+                    "sanitation",
+                    f"#{n}",
+                    n % 3 == 0,
+                    None,
+                    None,
+                    None,
+                    f"draft-{n}",
+                )
+                stored = await insert_issue(tx, new, now)
+                issues[stored.id] = stored.urgent
+                for chat_id in rng.sample(CHATS, 2):
+                    await outbox.enqueue(
+                        tx,
+                        chat_id=chat_id,
+                        method="sendMessage",
+                        payload={"text": f"issue {stored.id} v0"},
+                        purpose="push",
+                        now=now,
+                        issue_id=stored.id,
+                        urgent=stored.urgent,
+                    )
+        versions = dict.fromkeys(issues, 0)
+        told: dict[int, list[str]] = {chat: [] for chat in CHATS}
+
+        async def keep_changing() -> None:
+            for round_ in range(40):
+                issue_id = rng.choice(list(issues))
+                versions[issue_id] += 1
+                await _state_change(db, issue_id, versions[issue_id], issues[issue_id])
+                chat_id = rng.choice(CHATS)
+                told[chat_id].append(f"notice {round_}")
+                async with db.write() as tx:
+                    await outbox.enqueue(
+                        tx,
+                        chat_id=chat_id,
+                        method="sendMessage",
+                        payload={"text": f"notice {round_}"},
+                        purpose="notice",
+                        now=to_epoch(SystemClock().now()),
+                    )
+                await asyncio.sleep(rng.choice([0, 0, 0.001, 0.01, 0.05]))
+
+        changing = asyncio.create_task(keep_changing())
+        await run_sender(
+            api, db, within_seconds=60, overall_per_second=100_000, private_per_second=100_000
+        )
+        await changing
+        await run_sender(
+            api, db, within_seconds=60, overall_per_second=100_000, private_per_second=100_000
+        )
+        failed = await fetch_all(db.reader, "SELECT id FROM outbox WHERE status != 'sent'")
+        cards = await fetch_all(db.reader, "SELECT issue_id, chat_id, message_id FROM push_message")
+    assert not failed
+    assert len(cards) == 12
+    for card in cards:
+        shown = api.find(card["chat_id"], card["message_id"]).text
+        assert shown == f"issue {card['issue_id']} v{versions[card['issue_id']]}"
+    pushes = Counter(
+        (m.chat_id, m.text) for m in api.messages if m.from_bot and m.text.startswith("issue")
+    )
+    assert len(pushes) == 12 and set(pushes.values()) == {1}
+    for chat_id in CHATS:
+        got = [m.text for m in api.chat(chat_id) if m.from_bot and m.text.startswith("notice")]
+        assert got == told[chat_id]
