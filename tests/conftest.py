@@ -85,6 +85,16 @@ class Street:
         with closing(sqlite3.connect(self.settings.database)) as conn:
             return list(conn.iterdump())
 
+    async def resolve(self, member: SimulatedUser, number: int, note: str) -> None:
+        """The member in charge taps 办结 on the issue's card, writes `note`, skips the
+        photos, and is told it is done."""
+        mark = member.mark()
+        await member.tap(await member.expect(f"#{number}", button="办结"), "办结")
+        await member.expect("办结说明", mark)
+        await member.send(note)
+        await member.tap(await member.expect("处置后照片", mark), "跳过")
+        await member.expect(f"已办结 #{number}", mark)
+
     async def blow_whistle(
         self,
         worker: SimulatedUser,

@@ -55,12 +55,7 @@ async def test_acknowledging_stops_the_ack_alerts_and_resolving_stops_all(street
     assert texts(street, 1001, "超时") == []
     assert await sweep(street, 24 * 60 * 0.8) == 1
     assert texts(street, 1002, "请尽快办结") != []
-    mark = member.mark()
-    await member.tap(await member.expect(f"#{number}", button="办结"), "办结")
-    await member.expect("办结说明", mark)
-    await member.send("好了")
-    await member.tap(await member.expect("处置后照片", mark), "跳过")
-    await member.expect(f"已办结 #{number}", mark)
+    await street.resolve(member, number, "好了")
     assert await sweep(street, 24 * 60 * 5) == 0
     assert texts(street, 1001, "超时") == [] and texts(street, 3001, "超时") == []
 
