@@ -74,7 +74,7 @@ async def statistics(update: Update, context: Context) -> None:
         await refuse(update, context, refused)
         return
     await update.effective_chat.send_action(ChatAction.UPLOAD_PHOTO)
-    bundle = await svc.statistics.bundle(week, scope, lang)
+    bundle = await svc.statistics.bundle(week, scope, lang, with_csv=False)
     await reply(update, bundle.text)
     chat = update.effective_chat
     await chat.send_photo(InputFile(bundle.chart, filename=f"whistle-{week}.png"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from bot.cli import _stats as cli_stats
 from bot.stats import week_label
 from tests.conftest import WEDNESDAY_MORNING, Street
@@ -91,3 +93,27 @@ async def test_whistle_stats_writes_every_issue_of_the_week_to_the_files(street:
     assert [line.split(",")[9] for line in lines[1:]] == ["张伟", "张伟"]
     xlsx = await cli_stats(street.settings, week, "xlsx", None)
     assert xlsx is not None and xlsx.startswith(b"PK")
+
+
+async def test_stats_on_demand_send_the_chart_and_the_xlsx_without_building_a_csv(
+    street: Street, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A street's week of 100,000 issues makes a CSV of tens of MB; the /stats answer does
+    not send one, so it must not build one (it was the difference between 153 and 142 MB
+    at the peak of the memory bench)."""
+    from bot.services import statistics
+
+    def no_csv(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("the /stats answer built a CSV")
+
+    monkeypatch.setattr(statistics, "report_csv", no_csv)
+    admin = street.person(3001)
+    await street.blow_whistle(street.person(2001))
+    mark = admin.mark()
+    await admin.send("/stats")
+    await admin.expect("响应统计", mark, timeout=30)
+    await street.api.wait_for(
+        lambda: {m.kind for m in admin.inbox()[mark:]} >= {"photo", "document"}, 30
+    )
+    document = next(m for m in admin.inbox()[mark:] if m.kind == "document")
+    assert document.raw["document"]["file_name"].endswith(".xlsx")

@@ -57,7 +57,8 @@ class Scope:
 class Bundle:
     text: Html
     chart: bytes
-    csv: bytes
+    csv: bytes | None
+    """None when not asked for (the /stats answer sends the chart and the XLSX only)."""
     xlsx: bytes
 
 
@@ -154,17 +155,19 @@ class StatisticsService:
             return plain(lang, "st_scope_member", name=names.person(scope.member))
         return plain(lang, "st_scope_all")
 
-    async def bundle(self, week: str, scope: Scope, lang: str) -> Bundle:
-        """Message, chart, CSV and XLSX for one scope. The files are written in a thread,
-        the chart in a child process (bot/chart_process.py), both off the event loop."""
+    async def bundle(self, week: str, scope: Scope, lang: str, *, with_csv: bool = True) -> Bundle:
+        """Message, chart, XLSX and (`with_csv`) CSV for one scope. The files are written in
+        a thread, the chart in a child process (bot/chart_process.py), both off the event
+        loop. A street's week of 100,000 issues makes a CSV of tens of MB: built only for
+        who is sent it."""
         report = await self.report(week, scope)
         trend = await self.trend(week, scope)
         names = await self.names()
         text = report_text(lang, report, names, self.zone, self.scope_title(lang, scope, names))
 
-        def files() -> tuple[bytes, bytes]:
+        def files() -> tuple[bytes | None, bytes]:
             return (
-                report_csv(report, self.rows(week, scope), names, self.zone),
+                report_csv(report, self.rows(week, scope), names, self.zone) if with_csv else None,
                 report_xlsx(report, self.rows(week, scope), names, self.zone),
             )
 
@@ -236,6 +239,7 @@ class StatisticsService:
                 purpose="stats",
                 now=now,
             )
+            assert bundle.csv is not None, "the weekly push sends the CSV"
             files = (
                 ("sendPhoto", f"whistle-{week}.png", "image/png", bundle.chart),
                 ("sendDocument", f"whistle-{week}.csv", "text/csv", bundle.csv),
