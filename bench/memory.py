@@ -12,9 +12,10 @@ they go; then admins, members and workers ask for /stats, /todo and /my. Prints 
 peak resident memory (VmHWM) and the database size per 100,000 issues.
 `--through-bot 100000` sends every issue through the bot (1 h 42 min with `--client aiohttp`
 on 2 cores: about 40 reports/s at first, 11–12 once nobody's acknowledgements leave
-thousands of reminders and escalations to send); they are then all in this week, so /stats covers a
-week of 100,000 issues. `--from-database` starts from a copy of a database an earlier run
-kept, and measures only the commands (/stats on that week in a minute, not two hours).
+thousands of reminders and escalations to send); they are then all in this week, so
+/stats covers a week of 100,000 issues. `--from-database` starts from a copy of a database
+an earlier run kept, and measures only the commands (/stats on that week in a minute, not
+two hours).
 """
 
 from __future__ import annotations
@@ -173,9 +174,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--from-database",
         type=Path,
-        help="start from a copy of this database (an earlier run's: each run prints where its "
-        "database is kept) and "
-        "measure only the commands",
+        help="start from a copy of this database (each run prints where it keeps its own) "
+        "and measure only the commands",
     )
     args = parser.parse_args()
     asyncio.run(main(args.issues, args.through_bot, args.workers, args.client, args.from_database))
