@@ -11,6 +11,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot.numbers import MAX_ID, parse_id
+
 
 class IssueButton(StrEnum):
     ACKNOWLEDGE = "ack"
@@ -35,7 +37,7 @@ class IssueCallback(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     button: IssueButton
-    issue_id: Annotated[int, Field(gt=0, lt=2**53)]
+    issue_id: Annotated[int, Field(gt=0, le=MAX_ID)]
     argument: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")] | None = None
 
     def encode(self) -> str:
@@ -57,12 +59,13 @@ def parse_issue_button(data: str | None) -> IssueCallback | None:
     if not data or len(data) > 64:
         return None
     parts = data.split(":")
-    if len(parts) not in (2, 3) or not parts[1].isdigit():
+    issue_id = parse_id(parts[1], hash_allowed=False) if len(parts) in (2, 3) else None
+    if issue_id is None:
         return None
     try:
         return IssueCallback(
             button=parts[0],  # type: ignore[arg-type]
-            issue_id=int(parts[1]),
+            issue_id=issue_id,
             argument=parts[2] if len(parts) == 3 else None,
         )
     except ValidationError:

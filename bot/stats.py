@@ -33,6 +33,7 @@ A rate whose denominator is zero is `None` (shown as "-"), never 0 %.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -81,19 +82,30 @@ class IssueRow:
 # --- weeks ------------------------------------------------------------------------------
 
 
+WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})", re.ASCII)
+ROOM = timedelta(days=1)
+"""Times are shifted by the zone: a week is only accepted if the calendar reaches this far
+beyond both of its ends."""
+
+
 def parse_week(label: str) -> tuple[int, int]:
-    """'2026-W47' → (2026, 47); ValueError for anything else."""
-    text = label.strip().upper()
-    if len(text) not in (8,) or text[4:6] != "-W" or not (text[:4] + text[6:]).isdigit():
+    """'2026-W47' → (2026, 47); ValueError for anything else, including the first and last
+    weeks of the calendar (0001-W01, 9999-W52), whose ends cannot be shifted by a zone."""
+    match = WEEK.fullmatch(label.strip().upper())
+    if match is None:
         raise ValueError(f"a week looks like 2026-W47, not {label!r}")
-    year, week = int(text[:4]), int(text[6:])
-    date.fromisocalendar(year, week, 1)
+    year, week = int(match.group(1)), int(match.group(2))
+    try:
+        monday = date.fromisocalendar(year, week, 1)
+        monday - ROOM, monday + timedelta(days=7) + ROOM
+    except (ValueError, OverflowError):
+        raise ValueError(f"there is no week {label!r}") from None
     return year, week
 
 
 def week_label(instant: datetime, zone: ZoneInfo) -> str:
     year, week, _ = instant.astimezone(zone).isocalendar()
-    return f"{year}-W{week:02d}"
+    return f"{year:04d}-W{week:02d}"
 
 
 def week_bounds(label: str, zone: ZoneInfo) -> tuple[datetime, datetime]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.i18n import Html, plain, text
+from bot.numbers import parse_id
 from bot.permissions import Role
 from bot.services import Refused
 from bot.views import issue_line
@@ -60,22 +61,15 @@ async def reroute(update: Update, context: Context) -> None:
     if lang is None:
         return
     args = context.args or []
-    if (
-        len(args) not in (2, 3)
-        or not args[0].lstrip("#").isdigit()
-        or (len(args) == 3 and not args[2].isdigit())
-    ):
+    issue_id = parse_id(args[0]) if len(args) in (2, 3) else None
+    member = parse_id(args[2], hash_allowed=False) if len(args) == 3 else None
+    if issue_id is None or (len(args) == 3 and member is None):
         await reply(update, text(lang, "reroute_usage"))
         return
     svc = services(context)
     assert update.effective_user is not None
     try:
-        issue = await svc.issues.reroute(
-            update.effective_user.id,
-            int(args[0].lstrip("#")),
-            args[1],
-            int(args[2]) if len(args) == 3 else None,
-        )
+        issue = await svc.issues.reroute(update.effective_user.id, issue_id, args[1], member)
     except Refused as refused:
         await refuse(update, context, refused)
         return

@@ -6,6 +6,7 @@ from telegram import InputFile, Update
 from telegram.constants import ChatAction
 
 from bot.i18n import Html, plain, text
+from bot.numbers import parse_id
 from bot.services import Refused
 from bot.views import issue_line
 from handlers.common import Context, language, refuse, reply, services
@@ -45,14 +46,13 @@ async def to_do(update: Update, context: Context) -> None:
 async def show_issue(update: Update, context: Context) -> None:
     assert update.effective_user is not None
     lang = await language(update, context)
-    argument = (context.args or [""])[0].lstrip("#")
-    if not argument.isdigit() or not 0 < int(argument) < 2**53:
+    args = context.args or []
+    issue_id = parse_id(args[0]) if args else None
+    if issue_id is None:
         await reply(update, text(lang, "issue_usage"))
         return
     try:
-        card, history = await services(context).issues.details(
-            update.effective_user.id, int(argument)
-        )
+        card, history = await services(context).issues.details(update.effective_user.id, issue_id)
     except Refused as refused:
         await refuse(update, context, refused)
         return

@@ -89,9 +89,12 @@ class StatisticsService:
         if argument.lower() == "last":
             return shift_week(current, -1, self.zone)
         try:
-            return shift_week(argument.upper(), 0, self.zone)
+            label = shift_week(argument.upper(), 0, self.zone)
+            # A report compares with the week before: that week must exist too.
+            shift_week(shift_week(label, -1, self.zone), 0, self.zone)
         except ValueError:
             raise Refused("st_usage") from None
+        return label
 
     def scope_for(self, actor: Actor) -> Scope:
         """Admins see everything, heads their department, members their own issues."""
