@@ -25,9 +25,11 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT, telegram_length
+
 BOT_ID = 7000000001
-MAX_TEXT = 4096
-MAX_CAPTION = 1024
+MAX_TEXT = TEXT_LIMIT
+MAX_CAPTION = CAPTION_LIMIT
 ALLOWED_TAGS = frozenset(
     {
         "b",
@@ -657,14 +659,14 @@ class LoopbackBotApi:
         text = plain_text(source, params.get("parse_mode"))
         if not text.strip():
             raise ApiError(400, "Bad Request: message text is empty")
-        if len(text) > MAX_TEXT:
+        if telegram_length(text) > MAX_TEXT:
             raise ApiError(400, "Bad Request: message is too long")
         message = await self._store(chat_id, "text", text, self._markup(params), {"text": text})
         return message.raw
 
     def _caption(self, params: dict[str, Any]) -> str:
         caption = plain_text(str(params.get("caption") or ""), params.get("parse_mode"))
-        if len(caption) > MAX_CAPTION:
+        if telegram_length(caption) > MAX_CAPTION:
             raise ApiError(400, "Bad Request: message caption is too long")
         return caption
 
@@ -704,7 +706,7 @@ class LoopbackBotApi:
         group_id = str(next(self._file_ids))
         for item in media:
             sizes = self._photo(item.get("media"), params)
-            caption = plain_text(str(item.get("caption") or ""), item.get("parse_mode"))
+            caption = self._caption(item)
             message = await self._store(
                 chat_id,
                 "photo",
@@ -764,7 +766,7 @@ class LoopbackBotApi:
         text = plain_text(str(params.get("text") or ""), params.get("parse_mode"))
         if not text.strip():
             raise ApiError(400, "Bad Request: message text is empty")
-        if len(text) > MAX_TEXT:
+        if telegram_length(text) > MAX_TEXT:
             raise ApiError(400, "Bad Request: message is too long")
         return await self._edit_content(message, text, self._markup(params))
 

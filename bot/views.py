@@ -18,13 +18,12 @@ from bot.callbacks import IssueButton, Rating, ReportButton, issue_button, repor
 from bot.clock import from_epoch
 from bot.i18n import Html, escape, plain, strip_markup, text
 from bot.lifecycle import ASSIGNED_STATES, OPEN_STATES, State
+from bot.message_limits import TEXT_LIMIT, telegram_length
 from bot.report_steps import Step
 from storage.drafts import Draft
 from storage.issues import EventRecord, IssueRecord
 
 Buttons = list[list[tuple[str, str]]]
-CAPTION_LIMIT = 1024
-"""Telegram's limit on a photo's caption, in UTF-16 code units after the markup is parsed."""
 SHORTENED_AT_LEAST_TO = 40
 
 
@@ -195,27 +194,21 @@ def issue_card(
     resolution_note: str | None = None,
     reroute_to: Sequence[tuple[str, str]] = (),
     reassign_to: Sequence[tuple[int, str]] = (),
-    limit: int | None = None,
+    limit: int = TEXT_LIMIT,
 ) -> Rendered:
-    """The live card of an issue for one audience. With `limit` (a photo's caption), the
-    description and the resolution note are shortened, with "…", until it fits; the whole
-    text stays one /issue away."""
+    """The live card of an issue for one audience. Over `limit` (a message's text, or a
+    photo's caption), the description and the resolution note are shortened, with "…",
+    until it fits; the whole text stays one /issue away."""
 
     def body(description: str, note: str | None) -> Html:
         return _card_body(lang, issue, names, zone, description, note)
 
     card = body(issue.description, resolution_note)
-    if limit is not None:
-        excess = telegram_length(strip_markup(card)) - limit
-        if excess > 0:
-            description, note = _shorten_free_texts(issue.description, resolution_note, excess)
-            card = body(description, note)
+    excess = telegram_length(strip_markup(card)) - limit
+    if excess > 0:
+        description, note = _shorten_free_texts(issue.description, resolution_note, excess)
+        card = body(description, note)
     return Rendered(card, card_buttons(lang, issue, audience, reroute_to, reassign_to))
-
-
-def telegram_length(value: str) -> int:
-    """A text's length as Telegram counts it: in UTF-16 code units."""
-    return len(value.encode("utf-16-le")) // 2
 
 
 def _shorten(value: str, by: int, keep: int) -> tuple[str, int]:
@@ -318,6 +311,21 @@ def resolution_buttons(lang: str, issue_id: int) -> Buttons:
             (plain(lang, "btn_reopen"), issue_button(IssueButton.REOPEN, issue_id)),
         ]
     ]
+
+
+def reporter_buttons(lang: str, issue: IssueRecord) -> Buttons:
+    """What the reporter's notices offer in the issue's current state: 确认 / 重办 while it
+    is resolved, the ratings once it is closed and not yet rated."""
+    if issue.state == State.RESOLVED:
+        return resolution_buttons(lang, issue.id)
+    if issue.state == State.CLOSED and not issue.rating:
+        return rating_buttons(lang, issue.id)
+    return []
+
+
+def offers(buttons: Buttons, data: str) -> bool:
+    """Whether one of `buttons` carries exactly `data`."""
+    return any(carried == data for row in buttons for _, carried in row)
 
 
 def rating_buttons(lang: str, issue_id: int) -> Buttons:

@@ -20,6 +20,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot.i18n import Html, plain, text
 from bot.lifecycle import State
+from bot.message_limits import split_html
 from bot.services import Refused, Services
 from bot.views import Buttons, Rendered, state_name
 
@@ -50,17 +51,20 @@ async def language(update: Update, context: Context) -> str:
 
 
 async def reply(update: Update, body: Html | Rendered, buttons: Buttons | None = None) -> None:
-    """Answer in the chat the update came from."""
+    """Answer in the chat the update came from; a text over Telegram's limit goes as several
+    messages, the buttons on the last."""
     rendered = body if isinstance(body, Rendered) else Rendered(body, buttons or [])
     chat = update.effective_chat
     if chat is None:
         return
-    await chat.send_message(
-        str(rendered.text),
-        parse_mode=ParseMode.HTML,
-        reply_markup=markup(rendered.buttons),
-        link_preview_options=LinkPreviewOptions(is_disabled=True),
-    )
+    parts = split_html(str(rendered.text))
+    for index, part in enumerate(parts):
+        await chat.send_message(
+            part,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup(rendered.buttons) if index == len(parts) - 1 else None,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
 
 
 async def answer_query(

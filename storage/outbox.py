@@ -10,6 +10,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.message_limits import fit_payload
 from storage.db import fetch_all, fetch_one
 
 
@@ -61,10 +62,9 @@ async def enqueue(
     issue_id: int | None = None,
     urgent: bool = False,
 ) -> int:
-    cursor = await conn.execute(
-        """INSERT INTO outbox (created_at, urgent, chat_id, issue_id, purpose, method, payload,
-                               not_before)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+    """Queue one call; a text over Telegram's limits is queued as the calls that fit
+    (`fit_payload`). The id of the last one."""
+    rows = [
         (
             now,
             int(urgent),
@@ -72,12 +72,22 @@ async def enqueue(
             issue_id,
             purpose,
             method,
-            json.dumps(payload, ensure_ascii=False),
+            json.dumps(part, ensure_ascii=False),
             now,
-        ),
-    )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+        )
+        for part in fit_payload(method, payload)
+    ]
+    last: int | None = None
+    for row in rows:
+        cursor = await conn.execute(
+            """INSERT INTO outbox (created_at, urgent, chat_id, issue_id, purpose, method,
+                                   payload, not_before)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            row,
+        )
+        last = cursor.lastrowid
+    assert last is not None
+    return last
 
 
 async def next_batch(

@@ -11,7 +11,8 @@ import pytest
 
 from bot.i18n import strip_markup
 from bot.lifecycle import State
-from bot.views import CAPTION_LIMIT, Audience, Names, issue_card, telegram_length
+from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT, telegram_length
+from bot.views import Audience, Names, issue_card
 from storage import issues as issue_store
 from storage.issues import IssueRecord
 from tests.conftest import DISTRICT, Street
@@ -364,13 +365,13 @@ def test_a_caption_card_shortens_what_people_wrote_until_it_fits(lang: str) -> N
     zone = ZoneInfo("Asia/Shanghai")
     note = "已清理<b>完毕</b>" * 200
 
-    def card(limit: int | None) -> str:
+    def card(limit: int) -> str:
         rendered = issue_card(
             lang, resolved, names, zone, Audience.ASSIGNEE, resolution_note=note, limit=limit
         )
         return strip_markup(rendered.text)
 
-    whole, caption = card(None), card(CAPTION_LIMIT)
+    whole, caption = card(TEXT_LIMIT), card(CAPTION_LIMIT)
     assert telegram_length(whole) > 3 * CAPTION_LIMIT
     assert CAPTION_LIMIT - 2 <= telegram_length(caption) <= CAPTION_LIMIT
     assert caption.count("…") == 2 and "已清理<b>完毕</b>" in caption

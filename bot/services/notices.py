@@ -11,15 +11,16 @@ import aiosqlite
 
 from bot.i18n import text
 from bot.lifecycle import ASSIGNED_STATES
+from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT
 from bot.services.languages import Languages
 from bot.views import (
-    CAPTION_LIMIT,
     Audience,
     Buttons,
     Names,
     Rendered,
     issue_card,
     keyboard,
+    reporter_buttons,
     shows_resolution_note,
 )
 from storage import issues as issue_store
@@ -149,8 +150,23 @@ class Notices:
             resolution_note=resolution_note,
             reroute_to=reroute_to,
             reassign_to=reassign_to,
-            limit=CAPTION_LIMIT if captioned else None,
+            limit=CAPTION_LIMIT if captioned else TEXT_LIMIT,
         )
+
+    async def buttons_seen(
+        self, conn: aiosqlite.Connection, issue: IssueRecord, user_id: int, chat_id: int
+    ) -> Buttons:
+        """Every button the person can see on this issue in this chat, as the issue is now:
+        the card as the chat's audience gets it (built by the same function), and in the
+        reporter's private chat what their notices offer."""
+        audience = await self.audience(conn, issue, chat_id)
+        card = await self.card(
+            conn, issue, chat_id, audience, names=Names({}, {}, {}, {}), resolution_note=None
+        )
+        buttons = list(card.buttons)
+        if chat_id == user_id == issue.reporter_id:
+            buttons += reporter_buttons(await self.language(conn, user_id), issue)
+        return buttons
 
     async def audience(
         self, conn: aiosqlite.Connection, issue: IssueRecord, chat_id: int
