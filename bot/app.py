@@ -122,6 +122,7 @@ def build_application(settings: Settings, svc: Services) -> Application:  # type
     application = builder.build()
     polling_request.backlog = backlog_of(application)
     application.bot_data["services"] = svc
+    application.add_handler(TypeHandler(Update, people.keep_to_private), group=-2)
     application.add_handler(TypeHandler(Update, people.guard), group=-1)
     application.add_handler(CommandHandler("start", people.start))
     application.add_handler(actions.note_conversation())

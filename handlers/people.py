@@ -3,9 +3,14 @@ keeps everybody who is not registered out."""
 
 from __future__ import annotations
 
+import logging
+
 from telegram import Bot, BotCommand, BotCommandScopeChat, Update
+from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop
 
+from bot.callbacks import parse_issue_button
+from bot.chats import command_name, works_in_group
 from bot.i18n import LANGUAGES, Html, plain, text
 from bot.permissions import Actor, Role
 from handlers.common import Context, answer_query, language, reply, services
@@ -18,6 +23,7 @@ ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
 }
 COMMON_COMMANDS = ("issue", "lang", "cancel", "help")
 GUEST_COMMANDS = ("start", "help", "lang")
+log = logging.getLogger(__name__)
 
 
 def commands_for(actor: Actor) -> list[str]:
@@ -53,14 +59,54 @@ def roles_text(lang: str, actor: Actor) -> str:
     return plain(lang, "roles_separator").join(names)
 
 
+async def keep_to_private(update: Update, context: Context) -> None:
+    """Runs before everything else: in a group chat only the buttons on issue cards and
+    the commands of `GROUP_COMMANDS` go on; any other command is answered with a hint to
+    use the private chat, and anything else is ignored."""
+    chat = update.effective_chat
+    if chat is None or chat.type == ChatType.PRIVATE:
+        return
+    query = update.callback_query
+    if query is not None:
+        if parse_issue_button(query.data) is None:
+            lang = await language(update, context)
+            await answer_query(query, plain(lang, "group_only_private")[:200])
+            raise ApplicationHandlerStop
+        return
+    message = update.effective_message
+    name = command_name(message.text if message is not None else None, context.bot.username)
+    if name and works_in_group(name):
+        return
+    if name and update.message is not None:
+        await reply(update, text(await language(update, context), "group_only_private"))
+    raise ApplicationHandlerStop
+
+
 async def guard(update: Update, context: Context) -> None:
     """Runs before every handler: people who are not registered get a refusal and nothing
-    else (except /start, which may carry an invite code)."""
+    else (except /start in a private chat, which may carry an invite code). It fails
+    closed: an error here stops the update instead of letting it through."""
+    try:
+        await _guard(update, context)
+    except ApplicationHandlerStop:
+        raise
+    except Exception:
+        log.exception("the access guard failed; the update is dropped")
+        raise ApplicationHandlerStop from None
+
+
+async def _guard(update: Update, context: Context) -> None:
     user = update.effective_user
     if user is None or user.is_bot:
         raise ApplicationHandlerStop
     message = update.message
-    if message is not None and message.text and message.text.split()[0].split("@")[0] == "/start":
+    chat = update.effective_chat
+    private = chat is not None and chat.type == ChatType.PRIVATE
+    if (
+        private
+        and message is not None
+        and command_name(message.text, context.bot.username) == "start"
+    ):
         return
     people = services(context).people
     actor = await people.actor(user.id)
@@ -68,10 +114,9 @@ async def guard(update: Update, context: Context) -> None:
         await people.note_seen(actor, user.full_name, user.username)
         return
     lang = await language(update, context)
-    chat = update.effective_chat
     if update.callback_query is not None:
         await answer_query(update.callback_query, plain(lang, "not_registered")[:200])
-    elif chat is not None and chat.type == "private" and update.message is not None:
+    elif private and message is not None:
         await reply(update, text(lang, "not_registered"))
     raise ApplicationHandlerStop
 

@@ -1,0 +1,36 @@
+"""Where things may be said: which commands work in which kind of chat.
+
+A department's group (or any group the bot is in) sees issue cards, and anyone there may
+tap their buttons; everything else the bot says concerns one person and goes to their
+private chat. So in a group only the commands listed here work; every other command,
+including any added later, answers with a hint to use the private chat and reveals
+nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+GROUP_COMMANDS: Final = frozenset({"help"})
+"""Commands that also work in a group chat; every other command is private-only."""
+
+_COMMAND = re.compile(r"/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]{1,64}))?(?=\s|$)")
+
+
+def command_name(text: str | None, bot_username: str | None) -> str | None:
+    """The command a message starts with, lower case ("/Stats@WhistleBot last" →
+    "stats"); "" for a command addressed to another bot; None when it is no command."""
+    if not text:
+        return None
+    match = _COMMAND.match(text)
+    if match is None:
+        return None
+    addressee = match.group(2)
+    if addressee and bot_username and addressee.lower() != bot_username.lower():
+        return ""
+    return match.group(1).lower()
+
+
+def works_in_group(command: str) -> bool:
+    return command in GROUP_COMMANDS
