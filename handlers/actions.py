@@ -16,10 +16,18 @@ from telegram.ext import (
     filters,
 )
 
-from bot.callbacks import ISSUE_BUTTON_PATTERN, IssueButton, Rating, parse_issue_button
+from bot.callbacks import (
+    ISSUE_BUTTON_PATTERN,
+    IssueButton,
+    IssueCallback,
+    Rating,
+    parse_issue_button,
+)
 from bot.i18n import plain, text
 from bot.lifecycle import Action
+from bot.numbers import parse_id
 from bot.services import Refused
+from bot.services.issues import Tap
 from bot.services.reports import clean_text
 from handlers.common import Context, answer_query, conversation, language, refuse, reply, services
 
@@ -33,6 +41,15 @@ NOTE_ACTIONS = {
 _PENDING = "pending_note"
 
 
+def tapped(update: Update, button: IssueCallback) -> Tap:
+    """The tap as the services check it: the button's data and the chat it was tapped in
+    (the person's private chat when Telegram does not say)."""
+    query = update.callback_query
+    assert query is not None
+    chat = query.message.chat.id if query.message is not None else query.from_user.id
+    return Tap(button.encode(), chat)
+
+
 async def act(update: Update, context: Context) -> None:
     """Buttons that act at once."""
     query = update.callback_query
@@ -43,14 +60,15 @@ async def act(update: Update, context: Context) -> None:
         return
     issues = services(context).issues
     user = query.from_user.id
+    tap = tapped(update, button)
     lang = await language(update, context)
     try:
         match button.button:
             case IssueButton.ACKNOWLEDGE:
-                await issues.acknowledge(user, button.issue_id)
+                await issues.acknowledge(user, button.issue_id, tap)
                 await answer_query(query, plain(lang, "ans_acknowledged"))
             case IssueButton.CONFIRM:
-                rendered = await issues.confirm(user, button.issue_id)
+                rendered = await issues.confirm(user, button.issue_id, tap)
                 await answer_query(query)
                 await query.edit_message_reply_markup(None)
                 await reply(update, rendered)
@@ -59,11 +77,11 @@ async def act(update: Update, context: Context) -> None:
                     rating = Rating(button.argument or "")
                 except ValueError:
                     raise Refused("ans_bad_button") from None
-                await issues.rate(user, button.issue_id, rating)
+                await issues.rate(user, button.issue_id, rating, tap)
                 await answer_query(query, plain(lang, "done_rated"))
                 await query.edit_message_reply_markup(None)
             case IssueButton.REROUTE:
-                issue = await issues.reroute(user, button.issue_id, button.argument or "")
+                issue = await issues.reroute(user, button.issue_id, button.argument or "", tap=tap)
                 names = await services(context).notices.issue_names(
                     services(context).db.reader, issue
                 )
@@ -77,9 +95,10 @@ async def act(update: Update, context: Context) -> None:
                     ),
                 )
             case IssueButton.REASSIGN:
-                if not (button.argument or "").isdigit():
+                member = parse_id(button.argument, hash_allowed=False)
+                if member is None:
                     raise Refused("ans_bad_button")
-                issue = await issues.reassign(user, button.issue_id, int(button.argument or 0))
+                issue = await issues.reassign(user, button.issue_id, member, tap)
                 names = await services(context).notices.issue_names(
                     services(context).db.reader, issue
                 )
@@ -88,7 +107,7 @@ async def act(update: Update, context: Context) -> None:
                     plain(lang, "done_reassign", id=issue.id, name=names.person(issue.assignee_id)),
                 )
             case IssueButton.CANCEL:
-                await issues.cancel(user, button.issue_id)
+                await issues.cancel(user, button.issue_id, tap)
                 await answer_query(query, plain(lang, "done_cancel_issue", id=button.issue_id))
     except Refused as refused:
         await refuse(update, context, refused)
@@ -104,7 +123,9 @@ async def ask_note(update: Update, context: Context) -> int:
         return ConversationHandler.END
     action, prompt = NOTE_ACTIONS[button.button]
     try:
-        await services(context).issues.check(query.from_user.id, button.issue_id, action)
+        await services(context).issues.check(
+            query.from_user.id, button.issue_id, action, tapped(update, button)
+        )
     except Refused as refused:
         await refuse(update, context, refused)
         return ConversationHandler.END

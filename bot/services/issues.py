@@ -8,6 +8,7 @@ requires to the outbox. A refused request raises `Refused` and changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import aiosqlite
@@ -24,7 +25,7 @@ from bot.services.notices import Notices
 from bot.services.organisation import OrganisationService
 from bot.services.refusal import Refused
 from bot.services.reports import ReportService, check_report_quota
-from bot.views import Rendered, rating_buttons, resolution_buttons, timeline
+from bot.views import Rendered, offers, rating_buttons, resolution_buttons, timeline
 from storage import alerts, people
 from storage import drafts as draft_store
 from storage import issues as store
@@ -32,6 +33,15 @@ from storage import org as org_store
 from storage.db import Database
 from storage.drafts import Draft
 from storage.issues import IssueRecord, NewIssue
+
+
+@dataclass(frozen=True)
+class Tap:
+    """A tapped button: the data it carried (as `IssueCallback.encode` writes it) and the
+    chat of the message it was on."""
+
+    data: str
+    chat_id: int
 
 
 class IssueService:
@@ -56,9 +66,16 @@ class IssueService:
     # --- checks shared by every change -------------------------------------------------
 
     async def _load(
-        self, tx: aiosqlite.Connection, user_id: int, issue_id: int, action: Action
+        self,
+        tx: aiosqlite.Connection,
+        user_id: int,
+        issue_id: int,
+        action: Action,
+        tap: Tap | None = None,
     ) -> tuple[IssueRecord, Actor, State]:
-        """The issue, the person and the state the action leads to, or Refused."""
+        """The issue, the person and the state the action leads to, or Refused. Asked by a
+        `tap`, also Refused unless what this person sees of the issue in that chat offers
+        that very button now: forged button data is refused however it is made."""
         found = await store.issue_and_involved(tx, issue_id)
         actor = await people.load_actor(tx, user_id)
         if not actor.registered:
@@ -86,11 +103,19 @@ class IssueService:
             if action == Action.RATE and issue.rating:
                 raise Refused("ans_already_rated") from None
             raise Refused("ans_stale", state=issue.state) from None
+        if tap is not None:
+            if action == Action.RATE and issue.rating:
+                raise Refused("ans_already_rated")
+            seen = await self.notices.buttons_seen(tx, issue, user_id, tap.chat_id)
+            if not offers(seen, tap.data):
+                raise Refused("ans_bad_button")
         return issue, actor, target
 
-    async def check(self, user_id: int, issue_id: int, action: Action) -> None:
+    async def check(
+        self, user_id: int, issue_id: int, action: Action, tap: Tap | None = None
+    ) -> None:
         """Refused unless `user_id` may do `action` to the issue now (asking before typing)."""
-        await self._load(self.db.reader, user_id, issue_id, action)
+        await self._load(self.db.reader, user_id, issue_id, action, tap)
 
     async def _record(
         self,
@@ -260,10 +285,10 @@ class IssueService:
 
     # --- the department's side ---------------------------------------------------------
 
-    async def acknowledge(self, user_id: int, issue_id: int) -> IssueRecord:
+    async def acknowledge(self, user_id: int, issue_id: int, tap: Tap | None = None) -> IssueRecord:
         _, now = self._now()
         async with self.db.write() as tx:
-            issue, _, target = await self._load(tx, user_id, issue_id, Action.ACKNOWLEDGE)
+            issue, _, target = await self._load(tx, user_id, issue_id, Action.ACKNOWLEDGE, tap)
             updated = await self._record(
                 tx,
                 issue,
@@ -335,17 +360,22 @@ class IssueService:
         return updated
 
     async def reroute(
-        self, user_id: int, issue_id: int, department: str, member: int | None = None
+        self,
+        user_id: int,
+        issue_id: int,
+        department: str,
+        member: int | None = None,
+        tap: Tap | None = None,
     ) -> IssueRecord:
         org = await self.organisations.current()
         moment, _ = self._now()
-        if department not in org.departments:
-            raise Refused("unknown_department", code=department)
-        dept = org.departments[department]
-        if member is not None and member not in (*dept.members, dept.head):
-            raise Refused("not_a_member", member=member, department=dept.name)
         async with self.db.write() as tx:
-            issue, actor, _ = await self._load(tx, user_id, issue_id, Action.REROUTE)
+            issue, actor, _ = await self._load(tx, user_id, issue_id, Action.REROUTE, tap)
+            if department not in org.departments:
+                raise Refused("unknown_department", code=department)
+            dept = org.departments[department]
+            if member is not None and member not in (*dept.members, dept.head):
+                raise Refused("not_a_member", member=member, department=dept.name)
             if not actor.admin and department != issue.department_code:
                 raise Refused("ans_not_allowed")
             route = (
@@ -368,12 +398,14 @@ class IssueService:
         self.on_commit()
         return updated
 
-    async def reassign(self, user_id: int, issue_id: int, member: int) -> IssueRecord:
+    async def reassign(
+        self, user_id: int, issue_id: int, member: int, tap: Tap | None = None
+    ) -> IssueRecord:
         """Give the issue to another member of the department that holds it (heads, admins)."""
         issue = await store.get_issue(self.db.reader, issue_id)
         if issue is None or issue.department_code is None:
             raise Refused("ans_not_found")
-        return await self.reroute(user_id, issue_id, issue.department_code, member)
+        return await self.reroute(user_id, issue_id, issue.department_code, member, tap)
 
     async def progress(self, user_id: int, issue_id: int, note: str) -> IssueRecord:
         _, now = self._now()
@@ -436,10 +468,10 @@ class IssueService:
 
     # --- the reporter's side -----------------------------------------------------------
 
-    async def confirm(self, user_id: int, issue_id: int) -> Rendered:
+    async def confirm(self, user_id: int, issue_id: int, tap: Tap | None = None) -> Rendered:
         _, now = self._now()
         async with self.db.write() as tx:
-            issue, _, target = await self._load(tx, user_id, issue_id, Action.CONFIRM)
+            issue, _, target = await self._load(tx, user_id, issue_id, Action.CONFIRM, tap)
             updated = await self._record(
                 tx, issue, user_id, Action.CONFIRM, target, now, closed_at=now
             )
@@ -490,10 +522,12 @@ class IssueService:
         self.on_commit()
         return updated
 
-    async def rate(self, user_id: int, issue_id: int, rating: Rating) -> IssueRecord:
+    async def rate(
+        self, user_id: int, issue_id: int, rating: Rating, tap: Tap | None = None
+    ) -> IssueRecord:
         _, now = self._now()
         async with self.db.write() as tx:
-            issue, _, target = await self._load(tx, user_id, issue_id, Action.RATE)
+            issue, _, target = await self._load(tx, user_id, issue_id, Action.RATE, tap)
             if issue.rating:
                 raise Refused("ans_already_rated")
             updated = await self._record(
@@ -514,10 +548,10 @@ class IssueService:
         self.on_commit()
         return updated
 
-    async def cancel(self, user_id: int, issue_id: int) -> IssueRecord:
+    async def cancel(self, user_id: int, issue_id: int, tap: Tap | None = None) -> IssueRecord:
         _, now = self._now()
         async with self.db.write() as tx:
-            issue, _, target = await self._load(tx, user_id, issue_id, Action.CANCEL)
+            issue, _, target = await self._load(tx, user_id, issue_id, Action.CANCEL, tap)
             updated = await self._record(
                 tx, issue, user_id, Action.CANCEL, target, now, cancelled_at=now
             )
