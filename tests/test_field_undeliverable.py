@@ -215,3 +215,24 @@ async def test_a_crash_before_the_issue_moved_on_is_made_good_at_the_next_start(
     await street.restart()
     await worker.expect(f"#{number} 改由 城管执法中队（刘洋）承办")
     await street.person(1003).expect(f"#{number}", button="报到")
+
+
+async def test_redispatch_moves_a_held_issue_to_the_next_member_and_tells_the_reporter(
+    street: Street,
+) -> None:
+    """The one service method that moves an issue its holder cannot take (shared with the
+    re-dispatch of members who left a department)."""
+    worker, member = street.person(2001), street.person(1002)
+    number = await street.blow_whistle(worker)
+    await member.answer_to(await member.tap(await member.expect(f"#{number}"), "报到"))
+    await worker.expect(f"#{number} 城管执法中队 的 张伟 已报到")
+    issues = street.whistle.services.issues
+    moved = await issues.redispatch(number, "张伟 调离")
+    assert moved is not None and moved.assignee_id == 1003 and moved.state == "dispatched"
+    await worker.expect(f"#{number} 改由 城管执法中队（刘洋）承办")
+    await street.person(1003).expect(f"#{number}", button="报到")
+    await issues.cancel(2001, number)
+    await street.settle()
+    before = street.dump()
+    assert await issues.redispatch(number, "again") is None
+    assert street.dump() == before
