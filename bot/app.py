@@ -176,7 +176,7 @@ class Whistle:
             private_per_second=settings.send_rate_private_chat,
             group_per_minute=settings.send_rate_group_per_minute,
             max_backoff_seconds=settings.send_max_backoff_seconds,
-            on_blocked=self._tell_admins_blocked,
+            on_unreachable=self._unreachable,
         )
         self.services.issues.on_commit = self.sender.wake
         self.services.escalation.on_commit = self.sender.wake
@@ -228,6 +228,9 @@ class Whistle:
         escalation = self.services.escalation
         try:
             await escalation.sweep()
+            # A crash between recording somebody unreachable and moving their issues on
+            # is made good here.
+            await self.services.issues.redispatch_unreachable()
         except Exception:
             log.exception("deadline sweep failed; the next one retries")
         upcoming = await escalation.next_due()
@@ -249,8 +252,14 @@ class Whistle:
         except Exception:
             log.exception("weekly statistics failed; the next run retries")
 
-    async def _tell_admins_blocked(self, chat_id: int) -> None:
-        await self.services.people.tell_admins_blocked(chat_id)
+    async def _unreachable(self, chat_id: int, first_time: bool) -> None:
+        """Somebody cannot be reached: what waits for their 报到 goes to somebody who can
+        take it, and the admins hear of it once (until the person writes to the bot)."""
+        if first_time:
+            self.services.people.note_unreachable(chat_id)
+        await self.services.issues.redispatch_unreachable(chat_id)
+        if first_time:
+            await self.services.people.tell_admins_blocked(chat_id)
         if self.sender is not None:
             self.sender.wake()
 

@@ -248,6 +248,13 @@ class LoopbackBotApi:
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.blocked: set[int] = set()
+        """Users who blocked the bot: 403 "bot was blocked by the user"."""
+        self.never_started: set[int] = set()
+        """Users who never opened a chat with the bot: 403 "bot can't initiate conversation
+        with a user"."""
+        self.never_seen: set[int] = set()
+        """Users Telegram does not know for this bot: 400 "chat not found". A message from
+        a user to the bot takes them out of all three sets (they opened the chat)."""
         self.files: dict[str, bytes] = {}
         self.observers: list[Callable[[str, SentMessage | ApiCall], None]] = []
         self._users: dict[int, SimulatedUser] = {}
@@ -519,6 +526,10 @@ class LoopbackBotApi:
                 raise ApiError(404, "Not Found: method not found")
             if chat_id is not None and chat_id in self.blocked:
                 raise ApiError(403, "Forbidden: bot was blocked by the user")
+            if chat_id is not None and chat_id in self.never_started:
+                raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
+            if chat_id is not None and chat_id in self.never_seen:
+                raise ApiError(400, "Bad Request: chat not found")
             result = await handler(params)
         except ApiError as exc:
             self._record(ApiCall(method, params, exc.status, chat_id))
@@ -872,6 +883,9 @@ class SimulatedUser:
 
     def _message(self, chat_id: int | None = None, **content: Any) -> dict[str, Any]:
         chat = chat_id if chat_id is not None else self.id
+        if chat == self.id:
+            for unreachable in (self.api.blocked, self.api.never_started, self.api.never_seen):
+                unreachable.discard(self.id)
         message = {
             "message_id": self.api.next_message_id(chat),
             "from": self.json(),

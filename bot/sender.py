@@ -6,7 +6,9 @@ urgent items go first. Pacing: an aiolimiter budget overall (spaced, never bunch
 a pause per chat measured from the moment a message leaves (1 s for a private chat, 3 s
 for a group) — PTB's AIORateLimiter has no per-private-chat limit and pauses the whole
 bot on one `RetryAfter`. Network errors and 5xx are retried with backoff, `RetryAfter`
-pauses that chat, and a chat that blocked the bot is recorded and skipped. With pacing
+pauses that chat, and a person who cannot be reached (blocked the bot, never opened a
+chat with it: 403, or 400 "chat not found" for a private chat) is recorded and skipped,
+and `on_unreachable` is told so the issue can go to somebody else. With pacing
 lifted, a chat's queue goes out in runs: several of its items from one read, one after
 another (`RUN_LENGTH`).
 """
@@ -71,14 +73,16 @@ class OutboxSender:
         group_per_minute: float = 20.0,
         max_backoff_seconds: int = 300,
         concurrency: int = 10,
-        on_blocked: Callable[[int], Awaitable[None]] | None = None,
+        on_unreachable: Callable[[int, bool], Awaitable[None]] | None = None,
     ) -> None:
         self.db = db
         self.bot = bot
         self.clock = clock
         self.concurrency = concurrency
         self.max_backoff = max_backoff_seconds
-        self.on_blocked = on_blocked
+        self.on_unreachable = on_unreachable
+        """Called with the chat and whether it was marked just now, when a person cannot be
+        reached: the first time, and again for every push that could not go to them."""
         # Capacity 1: messages are spaced evenly, never bunched into a burst at the start
         # of a second, so no rolling second ever holds more than the budget.
         self._overall = AsyncLimiter(1, 1 / overall_per_second)
@@ -271,6 +275,8 @@ class OutboxSender:
         except BadRequest as exc:
             if "not modified" in exc.message.lower():
                 self._sent(item, None)
+            elif item.chat_id > 0 and "chat not found" in exc.message.lower():
+                await self._blocked(item, exc.message)
             else:
                 await self._fail(item, exc.message)
         except NetworkError as exc:
@@ -376,10 +382,15 @@ class OutboxSender:
             await outbox.mark_failed(conn, item.id, self._now(), error)
 
     async def _blocked(self, item: OutboxItem, error: str) -> None:
-        log.warning("chat %s blocked the bot: %s", item.chat_id, error)
+        """The chat cannot be reached: recorded, its queue dropped, and the owner told (the
+        first time, and for a push, whose issue waits for somebody who never sees it)."""
+        log.warning("chat %s cannot be reached: %s", item.chat_id, error)
         async with self.db.write() as tx:
             await outbox.mark_failed(tx, item.id, self._now(), error)
             await outbox.fail_pending_for_chat(tx, item.chat_id, error)
             first_time = await people.mark_blocked(tx, item.chat_id, self._now())
-        if first_time and self.on_blocked is not None:
-            await self.on_blocked(item.chat_id)
+        if self.on_unreachable is not None and (first_time or item.purpose == "push"):
+            try:
+                await self.on_unreachable(item.chat_id, first_time)
+            except Exception:
+                log.exception("handling unreachable chat %s failed", item.chat_id)

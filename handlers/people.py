@@ -112,6 +112,9 @@ async def _guard(update: Update, context: Context) -> None:
     actor = await people.actor(user.id)
     if actor.registered:
         await people.note_seen(actor, user.full_name, user.username)
+        chat = update.effective_chat
+        if chat is not None and chat.type == "private":
+            await people.reached(user.id)
         return
     lang = await language(update, context)
     if update.callback_query is not None:

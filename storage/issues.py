@@ -321,3 +321,19 @@ async def reported_since(conn: aiosqlite.Connection, user_id: int, since: int) -
         (user_id, since),
     )
     return int(row[0]) if row else 0
+
+
+async def waiting_on_unreachable(
+    conn: aiosqlite.Connection, user_id: int | None = None
+) -> list[int]:
+    """Issues waiting for 报到 from a person whose chat is recorded as unreachable (that one
+    person, or anybody when None), oldest first."""
+    rows = await fetch_all(
+        conn,
+        """SELECT i.id FROM person AS p
+           JOIN issue AS i ON i.assignee_id = p.user_id AND i.state = ?
+           WHERE p.blocked_at IS NOT NULL AND (? IS NULL OR p.user_id = ?)
+           ORDER BY i.id""",
+        (State.DISPATCHED.value, user_id, user_id),
+    )
+    return [r["id"] for r in rows]

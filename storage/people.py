@@ -160,3 +160,21 @@ async def department_head(conn: aiosqlite.Connection, department: str | None) ->
         (department or "",),
     )
     return row["user_id"] if row else None
+
+
+async def unreachable(conn: aiosqlite.Connection, user_ids: list[int] | None = None) -> set[int]:
+    """People whose private chat is recorded as unreachable (blocked the bot, never opened a
+    chat with it): among `user_ids`, or everybody when None."""
+    if user_ids is None:
+        rows = await fetch_all(conn, "SELECT user_id FROM person WHERE blocked_at IS NOT NULL")
+    elif not user_ids:
+        return set()
+    else:
+        marks = ",".join("?" * len(user_ids))
+        rows = await fetch_all(
+            conn,
+            f"""SELECT user_id FROM person
+                WHERE blocked_at IS NOT NULL AND user_id IN ({marks})""",
+            user_ids,
+        )
+    return {r["user_id"] for r in rows}

@@ -185,7 +185,7 @@ MESSAGES: dict[str, str] = {
     "es_resolve_admins": "🚨 #{id} ({category}, {grid}) not resolved in time, escalated to the street office: {department} · {member}, due {due}, {late} late.",
     "btn_reassign": "Reassign → {name}",
     "done_reassign": "#{id} reassigned to {name}.",
-    "ad_blocked": "⚠️ {name} ({user_id}) has blocked the bot or never started it; messages to them cannot be delivered. Please ask them to send /start.",
+    "ad_blocked": "⚠️ {name} ({user_id}) has blocked the bot or never started it; messages to them cannot be delivered. Issues waiting for their acceptance went to others, and nothing is sent to them until they send /start. Please ask them to send /start.",
     "st_title": "📊 <b>{week}</b> ({start} to {end}) response statistics · {scope}\nas of {as_of}",
     "st_scope_all": "whole street",
     "st_scope_department": "{name}",
@@ -218,4 +218,12 @@ MESSAGES: dict[str, str] = {
     "st_file_caption": "{week} per-issue rows (recompute every figure from them)",
     "cmd_stats": "response statistics",
     "report_rate_limited": "You have reported {limit} issues in the last hour; please wait a little. In an emergency, phone the street office.",
+    # field undeliverable: pushes that cannot be delivered
+    "ad_unreachable_all": "⚠️ #{id} ({category}) has nobody to go to: no member of {department} can receive the bot's messages. Choose:",
+    "gr_unreachable_all": "⚠️ #{id}: no member of this department can receive the bot's private messages just now; tap Accept on the card here to take it.",
+    "rc_redispatched": "🔄 #{id} is now handled by {department} ({member}).",
+    "rc_redispatched_group": "🔄 #{id} now waits in {department}'s group for a member to take it.",
+    "rc_redispatched_street": "🔄 #{id}: the street office is finding who will handle it; you will hear here.",
+    "rd_reason_unreachable": "{name} cannot be reached",
+    "member_unreachable": "{name} ({member}) cannot receive the bot's messages just now (blocked it or never started it); choose somebody else, or ask them to send /start first.",
 }

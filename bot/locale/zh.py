@@ -194,7 +194,7 @@ MESSAGES: dict[str, str] = {
     "es_resolve_admins": "🚨 #{id}（{category}，{grid}）超时未办结，升级至街道：{department} · {member}，时限 {due}，已超时 {late}。",
     "btn_reassign": "改派 → {name}",
     "done_reassign": "已改派 #{id} 给 {name}。",
-    "ad_blocked": "⚠️ {name}（{user_id}）屏蔽了机器人或从未启用，发给 TA 的消息无法送达。请联系本人发送 /start。",
+    "ad_blocked": "⚠️ {name}（{user_id}）屏蔽了机器人或从未启用，发给 TA 的消息无法送达；等 TA 报到的问题已改派他人，TA 发送 /start 前不再给 TA 派单。请联系本人发送 /start。",
     "st_title": "📊 <b>{week}</b>（{start} 至 {end}）响应统计 · {scope}\n截至 {as_of}",
     "st_scope_all": "全街道",
     "st_scope_department": "{name}",
@@ -227,4 +227,12 @@ MESSAGES: dict[str, str] = {
     "st_file_caption": "{week} 明细（每个问题一行，可据此复算全部指标）",
     "cmd_stats": "响应统计",
     "report_rate_limited": "您在一小时内已上报 {limit} 件问题，请稍后再报；紧急情况请直接电话联系街道。",
+    # field undeliverable: pushes that cannot be delivered
+    "ad_unreachable_all": "⚠️ #{id}（{category}）无人可派：{department} 的成员都无法接收机器人消息，请改派：",
+    "gr_unreachable_all": "⚠️ #{id}：本部门成员暂时都无法接收机器人私信，请在群里直接点“报到”认领。",
+    "rc_redispatched": "🔄 #{id} 改由 {department}（{member}）承办。",
+    "rc_redispatched_group": "🔄 #{id} 改由 {department} 在部门群内认领承办。",
+    "rc_redispatched_street": "🔄 #{id} 街道正在重新安排承办人，进展会在这里通知您。",
+    "rd_reason_unreachable": "{name} 无法接收消息",
+    "member_unreachable": "{name}（{member}）目前收不到机器人的消息（屏蔽了机器人或从未启用），请改派给其他人，或请 TA 先发送 /start。",
 }

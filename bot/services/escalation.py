@@ -96,9 +96,12 @@ class EscalationService:
             }
             clock = alert.clock.value
             if alert.step == AlertStep.REMIND:
-                target = issue.assignee_id or await self.notices.group_chat(
-                    tx, issue.department_code
-                )
+                # A holder who cannot be reached would never see it: the department does.
+                target = issue.assignee_id
+                if target is not None and await people.unreachable(tx, [target]):
+                    target = None
+                if target is None:
+                    target = await self.notices.group_chat(tx, issue.department_code)
                 if target is None:
                     target = await people.department_head(tx, issue.department_code)
                 if target is not None:
@@ -127,9 +130,14 @@ class EscalationService:
             )
             if not issue.escalated:
                 await store.update_issue(tx, issue.id, issue.state, escalated=1)
+            recipients: list[int] = []
             if alert.step == AlertStep.HEAD:
                 head = await people.department_head(tx, issue.department_code)
-                recipients = [head] if head is not None else []
+                if head is not None:
+                    recipients = [head]
+                    if await people.unreachable(tx, recipients):
+                        # A head who cannot be reached: the admins, or nobody hears of it.
+                        recipients = await people.active_admins(tx)
             else:
                 recipients = await people.active_admins(tx)
             for recipient in recipients:

@@ -17,7 +17,7 @@ from bot.callbacks import Rating
 from bot.clock import Clock, to_epoch
 from bot.deadlines import DeadlineClock, alerts_for, deadlines_from
 from bot.i18n import Html, plain, text
-from bot.lifecycle import Action, State, TransitionRefused, next_state
+from bot.lifecycle import ASSIGNED_STATES, Action, State, TransitionRefused, next_state
 from bot.organisation import Category, Organisation
 from bot.permissions import Actor, IssueFacts, may, may_see
 from bot.routing import Route, RouteReason, choose_member
@@ -210,15 +210,24 @@ class IssueService:
         return await self._dispatch(tx, issue, route, None, Action.DISPATCH, moment)
 
     async def _choose(
-        self, tx: aiosqlite.Connection, org: Organisation, department: str, moment: datetime
+        self,
+        tx: aiosqlite.Connection,
+        org: Organisation,
+        department: str,
+        moment: datetime,
+        exclude: frozenset[int] = frozenset(),
     ) -> Route:
+        """By the routing rules, leaving out `exclude` and everybody recorded as unreachable
+        (blocked the bot, never opened a chat with it): a push to them would never arrive."""
         if department not in org.departments:
             return Route(department, None, RouteReason.NOBODY)
         dept = org.departments[department]
         candidates = [*dept.members, *([dept.head] if dept.head else [])]
         candidates += [s.member for s in org.shifts if s.department == department]
-        load = await store.member_loads(tx, sorted(set(candidates)))
-        return choose_member(org, department, moment, load)
+        candidates = sorted(set(candidates))
+        load = await store.member_loads(tx, candidates)
+        unreachable = await people.unreachable(tx, candidates)
+        return choose_member(org, department, moment, load, exclude | unreachable)
 
     @staticmethod
     async def _rules(tx: aiosqlite.Connection, org: Organisation, code: str) -> Category:
@@ -235,6 +244,7 @@ class IssueService:
         actor_id: int | None,
         action: Action,
         moment: datetime,
+        note: str | None = None,
     ) -> IssueRecord:
         now = to_epoch(moment)
         org = await self.organisations.current()
@@ -260,6 +270,7 @@ class IssueService:
             action,
             next_state(issue.state, action),
             now,
+            note,
             department_code=route.department,
             assignee_id=route.member,
             dispatched_at=now,
@@ -270,18 +281,95 @@ class IssueService:
         )
         await self.notices.refresh_cards(tx, updated, now)
         pushed = await self.notices.push(tx, updated, now)
+        dept = org.departments.get(route.department)
+        # Nobody to push to although the department has people: all of them unreachable.
+        staffed = dept is not None and bool(dept.members or dept.head)
         if not pushed:
             names = await self.notices.issue_names(tx, updated)
             await self.notices.push_to_admins(
                 tx,
                 updated,
                 now,
-                "ad_unrouted",
+                "ad_unreachable_all" if staffed else "ad_unrouted",
                 id=updated.id,
                 category=names.category(updated.category_code),
                 department=names.department(route.department),
             )
+        elif route.member is None and staffed:
+            await self.notices.tell(
+                tx, pushed[0], now, "gr_unreachable_all", issue=updated, id=updated.id
+            )
         return updated
+
+    async def redispatch(self, issue_id: int, reason: str) -> IssueRecord | None:
+        """Move an issue its holder cannot take (they cannot be reached, or left the
+        department) to the next member of its department who can, by the routing rules
+        without the holder and without anybody recorded unreachable; else it waits in the
+        department's group with a note; else it goes before the admins with the 改派
+        buttons. The reporter is told who holds it now; `reason` is the event's note.
+        None, and nothing changed, when the issue is not held by a department any more."""
+        moment = self.clock.now()
+        async with self.db.write() as tx:
+            issue = await store.get_issue(tx, issue_id)
+            if issue is None or issue.state not in ASSIGNED_STATES:
+                return None
+            updated = await self._redispatch(tx, issue, reason, moment)
+        self.on_commit()
+        return updated
+
+    async def _redispatch(
+        self, tx: aiosqlite.Connection, issue: IssueRecord, reason: str, moment: datetime
+    ) -> IssueRecord:
+        org = await self.organisations.current()
+        department = issue.department_code or ""
+        holder = frozenset({issue.assignee_id} if issue.assignee_id is not None else ())
+        route = await self._choose(tx, org, department, moment, holder)
+        updated = await self._dispatch(tx, issue, route, None, Action.REROUTE, moment, reason)
+        names = await self.notices.issue_names(tx, updated)
+        if updated.assignee_id is not None:
+            key = "rc_redispatched"
+        elif await self.notices.group_chat(tx, department) is not None:
+            key = "rc_redispatched_group"
+        else:
+            key = "rc_redispatched_street"
+        await self.notices.tell(
+            tx,
+            updated.reporter_id,
+            to_epoch(moment),
+            key,
+            issue=updated,
+            id=updated.id,
+            department=names.department(department),
+            member=names.person(updated.assignee_id),
+        )
+        return updated
+
+    async def redispatch_unreachable(self, user_id: int | None = None) -> list[IssueRecord]:
+        """Every issue waiting for 报到 from somebody recorded as unreachable (that person,
+        or anybody) is redispatched. Issues they already accepted stay theirs: reminders
+        about those go to the department instead (EscalationService)."""
+        moved: list[IssueRecord] = []
+        for issue_id in await store.waiting_on_unreachable(self.db.reader, user_id):
+            moment = self.clock.now()
+            async with self.db.write() as tx:
+                issue = await store.get_issue(tx, issue_id)
+                if (
+                    issue is None
+                    or issue.state != State.DISPATCHED
+                    or issue.assignee_id is None
+                    or not await people.unreachable(tx, [issue.assignee_id])
+                ):
+                    continue
+                names = await self.notices.names(tx, [issue.assignee_id])
+                reason = plain(
+                    self.notices.languages.default,
+                    "rd_reason_unreachable",
+                    name=names.person(issue.assignee_id),
+                )
+                moved.append(await self._redispatch(tx, issue, reason, moment))
+        if moved:
+            self.on_commit()
+        return moved
 
     # --- the department's side ---------------------------------------------------------
 
@@ -378,6 +466,9 @@ class IssueService:
                 raise Refused("not_a_member", member=member, department=dept.name)
             if not actor.admin and department != issue.department_code:
                 raise Refused("ans_not_allowed")
+            if member is not None and await people.unreachable(tx, [member]):
+                names = await self.notices.names(tx, [member])
+                raise Refused("member_unreachable", name=names.person(member), member=member)
             route = (
                 Route(department, member, RouteReason.ON_DUTY)
                 if member is not None

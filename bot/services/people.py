@@ -45,6 +45,11 @@ class PeopleService:
         self._admins: tuple[int, ...] | None = None
         self._display_names: dict[int, str] = {}
         self._forgotten = 0
+        self._unreachable: set[int] = set()
+        self._unreachable_read = False
+        """People recorded as unreachable, read once and then kept up to date by
+        `note_unreachable` and `reached`: checking every update against the database would
+        cost a read each."""
         """Counts what was forgotten: a read that began before is not kept."""
         self.db = db
         self.clock = clock
@@ -159,6 +164,8 @@ class PeopleService:
             if actor.registered:
                 await people.ensure_person(tx, user_id, now, name, username)
                 await people.clear_blocked(tx, user_id)
+        if actor.registered:
+            self._unreachable.discard(user_id)
         self._forgotten += 1
         self._actors.pop(user_id, None)
         if joined is not None and joined[0] == Role.ADMIN:
@@ -188,6 +195,23 @@ class PeopleService:
                 to_epoch(moment + timedelta(days=self.invite_days)),
             )
         return code
+
+    def note_unreachable(self, user_id: int) -> None:
+        """The sender recorded that this person cannot be reached."""
+        self._unreachable.add(user_id)
+
+    async def reached(self, user_id: int) -> bool:
+        """The person wrote to the bot in their private chat, so it is open: a record that
+        they cannot be reached is cleared and they are routed to again. True if one was."""
+        if not self._unreachable_read:
+            self._unreachable |= await people.unreachable(self.db.reader)
+            self._unreachable_read = True
+        if user_id not in self._unreachable:
+            return False
+        async with self.db.write() as tx:
+            await people.clear_blocked(tx, user_id)
+        self._unreachable.discard(user_id)
+        return True
 
     async def tell_admins_blocked(self, user_id: int) -> None:
         """Once per blocking: the admins learn that somebody cannot be reached."""
