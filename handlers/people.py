@@ -14,7 +14,7 @@ ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.WORKER: ("report", "my"),
     Role.MEMBER: ("todo", "stats"),
     Role.HEAD: ("todo", "stats"),
-    Role.ADMIN: ("pending", "reroute", "invite", "stats"),
+    Role.ADMIN: ("pending", "reroute", "invite", "revoke", "stats"),
 }
 COMMON_COMMANDS = ("issue", "lang", "cancel", "help")
 GUEST_COMMANDS = ("start", "help", "lang")
@@ -64,11 +64,12 @@ async def guard(update: Update, context: Context) -> None:
         return
     people = services(context).people
     actor = await people.actor(user.id)
+    chat = update.effective_chat
     if actor.registered:
-        await people.note_seen(actor, user.full_name, user.username)
+        private = chat is not None and chat.type == "private"
+        await people.note_seen(actor, user.full_name, user.username, private=private)
         return
     lang = await language(update, context)
-    chat = update.effective_chat
     if update.callback_query is not None:
         await answer_query(update.callback_query, plain(lang, "not_registered")[:200])
     elif chat is not None and chat.type == "private" and update.message is not None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
+from bot.i18n import plain
 from bot.services.escalation import EscalationService
 from bot.services.issues import IssueService
 from bot.services.languages import Languages
@@ -36,7 +38,7 @@ class Services:
 
 def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
     zone = ZoneInfo(settings.timezone)
-    organisations = OrganisationService(db, clock)
+    organisations = OrganisationService(db, clock, zone=settings.timezone)
     languages = Languages(settings.language)
     people_service = PeopleService(
         db, clock, settings.invite_days, organisations.directory, languages
@@ -51,6 +53,24 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
         organisations.directory,
         people_service.actor,
     )
+    issues = IssueService(
+        db,
+        clock,
+        organisations,
+        notices,
+        reports,
+        reports_per_hour=settings.report_limit_per_hour,
+    )
+
+    def redispatching(reason_key: str) -> Callable[[], Awaitable[list[str]]]:
+        async def run() -> list[str]:
+            moved = await issues.redispatch_stranded(plain(settings.language, reason_key))
+            return [str(m) for m in moved]
+
+        return run
+
+    organisations.after_import = redispatching("why_org_import")
+    people_service.after_revoke = redispatching("why_revoked")
     return Services(
         settings=settings,
         clock=clock,
@@ -59,14 +79,7 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
         organisations=organisations,
         people=people_service,
         reports=reports,
-        issues=IssueService(
-            db,
-            clock,
-            organisations,
-            notices,
-            reports,
-            reports_per_hour=settings.report_limit_per_hour,
-        ),
+        issues=issues,
         escalation=EscalationService(db, clock, organisations, notices),
         statistics=StatisticsService(
             db, clock, zone, notices, settings.stats_weekday, settings.stats_time

@@ -8,6 +8,7 @@ requires to the outbox. A refused request raises `Refused` and changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import aiosqlite
@@ -16,7 +17,7 @@ from bot.callbacks import Rating
 from bot.clock import Clock, to_epoch
 from bot.deadlines import DeadlineClock, alerts_for, deadlines_from
 from bot.i18n import Html, plain, text
-from bot.lifecycle import Action, State, TransitionRefused, next_state
+from bot.lifecycle import ASSIGNED_STATES, Action, State, TransitionRefused, next_state
 from bot.organisation import Category, Organisation
 from bot.permissions import Actor, IssueFacts, may, may_see
 from bot.routing import Route, RouteReason, choose_member
@@ -32,6 +33,21 @@ from storage import org as org_store
 from storage.db import Database
 from storage.drafts import Draft
 from storage.issues import IssueRecord, NewIssue
+
+
+@dataclass(frozen=True)
+class Redispatched:
+    """Where `IssueService.redispatch` put an issue: a department's member, or (None,
+    None) before the admins."""
+
+    issue_id: int
+    department: str | None
+    member: int | None
+
+    def __str__(self) -> str:
+        if self.member is None:
+            return f"#{self.issue_id} → admins (nobody can take it)"
+        return f"#{self.issue_id} → {self.department} {self.member}"
 
 
 class IssueService:
@@ -185,7 +201,12 @@ class IssueService:
         return await self._dispatch(tx, issue, route, None, Action.DISPATCH, moment)
 
     async def _choose(
-        self, tx: aiosqlite.Connection, org: Organisation, department: str, moment: datetime
+        self,
+        tx: aiosqlite.Connection,
+        org: Organisation,
+        department: str,
+        moment: datetime,
+        exclude: frozenset[int] = frozenset(),
     ) -> Route:
         if department not in org.departments:
             return Route(department, None, RouteReason.NOBODY)
@@ -193,7 +214,67 @@ class IssueService:
         candidates = [*dept.members, *([dept.head] if dept.head else [])]
         candidates += [s.member for s in org.shifts if s.department == department]
         load = await store.member_loads(tx, sorted(set(candidates)))
-        return choose_member(org, department, moment, load)
+        return choose_member(org, department, moment, load, exclude)
+
+    # --- when the holder can no longer act -------------------------------------------
+
+    async def redispatch(self, issue_id: int, reason: str) -> Redispatched | None:
+        """Move an open issue away from the member who holds it and can no longer act on it
+        (retired by an import, revoked, unreachable): to the member routing picks now in the
+        issue's department, or, where that department is gone, in the one its category and
+        grid lead to; the holder is never picked again. Deadlines restart for the new
+        member, as after a reroute. Where nobody can take it, the issue goes back to the
+        admins at once (state transferred, so /pending lists it) with the 改派 buttons.
+        Either way the holder's reminders and escalations stop. `reason` is the event's
+        note. None when the issue is no longer held (nothing changed)."""
+        org = await self.organisations.current()
+        moment, now = self._now()
+        async with self.db.write() as tx:
+            issue = await store.get_issue(tx, issue_id)
+            if issue is None or issue.state not in ASSIGNED_STATES:
+                return None
+            department = issue.department_code or ""
+            if department not in org.departments and issue.category_code in org.categories:
+                department = org.department_for(issue.category_code, issue.grid_code)
+            leaving = frozenset({issue.assignee_id} if issue.assignee_id is not None else ())
+            route = await self._choose(tx, org, department, moment, leaving)
+            if route.member is not None:
+                await self._dispatch(tx, issue, route, None, Action.REDISPATCH, moment, reason)
+            else:
+                await self._release(tx, issue, now, reason)
+        self.on_commit()
+        return Redispatched(issue_id, route.department if route.member else None, route.member)
+
+    async def _release(
+        self, tx: aiosqlite.Connection, issue: IssueRecord, now: int, reason: str
+    ) -> None:
+        """The issue back to the admins, with the 改派 buttons."""
+        updated = await self._record(
+            tx, issue, None, Action.RELEASE, State.TRANSFERRED, now, reason, assignee_id=None
+        )
+        await alerts.cancel(tx, issue.id, now)
+        await self.notices.refresh_cards(tx, updated, now)
+        names = await self.notices.issue_names(tx, updated)
+        await self.notices.push_to_admins(
+            tx,
+            updated,
+            now,
+            "ad_released",
+            id=issue.id,
+            category=names.category(updated.category_code),
+            department=names.department(updated.department_code),
+            reason=reason,
+        )
+
+    async def redispatch_stranded(self, reason: str) -> list[Redispatched]:
+        """`redispatch` every open issue whose department is retired or whose assignee no
+        longer serves it (after an import or a revocation), one transaction each."""
+        moved: list[Redispatched] = []
+        for issue in await store.stranded(self.db.reader):
+            done = await self.redispatch(issue.id, reason)
+            if done is not None:
+                moved.append(done)
+        return moved
 
     @staticmethod
     async def _rules(tx: aiosqlite.Connection, org: Organisation, code: str) -> Category:
@@ -210,6 +291,7 @@ class IssueService:
         actor_id: int | None,
         action: Action,
         moment: datetime,
+        note: str | None = None,
     ) -> IssueRecord:
         now = to_epoch(moment)
         org = await self.organisations.current()
@@ -235,6 +317,7 @@ class IssueService:
             action,
             next_state(issue.state, action),
             now,
+            note,
             department_code=route.department,
             assignee_id=route.member,
             dispatched_at=now,
