@@ -66,7 +66,7 @@ async def guard(update: Update, context: Context) -> None:
     actor = await people.actor(user.id)
     chat = update.effective_chat
     if actor.registered:
-        private = chat is not None and chat.type == "private"
+        private = chat is not None and chat.type == "private" and chat.id == user.id
         await people.note_seen(actor, user.full_name, user.username, private=private)
         return
     lang = await language(update, context)

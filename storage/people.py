@@ -226,3 +226,14 @@ async def everyone_with_roles(conn: aiosqlite.Connection) -> list[PersonRoles]:
         else:
             found[r["user_id"]] = replace(known, grants=(*known.grants, grant))
     return list(found.values())
+
+
+async def roles_mark(conn: aiosqlite.Connection) -> tuple[int, ...]:
+    """Changes whenever a role is granted or withdrawn (read every few seconds to notice
+    another process's changes)."""
+    row = await fetch_one(
+        conn,
+        """SELECT COUNT(*), COUNT(retired_at), COALESCE(MAX(granted_at), 0),
+                  COALESCE(MAX(retired_at), 0) FROM role_grant""",
+    )
+    return tuple(row) if row is not None else ()

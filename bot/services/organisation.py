@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 from bot.clock import Clock, to_epoch
@@ -47,6 +48,7 @@ class OrganisationService:
         self._directory: Directory | None = None
         self._source: str | None = None
         self._checked_at = 0.0
+        self._roles: tuple[int, ...] = ()
 
     async def directory(self) -> Directory:
         """Names and active codes, kept in memory: read again when an import (here, or by
@@ -56,10 +58,17 @@ class OrganisationService:
         now = time.monotonic()
         if self._directory is None or now - self._checked_at > self.recheck_seconds:
             source = await org_store.stored_source(self.db.reader)
+            roles = await people.roles_mark(self.db.reader)
             if self._directory is None or source != self._source:
                 self._directory = await org_store.read_directory(self.db.reader)
                 self._source = source
                 self._cached = None
+            elif roles != self._roles:
+                # Roles granted or withdrawn (`whistle people revoke` in another process):
+                # a new directory object makes what people's roles were kept from be
+                # forgotten (PeopleService), though the organisation is the same.
+                self._directory = replace(self._directory)
+            self._roles = roles
             self._checked_at = now
         return self._directory
 
