@@ -145,8 +145,8 @@ async def _people(settings: Settings, action: str, user_id: int | None) -> int:
             else "remove them from WHISTLE_ADMIN_IDS and restart"
         )
         print(f"kept: {_grant_text(grant)} — {where}")
-    for line in done.moved:
-        print(f"re-dispatched: {line}")
+    for moved in done.moved:
+        print(f"re-dispatched: {moved}")
     return 0
 
 

@@ -136,7 +136,24 @@ async def revoke(update: Update, context: Context) -> None:
     if from_settings:
         lines.append(text(lang, "revoke_kept_settings", roles=_grants(lang, from_settings)))
     if done.moved:
-        lines.append(text(lang, "revoke_moved", issues="; ".join(done.moved)))
+        names = await svc.notices.names(svc.db.reader, [m.member for m in done.moved])
+        moved = [
+            plain(
+                lang,
+                "revoke_moved_to",
+                id=m.issue_id,
+                department=names.department(m.department),
+                member=names.person(m.member),
+            )
+            if m.member is not None
+            else plain(lang, "revoke_moved_to_admins", id=m.issue_id)
+            for m in done.moved
+        ]
+        lines.append(
+            text(
+                lang, "revoke_moved", issues="；".join(moved) if lang == "zh" else "; ".join(moved)
+            )
+        )
     await reply(update, Html("\n".join(lines)))
     if done.revoked:
         target = await svc.people.actor(done.user_id)

@@ -76,7 +76,7 @@ async def test_an_admin_revokes_an_invited_member_and_their_open_issue_moves_on(
     mark, duty_mark = admin.mark(), on_duty.mark()
     await admin.send("/revoke 2700")
     answer = await admin.expect("已收回 2700", mark)
-    assert "部门党员 cg" in answer.text and f"#{number} → cg 1002" in answer.text
+    assert "部门党员 cg" in answer.text and f"#{number} 改派给 城管执法中队 · 张伟" in answer.text
     assert not (await street.whistle.services.people.actor(2700)).registered
     assert rows(street, "SELECT state, assignee_id FROM issue WHERE id = ?", number) == [
         ("dispatched", 1002)

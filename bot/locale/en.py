@@ -229,6 +229,8 @@ MESSAGES: dict[str, str] = {
     "revoke_kept_file": "Still held (from the organisation file): {roles}. Edit the file and import it (whistle org import) to remove them.",
     "revoke_kept_settings": "Still held (from WHISTLE_ADMIN_IDS): {roles}. Change that setting and restart to remove them.",
     "revoke_moved": "Their issues: {issues}",
+    "revoke_moved_to": "#{id} now with {member} of {department}",
+    "revoke_moved_to_admins": "#{id} nobody can take it: before the admins to reroute",
     "ad_released": "⚠️ #{id} ({category}): its holder can no longer act ({reason}) and nobody in {department} can take it. Choose a department:",
     "why_org_import": "no longer on the roster after an organisation import",
     "why_revoked": "their roles were withdrawn",

@@ -238,6 +238,8 @@ MESSAGES: dict[str, str] = {
     "revoke_kept_file": "仍保留（来自组织文件）：{roles}。请编辑组织文件并重新导入（whistle org import）以移除。",
     "revoke_kept_settings": "仍保留（来自 WHISTLE_ADMIN_IDS）：{roles}。请修改该设置并重启以移除。",
     "revoke_moved": "其手上的问题：{issues}",
+    "revoke_moved_to": "#{id} 改派给 {department} · {member}",
+    "revoke_moved_to_admins": "#{id} 无人可接，已交街道改派",
     "ad_released": "⚠️ #{id}（{category}）原承办人已不能处理（{reason}），{department} 无人可接，请改派：",
     "why_org_import": "组织文件导入后已不在岗",
     "why_revoked": "角色已被收回",

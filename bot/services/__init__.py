@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
 from bot.i18n import plain
 from bot.services.escalation import EscalationService
-from bot.services.issues import IssueService
+from bot.services.issues import IssueService, Redispatched
 from bot.services.languages import Languages
 from bot.services.notices import Notices
 from bot.services.organisation import OrganisationService
@@ -62,15 +61,15 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
         reports_per_hour=settings.report_limit_per_hour,
     )
 
-    def redispatching(reason_key: str) -> Callable[[], Awaitable[list[str]]]:
-        async def run() -> list[str]:
-            moved = await issues.redispatch_stranded(plain(settings.language, reason_key))
-            return [str(m) for m in moved]
+    async def after_import() -> list[str]:
+        moved = await issues.redispatch_stranded(plain(settings.language, "why_org_import"))
+        return [str(m) for m in moved]
 
-        return run
+    async def after_revoke() -> list[Redispatched]:
+        return await issues.redispatch_stranded(plain(settings.language, "why_revoked"))
 
-    organisations.after_import = redispatching("why_org_import")
-    people_service.after_revoke = redispatching("why_revoked")
+    organisations.after_import = after_import
+    people_service.after_revoke = after_revoke
     return Services(
         settings=settings,
         clock=clock,

@@ -12,6 +12,7 @@ import aiosqlite
 from bot.clock import Clock, to_epoch
 from bot.i18n import normalise_language, text
 from bot.permissions import Actor, Role
+from bot.services.issues import Redispatched
 from bot.services.languages import Languages
 from bot.services.refusal import Refused
 from storage import invites, outbox, people
@@ -31,7 +32,7 @@ class Revocation:
     user_id: int
     revoked: tuple[Grant, ...]
     kept: tuple[Grant, ...]
-    moved: tuple[str, ...]
+    moved: tuple[Redispatched, ...]
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class PeopleService:
         self.db = db
         self.clock = clock
         self.invite_days = invite_days
-        self.after_revoke: Callable[[], Awaitable[list[str]]] | None = None
+        self.after_revoke: Callable[[], Awaitable[list[Redispatched]]] | None = None
         """Runs after a revocation commits: re-dispatches the open issues the person held
         (wired in `build_services`)."""
 
@@ -263,7 +264,7 @@ class PeopleService:
             if not await people.active_admins(tx):
                 raise Refused("revoke_last_admin", user_id=user_id)
         self.forget_actors()
-        moved: list[str] = []
+        moved: list[Redispatched] = []
         if revoked and self.after_revoke is not None:
             moved = await self.after_revoke()
         kept = tuple(g for g in grants if g.source != "invite")
