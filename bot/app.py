@@ -23,6 +23,7 @@ from telegram.request import HTTPXRequest
 
 from bot.clock import Clock, SystemClock
 from bot.i18n import text
+from bot.organisation import OrganisationInvalid
 from bot.persistence import DraftPersistence
 from bot.sender import OutboxSender
 from bot.services import Refused, Services, build_services
@@ -138,6 +139,7 @@ def build_application(settings: Settings, svc: Services) -> Application:  # type
     application.add_handler(CommandHandler("invite", admin.invite))
     application.add_handler(CommandHandler("reroute", admin.reroute))
     application.add_handler(CommandHandler("pending", admin.pending))
+    application.add_handler(CommandHandler("revoke", admin.revoke))
     application.add_handler(CommandHandler("cancel", report.cancel))
     application.add_handler(CallbackQueryHandler(_stray_button))
     application.add_handler(
@@ -163,7 +165,10 @@ class Whistle:
         redact_in_logs(settings.token())
         await self.db.open()
         if settings.org_file is not None:
-            await self.services.organisations.import_file(Path(settings.org_file))
+            try:
+                await self.services.organisations.import_file(Path(settings.org_file))
+            except OrganisationInvalid as invalid:
+                raise ConfigurationError(f"{settings.org_file}: {invalid}") from None
         await self.services.people.sync_settings_admins(settings.admin_ids)
         await self._check_time_zone()
         self.application = build_application(settings, self.services)

@@ -1,4 +1,5 @@
-"""The `whistle` command line: run, demo, org check|import, invite, backup."""
+"""The `whistle` command line: run, demo, org check|import, people list|revoke, invite, stats,
+backup."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bot.permissions import Role
 from bot.services import Refused, build_services
 from bot.settings import Settings
 from storage.db import Database
+from storage.people import Grant
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +41,15 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--format", choices=["text", "json", "csv", "xlsx", "png"], default="text")
     stats.add_argument("--output", type=Path, help="write here instead of standard output")
     stats.add_argument("--department", help="only this department (its code)")
+    people = commands.add_parser("people", help="who holds which role; withdraw invited roles")
+    people_actions = people.add_subparsers(dest="action", required=True)
+    people_actions.add_parser(
+        "list", help="everyone with a role, where each came from, and who opened the bot"
+    )
+    revoke = people_actions.add_parser(
+        "revoke", help="withdraw a person's invite-given roles (file and settings roles stay)"
+    )
+    revoke.add_argument("user_id", type=int)
     backup = commands.add_parser("backup", help="a consistent copy of the live database")
     backup.add_argument("path", type=Path)
     return parser
@@ -72,7 +83,13 @@ async def _org(settings: Settings, action: str, path: Path) -> int:
         return 0
     async with Database(settings.database) as db:
         svc = build_services(settings, SystemClock(), db)
-        summary = await svc.organisations.import_file(path)
+        try:
+            summary = await svc.organisations.import_file(path)
+        except OrganisationInvalid as invalid:
+            print(f"{path}: {len(invalid.errors)} error(s)", file=sys.stderr)
+            for error in invalid.errors:
+                print(f"  {error}", file=sys.stderr)
+            return 1
     if summary.unchanged:
         print(f"{path}: imported, nothing changed")
     else:
@@ -80,9 +97,56 @@ async def _org(settings: Settings, action: str, path: Path) -> int:
             ("added", summary.added),
             ("changed", summary.changed),
             ("retired", summary.retired),
+            ("re-dispatched", summary.redispatched),
         ):
             for entry in entries:
                 print(f"{label}: {entry}")
+    return 0
+
+
+_SOURCES = {"org": "file", "settings": "WHISTLE_ADMIN_IDS", "invite": "invite"}
+
+
+def _grant_text(grant: Grant) -> str:
+    scope = f" {grant.scope}" if grant.scope else ""
+    return f"{grant.role.value}{scope} ({_SOURCES.get(grant.source, grant.source)})"
+
+
+async def _people(settings: Settings, action: str, user_id: int | None) -> int:
+    async with Database(settings.database) as db:
+        svc = build_services(settings, SystemClock(), db)
+        if action == "list":
+            for person in await svc.people.everyone():
+                roles = ", ".join(_grant_text(g) for g in person.grants)
+                opened = "opened the bot" if person.seen else "never opened the bot"
+                print(f"{person.user_id}\t{person.name or '-'}\t{roles}\t{opened}")
+            return 0
+        assert user_id is not None
+        try:
+            done = await svc.people.revoke(None, user_id)
+        except Refused as refused:
+            reasons = {
+                "revoke_no_roles": f"{user_id} holds no role; nothing changed",
+                "revoke_last_admin": (
+                    f"{user_id} is the last admin: give somebody else the admin role "
+                    "first; nothing changed"
+                ),
+            }
+            print(reasons.get(refused.key, refused.key), file=sys.stderr)
+            return 1
+    for grant in done.revoked:
+        print(f"revoked: {_grant_text(grant)}")
+    if not done.revoked:
+        print(f"{user_id}: no role given by an invite; nothing revoked")
+    for grant in done.kept:
+        where = (
+            "remove them from the organisation file and import it"
+            if grant.source == "org"
+            else "remove them from WHISTLE_ADMIN_IDS and restart"
+        )
+        print(f"kept: {_grant_text(grant)} — {where}")
+    for moved in done.moved:
+        print(f"re-dispatched: {moved}")
     return 0
 
 
@@ -118,7 +182,7 @@ async def _stats(
         except Refused:
             print("a week looks like 2026-W47 (or 'last')", file=sys.stderr)
             return None
-        scope = Scope(department=department)
+        scope = Scope(departments=(department,) if department else ())
         report = await statistics.report(label, scope)
         names = await statistics.names()
         lang = settings.language
@@ -193,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         case "stats":
             data = asyncio.run(_stats(settings, args.week, args.format, args.department))
             return _write_stats(data, args.format, args.output)
+        case "people":
+            return asyncio.run(_people(settings, args.action, getattr(args, "user_id", None)))
         case "backup":
             if args.path.exists():
                 print(f"{args.path} exists; choose a new file", file=sys.stderr)

@@ -33,6 +33,10 @@ class Action(StrEnum):
     RATE = "rate"
     CANCEL = "cancel"
     ESCALATE = "escalate"
+    REDISPATCH = "redispatch"
+    """The holder can no longer act (retired, revoked): routing picks the next member."""
+    RELEASE = "release"
+    """The holder can no longer act and nobody else can take it: back to the admins."""
 
 
 OPEN_STATES: frozenset[State] = frozenset(
@@ -71,6 +75,8 @@ _TRANSITIONS: dict[tuple[State, Action], State] = {
 # Escalation is a flag and an event, never a state: allowed wherever a deadline runs.
 for _state in (State.DISPATCHED, State.ACKNOWLEDGED, State.REOPENED):
     _TRANSITIONS[(_state, Action.ESCALATE)] = _state
+    _TRANSITIONS[(_state, Action.REDISPATCH)] = State.DISPATCHED
+    _TRANSITIONS[(_state, Action.RELEASE)] = State.TRANSFERRED
 
 
 class TransitionRefused(Exception):

@@ -377,3 +377,65 @@ def load_organisation(path: Path) -> Organisation:
     except OSError as exc:
         raise OrganisationInvalid([OrgError(str(path), None, exc.strerror or str(exc))]) from None
     return parse_organisation(text)
+
+
+def _routes(routes: dict[str, str]) -> str:
+    return ", ".join(f"{c}→{d}" for c, d in sorted(routes.items())) or "-"
+
+
+def routing_changes(old: Organisation, new: Organisation) -> list[str]:
+    """What changed between two organisations that moves issues or deadlines and that the
+    stored tables do not show: the time zone, duty rosters, grid routes, quiet and office
+    hours, business-hours deadlines, and people's names. One line each, for the import's
+    summary; departments, categories, grids and roles are compared where they are stored."""
+    changes: list[str] = []
+    if old.timezone.key != new.timezone.key:
+        changes.append(f"timezone {old.timezone.key} → {new.timezone.key}")
+    for code, dept in new.departments.items():
+        before = old.departments.get(code)
+        if before is None:
+            continue
+        for label, key in (
+            ("quiet hours", "quiet"),
+            ("office days", "office_days"),
+            ("office hours", "office_hours"),
+        ):
+            was, now = getattr(before, key), getattr(dept, key)
+            if was != now:
+                changes.append(f"department {code} {label} {was or '-'} → {now or '-'}")
+        roster = sorted(
+            (s.member, sorted(s.days), s.start_minute, s.end_minute)
+            for s in new.shifts
+            if s.department == code
+        )
+        roster_before = sorted(
+            (s.member, sorted(s.days), s.start_minute, s.end_minute)
+            for s in old.shifts
+            if s.department == code
+        )
+        if roster != roster_before:
+            changes.append(
+                f"duty roster {code}: {len(roster_before)} → {len(roster)} shift(s), "
+                f"on duty {sorted({m for m, *_ in roster}) or '-'}"
+            )
+    for code, grid in new.grids.items():
+        before_grid = old.grids.get(code)
+        if before_grid is not None and before_grid.routes != grid.routes:
+            changes.append(
+                f"grid {code} routes {_routes(before_grid.routes)} → {_routes(grid.routes)}"
+            )
+    for code, category in new.categories.items():
+        before_category = old.categories.get(code)
+        if (
+            before_category is not None
+            and before_category.business_hours != category.business_hours
+        ):
+            changes.append(
+                f"category {code} business hours {before_category.business_hours} → "
+                f"{category.business_hours}"
+            )
+    for user_id in sorted(old.people.keys() | new.people.keys()):
+        was_name, now_name = old.people.get(user_id), new.people.get(user_id)
+        if was_name != now_name:
+            changes.append(f"name {user_id} {was_name or '-'} → {now_name or '-'}")
+    return changes

@@ -1,4 +1,4 @@
-"""Admin commands: /invite, /reroute, /pending."""
+"""Admin commands: /invite, /reroute, /pending, /revoke."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from bot.permissions import Role
 from bot.services import Refused
 from bot.views import issue_line
 from handlers.common import Context, language, refuse, reply, services
+from handlers.people import set_menu
+from storage.people import Grant
 
 
 async def _admin_language(update: Update, context: Context) -> str | None:
@@ -94,3 +96,65 @@ async def pending(update: Update, context: Context) -> None:
     lines = [text(lang, "pending_header")]
     lines += [issue_line(lang, "todo_line", issue, names, svc.zone, now) for issue in found]
     await reply(update, Html("\n".join(lines)))
+
+
+async def revoke(update: Update, context: Context) -> None:
+    """/revoke USER_ID: withdraw a person's invite-given roles (private chat, admins)."""
+    lang = await _admin_language(update, context)
+    if lang is None:
+        return
+    chat = update.effective_chat
+    args = context.args or []
+    if chat is None or chat.type != "private":
+        await reply(update, text(lang, "revoke_private"))
+        return
+    if len(args) != 1 or not args[0].isdigit():
+        await reply(update, text(lang, "revoke_usage"))
+        return
+    svc = services(context)
+    assert update.effective_user is not None
+    try:
+        done = await svc.people.revoke(update.effective_user.id, int(args[0]))
+    except Refused as refused:
+        await refuse(update, context, refused)
+        return
+    lines = [
+        text(lang, "revoke_done", user_id=done.user_id, roles=_grants(lang, done.revoked))
+        if done.revoked
+        else text(lang, "revoke_none", user_id=done.user_id)
+    ]
+    from_file = tuple(g for g in done.kept if g.source == "org")
+    from_settings = tuple(g for g in done.kept if g.source == "settings")
+    if from_file:
+        lines.append(text(lang, "revoke_kept_file", roles=_grants(lang, from_file)))
+    if from_settings:
+        lines.append(text(lang, "revoke_kept_settings", roles=_grants(lang, from_settings)))
+    if done.moved:
+        names = await svc.notices.names(svc.db.reader, [m.member for m in done.moved])
+        moved = [
+            plain(
+                lang,
+                "revoke_moved_to",
+                id=m.issue.id,
+                department=names.department(m.department),
+                member=names.person(m.member),
+            )
+            if m.member is not None
+            else plain(lang, "revoke_moved_to_admins", id=m.issue.id)
+            for m in done.moved
+        ]
+        lines.append(
+            text(
+                lang, "revoke_moved", issues="；".join(moved) if lang == "zh" else "; ".join(moved)
+            )
+        )
+    await reply(update, Html("\n".join(lines)))
+    if done.revoked:
+        target = await svc.people.actor(done.user_id)
+        await set_menu(context.bot, target, await svc.people.language(done.user_id))
+
+
+def _grants(lang: str, grants: tuple[Grant, ...]) -> str:
+    return plain(lang, "roles_separator").join(
+        plain(lang, f"role_{g.role.value}") + (f" {g.scope}" if g.scope else "") for g in grants
+    )

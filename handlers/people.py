@@ -19,7 +19,7 @@ ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.WORKER: ("report", "my"),
     Role.MEMBER: ("todo", "stats"),
     Role.HEAD: ("todo", "stats"),
-    Role.ADMIN: ("pending", "reroute", "invite", "stats"),
+    Role.ADMIN: ("pending", "reroute", "invite", "revoke", "stats"),
 }
 COMMON_COMMANDS = ("issue", "lang", "cancel", "help")
 GUEST_COMMANDS = ("start", "help", "lang")
@@ -111,10 +111,8 @@ async def _guard(update: Update, context: Context) -> None:
     people = services(context).people
     actor = await people.actor(user.id)
     if actor.registered:
-        await people.note_seen(actor, user.full_name, user.username)
-        chat = update.effective_chat
-        if chat is not None and chat.type == "private":
-            await people.reached(user.id)
+        own_chat = private and chat is not None and chat.id == user.id
+        await people.note_seen(actor, user.full_name, user.username, private=own_chat)
         return
     lang = await language(update, context)
     if update.callback_query is not None:
@@ -158,8 +156,13 @@ async def start(update: Update, context: Context) -> None:
 async def help_command(update: Update, context: Context) -> None:
     user = update.effective_user
     assert user is not None
-    actor = await services(context).people.actor(user.id)
     lang = await language(update, context)
+    chat = update.effective_chat
+    if chat is not None and chat.type != ChatType.PRIVATE:
+        # In a group, the help says what works there, not what the sender's roles can do.
+        await reply(update, text(lang, "help_group"))
+        return
+    actor = await services(context).people.actor(user.id)
     parts = [text(lang, "help_intro")]
     for role, key in (
         (Role.WORKER, "help_worker"),

@@ -337,3 +337,23 @@ async def waiting_on_unreachable(
         (State.DISPATCHED.value, user_id, user_id),
     )
     return [r["id"] for r in rows]
+
+
+async def stranded(conn: aiosqlite.Connection) -> list[IssueRecord]:
+    """Open issues held where nobody can act on them: their department is retired, or
+    their assignee no longer serves it (no member or head role there, from any source)."""
+    rows = await fetch_all(
+        conn,
+        f"""SELECT * FROM issue i
+            WHERE state IN ({_states(ASSIGNED_STATES)})
+              AND (NOT EXISTS (SELECT 1 FROM department d
+                               WHERE d.code = i.department_code AND d.retired_at IS NULL)
+                   OR (i.assignee_id IS NOT NULL
+                       AND NOT EXISTS (SELECT 1 FROM role_grant g
+                                       WHERE g.user_id = i.assignee_id
+                                         AND g.role IN ('member', 'head')
+                                         AND g.scope = i.department_code
+                                         AND g.retired_at IS NULL)))
+            ORDER BY id""",
+    )
+    return [IssueRecord.from_row(r) for r in rows]

@@ -249,6 +249,19 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX outbox_issue ON outbox(issue_id, purpose) WHERE issue_id IS NOT NULL;
         """,
     ),
+    (
+        9,
+        # When a person first wrote to the bot: `whistle people list` shows who has never
+        # opened a chat with it (a push to them cannot be delivered). Before this step the
+        # best evidence is a private message delivered to them, or their having blocked it.
+        """
+        ALTER TABLE person ADD COLUMN seen_at INTEGER;
+        UPDATE person SET seen_at = COALESCE(
+            (SELECT MIN(delivered_at) FROM outbox
+             WHERE outbox.chat_id = person.user_id AND status = 'sent'),
+            blocked_at);
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

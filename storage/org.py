@@ -16,10 +16,12 @@ class ImportSummary:
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
+    redispatched: list[str] = field(default_factory=list)
+    """What became of each open issue whose holder the import retired."""
 
     @property
     def unchanged(self) -> bool:
-        return not (self.added or self.changed or self.retired)
+        return not (self.added or self.changed or self.retired or self.redispatched)
 
 
 async def _sync_table(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import aiosqlite
 
 from bot.permissions import Actor, Role
@@ -178,3 +180,78 @@ async def unreachable(conn: aiosqlite.Connection, user_ids: list[int] | None = N
             user_ids,
         )
     return {r["user_id"] for r in rows}
+
+
+async def mark_seen(conn: aiosqlite.Connection, user_id: int, now: int) -> bool:
+    """Record that the person has written to the bot (so it may write to them); True the
+    first time."""
+    cursor = await conn.execute(
+        "UPDATE person SET seen_at = ? WHERE user_id = ? AND seen_at IS NULL", (now, user_id)
+    )
+    return cursor.rowcount > 0
+
+
+async def has_seen(conn: aiosqlite.Connection, user_id: int) -> bool:
+    row = await fetch_one(
+        conn, "SELECT 1 FROM person WHERE user_id = ? AND seen_at IS NOT NULL", (user_id,)
+    )
+    return row is not None
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: Role
+    scope: str
+    source: str
+    """'org' (the organisation file), 'settings' (WHISTLE_ADMIN_IDS) or 'invite'."""
+
+
+@dataclass(frozen=True)
+class PersonRoles:
+    user_id: int
+    name: str
+    seen: bool
+    """Whether the person has ever opened a chat with the bot."""
+    grants: tuple[Grant, ...]
+
+
+async def grants_of(conn: aiosqlite.Connection, user_id: int) -> list[Grant]:
+    rows = await fetch_all(
+        conn,
+        """SELECT role, scope, source FROM role_grant
+           WHERE user_id = ? AND retired_at IS NULL ORDER BY role, scope, source""",
+        (user_id,),
+    )
+    return [Grant(Role(r["role"]), r["scope"], r["source"]) for r in rows]
+
+
+async def everyone_with_roles(conn: aiosqlite.Connection) -> list[PersonRoles]:
+    """Every person holding a role now, by id, with each grant and where it came from."""
+    rows = await fetch_all(
+        conn,
+        """SELECT p.user_id, p.name, p.username, p.seen_at, g.role, g.scope, g.source
+           FROM role_grant g JOIN person p ON p.user_id = g.user_id
+           WHERE g.retired_at IS NULL ORDER BY p.user_id, g.role, g.scope, g.source""",
+    )
+    found: dict[int, PersonRoles] = {}
+    for r in rows:
+        grant = Grant(Role(r["role"]), r["scope"], r["source"])
+        known = found.get(r["user_id"])
+        if known is None:
+            found[r["user_id"]] = PersonRoles(
+                r["user_id"], r["name"] or (r["username"] or ""), r["seen_at"] is not None, (grant,)
+            )
+        else:
+            found[r["user_id"]] = replace(known, grants=(*known.grants, grant))
+    return list(found.values())
+
+
+async def roles_mark(conn: aiosqlite.Connection) -> tuple[int, ...]:
+    """Changes whenever a role is granted or withdrawn (read every few seconds to notice
+    another process's changes)."""
+    row = await fetch_one(
+        conn,
+        """SELECT COUNT(*), COUNT(retired_at), COALESCE(MAX(granted_at), 0),
+                  COALESCE(MAX(retired_at), 0) FROM role_grant""",
+    )
+    return tuple(row) if row is not None else ()

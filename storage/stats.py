@@ -18,25 +18,27 @@ _OPEN = sql_list(OPEN)
 ROWS_PER_BATCH = 1000
 
 
-def _scope(department: str | None, member: int | None) -> tuple[str, dict[str, object]]:
-    if department is not None:
-        return "AND department_code = :department", {"department": department}
+def _scope(departments: Sequence[str], member: int | None) -> tuple[str, dict[str, object]]:
+    """Issues held by any of `departments` or assigned to `member` (nothing given: all)."""
+    params: dict[str, object] = {f"department{i}": d for i, d in enumerate(departments)}
+    held = [f"department_code IN ({', '.join(':' + k for k in params)})"] if params else []
     if member is not None:
-        return "AND assignee_id = :member", {"member": member}
-    return "", {}
+        held.append("assignee_id = :member")
+        params["member"] = member
+    return (f"AND ({' OR '.join(held)})", params) if held else ("", {})
 
 
 async def cohort_columns(
     conn: aiosqlite.Connection,
     starts: int,
     ends: int,
-    department: str | None = None,
+    departments: Sequence[str] = (),
     member: int | None = None,
     durations: bool = True,
 ) -> CohortColumns:
     """The non-cancelled issues reported in [starts, ends) as columns for
     bot.stats.compute, read through the reported_at index (durations only when asked)."""
-    scope, params = _scope(department, member)
+    scope, params = _scope(departments, member)
     async with conn.execute(
         f"""SELECT {cohort_select(durations)} FROM issue INDEXED BY issue_reported_at
             WHERE reported_at >= :starts AND reported_at < :ends AND state != 'cancelled'
@@ -80,13 +82,13 @@ def cohort_rows(
     database: Path,
     starts: int,
     ends: int,
-    department: str | None = None,
+    departments: Sequence[str] = (),
     member: int | None = None,
 ) -> Iterator[IssueRow]:
     """The non-cancelled issues reported in [starts, ends), one at a time: the rows behind
     the figures, for writing a week's files in a thread. Read through a read-only
     connection of their own, a batch at a time, so a week of any size is never held."""
-    scope, params = _scope(department, member)
+    scope, params = _scope(departments, member)
     conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
     try:
         conn.execute("PRAGMA busy_timeout = 5000")
@@ -107,12 +109,12 @@ async def oldest_overdue(
     starts: int,
     ends: int,
     as_of: int,
-    department: str | None = None,
+    departments: Sequence[str] = (),
     member: int | None = None,
     limit: int = 10,
 ) -> list[IssueRow]:
     """The oldest issues of the cohort that are still open past their resolve deadline."""
-    scope, params = _scope(department, member)
+    scope, params = _scope(departments, member)
     rows = await fetch_all(
         conn,
         f"""SELECT {_ROW_COLUMNS} FROM issue INDEXED BY issue_reported_at

@@ -58,7 +58,7 @@ async def test_an_issue_pushed_to_a_member_who_cannot_be_reached_goes_to_the_nex
         "SELECT action, assignee_id, note FROM issue_event WHERE issue_id = ? ORDER BY id",
         (number,),
     )
-    assert [(e["action"], e["assignee_id"]) for e in events][-1] == ("reroute", 1003)
+    assert [(e["action"], e["assignee_id"]) for e in events][-1] == ("redispatch", 1003)
     assert "张伟" in events[-1]["note"]
     # The next report goes to somebody reachable at once, and the admins hear nothing more.
     mark = worker.mark()
@@ -192,6 +192,9 @@ async def test_rerouting_to_somebody_who_cannot_be_reached_is_refused_and_change
     worker, admin = street.person(2001), street.person(ADMIN)
     number = await street.blow_whistle(worker)
     await street.person(1003).expect(f"#{number}", button="报到")
+    mark = admin.mark()
+    await admin.send("/help")  # the admin has opened the chat before (recorded once)
+    await admin.expect("/reroute", mark)
     await street.settle()
     before = street.dump()
     mark = admin.mark()
@@ -228,7 +231,7 @@ async def test_redispatch_moves_a_held_issue_to_the_next_member_and_tells_the_re
     await worker.expect(f"#{number} 城管执法中队 的 张伟 已报到")
     issues = street.whistle.services.issues
     moved = await issues.redispatch(number, "张伟 调离")
-    assert moved is not None and moved.assignee_id == 1003 and moved.state == "dispatched"
+    assert moved is not None and moved.member == 1003 and moved.issue.state == "dispatched"
     await worker.expect(f"#{number} 改由 城管执法中队（刘洋）承办")
     await street.person(1003).expect(f"#{number}", button="报到")
     await issues.cancel(2001, number)

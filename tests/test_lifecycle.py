@@ -32,6 +32,10 @@ ALLOWED: dict[tuple[State, Action], State] = {
     (State.REOPENED, Action.ESCALATE): State.REOPENED,
     (State.CLOSED, Action.RATE): State.CLOSED,
 }
+# The holder can no longer act: to the next member, or back to the admins.
+for _held in (State.DISPATCHED, State.ACKNOWLEDGED, State.REOPENED):
+    ALLOWED[(_held, Action.REDISPATCH)] = State.DISPATCHED
+    ALLOWED[(_held, Action.RELEASE)] = State.TRANSFERRED
 
 
 @pytest.mark.parametrize(("state", "action"), sorted(ALLOWED))

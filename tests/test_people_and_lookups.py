@@ -29,6 +29,7 @@ async def test_people_named_in_the_file_join_with_start_and_get_their_menu(stree
         "pending",
         "reroute",
         "invite",
+        "revoke",
         "stats",
         "issue",
         "lang",

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
+from bot.i18n import plain
 from bot.services.escalation import EscalationService
-from bot.services.issues import IssueService
+from bot.services.issues import IssueService, Redispatched
 from bot.services.languages import Languages
 from bot.services.notices import Notices
 from bot.services.organisation import OrganisationService
@@ -36,7 +37,7 @@ class Services:
 
 def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
     zone = ZoneInfo(settings.timezone)
-    organisations = OrganisationService(db, clock)
+    organisations = OrganisationService(db, clock, zone=settings.timezone)
     languages = Languages(settings.language)
     people_service = PeopleService(
         db, clock, settings.invite_days, organisations.directory, languages
@@ -51,6 +52,24 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
         organisations.directory,
         people_service.actor,
     )
+    issues = IssueService(
+        db,
+        clock,
+        organisations,
+        notices,
+        reports,
+        reports_per_hour=settings.report_limit_per_hour,
+    )
+
+    async def after_import() -> list[str]:
+        moved = await issues.redispatch_stranded(plain(settings.language, "why_org_import"))
+        return [str(m) for m in moved]
+
+    async def after_revoke() -> list[Redispatched]:
+        return await issues.redispatch_stranded(plain(settings.language, "why_revoked"))
+
+    organisations.after_import = after_import
+    people_service.after_revoke = after_revoke
     return Services(
         settings=settings,
         clock=clock,
@@ -59,14 +78,7 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
         organisations=organisations,
         people=people_service,
         reports=reports,
-        issues=IssueService(
-            db,
-            clock,
-            organisations,
-            notices,
-            reports,
-            reports_per_hour=settings.report_limit_per_hour,
-        ),
+        issues=issues,
         escalation=EscalationService(db, clock, organisations, notices),
         statistics=StatisticsService(
             db, clock, zone, notices, settings.stats_weekday, settings.stats_time

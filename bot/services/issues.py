@@ -44,6 +44,23 @@ class Tap:
     chat_id: int
 
 
+@dataclass(frozen=True)
+class Redispatched:
+    """Where `IssueService.redispatch` put an issue: with a department's member, waiting in
+    the department's group (member None), or before the admins (department None)."""
+
+    issue: IssueRecord
+    department: str | None
+    member: int | None
+
+    def __str__(self) -> str:
+        if self.department is None:
+            return f"#{self.issue.id} → admins (nobody can take it)"
+        if self.member is None:
+            return f"#{self.issue.id} → {self.department} group (nobody can be reached)"
+        return f"#{self.issue.id} → {self.department} {self.member}"
+
+
 class IssueService:
     def __init__(
         self,
@@ -229,6 +246,101 @@ class IssueService:
         unreachable = await people.unreachable(tx, candidates)
         return choose_member(org, department, moment, load, exclude | unreachable)
 
+    # --- when the holder can no longer act -------------------------------------------
+
+    async def redispatch(self, issue_id: int, reason: str) -> Redispatched | None:
+        """Move an open issue away from the member who holds it and can no longer act on it
+        (retired by an import, revoked, unreachable); `reason` is the event's note. None,
+        and nothing changed, when the issue is no longer held by a department."""
+        moment = self.clock.now()
+        async with self.db.write() as tx:
+            issue = await store.get_issue(tx, issue_id)
+            if issue is None or issue.state not in ASSIGNED_STATES:
+                return None
+            moved = await self._redispatch(tx, issue, reason, moment)
+        self.on_commit()
+        return moved
+
+    async def _redispatch(
+        self, tx: aiosqlite.Connection, issue: IssueRecord, reason: str, moment: datetime
+    ) -> Redispatched:
+        """The one rule for an issue whose holder cannot act: to the member routing picks
+        now in the issue's department (or, where that department is gone, the one its
+        category and grid lead to), never the holder nor anybody recorded unreachable, with
+        deadlines restarted as after a reroute. Where the department's other staff are
+        all unreachable but it has a group, the issue waits there for any of them to tap
+        报到. Where nobody at all can take it, it goes back to the admins at once (state
+        transferred, so /pending lists it) with the 改派 buttons, its alerts stopped. The
+        reporter is told who holds it now."""
+        org = await self.organisations.current()
+        now = to_epoch(moment)
+        department = issue.department_code or ""
+        if department not in org.departments and issue.category_code in org.categories:
+            department = org.department_for(issue.category_code, issue.grid_code)
+        leaving = frozenset({issue.assignee_id} if issue.assignee_id is not None else ())
+        route = await self._choose(tx, org, department, moment, leaving)
+        dept = org.departments.get(department)
+        others = {*dept.members, *([dept.head] if dept.head else [])} - leaving if dept else set()
+        if route.member is not None or others:
+            updated = await self._dispatch(
+                tx, issue, route, None, Action.REDISPATCH, moment, reason
+            )
+            moved = Redispatched(updated, department, route.member)
+            if route.member is not None:
+                key = "rc_redispatched"
+            elif await self.notices.group_chat(tx, department) is not None:
+                key = "rc_redispatched_group"
+            else:
+                key = "rc_redispatched_street"
+        else:
+            updated = await self._release(tx, issue, now, reason)
+            moved = Redispatched(updated, None, None)
+            key = "rc_redispatched_street"
+        names = await self.notices.issue_names(tx, updated)
+        await self.notices.tell(
+            tx,
+            updated.reporter_id,
+            now,
+            key,
+            issue=updated,
+            id=updated.id,
+            department=names.department(department),
+            member=names.person(updated.assignee_id),
+        )
+        return moved
+
+    async def _release(
+        self, tx: aiosqlite.Connection, issue: IssueRecord, now: int, reason: str
+    ) -> IssueRecord:
+        """The issue back to the admins, with the 改派 buttons."""
+        updated = await self._record(
+            tx, issue, None, Action.RELEASE, State.TRANSFERRED, now, reason, assignee_id=None
+        )
+        await alerts.cancel(tx, issue.id, now)
+        await self.notices.refresh_cards(tx, updated, now)
+        names = await self.notices.issue_names(tx, updated)
+        await self.notices.push_to_admins(
+            tx,
+            updated,
+            now,
+            "ad_released",
+            id=issue.id,
+            category=names.category(updated.category_code),
+            department=names.department(updated.department_code),
+            reason=reason,
+        )
+        return updated
+
+    async def redispatch_stranded(self, reason: str) -> list[Redispatched]:
+        """`redispatch` every open issue whose department is retired or whose assignee no
+        longer serves it (after an import or a revocation), one transaction each."""
+        moved: list[Redispatched] = []
+        for issue in await store.stranded(self.db.reader):
+            done = await self.redispatch(issue.id, reason)
+            if done is not None:
+                moved.append(done)
+        return moved
+
     @staticmethod
     async def _rules(tx: aiosqlite.Connection, org: Organisation, code: str) -> Category:
         """A category's deadline rules: from the current organisation, else as stored."""
@@ -301,54 +413,11 @@ class IssueService:
             )
         return updated
 
-    async def redispatch(self, issue_id: int, reason: str) -> IssueRecord | None:
-        """Move an issue its holder cannot take (they cannot be reached, or left the
-        department) to the next member of its department who can, by the routing rules
-        without the holder and without anybody recorded unreachable; else it waits in the
-        department's group with a note; else it goes before the admins with the 改派
-        buttons. The reporter is told who holds it now; `reason` is the event's note.
-        None, and nothing changed, when the issue is not held by a department any more."""
-        moment = self.clock.now()
-        async with self.db.write() as tx:
-            issue = await store.get_issue(tx, issue_id)
-            if issue is None or issue.state not in ASSIGNED_STATES:
-                return None
-            updated = await self._redispatch(tx, issue, reason, moment)
-        self.on_commit()
-        return updated
-
-    async def _redispatch(
-        self, tx: aiosqlite.Connection, issue: IssueRecord, reason: str, moment: datetime
-    ) -> IssueRecord:
-        org = await self.organisations.current()
-        department = issue.department_code or ""
-        holder = frozenset({issue.assignee_id} if issue.assignee_id is not None else ())
-        route = await self._choose(tx, org, department, moment, holder)
-        updated = await self._dispatch(tx, issue, route, None, Action.REROUTE, moment, reason)
-        names = await self.notices.issue_names(tx, updated)
-        if updated.assignee_id is not None:
-            key = "rc_redispatched"
-        elif await self.notices.group_chat(tx, department) is not None:
-            key = "rc_redispatched_group"
-        else:
-            key = "rc_redispatched_street"
-        await self.notices.tell(
-            tx,
-            updated.reporter_id,
-            to_epoch(moment),
-            key,
-            issue=updated,
-            id=updated.id,
-            department=names.department(department),
-            member=names.person(updated.assignee_id),
-        )
-        return updated
-
-    async def redispatch_unreachable(self, user_id: int | None = None) -> list[IssueRecord]:
+    async def redispatch_unreachable(self, user_id: int | None = None) -> list[Redispatched]:
         """Every issue waiting for 报到 from somebody recorded as unreachable (that person,
         or anybody) is redispatched. Issues they already accepted stay theirs: reminders
         about those go to the department instead (EscalationService)."""
-        moved: list[IssueRecord] = []
+        moved: list[Redispatched] = []
         for issue_id in await store.waiting_on_unreachable(self.db.reader, user_id):
             moment = self.clock.now()
             async with self.db.write() as tx:

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 from bot.clock import Clock, to_epoch
-from bot.organisation import Organisation, parse_organisation
+from bot.organisation import (
+    Organisation,
+    OrganisationInvalid,
+    OrgError,
+    parse_organisation,
+    routing_changes,
+)
 from bot.permissions import Role
 from storage import org as org_store
 from storage import people
@@ -21,14 +29,26 @@ class OrganisationMissing(Exception):
 
 
 class OrganisationService:
-    def __init__(self, db: Database, clock: Clock, recheck_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        recheck_seconds: float = 2.0,
+        zone: str | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.recheck_seconds = recheck_seconds
+        self.zone = zone
+        """WHISTLE_TIMEZONE: a file in another zone is refused (None: any zone)."""
+        self.after_import: Callable[[], Awaitable[list[str]]] | None = None
+        """Runs after each import commits: re-dispatches the open issues it stranded and
+        says what became of each (wired in `build_services`)."""
         self._cached: Organisation | None = None
         self._directory: Directory | None = None
         self._source: str | None = None
         self._checked_at = 0.0
+        self._roles: tuple[int, ...] = ()
 
     async def directory(self) -> Directory:
         """Names and active codes, kept in memory: read again when an import (here, or by
@@ -38,10 +58,17 @@ class OrganisationService:
         now = time.monotonic()
         if self._directory is None or now - self._checked_at > self.recheck_seconds:
             source = await org_store.stored_source(self.db.reader)
+            roles = await people.roles_mark(self.db.reader)
             if self._directory is None or source != self._source:
                 self._directory = await org_store.read_directory(self.db.reader)
                 self._source = source
                 self._cached = None
+            elif roles != self._roles:
+                # Roles granted or withdrawn (`whistle people revoke` in another process):
+                # a new directory object makes what people's roles were kept from be
+                # forgotten (PeopleService), though the organisation is the same.
+                self._directory = replace(self._directory)
+            self._roles = roles
             self._checked_at = now
         return self._directory
 
@@ -61,8 +88,41 @@ class OrganisationService:
         text = await asyncio.to_thread(path.read_text, encoding="utf-8")
         return await self.import_text(text)
 
+    def check_zone(self, org: Organisation, toml_text: str) -> None:
+        """OrganisationInvalid when the file's time zone is not the running one: deadlines
+        and rosters would follow one zone and every time shown the other."""
+        if self.zone is not None and org.timezone.key != self.zone:
+            line = next(
+                (
+                    n
+                    for n, text in enumerate(toml_text.splitlines(), start=1)
+                    if text.strip().startswith("timezone")
+                ),
+                None,
+            )
+            raise OrganisationInvalid(
+                [
+                    OrgError(
+                        "timezone",
+                        line,
+                        f"{org.timezone.key!r} differs from WHISTLE_TIMEZONE {self.zone!r}; "
+                        "set both to the same zone (nothing was imported)",
+                    )
+                ]
+            )
+
     async def import_text(self, toml_text: str) -> ImportSummary:
+        """Store the file's organisation; grants that only the file gave, and invite-given
+        roles in a department or grid it removes, are retired. Then the open issues held by
+        people or departments that can no longer act are re-dispatched (`after_import`).
+        The summary names every change that moves issues or deadlines."""
         org = parse_organisation(toml_text)
+        self.check_zone(org, toml_text)
+        previous_text = await org_store.stored_source(self.db.reader)
+        try:
+            previous = parse_organisation(previous_text) if previous_text is not None else None
+        except OrganisationInvalid:
+            previous = None  # stored under older rules: nothing to compare with
         now = to_epoch(self.clock.now())
         wanted: set[tuple[int, str, str]] = set()
         for dept in org.departments.values():
@@ -86,5 +146,14 @@ class OrganisationService:
             for user_id, role, scope in sorted(current - wanted):
                 await people.retire_grant(tx, user_id, role, scope, "org", now)
                 summary.retired.append(f"{role} {user_id} {scope}".rstrip())
+            for user_id, role, scope in sorted(await people.grants_from(tx, "invite")):
+                kept = org.grids if role == Role.WORKER.value else org.departments
+                if role != Role.ADMIN.value and scope not in kept:
+                    await people.retire_grant(tx, user_id, role, scope, "invite", now)
+                    summary.retired.append(f"{role} {user_id} {scope} (invite)")
+            if previous is not None:
+                summary.changed.extend(routing_changes(previous, org))
         self._directory = None
+        if self.after_import is not None:
+            summary.redispatched.extend(await self.after_import())
         return summary

@@ -12,13 +12,27 @@ import aiosqlite
 from bot.clock import Clock, to_epoch
 from bot.i18n import normalise_language, text
 from bot.permissions import Actor, Role
+from bot.services.issues import Redispatched
 from bot.services.languages import Languages
 from bot.services.refusal import Refused
 from storage import invites, outbox, people
 from storage.db import Database
 from storage.org import Directory
+from storage.people import Grant, PersonRoles
 
 _SCOPE_TABLE = {Role.WORKER: "grid", Role.MEMBER: "department", Role.HEAD: "department"}
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """What `PeopleService.revoke` did: the invite-given roles it withdrew, the roles that
+    stand because the organisation file or WHISTLE_ADMIN_IDS gives them (removed by editing
+    those), and what became of the open issues the person held."""
+
+    user_id: int
+    revoked: tuple[Grant, ...]
+    kept: tuple[Grant, ...]
+    moved: tuple[Redispatched, ...]
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,8 @@ class PeopleService:
         self.directory = directory
         self.languages = languages
         self._seen_names: dict[int, tuple[str, str | None]] = {}
+        self._opened: set[int] = set()
+        """People known to have written to the bot in private (`person.seen_at` is set)."""
         self._actors: dict[int, Actor] = {}
         self._actors_of: Directory | None = None
         self._admins: tuple[int, ...] | None = None
@@ -54,6 +70,9 @@ class PeopleService:
         self.db = db
         self.clock = clock
         self.invite_days = invite_days
+        self.after_revoke: Callable[[], Awaitable[list[Redispatched]]] | None = None
+        """Runs after a revocation commits: re-dispatches the open issues the person held
+        (wired in `build_services`)."""
 
     async def actor(self, user_id: int) -> Actor:
         """Who this is and what their roles let them see, kept in memory for registered
@@ -120,8 +139,19 @@ class PeopleService:
         self._admins = None
         self._display_names.clear()
 
-    async def note_seen(self, actor: Actor, name: str, username: str | None) -> None:
-        """Keep a registered person's display name as Telegram shows it (written on change)."""
+    async def note_seen(
+        self, actor: Actor, name: str, username: str | None, *, private: bool = False
+    ) -> None:
+        """Keep a registered person's display name as Telegram shows it (written on change);
+        `private`: they wrote in their private chat with the bot, which can now reach them
+        (a record that it could not is cleared: `reached`)."""
+        if private and actor.registered and actor.user_id not in self._opened:
+            if not await people.has_seen(self.db.reader, actor.user_id):
+                async with self.db.one_statement() as conn:
+                    await people.mark_seen(conn, actor.user_id, to_epoch(self.clock.now()))
+            self._opened.add(actor.user_id)
+        if private and actor.registered:
+            await self.reached(actor.user_id)
         if not actor.registered or self._seen_names.get(actor.user_id) == (name, username):
             return
         if await people.display_name(self.db.reader, actor.user_id) != (name, username):
@@ -164,6 +194,7 @@ class PeopleService:
             if actor.registered:
                 await people.ensure_person(tx, user_id, now, name, username)
                 await people.clear_blocked(tx, user_id)
+                await people.mark_seen(tx, user_id, now)
         if actor.registered:
             self._unreachable.discard(user_id)
         self._forgotten += 1
@@ -237,6 +268,39 @@ class PeopleService:
                     purpose="notice",
                     now=now,
                 )
+
+    async def revoke(self, caller_id: int | None, user_id: int) -> Revocation:
+        """Withdraw every role `user_id` holds through an invite. `caller_id` must be an
+        admin (None: the street office's own command line). Roles from the organisation
+        file or WHISTLE_ADMIN_IDS stay and are named in the answer: they end when those are
+        edited, else the next import or start would give them back. Refused (nothing
+        changed) for somebody without roles, and when it would leave the office with no
+        admin. The open issues the person can no longer act on are re-dispatched."""
+        now = to_epoch(self.clock.now())
+        async with self.db.write() as tx:
+            if caller_id is not None and not (await people.load_actor(tx, caller_id)).admin:
+                raise Refused("not_admin")
+            grants = await people.grants_of(tx, user_id)
+            if not grants:
+                raise Refused("revoke_no_roles", user_id=user_id)
+            revoked = tuple(g for g in grants if g.source == "invite")
+            for grant in revoked:
+                await people.retire_grant(
+                    tx, user_id, grant.role.value, grant.scope, grant.source, now
+                )
+            if not await people.active_admins(tx):
+                raise Refused("revoke_last_admin", user_id=user_id)
+        self.forget_actors()
+        moved: list[Redispatched] = []
+        if revoked and self.after_revoke is not None:
+            moved = await self.after_revoke()
+        kept = tuple(g for g in grants if g.source != "invite")
+        return Revocation(user_id, revoked, kept, tuple(moved))
+
+    async def everyone(self) -> list[PersonRoles]:
+        """Everybody holding a role, each grant with where it came from, and whether they
+        have ever opened a chat with the bot (`whistle people list`)."""
+        return await people.everyone_with_roles(self.db.reader)
 
     async def sync_settings_admins(self, admin_ids: list[int]) -> None:
         """Admins named in WHISTLE_ADMIN_IDS hold the role; ones removed from it lose it."""

@@ -39,18 +39,18 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 @dataclass(frozen=True)
 class Scope:
-    """Whose issues a report covers: everything, one department, or one member's."""
+    """Whose issues a report covers: everything, or those held by some departments (a
+    head's) and those assigned to one member (their own), or both."""
 
-    department: str | None = None
+    departments: tuple[str, ...] = ()
     member: int | None = None
 
     @property
     def key(self) -> str:
-        if self.department is not None:
-            return f"department:{self.department}"
+        parts = [f"department:{d}" for d in self.departments]
         if self.member is not None:
-            return f"member:{self.member}"
-        return "all"
+            parts.append(f"member:{self.member}")
+        return "+".join(parts) or "all"
 
 
 @dataclass(frozen=True)
@@ -97,21 +97,25 @@ class StatisticsService:
         return label
 
     def scope_for(self, actor: Actor) -> Scope:
-        """Admins see everything, heads their department, members their own issues."""
+        """Admins see everything, heads every department they head, members their own
+        issues (in every department they belong to); a head who is also a member of another
+        department sees both."""
         if actor.admin:
             return Scope()
-        if actor.head_of:
-            return Scope(department=sorted(actor.head_of)[0])
-        if actor.member_of:
-            return Scope(member=actor.user_id)
-        raise Refused("st_not_allowed")
+        if not (actor.head_of or actor.member_of):
+            raise Refused("st_not_allowed")
+        member_elsewhere = bool(actor.member_of - actor.head_of)
+        return Scope(
+            departments=tuple(sorted(actor.head_of)),
+            member=actor.user_id if member_elsewhere else None,
+        )
 
     async def _computed(
         self, week: str, scope: Scope, as_of: int, durations: bool = True
     ) -> Computed:
         starts, ends = epoch_bounds(week, self.zone)
         cohort = await store.cohort_columns(
-            self.db.reader, starts, ends, scope.department, scope.member, durations
+            self.db.reader, starts, ends, scope.departments, scope.member, durations
         )
         return await asyncio.to_thread(compute, cohort, as_of)
 
@@ -125,7 +129,7 @@ class StatisticsService:
             shift_week(week, -1, self.zone), scope, as_of, durations=False
         )
         oldest = await store.oldest_overdue(
-            self.db.reader, starts, ends, as_of, scope.department, scope.member
+            self.db.reader, starts, ends, as_of, scope.departments, scope.member
         )
         return weekly_report(week, self.zone, current, previous, moment, oldest)
 
@@ -133,7 +137,7 @@ class StatisticsService:
         """The per-issue rows behind the week's figures, read one batch at a time (blocking:
         for the thread that writes the files)."""
         starts, ends = epoch_bounds(week, self.zone)
-        return store.cohort_rows(self.db.path, starts, ends, scope.department, scope.member)
+        return store.cohort_rows(self.db.path, starts, ends, scope.departments, scope.member)
 
     async def trend(
         self, week: str, scope: Scope = Scope(), weeks: int = TREND_WEEKS
@@ -152,11 +156,13 @@ class StatisticsService:
         return await self.notices.names(self.db.reader, [r["user_id"] for r in rows])
 
     def scope_title(self, lang: str, scope: Scope, names: Names) -> str:
-        if scope.department is not None:
-            return plain(lang, "st_scope_department", name=names.department(scope.department))
+        titles = [
+            plain(lang, "st_scope_department", name=names.department(code))
+            for code in scope.departments
+        ]
         if scope.member is not None:
-            return plain(lang, "st_scope_member", name=names.person(scope.member))
-        return plain(lang, "st_scope_all")
+            titles.append(plain(lang, "st_scope_member", name=names.person(scope.member)))
+        return plain(lang, "roles_separator").join(titles) or plain(lang, "st_scope_all")
 
     async def bundle(self, week: str, scope: Scope, lang: str, *, with_csv: bool = True) -> Bundle:
         """Message, chart, XLSX and (`with_csv`) CSV for one scope. The files are written in
@@ -199,15 +205,14 @@ class StatisticsService:
         ]
         heads = await fetch_all(
             reader,
-            """SELECT user_id, MIN(scope) AS department FROM role_grant
-               WHERE role = 'head' AND retired_at IS NULL GROUP BY user_id""",
+            """SELECT DISTINCT user_id FROM role_grant
+               WHERE role = 'head' AND retired_at IS NULL ORDER BY user_id""",
         )
         admins = {a for a, _ in recipients}
-        recipients += [
-            (r["user_id"], Scope(department=r["department"]))
-            for r in heads
-            if r["user_id"] not in admins
-        ]
+        for r in heads:
+            if r["user_id"] not in admins:
+                actor = await people.load_actor(reader, r["user_id"])
+                recipients.append((r["user_id"], self.scope_for(actor)))
         delivered = await fetch_all(
             reader, "SELECT recipient FROM stats_delivery WHERE week = ?", (week,)
         )
