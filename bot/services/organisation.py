@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from bot.clock import Clock, to_epoch
-from bot.organisation import Organisation, parse_organisation
+from bot.organisation import BOM, Organisation, parse_organisation, read_organisation_text
 from bot.permissions import Role
 from storage import org as org_store
 from storage import people
@@ -58,10 +58,11 @@ class OrganisationService:
         return self._cached
 
     async def import_file(self, path: Path) -> ImportSummary:
-        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        text = await asyncio.to_thread(read_organisation_text, path)
         return await self.import_text(text)
 
     async def import_text(self, toml_text: str) -> ImportSummary:
+        toml_text = toml_text.removeprefix(BOM)
         org = parse_organisation(toml_text)
         now = to_epoch(self.clock.now())
         wanted: set[tuple[int, str, str]] = set()
