@@ -8,23 +8,116 @@ stopped here, and every wait is bounded."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import json
 import os
+import shutil
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
-from contextlib import closing
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 
 import pytest
 
+from bench.crash import bot_environment, street_server
+from bot.loopback import LoopbackBotApi, SimulatedUser
 from bot.organisation import OrganisationInvalid, load_organisation, parse_organisation
 from tests.conftest import DISTRICT
 
 TOKEN = "424242:SECRET-never-print-me"
+SECRET = "SECRET-never-print-me"
+
+
+_numbers = itertools.count(1)
+
+
+class Process:
+    """A `whistle` subprocess, its output (stdout and stderr) going to a file; `stop()`
+    ends it (SIGTERM, then SIGKILL) if it is still running."""
+
+    def __init__(self, process: asyncio.subprocess.Process, log: Path) -> None:
+        self.process = process
+        self.log = log
+
+    @classmethod
+    async def start(cls, env: dict[str, str], cwd: Path, *args: str) -> Process:
+        log = cwd / f"whistle-{next(_numbers)}.log"
+        with log.open("wb") as out:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot",
+                *args,
+                env=env,
+                cwd=cwd,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        return cls(process, log)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    async def finish(self, seconds: float = 60) -> int:
+        """Wait (bounded) for the process to exit by itself; its exit code."""
+        try:
+            return await asyncio.wait_for(self.process.wait(), seconds)
+        finally:
+            await self.stop()
+
+    async def kill(self) -> None:
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGKILL)
+            await self.process.wait()
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), 20)
+            except TimeoutError:
+                await self.kill()
+
+
+async def whistle(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str]:
+    """Run one command to its end (at most a minute); its exit code and all its output."""
+    process = await Process.start(env, cwd, *args)
+    code = await process.finish()
+    return code, process.output
 
 
 def lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.strip()]
+
+
+@asynccontextmanager
+async def loopback() -> AsyncIterator[LoopbackBotApi]:
+    api = await street_server()
+    try:
+        yield api
+    finally:
+        await api.stop()
+
+
+async def answered(user: SimulatedUser) -> None:
+    """The running bot answers this user (it has started and polls)."""
+    mark = user.mark()
+    await user.send("/start")
+    await user.expect("欢迎", mark, timeout=60)
+
+
+# --- the token never printed --------------------------------------------------------------
 
 
 def closed_port() -> int:
@@ -32,6 +125,162 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+@pytest.mark.parametrize(
+    ("level", "client"), [("INFO", "httpx"), ("DEBUG", "httpx"), ("INFO", "aiohttp")]
+)
+@pytest.mark.parametrize(
+    ("answer", "cause"),
+    [
+        ("401", "the Bot API refused the token (401 Unauthorized): check WHISTLE_TELEGRAM_TOKEN"),
+        ("404", "answered 404 Not Found: check WHISTLE_TELEGRAM_API_URL"),
+        ("unreachable", "cannot reach the Bot API"),
+    ],
+)
+async def test_a_refused_start_is_one_line_naming_the_cause_without_the_token(
+    tmp_path: Path, answer: str, cause: str, level: str, client: str
+) -> None:
+    shutil.copy(DISTRICT, tmp_path / "district.toml")
+    async with loopback() as api:
+        env = bot_environment(api, tmp_path / "w.db", tmp_path / "district.toml")
+        env["WHISTLE_TELEGRAM_TOKEN"] = TOKEN  # not the server's: it answers 401
+        env["WHISTLE_LOG_LEVEL"] = level
+        env["WHISTLE_BOT_API_CLIENT"] = client
+        if answer == "404":
+            env["WHISTLE_TELEGRAM_API_URL"] = f"http://127.0.0.1:{api.port}/no-such/bot"
+        elif answer == "unreachable":
+            env["WHISTLE_TELEGRAM_API_URL"] = f"http://127.0.0.1:{closed_port()}/bot"
+        code, output = await whistle(env, tmp_path, "run")
+    assert code != 0
+    assert SECRET not in output and "424242" not in output
+    assert "Traceback" not in output
+    said = lines(output)
+    assert cause in said[-1] and said[-1].startswith("whistle: ")
+    if level == "INFO":
+        assert said == said[-1:], output
+
+
+def test_a_missing_token_or_an_invalid_organisation_file_stops_the_start_in_one_line(
+    tmp_path: Path,
+) -> None:
+    org_file = tmp_path / "district.toml"
+    org_file.write_text(
+        DISTRICT.read_text(encoding="utf-8").replace("head = 1001", f"head = {2**64}"),
+        encoding="utf-8",
+    )
+    env = cli_env(tmp_path / "w.db")
+    env["WHISTLE_ORG_FILE"] = str(org_file)
+    done = run_cli(env, tmp_path, "run")
+    assert done.returncode == 2
+    [said] = lines(done.stdout + done.stderr)
+    assert said.startswith(f"whistle: WHISTLE_ORG_FILE {org_file}: 1 error(s), the first: line ")
+    assert said.endswith(f"see them all with: whistle org check {org_file}")
+
+    del env["WHISTLE_TELEGRAM_TOKEN"]
+    done = run_cli(env, tmp_path, "run")
+    assert done.returncode == 2
+    assert lines(done.stdout + done.stderr) == ["whistle: WHISTLE_TELEGRAM_TOKEN is not set"]
+
+
+# --- one bot per database -----------------------------------------------------------------
+
+
+async def test_a_second_run_on_the_same_database_refuses_and_a_killed_one_leaves_no_lock(
+    tmp_path: Path,
+) -> None:
+    shutil.copy(DISTRICT, tmp_path / "district.toml")
+    async with loopback() as api:
+        env = bot_environment(api, tmp_path / "w.db", tmp_path / "district.toml")
+        worker = api.user(2001, "王芳")
+        first = await Process.start(env, tmp_path, "run")
+        later: Process | None = None
+        try:
+            await answered(worker)
+            code, output = await whistle(env, tmp_path, "run")
+            assert code != 0
+            said = lines(output)
+            assert len(said) == 1, output
+            assert "already using" in said[0] and f"process {first.pid}" in said[0]
+            assert "w.db" in said[0]
+
+            await first.kill()
+            later = await Process.start(env, tmp_path, "run")
+            await answered(worker)
+            assert later.process.returncode is None
+        finally:
+            await first.stop()
+            if later is not None:
+                await later.stop()
+    assert later.process.returncode == 0, later.output  # SIGTERM: a clean stop
+
+
+async def test_the_other_commands_work_beside_the_running_bot_which_sees_the_new_organisation(
+    tmp_path: Path,
+) -> None:
+    """stats, backup, invite and org import do not take the bot's lock. An import while the
+    bot runs is in the bot's next /report within seconds: the bot re-reads the stored
+    organisation when its text changes (checked every two seconds)."""
+    org_file = tmp_path / "district.toml"
+    shutil.copy(DISTRICT, org_file)
+    async with loopback() as api:
+        env = bot_environment(api, tmp_path / "w.db", org_file)
+        worker = api.user(2001, "王芳")
+        bot = await Process.start(env, tmp_path, "run")
+        try:
+            await answered(worker)
+
+            code, output = await whistle(env, tmp_path, "stats", "--format", "json")
+            assert code == 0, output
+            assert isinstance(json.loads(output), dict)
+
+            code, output = await whistle(env, tmp_path, "backup", str(tmp_path / "copy.db"))
+            assert code == 0, output
+            with closing(sqlite3.connect(tmp_path / "copy.db")) as copy:
+                assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+            code, output = await whistle(env, tmp_path, "invite", "worker", "--grid", "G03")
+            assert code == 0, output
+            invite = output.split()[0]
+            newcomer = api.user(2999, "新网格员")
+            await newcomer.send(f"/start {invite}")
+            await newcomer.expect("已加入", timeout=30)
+
+            with org_file.open("a", encoding="utf-8") as more:
+                more.write(
+                    '\n[[category]]\ncode = "new_kind"\nname = "新增类别"\ndepartment = "cg"\n'
+                    "ack_minutes = 30\nresolve_hours = 24\n"
+                )
+            code, output = await whistle(env, tmp_path, "org", "import", str(org_file))
+            assert code == 0 and "added: category new_kind" in output, output
+
+            for _ in range(40):
+                mark = worker.mark()
+                await worker.send("/report")
+                prompt = await worker.expect("请选择问题类别", mark, timeout=30)
+                if any(label == "新增类别" for label, _ in prompt.buttons()):
+                    break
+                await worker.send("/cancel")
+                await worker.expect("已取消", mark, timeout=30)
+                await asyncio.sleep(0.5)
+            else:
+                pytest.fail("the running bot never offered the imported category")
+            assert bot.process.returncode is None
+        finally:
+            await bot.stop()
+    assert bot.process.returncode == 0
+
+
+# --- odd files: the database --------------------------------------------------------------
+
+
+COMMANDS: list[list[str]] = [
+    ["run"],
+    ["stats"],
+    ["backup", "copy.db"],
+    ["invite", "worker", "--grid", "G01"],
+    ["org", "import", str(DISTRICT)],
+]
 
 
 def run_cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -53,6 +302,38 @@ def cli_env(database: Path) -> dict[str, str]:
         "WHISTLE_TELEGRAM_TOKEN": TOKEN,
         "WHISTLE_TELEGRAM_API_URL": f"http://127.0.0.1:{closed_port()}/bot",
     }
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_a_database_that_is_not_sqlite_or_in_no_folder_is_one_line_at_once(
+    tmp_path: Path, command: list[str]
+) -> None:
+    not_sqlite = tmp_path / "notes.db"
+    not_sqlite.write_text("会议记录：这不是数据库。\n" * 20, encoding="utf-8")
+    for database, problem in (
+        (not_sqlite, f"{not_sqlite} is not a SQLite database"),
+        (tmp_path / "missing" / "whistle.db", f"the folder {tmp_path / 'missing'} does not exist"),
+    ):
+        done = run_cli(cli_env(database), tmp_path, *command)
+        assert done.returncode == 1, done.stderr
+        said = lines(done.stderr)
+        assert len(said) == 1 and said[0].startswith(f"whistle: {problem}"), done.stderr
+        assert done.stdout == ""
+    assert not_sqlite.read_text(encoding="utf-8").startswith("会议记录")
+    assert not (tmp_path / "missing").exists()
+
+
+def test_the_demo_on_a_kept_folder_with_a_database_that_is_not_sqlite_says_so(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "whistle.db").write_bytes(b"not a database at all\n" * 10)
+    done = run_cli(cli_env(tmp_path / "unused.db"), tmp_path, "demo", "--keep", str(tmp_path))
+    assert done.returncode == 1
+    assert lines(done.stderr) == [
+        f"whistle: {tmp_path / 'whistle.db'} is not a SQLite database: give Whistle's "
+        "database or a new file's name"
+    ]
+    assert "Traceback" not in done.stdout
 
 
 # --- odd files: the organisation ----------------------------------------------------------
