@@ -73,6 +73,15 @@ async def _org(settings: Settings, action: str, path: Path) -> int:
             f"categories, {len(org.grids)} grids, {len(org.shifts)} duty shifts"
         )
         return 0
+    if org.timezone.key != settings.timezone:
+        # The running bot would take the file's zone for deadlines at once while showing
+        # times in WHISTLE_TIMEZONE, and refuse to start the next time.
+        print(
+            f"{path}: timezone = {org.timezone.key!r} but WHISTLE_TIMEZONE is "
+            f"{settings.timezone}; set both to the same zone (nothing imported)",
+            file=sys.stderr,
+        )
+        return 1
     async with Database(settings.database) as db:
         svc = build_services(settings, SystemClock(), db)
         summary = await svc.organisations.import_file(path)

@@ -454,3 +454,22 @@ def test_org_check_refuses_what_org_import_could_not_store_and_a_bom_is_imported
     imported = run_cli(env, tmp_path, "org", "import", str(notepad))
     assert imported.returncode == 0, imported.stderr
     assert "added: department cg" in imported.stdout
+
+
+def test_org_import_refuses_a_time_zone_other_than_the_bots(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "w.db")
+    berlin = tmp_path / "berlin.toml"
+    berlin.write_text(
+        district_text().replace('timezone = "Asia/Shanghai"', 'timezone = "Europe/Berlin"'),
+        encoding="utf-8",
+    )
+    env["WHISTLE_TIMEZONE"] = "Asia/Shanghai"
+    imported = run_cli(env, tmp_path, "org", "import", str(berlin))
+    assert imported.returncode == 1
+    assert lines(imported.stderr) == [
+        f"{berlin}: timezone = 'Europe/Berlin' but WHISTLE_TIMEZONE is Asia/Shanghai; "
+        "set both to the same zone (nothing imported)"
+    ]
+    assert not (tmp_path / "w.db").exists()
+    env["WHISTLE_TIMEZONE"] = "Europe/Berlin"
+    assert run_cli(env, tmp_path, "org", "import", str(berlin)).returncode == 0
