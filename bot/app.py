@@ -4,12 +4,14 @@ here and nowhere else."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import traceback
 from pathlib import Path
 from typing import Any
 
 from telegram import Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -23,6 +25,7 @@ from telegram.request import HTTPXRequest
 
 from bot.clock import Clock, SystemClock
 from bot.i18n import text
+from bot.instance import CannotStart, InstanceLock
 from bot.organisation import OrganisationInvalid
 from bot.persistence import DraftPersistence
 from bot.sender import OutboxSender
@@ -38,7 +41,7 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 
-class ConfigurationError(Exception):
+class ConfigurationError(CannotStart):
     """The settings contradict each other; the message says how to fix them."""
 
 
@@ -74,6 +77,18 @@ def redact_in_logs(secret: str) -> None:
 
         logging.setLogRecordFactory(redacting_factory)
     _REDACTED.add(secret)
+
+
+def redact(message: str) -> str:
+    """`message` with every secret given to redact_in_logs replaced, for text that is
+    printed rather than logged (the command line's one-line errors)."""
+    for token in _REDACTED:
+        message = message.replace(token, "<token>")
+    return message
+
+
+def _errors_dropped(record: logging.LogRecord) -> bool:
+    return record.levelno < logging.ERROR
 
 
 async def _stray_button(update: Update, context: Context) -> None:
@@ -156,23 +171,27 @@ class Whistle:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.db = Database(settings.database)
+        self.lock = InstanceLock(settings.database)
         self.services = build_services(settings, self.clock, self.db)
         self.application: Application | None = None  # type: ignore[type-arg]
         self.sender: OutboxSender | None = None
 
     async def start(self, *, poll: bool = True) -> None:
+        """Start everything, or raise CannotStart (AlreadyRunning, DatabaseUnavailable)
+        naming the cause: the token is refused, the Bot API is out of reach, another bot
+        holds the database, the organisation file is invalid."""
         settings = self.settings
+        if settings.telegram_token is None:
+            raise ConfigurationError("WHISTLE_TELEGRAM_TOKEN is not set")
         redact_in_logs(settings.token())
+        self.lock.acquire()
         await self.db.open()
         if settings.org_file is not None:
-            try:
-                await self.services.organisations.import_file(Path(settings.org_file))
-            except OrganisationInvalid as invalid:
-                raise ConfigurationError(f"{settings.org_file}: {invalid}") from None
+            await self._import_org_file(Path(settings.org_file))
         await self.services.people.sync_settings_admins(settings.admin_ids)
         await self._check_time_zone()
         self.application = build_application(settings, self.services)
-        await self.application.initialize()
+        await self._meet_the_bot_api(self.application)
         self.sender = OutboxSender(
             self.db,
             self.application.bot,
@@ -212,6 +231,62 @@ class Whistle:
                 timeout=settings.poll_timeout_seconds,
                 allowed_updates=Update.ALL_TYPES,
             )
+
+    async def _import_org_file(self, path: Path) -> None:
+        try:
+            await self.services.organisations.import_file(path)
+        except OrganisationInvalid as invalid:
+            raise ConfigurationError(
+                f"WHISTLE_ORG_FILE {path}: {len(invalid.errors)} error(s), the first: "
+                f"{invalid.errors[0]}; see them all with: whistle org check {path}"
+            ) from None
+
+    async def _meet_the_bot_api(self, application: Application) -> None:  # type: ignore[type-arg]
+        """Initialize the application (its getMe checks the token) and turn a refusal into
+        one line naming the setting to fix. python-telegram-bot's own message for a refused
+        token quotes the token, so the original exception is dropped, not chained."""
+        url = redact(self.settings.telegram_api_url)
+        # python-telegram-bot also logs an answer that is not JSON (a web server's 404
+        # page) with a traceback; the line raised below says it better.
+        request_log = logging.getLogger("telegram.request.BaseRequest")
+        request_log.addFilter(_errors_dropped)
+        try:
+            await self._initialize(application)
+        except InvalidToken as refused:
+            if "Not Found" in str(refused.__cause__ or ""):
+                raise CannotStart(
+                    f"the Bot API at {url} answered 404 Not Found: check "
+                    "WHISTLE_TELEGRAM_API_URL (it ends in /bot) and WHISTLE_TELEGRAM_TOKEN"
+                ) from None
+            raise CannotStart(
+                "the Bot API refused the token (401 Unauthorized): check WHISTLE_TELEGRAM_TOKEN"
+            ) from None
+        except NetworkError as error:
+            raise CannotStart(
+                f"cannot reach the Bot API at {url} ({redact(error.message)}): check "
+                "WHISTLE_TELEGRAM_API_URL and the network"
+            ) from None
+        except TelegramError as error:
+            raise CannotStart(
+                f"the Bot API at {url} answered getMe with an error ({redact(error.message)}): "
+                "check WHISTLE_TELEGRAM_API_URL"
+            ) from None
+        finally:
+            request_log.removeFilter(_errors_dropped)
+
+    @staticmethod
+    async def _initialize(application: Application) -> None:  # type: ignore[type-arg]
+        """application.initialize(), and on failure close the HTTP clients it opened: the
+        bot's shutdown skips them when its getMe failed (aiohttp then complains of
+        unclosed sessions at exit)."""
+        try:
+            await application.initialize()
+        except BaseException:
+            await asyncio.gather(
+                *(request.shutdown() for request in application.bot._request),
+                return_exceptions=True,
+            )
+            raise
 
     async def _check_time_zone(self) -> None:
         """Deadlines and rosters follow the organisation file's time zone, cards and
@@ -281,6 +356,7 @@ class Whistle:
             await application.shutdown()
         self.application = None
         await self.db.close()
+        self.lock.release()
 
     async def __aenter__(self) -> Whistle:
         try:

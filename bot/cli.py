@@ -12,12 +12,15 @@ import sys
 from pathlib import Path
 
 from bot.clock import SystemClock
+from bot.instance import CannotStart
 from bot.organisation import OrganisationInvalid, load_organisation
 from bot.permissions import Role
 from bot.services import Refused, build_services
 from bot.settings import Settings
-from storage.db import Database
+from storage.db import Database, DatabaseUnavailable
 from storage.people import Grant
+
+log = logging.getLogger("whistle")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,7 +66,7 @@ async def _run(settings: Settings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with Whistle(settings):
-        logging.getLogger("whistle").info("Whistle is running; Ctrl+C stops it")
+        log.info("Whistle is running; Ctrl+C stops it")
         await stop.wait()
 
 
@@ -81,6 +84,15 @@ async def _org(settings: Settings, action: str, path: Path) -> int:
             f"categories, {len(org.grids)} grids, {len(org.shifts)} duty shifts"
         )
         return 0
+    if org.timezone.key != settings.timezone:
+        # The running bot would take the file's zone for deadlines at once while showing
+        # times in WHISTLE_TIMEZONE, and refuse to start the next time.
+        print(
+            f"{path}: timezone = {org.timezone.key!r} but WHISTLE_TIMEZONE is "
+            f"{settings.timezone}; set both to the same zone (nothing imported)",
+            file=sys.stderr,
+        )
+        return 1
     async with Database(settings.database) as db:
         svc = build_services(settings, SystemClock(), db)
         try:
@@ -211,7 +223,11 @@ def _write_stats(data: bytes | None, form: str, output: Path | None) -> int:
     if data is None:
         return 2
     if output is not None:
-        output.write_bytes(data)
+        try:
+            output.write_bytes(data)
+        except OSError as error:
+            print(f"whistle: cannot write {output}: {error.strerror}", file=sys.stderr)
+            return 1
         print(f"wrote {output}")
     elif form in ("xlsx", "png"):
         print("binary output: give --output PATH", file=sys.stderr)
@@ -236,16 +252,20 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        return _command(args, settings)
+    except (CannotStart, DatabaseUnavailable) as failure:
+        from bot.app import ConfigurationError, redact
+
+        print(f"whistle: {redact(str(failure))}", file=sys.stderr)
+        return 2 if isinstance(failure, ConfigurationError) else 1
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> int:
+    """Run one command; a failure that has a one-line explanation is raised to main."""
     match args.command:
         case "run":
-            from bot.app import ConfigurationError
-
-            try:
-                asyncio.run(_run(settings))
-            except ConfigurationError as error:
-                print(f"whistle: {error}", file=sys.stderr)
-                return 2
-            return 0
+            return _run_bot(settings)
         case "demo":
             from bot.demo import run_demo
 
@@ -263,8 +283,29 @@ def main(argv: list[str] | None = None) -> int:
             if args.path.exists():
                 print(f"{args.path} exists; choose a new file", file=sys.stderr)
                 return 1
+            if not args.path.parent.is_dir():
+                print(f"the folder {args.path.parent} does not exist", file=sys.stderr)
+                return 1
             return asyncio.run(_backup(settings, args.path))
     return 2
+
+
+def _run_bot(settings: Settings) -> int:
+    """`whistle run`. The token is kept out of everything printed: log records are
+    redacted as they are made, a known startup failure is one line naming its cause, and
+    an unexpected one is logged (so redacted) rather than left to Python's traceback."""
+    from bot.app import redact_in_logs
+
+    if settings.telegram_token is not None:
+        redact_in_logs(settings.token())
+    try:
+        asyncio.run(_run(settings))
+    except (CannotStart, DatabaseUnavailable):
+        raise
+    except Exception:
+        log.critical("Whistle stopped on an unexpected error", exc_info=True)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -17,8 +17,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+SQLITE_MAX_INTEGER = 2**63 - 1
+"""The largest integer SQLite stores: a larger id would pass here and fail at import."""
+
 Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
-UserId = Annotated[int, Field(gt=0)]
+UserId = Annotated[int, Field(gt=0, le=SQLITE_MAX_INTEGER)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -34,7 +37,7 @@ class Department(_Entry):
     name: Name
     head: UserId | None = None
     members: list[UserId] = []
-    group_chat: Annotated[int, Field(lt=0)] | None = None
+    group_chat: Annotated[int, Field(lt=0, ge=-SQLITE_MAX_INTEGER - 1)] | None = None
     quiet: str | None = None
     """Quiet hours ('22:00-07:00'): non-urgent reminders wait until they end."""
     office_days: str = "mon-fri"
@@ -173,7 +176,7 @@ class _LineIndex:
 
     _header = re.compile(r"^\s*\[\[\s*([A-Za-z_]+)\s*\]\]")
     _table = re.compile(r"^\s*\[\s*([A-Za-z_]+)\s*\]")
-    _key = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=")
+    _key = re.compile(r"""^\s*(?:"([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*=""")
 
     def __init__(self, text: str) -> None:
         self.lines: dict[tuple[str | None, int | None, str | None], int] = {}
@@ -189,31 +192,36 @@ class _LineIndex:
             elif plain_table := self._table.match(line):
                 table, index = plain_table.group(1), None
             elif key := self._key.match(line):
-                self.lines.setdefault((table, index, key.group(1)), number)
+                name = next(part for part in key.groups() if part is not None)
+                self.lines.setdefault((table, index, name), number)
 
     def find(self, loc: tuple[Any, ...]) -> int | None:
+        """The line of an error's location: a key of `[[table]]` number i (or its header),
+        a key of a plain `[table]` such as `[people]`, or else a top-level key."""
         if not loc:
             return None
-        if len(loc) >= 2 and isinstance(loc[0], str) and isinstance(loc[1], int):
-            table, index = loc[0], loc[1]
+        head = str(loc[0])
+        found: int | None = None
+        if len(loc) >= 2 and isinstance(loc[1], int):
             if len(loc) >= 3 and isinstance(loc[2], str):
-                found = self.lines.get((table, index, loc[2]))
-                if found:
-                    return found
-            return self.lines.get((table, index, None))
-        return self.lines.get((None, None, str(loc[0])))
+                found = self.lines.get((head, loc[1], loc[2]))
+            found = found or self.lines.get((head, loc[1], None))
+        elif len(loc) >= 2 and isinstance(loc[1], str):
+            found = self.lines.get((head, None, loc[1]))
+        return found or self.lines.get((None, None, head))
 
 
 def _where(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
     if len(loc) >= 2 and isinstance(loc[0], str) and isinstance(loc[1], int):
         table, index = loc[0], loc[1]
         entries = raw.get(table)
-        code = None
         if isinstance(entries, list) and index < len(entries) and isinstance(entries[index], dict):
             code = entries[index].get("code") or entries[index].get("member")
-        label = f"[[{table}]] #{index + 1}" + (f" ({code})" if code is not None else "")
-        rest = ".".join(str(p) for p in loc[2:])
-        return f"{label} {rest}".strip()
+            label = f"[[{table}]] #{index + 1}" + (f" ({code})" if code is not None else "")
+            rest = ".".join(str(p) for p in loc[2:])
+            return f"{label} {rest}".strip()
+    if len(loc) >= 2 and isinstance(loc[0], str) and isinstance(raw.get(loc[0]), dict):
+        return f"[{loc[0]}] {loc[1]}" + (" (the key)" if "[key]" in loc[2:] else "")
     return ".".join(str(p) for p in loc)
 
 
@@ -285,7 +293,16 @@ def _cross_check(org: OrganisationFile) -> list[tuple[tuple[Any, ...], str]]:
             if entry.code in seen:
                 problems.append(((table, i, "code"), f"duplicate code {entry.code!r}"))
             seen.add(entry.code)
-    departments = {d.code: d for d in org.department}
+    departments: dict[str, Department] = {}
+    rosters: dict[str, set[int]] = {}
+    for dept in org.department:
+        # A duplicated code is one error (above); references to it are checked against
+        # every entry with that code, so it does not also fail each of them.
+        departments.setdefault(dept.code, dept)
+        roster = rosters.setdefault(dept.code, set())
+        roster.update(dept.members)
+        if dept.head is not None:
+            roster.add(dept.head)
     categories = {c.code for c in org.category}
     for i, dept in enumerate(org.department):
         if dept.head is not None and dept.head in dept.members:
@@ -319,10 +336,9 @@ def _cross_check(org: OrganisationFile) -> list[tuple[tuple[Any, ...], str]]:
             if target not in departments:
                 problems.append((("grid", i, "routes"), f"unknown department {target!r}"))
     for i, duty in enumerate(org.duty):
-        dept_entry = departments.get(duty.department)
-        if dept_entry is None:
+        if duty.department not in rosters:
             problems.append((("duty", i, "department"), f"unknown department {duty.department!r}"))
-        elif duty.member not in dept_entry.members and duty.member != dept_entry.head:
+        elif duty.member not in rosters[duty.department]:
             problems.append(
                 (
                     ("duty", i, "member"),
@@ -338,6 +354,7 @@ def _cross_check(org: OrganisationFile) -> list[tuple[tuple[Any, ...], str]]:
 
 def parse_organisation(text: str) -> Organisation:
     """Validate TOML text; raise OrganisationInvalid listing every error found."""
+    text = text.removeprefix(BOM)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -371,12 +388,28 @@ def parse_organisation(text: str) -> Organisation:
     )
 
 
-def load_organisation(path: Path) -> Organisation:
+BOM = "\ufeff"
+"""The byte order mark Windows Notepad puts at the start of a UTF-8 file."""
+
+
+def read_organisation_text(path: Path) -> str:
+    """The file's text (UTF-8, with or without a byte order mark), or OrganisationInvalid
+    saying why it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise OrganisationInvalid([OrgError(str(path), None, exc.strerror or str(exc))]) from None
-    return parse_organisation(text)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise OrganisationInvalid(
+            [OrgError(str(path), line, "not UTF-8 text: save the file as UTF-8")]
+        ) from None
+
+
+def load_organisation(path: Path) -> Organisation:
+    return parse_organisation(read_organisation_text(path))
 
 
 def _routes(routes: dict[str, str]) -> str:

@@ -21,12 +21,41 @@ from storage.migrations import migrate
 Params = Iterable[Any] | dict[str, Any]
 
 
+class DatabaseUnavailable(Exception):
+    """The database cannot be opened; the message says why in one line a person can act on."""
+
+
+def missing_folder(path: Path) -> str:
+    return f"the folder {path.parent} does not exist (WHISTLE_DATABASE={path})"
+
+
+def _explain(path: Path, error: sqlite3.Error) -> str:
+    if not path.parent.is_dir():
+        return missing_folder(path)
+    if isinstance(error, sqlite3.DatabaseError) and "not a database" in str(error):
+        return f"{path} is not a SQLite database: give Whistle's database or a new file's name"
+    return f"cannot open the database {path}: {error}"
+
+
+def _try_open(path: Path) -> None:
+    sqlite3.connect(path).close()
+
+
 async def _connect(path: Path) -> aiosqlite.Connection:
+    # An open that fails inside aiosqlite.connect leaves its thread to finish after the
+    # event loop has closed (a traceback at exit): fail here first, in a plain thread.
+    await asyncio.to_thread(_try_open, path)
     conn = await aiosqlite.connect(path, isolation_level=None)
-    conn.row_factory = aiosqlite.Row
-    await conn.execute("PRAGMA busy_timeout = 5000")
-    await conn.execute("PRAGMA foreign_keys = ON")
-    await conn.execute("PRAGMA synchronous = NORMAL")
+    try:
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA busy_timeout = 5000")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+    except BaseException:
+        # aiosqlite runs each connection in its own (non-daemon) thread: one left open
+        # keeps the process alive after the error.
+        await conn.close()
+        raise
     return conn
 
 
@@ -38,10 +67,19 @@ class Database:
         self._lock = asyncio.Lock()
 
     async def open(self) -> None:
-        self._writer = await _connect(self.path)
-        await self._writer.execute("PRAGMA journal_mode = WAL")
-        await migrate(self._writer)
-        self._reader = await _connect(self.path)
+        """Open both connections and bring the schema up to date; on any failure close
+        what was opened (a connection's thread would keep the process alive) and raise
+        DatabaseUnavailable for what SQLite refused."""
+        try:
+            self._writer = await _connect(self.path)
+            await self._writer.execute("PRAGMA journal_mode = WAL")
+            await migrate(self._writer)
+            self._reader = await _connect(self.path)
+        except BaseException as error:
+            await self.close()
+            if isinstance(error, sqlite3.Error):
+                raise DatabaseUnavailable(_explain(self.path, error)) from None
+            raise
 
     async def close(self) -> None:
         for conn in (self._reader, self._writer):

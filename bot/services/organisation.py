@@ -11,10 +11,12 @@ from pathlib import Path
 
 from bot.clock import Clock, to_epoch
 from bot.organisation import (
+    BOM,
     Organisation,
     OrganisationInvalid,
     OrgError,
     parse_organisation,
+    read_organisation_text,
     routing_changes,
 )
 from bot.permissions import Role
@@ -85,7 +87,7 @@ class OrganisationService:
         return self._cached
 
     async def import_file(self, path: Path) -> ImportSummary:
-        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        text = await asyncio.to_thread(read_organisation_text, path)
         return await self.import_text(text)
 
     def check_zone(self, org: Organisation, toml_text: str) -> None:
@@ -116,6 +118,7 @@ class OrganisationService:
         roles in a department or grid it removes, are retired. Then the open issues held by
         people or departments that can no longer act are re-dispatched (`after_import`).
         The summary names every change that moves issues or deadlines."""
+        toml_text = toml_text.removeprefix(BOM)
         org = parse_organisation(toml_text)
         self.check_zone(org, toml_text)
         previous_text = await org_store.stored_source(self.db.reader)
