@@ -13,7 +13,12 @@ from pathlib import Path
 
 from bot.clock import SystemClock
 from bot.instance import CannotStart
-from bot.organisation import OrganisationInvalid, load_organisation
+from bot.organisation import (
+    OrganisationInvalid,
+    check_zone,
+    parse_organisation,
+    read_organisation_text,
+)
 from bot.permissions import Role
 from bot.services import Refused, build_services
 from bot.settings import Settings
@@ -72,7 +77,11 @@ async def _run(settings: Settings) -> None:
 
 async def _org(settings: Settings, action: str, path: Path) -> int:
     try:
-        org = load_organisation(path)
+        toml_text = read_organisation_text(path)
+        org = parse_organisation(toml_text)
+        if action == "import":
+            # Refused before the database is opened: nothing is created or written.
+            check_zone(org, toml_text, settings.timezone)
     except OrganisationInvalid as invalid:
         print(f"{path}: {len(invalid.errors)} error(s)", file=sys.stderr)
         for error in invalid.errors:
@@ -84,15 +93,6 @@ async def _org(settings: Settings, action: str, path: Path) -> int:
             f"categories, {len(org.grids)} grids, {len(org.shifts)} duty shifts"
         )
         return 0
-    if org.timezone.key != settings.timezone:
-        # The running bot would take the file's zone for deadlines at once while showing
-        # times in WHISTLE_TIMEZONE, and refuse to start the next time.
-        print(
-            f"{path}: timezone = {org.timezone.key!r} but WHISTLE_TIMEZONE is "
-            f"{settings.timezone}; set both to the same zone (nothing imported)",
-            file=sys.stderr,
-        )
-        return 1
     async with Database(settings.database) as db:
         svc = build_services(settings, SystemClock(), db)
         try:

@@ -408,6 +408,32 @@ def read_organisation_text(path: Path) -> str:
         ) from None
 
 
+def check_zone(org: Organisation, toml_text: str, zone: str | None) -> None:
+    """OrganisationInvalid when the file's time zone is not `zone` (WHISTLE_TIMEZONE; None:
+    any zone): deadlines and rosters would follow one zone and every time shown the
+    other, and the bot would refuse its next start."""
+    if zone is None or org.timezone.key == zone:
+        return
+    line = next(
+        (
+            n
+            for n, text in enumerate(toml_text.splitlines(), start=1)
+            if text.strip().startswith("timezone")
+        ),
+        None,
+    )
+    raise OrganisationInvalid(
+        [
+            OrgError(
+                "timezone",
+                line,
+                f"{org.timezone.key!r} differs from WHISTLE_TIMEZONE {zone!r}; "
+                "set both to the same zone (nothing was imported)",
+            )
+        ]
+    )
+
+
 def load_organisation(path: Path) -> Organisation:
     return parse_organisation(read_organisation_text(path))
 

@@ -467,8 +467,9 @@ def test_org_import_refuses_a_time_zone_other_than_the_bots(tmp_path: Path) -> N
     imported = run_cli(env, tmp_path, "org", "import", str(berlin))
     assert imported.returncode == 1
     assert lines(imported.stderr) == [
-        f"{berlin}: timezone = 'Europe/Berlin' but WHISTLE_TIMEZONE is Asia/Shanghai; "
-        "set both to the same zone (nothing imported)"
+        f"{berlin}: 1 error(s)",
+        "  line 8: timezone: 'Europe/Berlin' differs from WHISTLE_TIMEZONE 'Asia/Shanghai'; "
+        "set both to the same zone (nothing was imported)",
     ]
     assert not (tmp_path / "w.db").exists()
     env["WHISTLE_TIMEZONE"] = "Europe/Berlin"

@@ -14,7 +14,7 @@ from bot.organisation import (
     BOM,
     Organisation,
     OrganisationInvalid,
-    OrgError,
+    check_zone,
     parse_organisation,
     read_organisation_text,
     routing_changes,
@@ -91,27 +91,8 @@ class OrganisationService:
         return await self.import_text(text)
 
     def check_zone(self, org: Organisation, toml_text: str) -> None:
-        """OrganisationInvalid when the file's time zone is not the running one: deadlines
-        and rosters would follow one zone and every time shown the other."""
-        if self.zone is not None and org.timezone.key != self.zone:
-            line = next(
-                (
-                    n
-                    for n, text in enumerate(toml_text.splitlines(), start=1)
-                    if text.strip().startswith("timezone")
-                ),
-                None,
-            )
-            raise OrganisationInvalid(
-                [
-                    OrgError(
-                        "timezone",
-                        line,
-                        f"{org.timezone.key!r} differs from WHISTLE_TIMEZONE {self.zone!r}; "
-                        "set both to the same zone (nothing was imported)",
-                    )
-                ]
-            )
+        """OrganisationInvalid when the file's time zone is not the running one."""
+        check_zone(org, toml_text, self.zone)
 
     async def import_text(self, toml_text: str) -> ImportSummary:
         """Store the file's organisation; grants that only the file gave, and invite-given
