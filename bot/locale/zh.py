@@ -227,4 +227,13 @@ MESSAGES: dict[str, str] = {
     "st_file_caption": "{week} 明细（每个问题一行，可据此复算全部指标）",
     "cmd_stats": "响应统计",
     "report_rate_limited": "您在一小时内已上报 {limit} 件问题，请稍后再报；紧急情况请直接电话联系街道。",
+    # field prompts
+    "prompt_cancelled": "已取消：{what}",
+    "prompt_expired": "已取消：{what}（超过 {minutes} 分钟未回复）。如仍需要，请重新点按钮。",
+    "prompt_what_reopen": "#{id} 的重办",
+    "prompt_what_transfer": "#{id} 的转派",
+    "prompt_what_progress": "#{id} 的进展",
+    "prompt_what_resolve": "#{id} 的办结",
+    "report_paused": "已暂停：填写中的上报。草稿已保存，发送 /report 继续。",
+    "report_paused_expired": "已暂停：填写中的上报（超过 {minutes} 分钟未操作）。草稿已保存，发送 /report 继续。",
 }
