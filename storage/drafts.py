@@ -28,6 +28,7 @@ class Draft:
     longitude: float | None = None
     address: str | None = None
     urgent: bool | None = None
+    updated_at: int = 0
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Draft:
@@ -46,6 +47,7 @@ class Draft:
             longitude=row["longitude"],
             address=row["address"],
             urgent=None if row["urgent"] is None else bool(row["urgent"]),
+            updated_at=row["updated_at"],
         )
 
 
@@ -99,6 +101,11 @@ async def delete_draft(
     return cursor.rowcount > 0
 
 
-async def draft_steps(conn: aiosqlite.Connection) -> dict[tuple[int, int], int]:
-    rows = await fetch_all(conn, "SELECT chat_id, user_id, step FROM draft")
+async def draft_steps(
+    conn: aiosqlite.Connection, updated_since: int = 0
+) -> dict[tuple[int, int], int]:
+    """The step of every draft written to at or after `updated_since`."""
+    rows = await fetch_all(
+        conn, "SELECT chat_id, user_id, step FROM draft WHERE updated_at >= ?", (updated_since,)
+    )
     return {(r["chat_id"], r["user_id"]): r["step"] for r in rows}

@@ -101,9 +101,10 @@ class ReportService:
         return draft
 
     async def _save(self, draft: Draft) -> Draft:
+        draft.updated_at = to_epoch(self.clock.now())
         try:
             async with self.db.one_statement() as conn:
-                await store.save_draft(conn, draft, to_epoch(self.clock.now()))
+                await store.save_draft(conn, draft, draft.updated_at)
         except BaseException:
             self.forget(draft.user_id)
             raise
