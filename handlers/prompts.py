@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from telegram import Update
+from telegram.constants import ParseMode
 
 from bot.callbacks import parse_issue_button
 from bot.i18n import Html, plain, text
@@ -141,7 +142,7 @@ async def observe(update: Update, context: Context) -> None:
     if chat is not None and user is not None and chat.id == user.id:
         await reply(update, body)
     elif user is not None:
-        await context.bot.send_message(user.id, str(body), parse_mode="HTML")
+        await context.bot.send_message(user.id, str(body), parse_mode=ParseMode.HTML)
 
 
 async def tell_expired(update: Update, context: Context, prompt: Prompt) -> None:
@@ -150,4 +151,4 @@ async def tell_expired(update: Update, context: Context, prompt: Prompt) -> None
     body = expired_text(lang, prompt, services(context).settings.prompt_minutes)
     user = update.effective_user
     if user is not None:
-        await context.bot.send_message(user.id, str(body), parse_mode="HTML")
+        await context.bot.send_message(user.id, str(body), parse_mode=ParseMode.HTML)
