@@ -2,9 +2,10 @@
 
 The draft row's `step` *is* the conversation state: the report handlers write it at
 every step, and this class hands it back to the ConversationHandler on start, so a
-half-written report survives a restart; a draft left longer than the prompt window is
-not waiting for input any more (handlers/prompts.py), so it comes back as a saved draft
-that /report resumes, not as a conversation. Nothing else is persisted through PTB:
+half-written report survives a restart; a draft that stopped waiting for input (the
+person started something else, or left it longer than the prompt window, see
+handlers/prompts.py) comes back as a saved draft that /report resumes, not as a
+conversation. Nothing else is persisted through PTB:
 everything else Whistle knows lives in its own tables.
 """
 

@@ -5,7 +5,8 @@ A person has at most one such prompt. It ends when they start anything else (a c
 button that is not the prompt's own, another prompt) and expires WHISTLE_PROMPT_MINUTES
 after it was asked, by the app's Clock, so a stray tap never turns later, unrelated input
 into a reason or a note. The prompt lives in PTB's per-user `user_data`; the
-conversations check it before they take any input.
+conversations check it before they take any input. A draft report also records in the
+database whether it still waits for input, so a restart keeps that too.
 """
 
 from __future__ import annotations
@@ -57,14 +58,6 @@ def begin(
 def current(context: Context) -> Prompt | None:
     found = context.user_data.get(_KEY) if context.user_data is not None else None
     return found if isinstance(found, Prompt) else None
-
-
-def interrupted(context: Context) -> bool:
-    """Something else was started since the report conversation last asked."""
-    if context.user_data is None or _KEY not in context.user_data:
-        return False
-    prompt = current(context)
-    return prompt is None or prompt.kind != REPORT
 
 
 def finish(context: Context) -> None:
@@ -135,6 +128,8 @@ async def observe(update: Update, context: Context) -> None:
         return
     assert context.user_data is not None
     context.user_data[_KEY] = ENDED
+    if prompt.kind == REPORT and update.effective_user is not None:
+        await services(context).reports.pause(update.effective_user.id)
     lang = await language(update, context)
     body = cancelled_text(lang, prompt)
     user = update.effective_user

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import datetime
 from typing import Any
 
 from telegram import Update
@@ -292,26 +291,19 @@ async def unexpected(update: Update, context: Context) -> int | None:
 Callback = Callable[[Update, Context], Coroutine[Any, Any, int | None]]
 
 
-def _asked_at(context: Context, draft: Draft) -> datetime:
-    """When the draft's step was last asked: its last change, or a later /report that
-    showed it again."""
-    asked = from_epoch(draft.updated_at)
-    prompt = prompts.current(context)
-    if prompt is not None and prompt.kind == prompts.REPORT:
-        return max(asked, prompt.started_at)
-    return asked
-
-
 async def _stale(update: Update, context: Context) -> bool:
     """The person started something else since the last step, or took longer than
     WHISTLE_PROMPT_MINUTES: say the report is paused; the input is not taken."""
-    draft = await services(context).reports.current(_user_id(update))
+    svc = services(context)
+    draft = await svc.reports.current(_user_id(update))
     lang = await language(update, context)
-    if prompts.interrupted(context):
+    if draft is None:
+        return False
+    if draft.waiting_since is None:
         body = text(lang, "report_paused")
-    elif draft is not None and prompts.expired(context, _asked_at(context, draft)):
-        minutes = services(context).settings.prompt_minutes
-        body = text(lang, "report_paused_expired", minutes=minutes)
+    elif prompts.expired(context, from_epoch(draft.waiting_since)):
+        await svc.reports.pause(draft.user_id)
+        body = text(lang, "report_paused_expired", minutes=svc.settings.prompt_minutes)
     else:
         return False
     prompts.finish(context)
@@ -323,13 +315,16 @@ async def _stale(update: Update, context: Context) -> bool:
 
 
 def _asking(callback: Callback, *, starts: bool = False) -> Callback:
-    """A step of the conversation: refused when the prompt is no longer pending (unless
-    the step `starts` the conversation); the report's prompt is pending while it goes on."""
+    """A step of the conversation: refused when the draft no longer waits for input
+    (unless the step `starts` the conversation, which asks again)."""
 
     async def run(update: Update, context: Context) -> int | None:
         if not starts and await _stale(update, context):
             return ConversationHandler.END
         asked = services(context).clock.now()
+        if starts:
+            # A draft shown again waits for input from now (before it is shown).
+            await services(context).reports.resume(_user_id(update))
         state = await callback(update, context)
         if state == ConversationHandler.END:
             prompts.finish(context)

@@ -249,6 +249,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX outbox_issue ON outbox(issue_id, purpose) WHERE issue_id IS NOT NULL;
         """,
     ),
+    (
+        9,
+        # field prompts: since when a draft's step has been waiting for the person's input;
+        # NULL once they started something else. A restart restores only drafts still
+        # waiting within WHISTLE_PROMPT_MINUTES as conversations.
+        """
+        ALTER TABLE draft ADD COLUMN waiting_since INTEGER;
+        UPDATE draft SET waiting_since = updated_at;
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
