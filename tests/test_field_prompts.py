@@ -182,6 +182,27 @@ async def test_report_step_expires_in_flight_and_across_a_restart(street: Street
     assert draft is not None and draft.description == "垃圾桶满溢"
 
 
+async def test_report_paused_by_a_command_stays_paused_across_a_restart(
+    street: Street,
+) -> None:
+    """A worker half-way through a report runs /my: the report is paused (draft kept);
+    after a restart their next text is not taken as the description either."""
+    worker = street.person(2001, "王芳")
+    mark = worker.mark()
+    await worker.send("/report")
+    await worker.tap(await worker.expect("请选择问题类别", mark), "环境卫生")
+    await worker.expect("请用文字描述问题", mark)
+    mark = worker.mark()
+    await worker.send("/my")
+    await worker.expect("已暂停：填写中的上报", mark)
+    await street.restart()
+    mark = worker.mark()
+    await worker.send("刚才那件已经好了")
+    await worker.expect("请用文字描述问题", mark)
+    draft = await draft_store.get_draft(street.whistle.db.reader, 2001)
+    assert draft is not None and draft.description is None and draft.category_code
+
+
 async def test_abandoned_resolve_note_resolves_nothing(street: Street) -> None:
     worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
     number = await acknowledged_issue(street, worker, member)
