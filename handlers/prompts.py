@@ -126,8 +126,7 @@ async def observe(update: Update, context: Context) -> None:
     prompt = current(context)
     if prompt is None or _belongs(update, prompt):
         return
-    assert context.user_data is not None
-    context.user_data[_KEY] = ENDED
+    finish(context)
     if prompt.kind == REPORT and update.effective_user is not None:
         await services(context).reports.pause(update.effective_user.id)
     lang = await language(update, context)
