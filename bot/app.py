@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from bot.services.organisation import OrganisationMissing
 from bot.settings import Settings
 from bot.transport import AiohttpRequest, BacklogGatedPolling, backlog_of
 from bot.updates import PerPersonOrder
-from handlers import actions, admin, lookup, people, report
+from handlers import actions, admin, lookup, people, prompts, report
 from handlers.common import Context, refuse, reply, services
 from storage.db import Database
 
@@ -46,6 +47,11 @@ class ConfigurationError(CannotStart):
 
 
 DEADLINE_SWEEP_SECONDS = 30.0
+# Handler groups, in the order they see an update: what a group chat may use (only card
+# buttons and /help), the guard, then the observer that ends
+# a pending prompt when the person starts something else, then the note conversation
+# (what it takes it stops; the rest goes on), then everything else (group 0).
+CHAT_GROUP, GUARD_GROUP, PROMPT_GROUP, NOTE_GROUP = -4, -3, -2, -1
 
 
 _REDACTED: set[str] = set()
@@ -130,7 +136,14 @@ def build_application(settings: Settings, svc: Services) -> Application:  # type
         .base_url(settings.telegram_api_url)
         .request(request)
         .get_updates_request(polling_request)
-        .persistence(DraftPersistence(svc.db, svc.reports, report.REPORT_CONVERSATION))
+        .persistence(
+            DraftPersistence(
+                svc.db,
+                svc.reports,
+                report.REPORT_CONVERSATION,
+                timedelta(minutes=settings.prompt_minutes),
+            )
+        )
         .concurrent_updates(PerPersonOrder(settings.concurrent_updates))
     )
     if settings.telegram_file_url:
@@ -138,10 +151,11 @@ def build_application(settings: Settings, svc: Services) -> Application:  # type
     application = builder.build()
     polling_request.backlog = backlog_of(application)
     application.bot_data["services"] = svc
-    application.add_handler(TypeHandler(Update, people.keep_to_private), group=-2)
-    application.add_handler(TypeHandler(Update, people.guard), group=-1)
+    application.add_handler(TypeHandler(Update, people.keep_to_private), group=CHAT_GROUP)
+    application.add_handler(TypeHandler(Update, people.guard), group=GUARD_GROUP)
+    application.add_handler(TypeHandler(Update, prompts.observe), group=PROMPT_GROUP)
+    application.add_handler(actions.note_conversation(settings.prompt_minutes), group=NOTE_GROUP)
     application.add_handler(CommandHandler("start", people.start))
-    application.add_handler(actions.note_conversation())
     application.add_handler(report.report_conversation())
     application.add_handler(actions.action_handler())
     application.add_handler(CommandHandler("help", people.help_command))

@@ -2,17 +2,22 @@
 
 The draft row's `step` *is* the conversation state: the report handlers write it at
 every step, and this class hands it back to the ConversationHandler on start, so a
-half-written report survives a restart. Nothing else is persisted through PTB:
+half-written report survives a restart; a draft that stopped waiting for input (the
+person started something else, or left it longer than the prompt window, see
+handlers/prompts.py) comes back as a saved draft that /report resumes, not as a
+conversation. Nothing else is persisted through PTB:
 everything else Whistle knows lives in its own tables.
 """
 
 from __future__ import annotations
 
 from collections.abc import MutableMapping
+from datetime import timedelta
 from typing import Any
 
 from telegram.ext import BasePersistence, PersistenceInput
 
+from bot.clock import to_epoch
 from bot.services.reports import ReportService
 from storage import drafts
 from storage.db import Database
@@ -31,6 +36,7 @@ class DraftPersistence(BasePersistence[Data, Data, Data]):
         db: Database,
         reports: ReportService,
         conversation: str,
+        prompt_window: timedelta,
         update_interval: float = 5,
     ) -> None:
         super().__init__(
@@ -42,11 +48,13 @@ class DraftPersistence(BasePersistence[Data, Data, Data]):
         self.db = db
         self.reports = reports
         self.conversation = conversation
+        self.prompt_window = prompt_window
 
     async def get_conversations(self, name: str) -> ConversationDict:
         if name != self.conversation:
             return {}
-        steps = await drafts.draft_steps(self.db.reader)
+        since = to_epoch(self.reports.clock.now() - self.prompt_window)
+        steps = await drafts.draft_steps(self.db.reader, since)
         return {key: step for key, step in steps.items()}
 
     async def update_conversation(

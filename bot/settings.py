@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     stats_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
     stats_time: time = time(9, 0)
     report_limit_per_hour: Annotated[int, Field(gt=0)] = 30
+    prompt_minutes: Annotated[int, Field(gt=0, le=1440)] = 15
     log_level: str = "INFO"
 
     @field_validator("admin_ids", mode="before")

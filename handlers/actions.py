@@ -2,17 +2,26 @@
 
 Buttons that need words (a reason, a note, photos) start a short conversation in the
 person's private chat; the others act at once. Every tap is re-checked by the services.
+The conversation takes input only while its prompt is pending (handlers/prompts.py): once
+the person started something else, or the prompt expired, the input goes on to the rest of
+the bot.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Any
+
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import (
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ConversationHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -29,6 +38,7 @@ from bot.numbers import parse_id
 from bot.services import Refused
 from bot.services.issues import Tap
 from bot.services.reports import clean_text
+from handlers import prompts
 from handlers.common import Context, answer_query, conversation, language, refuse, reply, services
 
 NOTE, PHOTOS = range(2)
@@ -131,7 +141,13 @@ async def ask_note(update: Update, context: Context) -> int:
         return ConversationHandler.END
     lang = await language(update, context)
     assert context.user_data is not None
-    context.user_data[_PENDING] = {"action": action, "issue": button.issue_id, "photos": []}
+    asked = prompts.begin(context, action.value, button.issue_id, button.button.value)
+    context.user_data[_PENDING] = {
+        "action": action,
+        "issue": button.issue_id,
+        "photos": [],
+        "prompt": asked,
+    }
     in_private = query.message is not None and query.message.chat.type == "private"
     await answer_query(query, None if in_private else plain(lang, "ans_check_private"))
     await context.bot.send_message(
@@ -194,6 +210,7 @@ async def finish_resolution(update: Update, context: Context) -> int:
 async def _finish(update: Update, context: Context) -> int:
     assert context.user_data is not None and update.effective_user is not None
     pending = context.user_data.pop(_PENDING, None)
+    prompts.finish(context)
     if pending is None:
         return ConversationHandler.END
     issues = services(context).issues
@@ -223,6 +240,7 @@ async def _finish(update: Update, context: Context) -> int:
 async def cancel_note(update: Update, context: Context) -> int:
     assert context.user_data is not None
     context.user_data.pop(_PENDING, None)
+    prompts.finish(context)
     await reply(update, text(await language(update, context), "note_cancelled"))
     return ConversationHandler.END
 
@@ -232,23 +250,94 @@ async def expect_note(update: Update, context: Context) -> int | None:
     return None
 
 
-def note_conversation() -> ConversationHandler[Context]:
+def _live_prompt(context: Context) -> prompts.Prompt | None:
+    """The note prompt this conversation is waiting on, if it is still the person's
+    pending prompt (nothing else was started since it was asked)."""
+    assert context.user_data is not None
+    pending = context.user_data.get(_PENDING)
+    prompt = prompts.current(context)
+    if pending is None or prompt is None or pending.get("prompt") is not prompt:
+        return None
+    return prompt
+
+
+Callback = Callable[[Update, Context], Coroutine[Any, Any, int | None]]
+
+
+def _owned(callback: Callback) -> Callback:
+    """The conversation's own update: handled here, and no later handler sees it."""
+
+    async def run(update: Update, context: Context) -> int | None:
+        raise ApplicationHandlerStop(await callback(update, context))
+
+    return run
+
+
+def _answering(callback: Callback) -> Callback:
+    """Input for the pending prompt. When the person has started something else since, the
+    conversation ends and the update goes on to the rest of the bot; when the prompt has
+    expired, the person is told and the input changes nothing."""
+
+    async def run(update: Update, context: Context) -> int | None:
+        assert context.user_data is not None
+        prompt = _live_prompt(context)
+        if prompt is None:
+            context.user_data.pop(_PENDING, None)
+            return ConversationHandler.END
+        if prompts.expired(context, prompt.started_at):
+            context.user_data.pop(_PENDING, None)
+            prompts.finish(context)
+            if update.callback_query is not None:
+                await answer_query(update.callback_query)
+            await prompts.tell_expired(update, context, prompt)
+            raise ApplicationHandlerStop(ConversationHandler.END)
+        asked = services(context).clock.now()
+        state = await callback(update, context)
+        if state != ConversationHandler.END and context.user_data.get(_PENDING) is not None:
+            # The next step (photos after a 办结 note) gets its own time.
+            context.user_data[_PENDING]["prompt"] = prompts.begin(
+                context, prompt.kind, prompt.issue_id, prompt.button, at=asked
+            )
+        raise ApplicationHandlerStop(state)
+
+    return run
+
+
+async def note_timed_out(update: Update, context: Context) -> None:
+    """PTB's conversation timeout (real time): drop the prompt and say so."""
+    assert context.user_data is not None
+    prompt = _live_prompt(context)
+    context.user_data.pop(_PENDING, None)
+    if prompt is not None:
+        prompts.finish(context)
+        await prompts.tell_expired(update, context, prompt)
+
+
+def note_conversation(prompt_minutes: int) -> ConversationHandler[Context]:
+    """Runs in a handler group of its own, before the rest of the bot: what it takes, it
+    stops (ApplicationHandlerStop); what it does not take goes on."""
     private_message = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
     return conversation(
-        entry_points=[CallbackQueryHandler(ask_note, pattern=r"^(xfer|prog|res|reop):")],
+        entry_points=[CallbackQueryHandler(_owned(ask_note), pattern=r"^(xfer|prog|res|reop):")],
         states={
-            NOTE: [MessageHandler(private_message & filters.TEXT & ~filters.COMMAND, receive_note)],
-            PHOTOS: [
-                MessageHandler(private_message & filters.PHOTO, add_resolution_photo),
-                CallbackQueryHandler(finish_resolution, pattern=r"^n:(skip|submit)$"),
+            NOTE: [
+                MessageHandler(
+                    private_message & filters.TEXT & ~filters.COMMAND, _answering(receive_note)
+                )
             ],
+            PHOTOS: [
+                MessageHandler(private_message & filters.PHOTO, _answering(add_resolution_photo)),
+                CallbackQueryHandler(_answering(finish_resolution), pattern=r"^n:(skip|submit)$"),
+            ],
+            ConversationHandler.TIMEOUT: [TypeHandler(Update, note_timed_out)],
         },
         fallbacks=[
-            CommandHandler("cancel", cancel_note),
-            MessageHandler(private_message & ~filters.COMMAND, expect_note),
+            CommandHandler("cancel", _answering(cancel_note)),
+            MessageHandler(private_message & ~filters.COMMAND, _answering(expect_note)),
         ],
         per_chat=False,
         allow_reentry=True,
+        conversation_timeout=timedelta(minutes=prompt_minutes),
         name="note",
     )
 

@@ -1,11 +1,14 @@
 """The report conversation (/report): grid, category, description, photos, location,
 urgency, summary, 提交. Each step is saved in the draft, which is also the conversation's
-persisted state."""
+persisted state. The conversation takes input only while its prompt is pending
+(handlers/prompts.py): after the person started something else, or after
+WHISTLE_PROMPT_MINUTES without a step, the draft is kept and /report carries on."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from telegram import Update
 from telegram.constants import ParseMode
@@ -18,10 +21,12 @@ from telegram.ext import (
 )
 
 from bot.callbacks import ReportButton, report_argument
-from bot.i18n import text
+from bot.clock import from_epoch
+from bot.i18n import plain, text
 from bot.report_steps import Step
 from bot.services import Refused
 from bot.views import local_time, report_prompt
+from handlers import prompts
 from handlers.common import (
     Context,
     answer_query,
@@ -283,44 +288,104 @@ async def unexpected(update: Update, context: Context) -> int | None:
     return None if draft else ConversationHandler.END
 
 
+Callback = Callable[[Update, Context], Coroutine[Any, Any, int | None]]
+
+
+async def _stale(update: Update, context: Context) -> bool:
+    """The person started something else since the last step, or took longer than
+    WHISTLE_PROMPT_MINUTES: say the report is paused; the input is not taken."""
+    svc = services(context)
+    draft = await svc.reports.current(_user_id(update))
+    lang = await language(update, context)
+    if draft is None:
+        return False
+    if draft.waiting_since is None:
+        body = text(lang, "report_paused")
+    elif prompts.expired(context, from_epoch(draft.waiting_since)):
+        await svc.reports.pause(draft.user_id)
+        body = text(lang, "report_paused_expired", minutes=svc.settings.prompt_minutes)
+    else:
+        return False
+    prompts.finish(context)
+    if update.callback_query is not None:
+        await answer_query(update.callback_query, plain(lang, "report_paused")[:200])
+    else:
+        await reply(update, body)
+    return True
+
+
+def _asking(callback: Callback, *, starts: bool = False) -> Callback:
+    """A step of the conversation: refused when the draft no longer waits for input
+    (unless the step `starts` the conversation, which asks again)."""
+
+    async def run(update: Update, context: Context) -> int | None:
+        if not starts and await _stale(update, context):
+            return ConversationHandler.END
+        asked = services(context).clock.now()
+        if starts:
+            # A draft shown again waits for input from now (before it is shown).
+            await services(context).reports.resume(_user_id(update))
+        state = await callback(update, context)
+        if state == ConversationHandler.END:
+            prompts.finish(context)
+        else:
+            prompts.begin(context, prompts.REPORT, at=asked)
+        return state
+
+    return run
+
+
 def report_conversation() -> ConversationHandler[Context]:
     text_in_private = PRIVATE & filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE
     photo_in_private = PRIVATE & filters.PHOTO & filters.UpdateType.MESSAGE
+    start, accept = _asking(start_report, starts=True), _asking(accept_offer, starts=True)
     return conversation(
         entry_points=[
-            CommandHandler("report", start_report, filters=PRIVATE),
-            CallbackQueryHandler(accept_offer, pattern=f"^{ReportButton.START.value}$"),
-            MessageHandler(photo_in_private | text_in_private, offer_report),
+            CommandHandler("report", start, filters=PRIVATE),
+            CallbackQueryHandler(accept, pattern=f"^{ReportButton.START.value}$"),
+            MessageHandler(photo_in_private | text_in_private, _asking(offer_report, starts=True)),
         ],
         states={
-            Step.OFFER: [
-                CallbackQueryHandler(accept_offer, pattern=f"^{ReportButton.START.value}$")
+            Step.OFFER: [CallbackQueryHandler(accept, pattern=f"^{ReportButton.START.value}$")],
+            Step.GRID: [
+                CallbackQueryHandler(_asking(choose_grid), pattern=f"^{ReportButton.GRID.value}:")
             ],
-            Step.GRID: [CallbackQueryHandler(choose_grid, pattern=f"^{ReportButton.GRID.value}:")],
             Step.CATEGORY: [
-                CallbackQueryHandler(choose_category, pattern=f"^{ReportButton.CATEGORY.value}:")
+                CallbackQueryHandler(
+                    _asking(choose_category), pattern=f"^{ReportButton.CATEGORY.value}:"
+                )
             ],
-            Step.DESCRIPTION: [MessageHandler(text_in_private, describe)],
+            Step.DESCRIPTION: [MessageHandler(text_in_private, _asking(describe))],
             Step.PHOTOS: [
-                MessageHandler(photo_in_private, add_photo),
-                CallbackQueryHandler(photos_done, pattern=r"^r:(done|skip)$"),
+                MessageHandler(photo_in_private, _asking(add_photo)),
+                CallbackQueryHandler(_asking(photos_done), pattern=r"^r:(done|skip)$"),
             ],
             Step.LOCATION: [
-                MessageHandler(PRIVATE & (filters.LOCATION | filters.VENUE), locate),
-                MessageHandler(text_in_private, locate),
-                CallbackQueryHandler(skip_location, pattern=f"^{ReportButton.SKIP.value}$"),
+                MessageHandler(PRIVATE & (filters.LOCATION | filters.VENUE), _asking(locate)),
+                MessageHandler(text_in_private, _asking(locate)),
+                CallbackQueryHandler(
+                    _asking(skip_location), pattern=f"^{ReportButton.SKIP.value}$"
+                ),
             ],
             Step.URGENCY: [
-                CallbackQueryHandler(set_urgency, pattern=f"^{ReportButton.URGENCY.value}:")
+                CallbackQueryHandler(
+                    _asking(set_urgency), pattern=f"^{ReportButton.URGENCY.value}:"
+                )
             ],
-            Step.CONFIRM: [CallbackQueryHandler(submit, pattern=f"^{ReportButton.SUBMIT.value}$")],
+            Step.CONFIRM: [
+                CallbackQueryHandler(_asking(submit), pattern=f"^{ReportButton.SUBMIT.value}$")
+            ],
         },
         fallbacks=[
-            CommandHandler("cancel", cancel),
-            CallbackQueryHandler(cancel, pattern=f"^{ReportButton.CANCEL.value}$"),
-            CommandHandler("report", start_report, filters=PRIVATE),
-            CallbackQueryHandler(unexpected, pattern=r"^r:"),
-            MessageHandler(PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND, unexpected),
+            CommandHandler("cancel", _asking(cancel, starts=True)),
+            CallbackQueryHandler(
+                _asking(cancel, starts=True), pattern=f"^{ReportButton.CANCEL.value}$"
+            ),
+            CommandHandler("report", start, filters=PRIVATE),
+            CallbackQueryHandler(_asking(unexpected), pattern=r"^r:"),
+            MessageHandler(
+                PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND, _asking(unexpected)
+            ),
         ],
         name=REPORT_CONVERSATION,
         persistent=True,

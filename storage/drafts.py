@@ -28,6 +28,9 @@ class Draft:
     longitude: float | None = None
     address: str | None = None
     urgent: bool | None = None
+    waiting_since: int | None = None
+    """Since when the draft's step waits for the person's input; None once they started
+    something else (the draft is kept, /report carries on)."""
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Draft:
@@ -46,6 +49,7 @@ class Draft:
             longitude=row["longitude"],
             address=row["address"],
             urgent=None if row["urgent"] is None else bool(row["urgent"]),
+            waiting_since=row["waiting_since"],
         )
 
 
@@ -70,6 +74,7 @@ async def save_draft(conn: aiosqlite.Connection, draft: Draft, now: int) -> None
         "urgent": None if draft.urgent is None else int(draft.urgent),
         "started_at": draft.started_at,
         "updated_at": now,
+        "waiting_since": draft.waiting_since,
     }
     columns = ", ".join(values)
     marks = ", ".join("?" * len(values))
@@ -83,6 +88,10 @@ async def save_draft(conn: aiosqlite.Connection, draft: Draft, now: int) -> None
 
 async def set_step(conn: aiosqlite.Connection, user_id: int, step: int) -> None:
     await conn.execute("UPDATE draft SET step = ? WHERE user_id = ?", (step, user_id))
+
+
+async def set_waiting(conn: aiosqlite.Connection, user_id: int, since: int | None) -> None:
+    await conn.execute("UPDATE draft SET waiting_since = ? WHERE user_id = ?", (since, user_id))
 
 
 async def delete_draft(
@@ -99,6 +108,14 @@ async def delete_draft(
     return cursor.rowcount > 0
 
 
-async def draft_steps(conn: aiosqlite.Connection) -> dict[tuple[int, int], int]:
-    rows = await fetch_all(conn, "SELECT chat_id, user_id, step FROM draft")
+async def draft_steps(
+    conn: aiosqlite.Connection, waiting_since: int = 0
+) -> dict[tuple[int, int], int]:
+    """The step of every draft that has been waiting for input since `waiting_since` or
+    later."""
+    rows = await fetch_all(
+        conn,
+        "SELECT chat_id, user_id, step FROM draft WHERE waiting_since >= ?",
+        (waiting_since,),
+    )
     return {(r["chat_id"], r["user_id"]): r["step"] for r in rows}

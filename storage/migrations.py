@@ -262,6 +262,16 @@ MIGRATIONS: list[tuple[int, str]] = [
             blocked_at);
         """,
     ),
+    (
+        10,
+        # Since when a draft's step has been waiting for the person's input;
+        # NULL once they started something else. A restart restores only drafts still
+        # waiting within WHISTLE_PROMPT_MINUTES as conversations.
+        """
+        ALTER TABLE draft ADD COLUMN waiting_since INTEGER;
+        UPDATE draft SET waiting_since = updated_at;
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -245,4 +245,13 @@ MESSAGES: dict[str, str] = {
     "why_revoked": "their roles were withdrawn",
     "ev_redispatch": "re-dispatched",
     "ev_release": "back to the street office",
+    # field prompts
+    "prompt_cancelled": "Cancelled: {what}",
+    "prompt_expired": "Cancelled: {what} (no answer for {minutes} minutes). Tap the button again if it is still needed.",
+    "prompt_what_reopen": "reopening #{id}",
+    "prompt_what_transfer": "handing back #{id}",
+    "prompt_what_progress": "the progress note for #{id}",
+    "prompt_what_resolve": "resolving #{id}",
+    "report_paused": "Paused: the report you were writing. Its draft is saved; send /report to carry on.",
+    "report_paused_expired": "Paused: the report you were writing (nothing for {minutes} minutes). Its draft is saved; send /report to carry on.",
 }

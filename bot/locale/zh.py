@@ -254,4 +254,13 @@ MESSAGES: dict[str, str] = {
     "why_revoked": "角色已被收回",
     "ev_redispatch": "重新派发",
     "ev_release": "退回街道",
+    # field prompts
+    "prompt_cancelled": "已取消：{what}",
+    "prompt_expired": "已取消：{what}（超过 {minutes} 分钟未回复）。如仍需要，请重新点按钮。",
+    "prompt_what_reopen": "#{id} 的重办",
+    "prompt_what_transfer": "#{id} 的转派",
+    "prompt_what_progress": "#{id} 的进展",
+    "prompt_what_resolve": "#{id} 的办结",
+    "report_paused": "已暂停：填写中的上报。草稿已保存，发送 /report 继续。",
+    "report_paused_expired": "已暂停：填写中的上报（超过 {minutes} 分钟未操作）。草稿已保存，发送 /report 继续。",
 }

@@ -101,14 +101,41 @@ class ReportService:
         return draft
 
     async def _save(self, draft: Draft) -> Draft:
+        now = to_epoch(self.clock.now())
+        draft.waiting_since = now
         try:
             async with self.db.one_statement() as conn:
-                await store.save_draft(conn, draft, to_epoch(self.clock.now()))
+                await store.save_draft(conn, draft, now)
         except BaseException:
             self.forget(draft.user_id)
             raise
         self._keep(draft.user_id, draft)
         return draft
+
+    async def pause(self, user_id: int) -> None:
+        """The person started something else: the draft is kept but no longer waits for
+        input (a restart does not bring it back as a conversation)."""
+        draft = await self.current(user_id)
+        if draft is not None and draft.waiting_since is not None:
+            await self._set_waiting(draft, None)
+
+    async def resume(self, user_id: int) -> None:
+        """The draft's step is asked again: it waits for input from now (a person without
+        a draft, or whose draft already waits since now, changes nothing)."""
+        draft = await self.current(user_id)
+        now = to_epoch(self.clock.now())
+        if draft is not None and draft.waiting_since != now:
+            await self._set_waiting(draft, now)
+
+    async def _set_waiting(self, draft: Draft, since: int | None) -> None:
+        draft.waiting_since = since
+        try:
+            async with self.db.one_statement() as conn:
+                await store.set_waiting(conn, draft.user_id, since)
+        except BaseException:
+            self.forget(draft.user_id)
+            raise
+        self._keep(draft.user_id, draft)
 
     async def _draft(self, user_id: int) -> Draft:
         draft = await self.current(user_id)

@@ -1,0 +1,148 @@
+"""The question the bot is waiting for a person to answer: the reason for 重办 or 转派, a
+进展 or 办结 note, or the report conversation's next step.
+
+A person has at most one such prompt. It ends when they start anything else (a command, a
+button that is not the prompt's own, another prompt) and expires WHISTLE_PROMPT_MINUTES
+after it was asked, by the app's Clock, so a stray tap never turns later, unrelated input
+into a reason or a note. The prompt lives in PTB's per-user `user_data`; the
+conversations check it before they take any input. A draft report also records in the
+database whether it still waits for input, so a restart keeps that too.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from telegram import Update
+from telegram.constants import ParseMode
+
+from bot.callbacks import parse_issue_button
+from bot.i18n import Html, plain, text
+from handlers.common import Context, language, reply, services
+
+REPORT: Final = "report"
+"""The kind of the report conversation's prompt; a note's kind is its Action's value."""
+ENDED: Final = "ended"
+"""What `user_data` holds once a prompt was ended by something else the person started."""
+_KEY: Final = "prompt"
+_OWN_BUTTONS: Final = {REPORT: re.compile(r"^r:"), "note": re.compile(r"^n:(skip|submit)$")}
+_KEEP_PROMPT_COMMANDS: Final = {"cancel"}
+
+
+@dataclass(frozen=True)
+class Prompt:
+    kind: str
+    started_at: datetime
+    issue_id: int | None = None
+    button: str | None = None
+
+
+def begin(
+    context: Context,
+    kind: str,
+    issue_id: int | None = None,
+    button: str | None = None,
+    at: datetime | None = None,
+) -> Prompt:
+    """Record that the bot now waits for the person's answer to this prompt, asked `at`
+    (by default now)."""
+    assert context.user_data is not None
+    prompt = Prompt(kind, at or services(context).clock.now(), issue_id, button)
+    context.user_data[_KEY] = prompt
+    return prompt
+
+
+def current(context: Context) -> Prompt | None:
+    found = context.user_data.get(_KEY) if context.user_data is not None else None
+    return found if isinstance(found, Prompt) else None
+
+
+def finish(context: Context) -> None:
+    """The prompt was answered or dropped: nothing is pending, and a conversation that
+    asked earlier does not take input before it asks again."""
+    if context.user_data is not None:
+        context.user_data[_KEY] = ENDED
+
+
+def window(context: Context) -> timedelta:
+    return timedelta(minutes=services(context).settings.prompt_minutes)
+
+
+def expired(context: Context, since: datetime) -> bool:
+    return services(context).clock.now() - since >= window(context)
+
+
+def _what(lang: str, prompt: Prompt) -> str:
+    return plain(lang, f"prompt_what_{prompt.kind}", id=prompt.issue_id)
+
+
+def cancelled_text(lang: str, prompt: Prompt) -> Html:
+    if prompt.kind == REPORT:
+        return text(lang, "report_paused")
+    return text(lang, "prompt_cancelled", what=_what(lang, prompt))
+
+
+def expired_text(lang: str, prompt: Prompt, minutes: int) -> Html:
+    if prompt.kind == REPORT:
+        return text(lang, "report_paused_expired", minutes=minutes)
+    return text(lang, "prompt_expired", what=_what(lang, prompt), minutes=minutes)
+
+
+def _command(update: Update) -> str | None:
+    message = update.message
+    if message is None or not message.text or not message.text.startswith("/"):
+        return None
+    return message.text.split()[0][1:].split("@")[0].lower()
+
+
+def _belongs(update: Update, prompt: Prompt) -> bool:
+    """Whether the update may be the prompt's own input (or its own /cancel): anything
+    that is not a command or a button always may."""
+    command = _command(update)
+    if command is not None:
+        return command in _KEEP_PROMPT_COMMANDS or (prompt.kind == REPORT and command == REPORT)
+    query = update.callback_query
+    if query is None:
+        return True
+    data = query.data or ""
+    own = _OWN_BUTTONS[REPORT if prompt.kind == REPORT else "note"]
+    if own.match(data):
+        return True
+    tapped = parse_issue_button(data)
+    return (
+        prompt.button is not None
+        and tapped is not None
+        and (tapped.button.value, tapped.issue_id) == (prompt.button, prompt.issue_id)
+    )
+
+
+async def observe(update: Update, context: Context) -> None:
+    """Runs before the conversations: a command or a button that is not the pending
+    prompt's own ends that prompt, and the person is told what was dropped. The update
+    then goes on to whatever it starts."""
+    prompt = current(context)
+    if prompt is None or _belongs(update, prompt):
+        return
+    finish(context)
+    if prompt.kind == REPORT and update.effective_user is not None:
+        await services(context).reports.pause(update.effective_user.id)
+    lang = await language(update, context)
+    body = cancelled_text(lang, prompt)
+    user = update.effective_user
+    chat = update.effective_chat
+    if chat is not None and user is not None and chat.id == user.id:
+        await reply(update, body)
+    elif user is not None:
+        await context.bot.send_message(user.id, str(body), parse_mode=ParseMode.HTML)
+
+
+async def tell_expired(update: Update, context: Context, prompt: Prompt) -> None:
+    """The prompt's time ran out: say what was dropped, in the person's private chat."""
+    lang = await language(update, context)
+    body = expired_text(lang, prompt, services(context).settings.prompt_minutes)
+    user = update.effective_user
+    if user is not None:
+        await context.bot.send_message(user.id, str(body), parse_mode=ParseMode.HTML)
