@@ -4,12 +4,14 @@ here and nowhere else."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import traceback
 from pathlib import Path
 from typing import Any
 
 from telegram import Update
+from telegram.error import BadRequest, InvalidToken, NetworkError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -19,7 +21,7 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.clock import Clock, SystemClock
 from bot.i18n import text
@@ -42,6 +44,8 @@ class ConfigurationError(Exception):
 
 
 DEADLINE_SWEEP_SECONDS = 30.0
+START_RETRY_SECONDS = (1, 2, 5, 10, 30, 60)
+"""Pauses between attempts to reach the Bot API at start; the last one repeats."""
 
 
 _REDACTED: set[str] = set()
@@ -90,24 +94,49 @@ async def _log_error(update: object, context: Context) -> None:
     log.error("error while handling an update", exc_info=context.error)
 
 
-def build_application(settings: Settings, svc: Services) -> Application:  # type: ignore[type-arg]
-    client = AiohttpRequest if settings.bot_api_client == "aiohttp" else HTTPXRequest
-    request = client(
+def request_objects(settings: Settings) -> tuple[BaseRequest, BaseRequest]:
+    """The request objects for Bot API calls and for `getUpdates`, both through
+    `WHISTLE_PROXY` when it is set. httpx reaches http, https and socks5 proxies (socks
+    through its `socks` extra); the aiohttp client only http and https ones."""
+    proxy = settings.proxy_url()
+    if settings.bot_api_client == "aiohttp":
+        if proxy is not None and not proxy.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                "WHISTLE_BOT_API_CLIENT=aiohttp reaches only http:// and https:// proxies; "
+                "use WHISTLE_BOT_API_CLIENT=httpx for a socks5:// WHISTLE_PROXY"
+            )
+
+        def client(**timeouts: Any) -> BaseRequest:
+            return AiohttpRequest(proxy=proxy, **timeouts)
+    else:
+
+        def client(**timeouts: Any) -> BaseRequest:
+            return HTTPXRequest(proxy=proxy, **timeouts)
+
+    calls = client(
         connection_pool_size=16,
         read_timeout=15,
         write_timeout=15,
         connect_timeout=5,
         pool_timeout=10,
     )
-    polling_request = BacklogGatedPolling(
-        client(
-            connection_pool_size=1,
-            read_timeout=settings.poll_timeout_seconds + 10,
-            write_timeout=5,
-            connect_timeout=5,
-            pool_timeout=1,
-        )
+    polling = client(
+        connection_pool_size=1,
+        read_timeout=settings.poll_timeout_seconds + 10,
+        write_timeout=5,
+        connect_timeout=5,
+        pool_timeout=1,
     )
+    return calls, polling
+
+
+def build_application(
+    settings: Settings,
+    svc: Services,
+    requests: tuple[BaseRequest, BaseRequest] | None = None,
+) -> Application:  # type: ignore[type-arg]
+    request, polling = requests or request_objects(settings)
+    polling_request = BacklogGatedPolling(polling)
     builder = (
         ApplicationBuilder()
         .token(settings.token())
@@ -156,6 +185,7 @@ class Whistle:
         self.services = build_services(settings, self.clock, self.db)
         self.application: Application | None = None  # type: ignore[type-arg]
         self.sender: OutboxSender | None = None
+        self._requests: tuple[BaseRequest, ...] = ()
 
     async def start(self, *, poll: bool = True) -> None:
         settings = self.settings
@@ -165,8 +195,9 @@ class Whistle:
             await self.services.organisations.import_file(Path(settings.org_file))
         await self.services.people.sync_settings_admins(settings.admin_ids)
         await self._check_time_zone()
-        self.application = build_application(settings, self.services)
-        await self.application.initialize()
+        self._requests = request_objects(settings)
+        self.application = build_application(settings, self.services, self._requests)
+        await self._reach_bot_api(self.application)
         self.sender = OutboxSender(
             self.db,
             self.application.bot,
@@ -180,7 +211,6 @@ class Whistle:
         self.services.issues.on_commit = self.sender.wake
         self.services.escalation.on_commit = self.sender.wake
         self.services.statistics.on_commit = self.sender.wake
-        await people.set_default_menus(self.application.bot)
         await self.application.start()
         self.sender.start()
         job_queue = self.application.job_queue
@@ -206,6 +236,30 @@ class Whistle:
                 timeout=settings.poll_timeout_seconds,
                 allowed_updates=Update.ALL_TYPES,
             )
+
+    async def _reach_bot_api(self, application: Application) -> None:  # type: ignore[type-arg]
+        """Initialise the application (`getMe`) and set the default command menus, retrying
+        with a growing pause for as long as the Bot API cannot be reached: a street's
+        network going down while the bot starts must not stop it for good. A refusal that
+        a retry cannot mend (a wrong token, a 400) is raised at once."""
+        attempt = 0
+        while True:
+            try:
+                await application.initialize()
+                await people.set_default_menus(application.bot)
+                return
+            except (BadRequest, InvalidToken):
+                raise
+            except NetworkError as error:
+                pause = START_RETRY_SECONDS[min(attempt, len(START_RETRY_SECONDS) - 1)]
+                attempt += 1
+                log.warning(
+                    "the Bot API cannot be reached (%s); attempt %d, next in %d s",
+                    error.message,
+                    attempt,
+                    pause,
+                )
+                await asyncio.sleep(pause)
 
     async def _check_time_zone(self) -> None:
         """Deadlines and rosters follow the organisation file's time zone, cards and
@@ -264,6 +318,11 @@ class Whistle:
             await self.sender.stop()
         if application is not None:
             await application.shutdown()
+        # A start that never reached the Bot API leaves the application uninitialised,
+        # and its shutdown then closes nothing: close the HTTP clients here.
+        for request in self._requests:
+            await request.shutdown()
+        self._requests = ()
         self.application = None
         await self.db.close()
 
