@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from telegram import Update
-from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -22,7 +22,7 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.clock import Clock, SystemClock
 from bot.i18n import text
@@ -52,6 +52,8 @@ DEADLINE_SWEEP_SECONDS = 30.0
 # a pending prompt when the person starts something else, then the note conversation
 # (what it takes it stops; the rest goes on), then everything else (group 0).
 CHAT_GROUP, GUARD_GROUP, PROMPT_GROUP, NOTE_GROUP = -4, -3, -2, -1
+START_RETRY_SECONDS = (1, 2, 5, 10, 30, 60)
+"""Pauses between attempts to reach the Bot API at start; the last one repeats."""
 
 
 _REDACTED: set[str] = set()
@@ -112,24 +114,49 @@ async def _log_error(update: object, context: Context) -> None:
     log.error("error while handling an update", exc_info=context.error)
 
 
-def build_application(settings: Settings, svc: Services) -> Application:  # type: ignore[type-arg]
-    client = AiohttpRequest if settings.bot_api_client == "aiohttp" else HTTPXRequest
-    request = client(
+def request_objects(settings: Settings) -> tuple[BaseRequest, BaseRequest]:
+    """The request objects for Bot API calls and for `getUpdates`, both through
+    `WHISTLE_PROXY` when it is set. httpx reaches http, https and socks5 proxies (socks
+    through its `socks` extra); the aiohttp client only http and https ones."""
+    proxy = settings.proxy_url()
+    if settings.bot_api_client == "aiohttp":
+        if proxy is not None and not proxy.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                "WHISTLE_BOT_API_CLIENT=aiohttp reaches only http:// and https:// proxies; "
+                "use WHISTLE_BOT_API_CLIENT=httpx for a socks5:// WHISTLE_PROXY"
+            )
+
+        def client(**timeouts: Any) -> BaseRequest:
+            return AiohttpRequest(proxy=proxy, **timeouts)
+    else:
+
+        def client(**timeouts: Any) -> BaseRequest:
+            return HTTPXRequest(proxy=proxy, **timeouts)
+
+    calls = client(
         connection_pool_size=16,
         read_timeout=15,
         write_timeout=15,
         connect_timeout=5,
         pool_timeout=10,
     )
-    polling_request = BacklogGatedPolling(
-        client(
-            connection_pool_size=1,
-            read_timeout=settings.poll_timeout_seconds + 10,
-            write_timeout=5,
-            connect_timeout=5,
-            pool_timeout=1,
-        )
+    polling = client(
+        connection_pool_size=1,
+        read_timeout=settings.poll_timeout_seconds + 10,
+        write_timeout=5,
+        connect_timeout=5,
+        pool_timeout=1,
     )
+    return calls, polling
+
+
+def build_application(
+    settings: Settings,
+    svc: Services,
+    requests: tuple[BaseRequest, BaseRequest] | None = None,
+) -> Application:  # type: ignore[type-arg]
+    request, polling = requests or request_objects(settings)
+    polling_request = BacklogGatedPolling(polling)
     builder = (
         ApplicationBuilder()
         .token(settings.token())
@@ -189,6 +216,7 @@ class Whistle:
         self.services = build_services(settings, self.clock, self.db)
         self.application: Application | None = None  # type: ignore[type-arg]
         self.sender: OutboxSender | None = None
+        self._requests: tuple[BaseRequest, ...] = ()
 
     async def start(self, *, poll: bool = True) -> None:
         """Start everything, or raise CannotStart (AlreadyRunning, DatabaseUnavailable)
@@ -204,7 +232,8 @@ class Whistle:
             await self._import_org_file(Path(settings.org_file))
         await self.services.people.sync_settings_admins(settings.admin_ids)
         await self._check_time_zone()
-        self.application = build_application(settings, self.services)
+        self._requests = request_objects(settings)
+        self.application = build_application(settings, self.services, self._requests)
         await self._meet_the_bot_api(self.application)
         self.sender = OutboxSender(
             self.db,
@@ -219,7 +248,6 @@ class Whistle:
         self.services.issues.on_commit = self.sender.wake
         self.services.escalation.on_commit = self.sender.wake
         self.services.statistics.on_commit = self.sender.wake
-        await people.set_default_menus(self.application.bot)
         await self.application.start()
         self.sender.start()
         job_queue = self.application.job_queue
@@ -256,51 +284,59 @@ class Whistle:
             ) from None
 
     async def _meet_the_bot_api(self, application: Application) -> None:  # type: ignore[type-arg]
-        """Initialize the application (its getMe checks the token) and turn a refusal into
-        one line naming the setting to fix. python-telegram-bot's own message for a refused
-        token quotes the token, so the original exception is dropped, not chained."""
+        """Initialize the application (its getMe checks the token) and set the default
+        command menus. A refusal becomes one line naming the setting to fix (PTB's own
+        message for a refused token quotes the token, so the original exception is
+        dropped, not chained). An unreachable Bot API is retried with a growing pause, one
+        WARNING per attempt, for as long as it takes: a street's network down while the
+        bot starts must not stop it for good (SIGTERM still does)."""
         url = redact(self.settings.telegram_api_url)
         # python-telegram-bot also logs an answer that is not JSON (a web server's 404
         # page) with a traceback; the line raised below says it better.
         request_log = logging.getLogger("telegram.request.BaseRequest")
         request_log.addFilter(_errors_dropped)
+        attempt = 0
         try:
-            await self._initialize(application)
-        except InvalidToken as refused:
-            if "Not Found" in str(refused.__cause__ or ""):
-                raise CannotStart(
-                    f"the Bot API at {url} answered 404 Not Found: check "
-                    "WHISTLE_TELEGRAM_API_URL (it ends in /bot) and WHISTLE_TELEGRAM_TOKEN"
-                ) from None
-            raise CannotStart(
-                "the Bot API refused the token (401 Unauthorized): check WHISTLE_TELEGRAM_TOKEN"
-            ) from None
-        except NetworkError as error:
-            raise CannotStart(
-                f"cannot reach the Bot API at {url} ({redact(error.message)}): check "
-                "WHISTLE_TELEGRAM_API_URL and the network"
-            ) from None
-        except TelegramError as error:
-            raise CannotStart(
-                f"the Bot API at {url} answered getMe with an error ({redact(error.message)}): "
-                "check WHISTLE_TELEGRAM_API_URL"
-            ) from None
+            while True:
+                try:
+                    await application.initialize()
+                    await people.set_default_menus(application.bot)
+                    return
+                except InvalidToken as refused:
+                    if "Not Found" in str(refused.__cause__ or ""):
+                        raise CannotStart(
+                            f"the Bot API at {url} answered 404 Not Found: check "
+                            "WHISTLE_TELEGRAM_API_URL (it ends in /bot) and "
+                            "WHISTLE_TELEGRAM_TOKEN"
+                        ) from None
+                    raise CannotStart(
+                        "the Bot API refused the token (401 Unauthorized): "
+                        "check WHISTLE_TELEGRAM_TOKEN"
+                    ) from None
+                except BadRequest as error:
+                    raise CannotStart(
+                        f"the Bot API at {url} answered getMe with an error "
+                        f"({redact(error.message)}): check WHISTLE_TELEGRAM_API_URL"
+                    ) from None
+                except NetworkError as error:
+                    # The network (or the proxy) is down: wait for it, never give up.
+                    pause = START_RETRY_SECONDS[min(attempt, len(START_RETRY_SECONDS) - 1)]
+                    attempt += 1
+                    log.warning(
+                        "cannot reach the Bot API at %s (%s); attempt %d, next in %s s",
+                        url,
+                        redact(error.message),
+                        attempt,
+                        pause,
+                    )
+                    await asyncio.sleep(pause)
+                except TelegramError as error:
+                    raise CannotStart(
+                        f"the Bot API at {url} answered getMe with an error "
+                        f"({redact(error.message)}): check WHISTLE_TELEGRAM_API_URL"
+                    ) from None
         finally:
             request_log.removeFilter(_errors_dropped)
-
-    @staticmethod
-    async def _initialize(application: Application) -> None:  # type: ignore[type-arg]
-        """application.initialize(), and on failure close the HTTP clients it opened: the
-        bot's shutdown skips them when its getMe failed (aiohttp then complains of
-        unclosed sessions at exit)."""
-        try:
-            await application.initialize()
-        except BaseException:
-            await asyncio.gather(
-                *(request.shutdown() for request in application.bot._request),
-                return_exceptions=True,
-            )
-            raise
 
     async def _check_time_zone(self) -> None:
         """Deadlines and rosters follow the organisation file's time zone, cards and
@@ -368,6 +404,11 @@ class Whistle:
             await self.sender.stop()
         if application is not None:
             await application.shutdown()
+        # A start that never reached the Bot API leaves the application uninitialised,
+        # and its shutdown then closes nothing: close the HTTP clients here.
+        for request in self._requests:
+            await request.shutdown()
+        self._requests = ()
         self.application = None
         await self.db.close()
         self.lock.release()

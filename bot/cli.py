@@ -21,7 +21,7 @@ from bot.organisation import (
 )
 from bot.permissions import Role
 from bot.services import Refused, build_services
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError, load_settings
 from storage.db import Database, DatabaseUnavailable
 from storage.people import Grant
 
@@ -64,15 +64,28 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _run(settings: Settings) -> None:
+    """Start, run until SIGINT or SIGTERM, stop. A signal that comes while the bot is still
+    starting (waiting for an unreachable Bot API, say) stops it too."""
     from bot.app import Whistle
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with Whistle(settings):
-        log.info("Whistle is running; Ctrl+C stops it")
-        await stop.wait()
+    whistle = Whistle(settings)
+    starting = asyncio.create_task(whistle.start())
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            starting.result()
+            log.info("Whistle is running; Ctrl+C stops it")
+            await stopping
+    finally:
+        for task in (starting, stopping):
+            task.cancel()
+        await asyncio.gather(starting, stopping, return_exceptions=True)
+        await whistle.stop()
 
 
 async def _org(settings: Settings, action: str, path: Path) -> int:
@@ -246,7 +259,14 @@ async def _backup(settings: Settings, path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = load_settings()
+        if args.command == "run":
+            settings.token()
+    except SettingsError as invalid:
+        for line in invalid.problems:
+            print(f"whistle: {line}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level="WARNING" if args.command == "demo" else settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

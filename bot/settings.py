@@ -1,18 +1,69 @@
-"""Settings from the environment or `.env`, all prefixed `WHISTLE_` (see `.env.example`)."""
+"""Settings from the environment or `.env`, all prefixed `WHISTLE_` (see `.env.example`).
+
+An empty value means "not set" (so `.env.example` copied unchanged works), and a value
+that is wrong is reported as one line that names the setting, says what is wrong and
+shows a valid example (`SettingsError`), never as a traceback."""
 
 from __future__ import annotations
 
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PREFIX = "WHISTLE_"
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+EXAMPLES: dict[str, str] = {
+    "telegram_token": "123456789:AAE-your-token-from-BotFather",
+    "telegram_api_url": "https://api.telegram.org/bot",
+    "telegram_file_url": "https://api.telegram.org/file/bot",
+    "bot_api_client": "httpx",
+    "database": "/var/lib/whistle/whistle.db",
+    "org_file": "/etc/whistle/district.toml",
+    "admin_ids": "3001,3002",
+    "timezone": "Asia/Shanghai",
+    "language": "zh",
+    "invite_days": "7",
+    "max_photos": "10",
+    "max_text_length": "1000",
+    "send_rate_overall": "30",
+    "send_rate_private_chat": "1",
+    "send_rate_group_per_minute": "20",
+    "send_max_backoff_seconds": "300",
+    "concurrent_updates": "64",
+    "poll_timeout_seconds": "30",
+    "weekly_stats": "true",
+    "stats_weekday": "mon",
+    "stats_time": "09:00",
+    "report_limit_per_hour": "30",
+    "log_level": "INFO",
+    "proxy": "socks5://user:password@127.0.0.1:1080",
+}
+"""A valid value of every setting, shown beside an error about it."""
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used; `str()` is one line per problem, each naming the
+    setting, what is wrong and a valid example."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="WHISTLE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix=PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
     )
 
     telegram_token: SecretStr | None = None
@@ -39,17 +90,110 @@ class Settings(BaseSettings):
     report_limit_per_hour: Annotated[int, Field(gt=0)] = 30
     prompt_minutes: Annotated[int, Field(gt=0, le=1440)] = 15
     log_level: str = "INFO"
+    proxy: SecretStr | None = None
+    """Every Bot API call goes through this proxy (it may carry a password: kept secret)."""
 
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
-            return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
+            ids: list[int] = []
+            for part in value.replace(";", ",").replace("，", ",").split(","):
+                part = part.strip()
+                if not part:
+                    continue
+                if not part.isascii() or not part.lstrip("-").isdigit():
+                    raise ValueError(f"{part!r} is not a Telegram user id (digits only)")
+                ids.append(int(part))
+            return ids
         if isinstance(value, int):
             return [value]
         return value
 
+    @field_validator("admin_ids")
+    @classmethod
+    def _positive_ids(cls, value: list[int]) -> list[int]:
+        for user_id in value:
+            if not 0 < user_id < 2**63:
+                raise ValueError(f"{user_id} is not a Telegram user id (a positive number)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone name") from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not one of {', '.join(LOG_LEVELS)}")
+        return value.upper()
+
+    @field_validator("telegram_api_url", "telegram_file_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an http:// or https:// address")
+        return value
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in PROXY_SCHEMES or not parts.hostname:
+            raise ValueError(
+                "not a proxy address: it starts with "
+                + ", ".join(f"{scheme}://" for scheme in PROXY_SCHEMES)
+                + " and names a host"
+            )
+        try:
+            parts.port  # noqa: B018  (raises for a port that is not a number)
+        except ValueError:
+            raise ValueError("the proxy's port is not a number") from None
+        return value
+
     def token(self) -> str:
         if self.telegram_token is None:
-            raise RuntimeError("WHISTLE_TELEGRAM_TOKEN is not set")
+            raise SettingsError([problem("telegram_token", "is not set (`whistle run` needs it)")])
         return self.telegram_token.get_secret_value()
+
+    def proxy_url(self) -> str | None:
+        return None if self.proxy is None else self.proxy.get_secret_value()
+
+
+def problem(field: str, what: str) -> str:
+    """One line about one setting: its name, what is wrong, a valid example."""
+    name = PREFIX + field.upper()
+    return f"{name} {what}; for example {name}={EXAMPLES.get(field, '…')}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment and `.env`, or `SettingsError`."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as invalid:
+        raise SettingsError(
+            [_describe(error) for error in invalid.errors(include_url=False)]
+        ) from None
+
+
+def _describe(error: Any) -> str:
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ")
+    shown = error.get("input")
+    if field == "proxy" or field == "telegram_token":
+        return problem(field, f"is wrong: {message}")
+    if isinstance(shown, str | int | float) and repr(shown) not in message:
+        return problem(field, f"is {shown!r}: {message}")
+    return problem(field, f"is wrong: {message}")

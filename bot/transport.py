@@ -121,7 +121,11 @@ class AiohttpRequest(BaseRequest):
         write_timeout: float | None = 5.0,
         connect_timeout: float | None = 5.0,
         pool_timeout: float | None = 1.0,
+        proxy: str | None = None,
     ) -> None:
+        if proxy is not None and not proxy.startswith(("http://", "https://")):
+            raise ValueError("aiohttp reaches only http:// and https:// proxies")
+        self._proxy = proxy
         self._pool_size = connection_pool_size
         self._timeouts = (read_timeout, write_timeout, connect_timeout, pool_timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -196,7 +200,7 @@ class AiohttpRequest(BaseRequest):
             body = self._body(request_data)
             headers = JSON_HEADERS if isinstance(body, bytes) else None
             async with self._session.request(
-                method, url, data=body, headers=headers, timeout=timeout
+                method, url, data=body, headers=headers, timeout=timeout, proxy=self._proxy
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as err:

@@ -37,6 +37,7 @@ def district_file(tmp_path: Path) -> Path:
 def make_settings(
     api: LoopbackBotApi, database: Path, org_file: Path | None, **overrides: Any
 ) -> Settings:
+    api_url = str(overrides.pop("telegram_api_url", api.base_url)).format(port=api.port)
     chosen: dict[str, Any] = {
         "admin_ids": [3001],
         "poll_timeout_seconds": 2,
@@ -48,7 +49,7 @@ def make_settings(
     }
     return Settings(
         telegram_token=api.token,
-        telegram_api_url=api.base_url,
+        telegram_api_url=api_url,
         telegram_file_url=api.file_url,
         database=database,
         org_file=org_file,
@@ -142,7 +143,8 @@ async def street(tmp_path: Path, district_file: Path) -> AsyncIterator[Street]:
 async def open_street(
     tmp_path: Path, district_file: Path, **overrides: Any
 ) -> AsyncIterator[Street]:
-    """A started street whose settings differ from the defaults by `overrides`."""
+    """A started street whose settings differ from the defaults by `overrides` (in a
+    `telegram_api_url`, `{port}` stands for the loopback server's port)."""
     api = LoopbackBotApi()
     await api.start()
     for chat_id, title in (

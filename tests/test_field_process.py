@@ -135,7 +135,6 @@ def closed_port() -> int:
     [
         ("401", "the Bot API refused the token (401 Unauthorized): check WHISTLE_TELEGRAM_TOKEN"),
         ("404", "answered 404 Not Found: check WHISTLE_TELEGRAM_API_URL"),
-        ("unreachable", "cannot reach the Bot API"),
     ],
 )
 async def test_a_refused_start_is_one_line_naming_the_cause_without_the_token(
@@ -149,8 +148,6 @@ async def test_a_refused_start_is_one_line_naming_the_cause_without_the_token(
         env["WHISTLE_BOT_API_CLIENT"] = client
         if answer == "404":
             env["WHISTLE_TELEGRAM_API_URL"] = f"http://127.0.0.1:{api.port}/no-such/bot"
-        elif answer == "unreachable":
-            env["WHISTLE_TELEGRAM_API_URL"] = f"http://127.0.0.1:{closed_port()}/bot"
         code, output = await whistle(env, tmp_path, "run")
     assert code != 0
     assert SECRET not in output and "424242" not in output
@@ -159,6 +156,34 @@ async def test_a_refused_start_is_one_line_naming_the_cause_without_the_token(
     assert cause in said[-1] and said[-1].startswith("whistle: ")
     if level == "INFO":
         assert said == said[-1:], output
+
+
+@pytest.mark.parametrize("client", ["httpx", "aiohttp"])
+async def test_an_unreachable_bot_api_is_waited_for_without_the_token_and_sigterm_stops_it(
+    tmp_path: Path, client: str
+) -> None:
+    """No network at start is not a reason to exit: the bot says so once per attempt at
+    WARNING (the cause, never the token) and keeps trying until it is stopped."""
+    shutil.copy(DISTRICT, tmp_path / "district.toml")
+    async with loopback() as api:
+        env = bot_environment(api, tmp_path / "w.db", tmp_path / "district.toml")
+    env["WHISTLE_TELEGRAM_TOKEN"] = TOKEN
+    env["WHISTLE_BOT_API_CLIENT"] = client
+    env["WHISTLE_TELEGRAM_API_URL"] = f"http://127.0.0.1:{closed_port()}/bot"
+    process = await Process.start(env, tmp_path, "run")
+    try:
+        async with asyncio.timeout(30):
+            while "attempt 2" not in process.output:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        assert process.process.returncode is None
+        process.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.process.wait(), 20) == 0
+    finally:
+        await process.stop()
+    output = process.output
+    assert SECRET not in output and "424242" not in output and "Traceback" not in output
+    warnings = [line for line in lines(output) if "cannot reach the Bot API" in line]
+    assert len(warnings) >= 2 and all(" WARNING " in line for line in warnings)
 
 
 def test_a_missing_token_or_an_invalid_organisation_file_stops_the_start_in_one_line(
@@ -180,7 +205,8 @@ def test_a_missing_token_or_an_invalid_organisation_file_stops_the_start_in_one_
     del env["WHISTLE_TELEGRAM_TOKEN"]
     done = run_cli(env, tmp_path, "run")
     assert done.returncode == 2
-    assert lines(done.stdout + done.stderr) == ["whistle: WHISTLE_TELEGRAM_TOKEN is not set"]
+    [said] = lines(done.stdout + done.stderr)
+    assert said.startswith("whistle: WHISTLE_TELEGRAM_TOKEN is not set")
 
 
 # --- one bot per database -----------------------------------------------------------------
