@@ -9,11 +9,14 @@ import json
 import logging
 import signal
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from bot.clock import SystemClock
+from bot.deadlines import deadlines_in
 from bot.instance import CannotStart
 from bot.organisation import (
+    Organisation,
     OrganisationInvalid,
     check_zone,
     parse_organisation,
@@ -21,6 +24,7 @@ from bot.organisation import (
 )
 from bot.permissions import Role
 from bot.services import Refused, build_services
+from bot.services.organisation import OrganisationMissing
 from bot.settings import Settings, SettingsError, load_settings
 from storage.db import Database, DatabaseUnavailable
 from storage.people import Grant
@@ -58,6 +62,29 @@ def _parser() -> argparse.ArgumentParser:
         "revoke", help="withdraw a person's invite-given roles (file and settings roles stay)"
     )
     revoke.add_argument("user_id", type=int)
+    deadline = commands.add_parser(
+        "deadline",
+        help="when an issue dispatched at a given time would be due (checks the calendar)",
+        description="Print when 报到 and 办结 would be due for an issue of CATEGORY dispatched "
+        "at --from, by the organisation's working time, office hours and China's working "
+        "calendar. Example: whistle deadline sanitation --from 2026-09-30T16:00",
+    )
+    deadline.add_argument("category", help="a category code, e.g. sanitation")
+    deadline.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        help="the dispatch time, local to the street, e.g. 2026-09-30T16:00",
+    )
+    deadline.add_argument("--urgent", action="store_true", help="the limits for 紧急 reports")
+    deadline.add_argument(
+        "--department", help="the department given the issue (default: the category's own)"
+    )
+    deadline.add_argument(
+        "--org",
+        type=Path,
+        help="read this organisation file instead of the one stored in the database",
+    )
     backup = commands.add_parser("backup", help="a consistent copy of the live database")
     backup.add_argument("path", type=Path)
     return parser
@@ -88,6 +115,90 @@ async def _run(settings: Settings) -> None:
         await whistle.stop()
 
 
+def calendar_warnings(org: Organisation, now: datetime) -> list[str]:
+    """A warning for each year (this one and the next) whose official working calendar
+    neither the file's [calendar] nor the chinese-calendar library knows — where some
+    category's deadline counts working days or office hours."""
+    if not any(
+        c.resolve_workdays or c.urgent_resolve_workdays or c.business_hours
+        for c in org.categories.values()
+    ):
+        return []
+    return [
+        f"no official working calendar for {year}: working days fall back to Monday–Friday "
+        f"until [calendar] lists its holidays and workdays (published by the State Council "
+        f"each November or December) or chinese-calendar is upgraded"
+        for year in org.unknown_calendar_years(now.astimezone(org.timezone).date())
+    ]
+
+
+async def _deadline(
+    settings: Settings,
+    category: str,
+    start: str,
+    urgent: bool,
+    department: str | None,
+    org_file: Path | None,
+) -> int:
+    """When an issue of `category` dispatched at `start` would be due, by the organisation's
+    working time and calendar: how an office checks its calendar."""
+    if org_file is not None:
+        try:
+            org = parse_organisation(read_organisation_text(org_file))
+        except OrganisationInvalid as invalid:
+            print(
+                f"{org_file}: {len(invalid.errors)} error(s); see whistle org check",
+                file=sys.stderr,
+            )
+            return 1
+    elif not settings.database.exists():
+        print(
+            f"whistle: no database at {settings.database} (WHISTLE_DATABASE): give the "
+            "organisation file with --org, or import it first",
+            file=sys.stderr,
+        )
+        return 1
+    else:
+        async with Database(settings.database) as db:
+            svc = build_services(settings, SystemClock(), db)
+            try:
+                org = await svc.organisations.current()
+            except OrganisationMissing as missing:
+                print(f"whistle: {missing}", file=sys.stderr)
+                return 1
+    rules = org.categories.get(category)
+    if rules is None:
+        known = ", ".join(sorted(org.categories))
+        print(f"whistle: no category {category!r}; the categories are: {known}", file=sys.stderr)
+        return 2
+    try:
+        moment = datetime.fromisoformat(start)
+    except ValueError:
+        print(
+            f"whistle: --from {start!r} is not a time; for example --from 2026-09-30T16:00",
+            file=sys.stderr,
+        )
+        return 2
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=org.timezone)
+    dept = department or rules.department
+    if dept not in org.departments:
+        print(f"whistle: no department {dept!r}", file=sys.stderr)
+        return 2
+    due = deadlines_in(org, dept, rules, urgent, moment)
+    shown = "%Y-%m-%d %H:%M (%a)"
+    zone = org.timezone
+    print(
+        f"{rules.name} ({category}), {'urgent' if urgent else 'normal'}, "
+        f"department {dept}, dispatched {moment.astimezone(zone).strftime(shown)}"
+    )
+    print(f"报到 due: {due.acknowledge_by.astimezone(zone).strftime(shown)}")
+    print(f"办结 due: {due.resolve_by.astimezone(zone).strftime(shown)}")
+    for warning in calendar_warnings(org, moment):
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
 async def _org(settings: Settings, action: str, path: Path) -> int:
     try:
         toml_text = read_organisation_text(path)
@@ -100,6 +211,8 @@ async def _org(settings: Settings, action: str, path: Path) -> int:
         for error in invalid.errors:
             print(f"  {error}", file=sys.stderr)
         return 1
+    for warning in calendar_warnings(org, SystemClock().now()):
+        print(f"{path}: warning: {warning}", file=sys.stderr)
     if action == "check":
         print(
             f"{path}: OK — {len(org.departments)} departments, {len(org.categories)} "
@@ -299,6 +412,12 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
             return _write_stats(data, args.format, args.output)
         case "people":
             return asyncio.run(_people(settings, args.action, getattr(args, "user_id", None)))
+        case "deadline":
+            return asyncio.run(
+                _deadline(
+                    settings, args.category, args.start, args.urgent, args.department, args.org
+                )
+            )
         case "backup":
             if args.path.exists():
                 print(f"{args.path} exists; choose a new file", file=sys.stderr)

@@ -3,9 +3,13 @@
 - Both clocks start when a department is given the issue (each dispatch restarts them):
   报到 within `ack_minutes`, 办结 within `resolve_hours`; the urgent values for 紧急.
 - A category with `business_hours = true` counts only the owning department's working
-  time: the union of its duty roster, or its office hours (default Mon–Fri 08:30–17:30).
-  Example: a 4-hour deadline dispatched Friday 16:30 with office hours 08:30–17:30 uses
-  1 hour on Friday and 3 on Monday: due Monday 11:30.
+  time: the union of its duty roster, or its office hours (default Mon–Fri 08:30–17:30)
+  on the official calendar's working days (a public holiday is not office time, a 调休
+  Saturday is). Example: a 4-hour deadline dispatched Friday 16:30 with office hours
+  08:30–17:30 uses 1 hour on Friday and 3 on Monday: due Monday 11:30.
+- A category may give its resolve limit in working days (`resolve_workdays`): due at the
+  end of office hours on the N-th working day after the dispatch day. Example: one
+  working day from 2026-09-30 16:00 is due 2026-10-08 17:30 (National Day is 10-01–10-07).
 - For each clock: a reminder to the assignee at 80 % of the time between dispatch and
   deadline, escalation to the department head at the deadline, and to the admins one
   deadline-length after it.
@@ -21,7 +25,8 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from bot.organisation import Category, Shift
+from bot.organisation import Category, Organisation, Shift
+from bot.workcalendar import WorkCalendar, due_after_workdays
 
 REMINDER_SHARE = 0.8
 _SEARCH_DAYS = 400
@@ -57,9 +62,16 @@ def ack_window(category: Category, urgent: bool) -> timedelta:
     return timedelta(minutes=minutes or category.ack_minutes)
 
 
-def resolve_window(category: Category, urgent: bool) -> timedelta:
-    hours = category.urgent_resolve_hours if urgent and category.urgent_resolve_hours else None
-    return timedelta(hours=hours or category.resolve_hours)
+def resolve_window(category: Category, urgent: bool) -> timedelta | int:
+    """The resolve limit: a length of time, or a count of working days."""
+    if urgent and category.urgent_resolve_hours:
+        return timedelta(hours=category.urgent_resolve_hours)
+    if urgent and category.urgent_resolve_workdays:
+        return category.urgent_resolve_workdays
+    if category.resolve_workdays:
+        return category.resolve_workdays
+    assert category.resolve_hours is not None  # the organisation file requires one
+    return timedelta(hours=category.resolve_hours)
 
 
 def _local(day: date, minute: int, zone: ZoneInfo) -> datetime:
@@ -67,10 +79,15 @@ def _local(day: date, minute: int, zone: ZoneInfo) -> datetime:
 
 
 def add_working_time(
-    start: datetime, amount: timedelta, shifts: Sequence[Shift], zone: ZoneInfo
+    start: datetime,
+    amount: timedelta,
+    shifts: Sequence[Shift],
+    zone: ZoneInfo,
+    calendar: WorkCalendar | None = None,
 ) -> datetime:
     """The instant at which `amount` of working time (the union of `shifts`) has passed
-    since `start`."""
+    since `start`. Office-hours shifts work on the calendar's working days."""
+    calendar = calendar or WorkCalendar()
     remaining = amount
     cursor = start
     day = start.astimezone(zone).date() - timedelta(days=1)
@@ -85,7 +102,7 @@ def add_working_time(
                 ),
             )
             for shift in shifts
-            if day.weekday() in shift.days
+            if (shift.office_day(day, calendar) if shift.office else day.weekday() in shift.days)
         )
         for begin, end in spans:
             begin = max(begin, cursor)
@@ -105,14 +122,40 @@ def deadlines_from(
     dispatched_at: datetime,
     working_time: Sequence[Shift] = (),
     zone: ZoneInfo | None = None,
+    calendar: WorkCalendar | None = None,
+    office_day_ends: time = time(17, 30),
 ) -> Deadlines:
     ack, resolve = ack_window(category, urgent), resolve_window(category, urgent)
-    if category.business_hours and working_time and zone is not None:
-        return Deadlines(
-            acknowledge_by=add_working_time(dispatched_at, ack, working_time, zone),
-            resolve_by=add_working_time(dispatched_at, resolve, working_time, zone),
-        )
-    return Deadlines(acknowledge_by=dispatched_at + ack, resolve_by=dispatched_at + resolve)
+    calendar = calendar or WorkCalendar()
+    business = category.business_hours and bool(working_time) and zone is not None
+
+    def after(window: timedelta | int) -> datetime:
+        if isinstance(window, int):
+            return due_after_workdays(
+                dispatched_at, window, office_day_ends, calendar, zone or ZoneInfo("UTC")
+            )
+        if business:
+            assert zone is not None
+            return add_working_time(dispatched_at, window, working_time, zone, calendar)
+        return dispatched_at + window
+
+    return Deadlines(acknowledge_by=after(ack), resolve_by=after(resolve))
+
+
+def deadlines_in(
+    org: Organisation, department: str, category: Category, urgent: bool, dispatched_at: datetime
+) -> Deadlines:
+    """The deadlines of an issue of `category` given to `department` at `dispatched_at`,
+    by the organisation's working time, calendar and office hours."""
+    return deadlines_from(
+        category,
+        urgent,
+        dispatched_at,
+        org.working_time(department),
+        org.timezone,
+        org.calendar,
+        org.office_day_ends(department),
+    )
 
 
 def alerts_for(clock: DeadlineClock, started: datetime, deadline: datetime) -> list[Alert]:

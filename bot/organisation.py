@@ -10,12 +10,22 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bot.workcalendar import WorkCalendar
 
 SQLITE_MAX_INTEGER = 2**63 - 1
 """The largest integer SQLite stores: a larger id would pass here and fail at import."""
@@ -58,16 +68,34 @@ class Department(_Entry):
         return value
 
 
+WorkdayCount = Annotated[int, Field(gt=0, le=250)]
+
+
 class Category(_Entry):
     code: Code
     name: Name
     department: Code
     ack_minutes: Annotated[int, Field(gt=0, le=60 * 24 * 30)]
-    resolve_hours: Annotated[float, Field(gt=0, le=24 * 365)]
+    resolve_hours: Annotated[float, Field(gt=0, le=24 * 365)] | None = None
     urgent_ack_minutes: Annotated[int, Field(gt=0, le=60 * 24 * 30)] | None = None
     urgent_resolve_hours: Annotated[float, Field(gt=0, le=24 * 365)] | None = None
+    resolve_workdays: WorkdayCount | None = None
+    """The resolve limit in working days: due at the end of office hours on the N-th
+    working day after the dispatch (China's calendar, see bot/workcalendar.py)."""
+    urgent_resolve_workdays: WorkdayCount | None = None
     business_hours: bool = False
     """Deadlines count only the owning department's working time, not calendar time."""
+
+    @model_validator(mode="after")
+    def _one_resolve_limit(self) -> Category:
+        if (self.resolve_hours is None) == (self.resolve_workdays is None):
+            raise ValueError("give the resolve limit as resolve_hours or resolve_workdays")
+        if self.urgent_resolve_hours is not None and self.urgent_resolve_workdays is not None:
+            raise ValueError(
+                "give the urgent resolve limit as urgent_resolve_hours or "
+                "urgent_resolve_workdays, not both"
+            )
+        return self
 
 
 class Grid(_Entry):
@@ -97,8 +125,26 @@ class Duty(_Entry):
         return value
 
 
+class CalendarTable(_Entry):
+    """`[calendar]`: the official schedule for years the chinese-calendar library does not
+    know yet (the State Council publishes each year's in November or December)."""
+
+    holidays: list[date] = []
+    """法定节假日 that fall on working days (e.g. 2027-01-01)."""
+    workdays: list[date] = []
+    """调休: weekend days worked in exchange (e.g. 2027-02-20)."""
+
+    @model_validator(mode="after")
+    def _not_both(self) -> CalendarTable:
+        both = sorted(set(self.holidays) & set(self.workdays))
+        if both:
+            raise ValueError(f"{both[0].isoformat()} is listed as a holiday and a workday")
+        return self
+
+
 class OrganisationFile(_Entry):
     timezone: str = "Asia/Shanghai"
+    calendar: CalendarTable = CalendarTable()
     admins: list[UserId] = []
     people: dict[UserId, Name] = {}
     """Display names by Telegram user id, until people's own Telegram names are known."""
@@ -232,6 +278,18 @@ class Shift:
     days: frozenset[int]
     start_minute: int
     end_minute: int
+    office: bool = False
+    """Office hours rather than a duty roster: the official calendar decides its days (a
+    public holiday is not office time, a 调休 Saturday is; see `office_day`)."""
+
+    def office_day(self, day: date, calendar: WorkCalendar) -> bool:
+        """Whether this office-hours shift works on `day`. Where the department's office
+        days agree with the usual Monday–Friday for that weekday, the official calendar
+        decides; where they differ (an office open on Saturdays), its own days do."""
+        weekday = day.weekday()
+        if (weekday in self.days) == (weekday < 5):
+            return calendar.is_workday(day)
+        return weekday in self.days
 
     def covers(self, weekday: int, minute: int) -> bool:
         """Whether local (weekday, minute of day) falls in this shift. An overnight shift
@@ -254,6 +312,7 @@ class Organisation:
     categories: dict[str, Category]
     grids: dict[str, Grid]
     shifts: tuple[Shift, ...]
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)
 
     def working_time(self, department: str) -> tuple[Shift, ...]:
         """The department's working time: its duty roster, or else its office hours."""
@@ -264,8 +323,26 @@ class Organisation:
         if dept is None:
             return ()
         return (
-            Shift(department, 0, parse_days(dept.office_days), *parse_hours(dept.office_hours)),
+            Shift(
+                department,
+                0,
+                parse_days(dept.office_days),
+                *parse_hours(dept.office_hours),
+                office=True,
+            ),
         )
+
+    def office_day_ends(self, department: str) -> time:
+        """When the department's office day ends (17:30 by default): the hour a limit in
+        working days falls due."""
+        dept = self.departments.get(department)
+        end_minute = parse_hours(dept.office_hours)[1] if dept else parse_hours("08:30-17:30")[1]
+        return time(end_minute // 60, end_minute % 60)
+
+    def unknown_calendar_years(self, today: date) -> list[int]:
+        """This year and the next, where neither the file's `[calendar]` nor the library
+        has the official schedule (working days then fall back to Monday–Friday)."""
+        return self.calendar.unknown_years([today.year, today.year + 1])
 
     def quiet_hours(self, department: str | None) -> tuple[int, int] | None:
         dept = self.departments.get(department or "")
@@ -318,14 +395,16 @@ def _cross_check(org: OrganisationFile) -> list[tuple[tuple[Any, ...], str]]:
             problems.append(
                 (("category", i, "department"), f"unknown department {cat.department!r}")
             )
-        if (cat.urgent_ack_minutes is None) != (cat.urgent_resolve_hours is None):
+        urgent_resolve = cat.urgent_resolve_hours or cat.urgent_resolve_workdays
+        if (cat.urgent_ack_minutes is None) != (urgent_resolve is None):
             problems.append(
                 (
                     ("category", i, "urgent_ack_minutes"),
-                    "give both urgent_ack_minutes and urgent_resolve_hours, or neither",
+                    "give both urgent_ack_minutes and urgent_resolve_hours (or "
+                    "urgent_resolve_workdays), or neither",
                 )
             )
-        if cat.ack_minutes > cat.resolve_hours * 60:
+        if cat.resolve_hours is not None and cat.ack_minutes > cat.resolve_hours * 60:
             problems.append(
                 (("category", i, "ack_minutes"), "the ack deadline is longer than the resolve one")
             )
@@ -385,6 +464,10 @@ def parse_organisation(text: str) -> Organisation:
         categories={c.code: c for c in parsed.category},
         grids={g.code: g for g in parsed.grid},
         shifts=shifts,
+        calendar=WorkCalendar(
+            holidays=frozenset(parsed.calendar.holidays),
+            workdays=frozenset(parsed.calendar.workdays),
+        ),
     )
 
 

@@ -272,6 +272,15 @@ MIGRATIONS: list[tuple[int, str]] = [
         UPDATE draft SET waiting_since = updated_at;
         """,
     ),
+    (
+        11,
+        # Resolve limits in working days (China's calendar), kept so that a retired
+        # category rebuilt from the database keeps its rule.
+        """
+        ALTER TABLE category ADD COLUMN resolve_workdays INTEGER;
+        ALTER TABLE category ADD COLUMN urgent_resolve_workdays INTEGER;
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

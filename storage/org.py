@@ -85,9 +85,13 @@ async def store_organisation(
                 "name": c.name,
                 "department_code": c.department,
                 "ack_minutes": c.ack_minutes,
-                "resolve_hours": c.resolve_hours,
+                # The column is NOT NULL from the first schema: a limit in working days
+                # is kept in its own column, with its calendar-time length here.
+                "resolve_hours": c.resolve_hours or (c.resolve_workdays or 0) * 24,
                 "urgent_ack_minutes": c.urgent_ack_minutes,
                 "urgent_resolve_hours": c.urgent_resolve_hours,
+                "resolve_workdays": c.resolve_workdays,
+                "urgent_resolve_workdays": c.urgent_resolve_workdays,
                 "position": i,
             }
             for i, c in enumerate(org.categories.values())
@@ -165,9 +169,11 @@ async def category_rules(conn: aiosqlite.Connection, code: str) -> Category | No
         name=row["name"],
         department=row["department_code"],
         ack_minutes=row["ack_minutes"],
-        resolve_hours=row["resolve_hours"],
+        resolve_hours=None if row["resolve_workdays"] else row["resolve_hours"],
         urgent_ack_minutes=row["urgent_ack_minutes"],
         urgent_resolve_hours=row["urgent_resolve_hours"],
+        resolve_workdays=row["resolve_workdays"],
+        urgent_resolve_workdays=row["urgent_resolve_workdays"],
     )
 
 

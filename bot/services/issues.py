@@ -15,7 +15,7 @@ import aiosqlite
 
 from bot.callbacks import Rating
 from bot.clock import Clock, to_epoch
-from bot.deadlines import DeadlineClock, alerts_for, deadlines_from
+from bot.deadlines import DeadlineClock, alerts_for, deadlines_in
 from bot.i18n import Html, plain, text
 from bot.lifecycle import ASSIGNED_STATES, Action, State, TransitionRefused, next_state
 from bot.organisation import Category, Organisation
@@ -361,9 +361,7 @@ class IssueService:
         now = to_epoch(moment)
         org = await self.organisations.current()
         rules = await self._rules(tx, org, issue.category_code)
-        due = deadlines_from(
-            rules, issue.urgent, moment, org.working_time(route.department), org.timezone
-        )
+        due = deadlines_in(org, route.department, rules, issue.urgent, moment)
         if issue.dispatched_at is not None:
             # Alerts are only ever scheduled once an issue is dispatched: a new report has none.
             await alerts.cancel(tx, issue.id, now)
@@ -646,12 +644,8 @@ class IssueService:
             issue, _, target = await self._load(tx, user_id, issue_id, Action.REOPEN)
             org = await self.organisations.current()
             rules = await self._rules(tx, org, issue.category_code)
-            resolve_by = deadlines_from(
-                rules,
-                issue.urgent,
-                moment,
-                org.working_time(issue.department_code or ""),
-                org.timezone,
+            resolve_by = deadlines_in(
+                org, issue.department_code or "", rules, issue.urgent, moment
             ).resolve_by
             updated = await self._record(
                 tx,
