@@ -39,7 +39,16 @@ from bot.services import Refused
 from bot.services.issues import Tap
 from bot.services.reports import clean_text
 from handlers import prompts
-from handlers.common import Context, answer_query, conversation, language, refuse, reply, services
+from handlers.common import (
+    Context,
+    answer_query,
+    conversation,
+    language,
+    refuse,
+    reply,
+    say,
+    services,
+)
 
 NOTE, PHOTOS = range(2)
 NOTE_ACTIONS = {
@@ -91,30 +100,16 @@ async def act(update: Update, context: Context) -> None:
                 await answer_query(query, plain(lang, "done_rated"))
                 await query.edit_message_reply_markup(None)
             case IssueButton.REROUTE:
-                issue = await issues.reroute(user, button.issue_id, button.argument or "", tap=tap)
-                names = await services(context).notices.issue_names(
-                    services(context).db.reader, issue
-                )
-                await answer_query(
-                    query,
-                    plain(
-                        lang,
-                        "done_reroute",
-                        id=issue.id,
-                        department=names.department(issue.department_code),
-                    ),
+                argument = button.argument or ""
+                await say(
+                    update, context, await issues.reroute(user, button.issue_id, argument, tap=tap)
                 )
             case IssueButton.REASSIGN:
                 member = parse_id(button.argument, hash_allowed=False)
                 if member is None:
                     raise Refused("ans_bad_button")
-                issue = await issues.reassign(user, button.issue_id, member, tap)
-                names = await services(context).notices.issue_names(
-                    services(context).db.reader, issue
-                )
-                await answer_query(
-                    query,
-                    plain(lang, "done_reassign", id=issue.id, name=names.person(issue.assignee_id)),
+                await say(
+                    update, context, await issues.reassign(user, button.issue_id, member, tap)
                 )
             case IssueButton.CANCEL:
                 await issues.cancel(user, button.issue_id, tap)
