@@ -19,6 +19,7 @@ from bot.clock import from_epoch
 from bot.i18n import Html, escape, plain, strip_markup, text
 from bot.lifecycle import ASSIGNED_STATES, OPEN_STATES, State
 from bot.message_limits import TEXT_LIMIT, telegram_length
+from bot.permissions import Actor, Role
 from bot.report_steps import Step
 from storage.drafts import Draft
 from storage.issues import EventRecord, IssueRecord
@@ -520,3 +521,28 @@ def report_receipt(lang: str, issue: IssueRecord, names: Names, zone: ZoneInfo) 
         ack_by=local_time(issue.ack_deadline, zone),
         resolve_by=local_time(issue.resolve_deadline, zone),
     )
+
+
+def roles_text(lang: str, actor: Actor) -> str:
+    """The person's roles by name, the highest first."""
+    names = [
+        plain(lang, f"role_{role.value}")
+        for role in (Role.ADMIN, Role.HEAD, Role.MEMBER, Role.WORKER)
+        if role in actor.roles
+    ]
+    return plain(lang, "roles_separator").join(names)
+
+
+def help_text(lang: str, actor: Actor) -> Html:
+    """/help in a private chat: what this person's roles let them do."""
+    parts = [text(lang, "help_intro")]
+    for role, key in (
+        (Role.WORKER, "help_worker"),
+        (Role.MEMBER, "help_member"),
+        (Role.HEAD, "help_head"),
+        (Role.ADMIN, "help_admin"),
+    ):
+        if role in actor.roles:
+            parts.append(text(lang, key))
+    parts.append(text(lang, "help_common"))
+    return Html("\n\n".join(parts))

@@ -249,3 +249,10 @@ async def test_the_receipt_speaks_the_reporters_language(office: Services) -> No
     assert receipt.text.startswith("✅ Reported as")
     assert "（" not in receipt.text and "）" not in receipt.text
     assert " (" in receipt.text.split("\n")[1], receipt.text
+
+
+async def test_help_names_only_what_the_roles_allow(office: Services) -> None:
+    worker = (await office.people.help(WORKER)).text
+    admin = (await office.people.help(ADMIN)).text
+    assert "/report" in worker and "/pending" not in worker
+    assert "/pending" in admin

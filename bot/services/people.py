@@ -15,7 +15,7 @@ from bot.permissions import Actor, Role
 from bot.services.issues import Redispatched
 from bot.services.languages import Languages
 from bot.services.refusal import Refused
-from bot.views import Answer, Names, Rendered
+from bot.views import Answer, Names, Rendered, help_text, roles_text
 from storage import invites, outbox, people
 from storage.db import Database
 from storage.org import Directory
@@ -49,6 +49,16 @@ class Joining:
     actor: Actor
     joined: tuple[Role, str] | None = None
     code_refused: bool = False
+
+
+@dataclass(frozen=True)
+class Started:
+    """/start's outcome: who the person is now, what they are told first (the invite taken
+    or refused, or that they are not registered), and the welcome when they are."""
+
+    actor: Actor
+    told: tuple[Html, ...]
+    welcome: Html | None
 
 
 class PeopleService:
@@ -239,6 +249,37 @@ class PeopleService:
                 code=code,
             )
         )
+
+    async def start(
+        self, user_id: int, name: str, username: str | None, code: str | None
+    ) -> Started:
+        """/start: `join`, answered in the person's language."""
+        joining = await self.join(user_id, name, username, code)
+        lang = await self.language(user_id)
+        told: list[Html] = []
+        if joining.code_refused:
+            told.append(text(lang, "invite_invalid"))
+        if joining.joined is not None:
+            role, scope = joining.joined
+            told.append(
+                text(
+                    lang,
+                    "invite_accepted",
+                    role=plain(lang, f"role_{role.value}"),
+                    scope=f" · {scope}" if scope else "",
+                )
+            )
+        if not joining.actor.registered:
+            if not joining.code_refused:
+                told.append(text(lang, "not_registered"))
+            return Started(joining.actor, tuple(told), None)
+        welcome = text(lang, "welcome", name=name, roles=roles_text(lang, joining.actor))
+        return Started(joining.actor, tuple(told), welcome)
+
+    async def help(self, user_id: int) -> Rendered:
+        """/help in a private chat: what this person's roles let them do."""
+        actor = await self.actor(user_id)
+        return Rendered(help_text(await self.language(user_id), actor))
 
     async def create_invite(self, role: Role, scope: str, created_by: int | None) -> str:
         """A one-time invite code; `created_by` must be an admin (None: the command line)."""
