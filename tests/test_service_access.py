@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from bot.clock import ManualClock
+from bot.lifecycle import Action
 from bot.permissions import Role
 from bot.services import Refused, Services, build_services
 from bot.settings import Settings
@@ -256,3 +257,42 @@ async def test_help_names_only_what_the_roles_allow(office: Services) -> None:
     admin = (await office.people.help(ADMIN)).text
     assert "/report" in worker and "/pending" not in worker
     assert "/pending" in admin
+
+
+SEES_BUT_MAY_NOT = {
+    "stranger": "not_registered",
+    "worker": "ans_not_allowed",
+    "other worker": "ans_not_found",
+    "member": "ans_not_allowed",
+    "head": "ans_not_allowed",
+    "other member": "ans_not_found",
+    "other head": "ans_not_found",
+    "admin": "ans_not_allowed",
+}
+
+
+async def test_the_holder_and_the_head_work_on_an_accepted_issue(office: Services) -> None:
+    """进展, 办结 and 退回 of an accepted issue: its holder (1003 here) and the head."""
+    number = await reported(office)
+    await office.issues.reassign(ADMIN, number, 1003)
+    await office.issues.acknowledge(1003, number)
+    for action in (Action.PROGRESS, Action.RESOLVE, Action.TRANSFER):
+
+        async def check(user_id: int, action: Action = action) -> None:
+            await office.issues.check(user_id, number, action)
+
+        assert await who_may(office, check) == SEES_BUT_MAY_NOT | {"head": "ok"}, action
+        await office.issues.check(1003, number, action)
+    await office.issues.resolve(1003, number, "已清理", [])
+    for action in (Action.CONFIRM, Action.REOPEN):
+
+        async def check(user_id: int, action: Action = action) -> None:
+            await office.issues.check(user_id, number, action)
+
+        assert await who_may(office, check) == SEES_BUT_MAY_NOT | {"worker": "ok"}, action
+    await office.issues.confirm(WORKER, number)
+
+    async def rate(user_id: int) -> None:
+        await office.issues.check(user_id, number, Action.RATE)
+
+    assert await who_may(office, rate) == SEES_BUT_MAY_NOT | {"worker": "ok"}
