@@ -86,13 +86,15 @@ def _shown_values(lang: str, answer: Answer | Refused) -> dict[str, Any]:
     return values
 
 
-async def say(update: Update, context: Context, answer: Answer | Refused) -> None:
-    """A service's short answer in the person's language: the tap's answer for a tap, else
-    a message."""
+async def say(
+    update: Update, context: Context, answer: Answer | Refused, *, in_chat: bool = False
+) -> None:
+    """A service's short answer in the person's language: the tap's answer for a tap
+    (unless `in_chat`), else a message."""
     lang = await language(update, context)
     values = _shown_values(lang, answer)
     query = update.callback_query
-    if query is not None:
+    if query is not None and not in_chat:
         await answer_query(query, plain(lang, answer.key, **values)[:200])
         return
     await reply(update, text(lang, answer.key, **values))

@@ -13,11 +13,12 @@ from datetime import datetime
 
 import aiosqlite
 
-from bot.callbacks import Rating
+from bot.callbacks import IssueButton, IssueCallback, Rating
 from bot.clock import Clock, to_epoch
 from bot.deadlines import DeadlineClock, alerts_for, deadlines_from
 from bot.i18n import Html, plain, text
 from bot.lifecycle import ASSIGNED_STATES, Action, State, TransitionRefused, next_state
+from bot.numbers import parse_id
 from bot.organisation import Category, Organisation
 from bot.permissions import Actor, IssueFacts, may, may_see
 from bot.routing import Route, RouteReason, choose_member
@@ -51,6 +52,16 @@ class Tap:
 
     data: str
     chat_id: int
+
+
+@dataclass(frozen=True)
+class Pressed:
+    """What a button that acts at once did: the tap's short answer (None: a bare answer),
+    whether the buttons on the tapped message are spent, and a message to send after."""
+
+    answer: Answer | None
+    spent: bool = False
+    message: Rendered | None = None
 
 
 @dataclass(frozen=True)
@@ -760,6 +771,65 @@ class IssueService:
                 )
         self.on_commit()
         return updated
+
+    # --- buttons and notes, as the chat sends them ---------------------------------------
+
+    async def press(self, user_id: int, button: IssueCallback, tap: Tap) -> Pressed:
+        """A button that acts at once (报到, 确认, ratings, 改派, 撤销), checked like any
+        request; a button that needs words is refused here (see `check`, `with_note`)."""
+        issue_id = button.issue_id
+        match button.button:
+            case IssueButton.ACKNOWLEDGE:
+                await self.acknowledge(user_id, issue_id, tap)
+                return Pressed(Answer("ans_acknowledged"))
+            case IssueButton.CONFIRM:
+                return Pressed(None, spent=True, message=await self.confirm(user_id, issue_id, tap))
+            case IssueButton.RATE:
+                try:
+                    rating = Rating(button.argument or "")
+                except ValueError:
+                    raise Refused("ans_bad_button") from None
+                await self.rate(user_id, issue_id, rating, tap)
+                return Pressed(Answer("done_rated"), spent=True)
+            case IssueButton.REROUTE:
+                return Pressed(
+                    await self.reroute(user_id, issue_id, button.argument or "", tap=tap)
+                )
+            case IssueButton.REASSIGN:
+                member = parse_id(button.argument, hash_allowed=False)
+                if member is None:
+                    raise Refused("ans_bad_button")
+                return Pressed(await self.reassign(user_id, issue_id, member, tap))
+            case IssueButton.CANCEL:
+                await self.cancel(user_id, issue_id, tap)
+                return Pressed(Answer("done_cancel_issue", {"id": issue_id}))
+        raise Refused("ans_bad_button")
+
+    async def with_note(
+        self,
+        user_id: int,
+        action: Action,
+        issue_id: int,
+        note: str,
+        photos: list[tuple[str, str | None]] | None = None,
+    ) -> Answer:
+        """退回, 进展, 办结 (with its photos) or 重办, once the person has written the note."""
+        match action:
+            case Action.TRANSFER:
+                await self.transfer(user_id, issue_id, note)
+                key = "done_transfer"
+            case Action.PROGRESS:
+                await self.progress(user_id, issue_id, note)
+                key = "done_progress"
+            case Action.RESOLVE:
+                await self.resolve(user_id, issue_id, note, photos or [])
+                key = "done_resolve"
+            case Action.REOPEN:
+                await self.reopen(user_id, issue_id, note)
+                key = "done_reopen"
+            case _:
+                raise Refused("ans_bad_button")
+        return Answer(key, {"id": issue_id})
 
     # --- looking things up -----------------------------------------------------------
 
