@@ -16,10 +16,12 @@ from typing import Any
 
 import pytest
 
+from bot.callbacks import IssueButton, IssueCallback
 from bot.clock import ManualClock
 from bot.lifecycle import Action
 from bot.permissions import Role
 from bot.services import Refused, Services, build_services
+from bot.services.issues import Tap
 from bot.settings import Settings
 from bot.views import Answer, Rendered
 from storage.db import Database
@@ -296,3 +298,30 @@ async def test_the_holder_and_the_head_work_on_an_accepted_issue(office: Service
         await office.issues.check(user_id, number, Action.RATE)
 
     assert await who_may(office, rate) == SEES_BUT_MAY_NOT | {"worker": "ok"}
+
+
+async def test_a_button_is_checked_like_any_request(office: Services) -> None:
+    """press: the tap's data and chat are checked against what the person is shown there;
+    a head shown no 改派 to another department is refused it as a forged button."""
+    number = await reported(office)
+    reroute = IssueCallback(button=IssueButton.REROUTE, issue_id=number, argument="zj")
+    for user_id, key in (
+        (STRANGER, "not_registered"),
+        (OTHER_WORKER, "ans_not_found"),
+        (HEAD, "ans_bad_button"),
+    ):
+        before = dump(office)
+        with pytest.raises(Refused) as refused:
+            await office.issues.press(user_id, reroute, Tap(reroute.encode(), user_id))
+        assert refused.value.key == key
+        assert dump(office) == before
+    bad_rating = IssueCallback(button=IssueButton.RATE, issue_id=number, argument="great")
+    with pytest.raises(Refused) as refused:
+        await office.issues.press(WORKER, bad_rating, Tap(bad_rating.encode(), WORKER))
+    assert refused.value.key == "ans_bad_button"
+    with pytest.raises(Refused) as refused:
+        await office.issues.with_note(WORKER, Action.CANCEL, number, "不要了")
+    assert refused.value.key == "ans_bad_button"
+    done = await office.issues.press(ADMIN, reroute, Tap(reroute.encode(), ADMIN))
+    assert done.answer is not None and done.answer.key == "done_reroute"
+    assert done.answer.values["department"] == "住建办"
