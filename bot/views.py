@@ -7,7 +7,7 @@ with the buttons that chat's audience may use, so an edited card never lies.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -19,6 +19,7 @@ from bot.clock import from_epoch
 from bot.i18n import Html, escape, plain, strip_markup, text
 from bot.lifecycle import ASSIGNED_STATES, OPEN_STATES, State
 from bot.message_limits import TEXT_LIMIT, telegram_length
+from bot.permissions import Actor, Role
 from bot.report_steps import Step
 from storage.drafts import Draft
 from storage.issues import EventRecord, IssueRecord
@@ -48,6 +49,16 @@ class Rendered:
         if self.buttons or with_markup_always:
             body["reply_markup"] = keyboard(self.buttons)
         return body
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A short answer chosen by a service: a catalogue key and its values, shown in the
+    person's language as a message or as the answer to a tap (a `Refused` is the same for
+    a request that changed nothing)."""
+
+    key: str
+    values: Mapping[str, object] = field(default_factory=dict)
 
 
 def keyboard(buttons: Buttons) -> dict[str, Any]:
@@ -476,3 +487,62 @@ def issue_line(
         time=local_time(issue.reported_at, zone),
         deadline=deadline_status(lang, issue, now),
     )
+
+
+def issue_list(
+    lang: str,
+    header: Html,
+    line_key: str,
+    issues: Sequence[IssueRecord],
+    names: Names,
+    zone: ZoneInfo,
+    now: datetime,
+) -> Rendered:
+    """A header and one line per issue (/my, /todo, /pending)."""
+    lines = [header, *(issue_line(lang, line_key, issue, names, zone, now) for issue in issues)]
+    return Rendered(Html("\n".join(lines)))
+
+
+def report_receipt(lang: str, issue: IssueRecord, names: Names, zone: ZoneInfo) -> Html:
+    """What the reporter reads once the report is in: where it went and by when."""
+    if issue.assignee_id is None and issue.department_code is None:
+        return text(lang, "report_submitted_unrouted", id=issue.id)
+    member = (
+        text(lang, "report_submitted_member", name=names.person(issue.assignee_id))
+        if issue.assignee_id
+        else Html("")
+    )
+    return text(
+        lang,
+        "report_submitted",
+        id=issue.id,
+        department=names.department(issue.department_code),
+        member=member,
+        ack_by=local_time(issue.ack_deadline, zone),
+        resolve_by=local_time(issue.resolve_deadline, zone),
+    )
+
+
+def roles_text(lang: str, actor: Actor) -> str:
+    """The person's roles by name, the highest first."""
+    names = [
+        plain(lang, f"role_{role.value}")
+        for role in (Role.ADMIN, Role.HEAD, Role.MEMBER, Role.WORKER)
+        if role in actor.roles
+    ]
+    return plain(lang, "roles_separator").join(names)
+
+
+def help_text(lang: str, actor: Actor) -> Html:
+    """/help in a private chat: what this person's roles let them do."""
+    parts = [text(lang, "help_intro")]
+    for role, key in (
+        (Role.WORKER, "help_worker"),
+        (Role.MEMBER, "help_member"),
+        (Role.HEAD, "help_head"),
+        (Role.ADMIN, "help_admin"),
+    ):
+        if role in actor.roles:
+            parts.append(text(lang, key))
+    parts.append(text(lang, "help_common"))
+    return Html("\n\n".join(parts))

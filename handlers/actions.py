@@ -29,17 +29,24 @@ from bot.callbacks import (
     ISSUE_BUTTON_PATTERN,
     IssueButton,
     IssueCallback,
-    Rating,
     parse_issue_button,
 )
 from bot.i18n import plain, text
 from bot.lifecycle import Action
-from bot.numbers import parse_id
 from bot.services import Refused
 from bot.services.issues import Tap
 from bot.services.reports import clean_text
 from handlers import prompts
-from handlers.common import Context, answer_query, conversation, language, refuse, reply, services
+from handlers.common import (
+    Context,
+    answer_query,
+    conversation,
+    language,
+    refuse,
+    reply,
+    say,
+    services,
+)
 
 NOTE, PHOTOS = range(2)
 NOTE_ACTIONS = {
@@ -68,59 +75,21 @@ async def act(update: Update, context: Context) -> None:
     if button is None or button.button in NOTE_ACTIONS:
         await refuse(update, context, Refused("ans_bad_button"))
         return
-    issues = services(context).issues
-    user = query.from_user.id
-    tap = tapped(update, button)
-    lang = await language(update, context)
     try:
-        match button.button:
-            case IssueButton.ACKNOWLEDGE:
-                await issues.acknowledge(user, button.issue_id, tap)
-                await answer_query(query, plain(lang, "ans_acknowledged"))
-            case IssueButton.CONFIRM:
-                rendered = await issues.confirm(user, button.issue_id, tap)
-                await answer_query(query)
-                await query.edit_message_reply_markup(None)
-                await reply(update, rendered)
-            case IssueButton.RATE:
-                try:
-                    rating = Rating(button.argument or "")
-                except ValueError:
-                    raise Refused("ans_bad_button") from None
-                await issues.rate(user, button.issue_id, rating, tap)
-                await answer_query(query, plain(lang, "done_rated"))
-                await query.edit_message_reply_markup(None)
-            case IssueButton.REROUTE:
-                issue = await issues.reroute(user, button.issue_id, button.argument or "", tap=tap)
-                names = await services(context).notices.issue_names(
-                    services(context).db.reader, issue
-                )
-                await answer_query(
-                    query,
-                    plain(
-                        lang,
-                        "done_reroute",
-                        id=issue.id,
-                        department=names.department(issue.department_code),
-                    ),
-                )
-            case IssueButton.REASSIGN:
-                member = parse_id(button.argument, hash_allowed=False)
-                if member is None:
-                    raise Refused("ans_bad_button")
-                issue = await issues.reassign(user, button.issue_id, member, tap)
-                names = await services(context).notices.issue_names(
-                    services(context).db.reader, issue
-                )
-                await answer_query(
-                    query,
-                    plain(lang, "done_reassign", id=issue.id, name=names.person(issue.assignee_id)),
-                )
-            case IssueButton.CANCEL:
-                await issues.cancel(user, button.issue_id, tap)
-                await answer_query(query, plain(lang, "done_cancel_issue", id=button.issue_id))
+        done = await services(context).issues.press(
+            query.from_user.id, button, tapped(update, button)
+        )
     except Refused as refused:
         await refuse(update, context, refused)
+        return
+    if done.answer is not None:
+        await say(update, context, done.answer)
+    else:
+        await answer_query(query)
+    if done.spent:
+        await query.edit_message_reply_markup(None)
+    if done.message is not None:
+        await reply(update, done.message)
 
 
 async def ask_note(update: Update, context: Context) -> int:
@@ -213,27 +182,18 @@ async def _finish(update: Update, context: Context) -> int:
     prompts.finish(context)
     if pending is None:
         return ConversationHandler.END
-    issues = services(context).issues
-    user, issue_id, note = update.effective_user.id, pending["issue"], pending["note"]
-    lang = await language(update, context)
     try:
-        match pending["action"]:
-            case Action.TRANSFER:
-                await issues.transfer(user, issue_id, note)
-                done = "done_transfer"
-            case Action.PROGRESS:
-                await issues.progress(user, issue_id, note)
-                done = "done_progress"
-            case Action.RESOLVE:
-                await issues.resolve(user, issue_id, note, pending["photos"])
-                done = "done_resolve"
-            case _:
-                await issues.reopen(user, issue_id, note)
-                done = "done_reopen"
+        done = await services(context).issues.with_note(
+            update.effective_user.id,
+            pending["action"],
+            pending["issue"],
+            pending["note"],
+            pending["photos"],
+        )
     except Refused as refused:
         await refuse(update, context, refused)
         return ConversationHandler.END
-    await reply(update, text(lang, done, id=issue_id))
+    await say(update, context, done, in_chat=True)
     return ConversationHandler.END
 
 

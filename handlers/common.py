@@ -22,7 +22,7 @@ from bot.i18n import Html, plain, text
 from bot.lifecycle import State
 from bot.message_limits import split_html
 from bot.services import Refused, Services
-from bot.views import Buttons, Rendered, state_name
+from bot.views import Answer, Buttons, Rendered, state_name
 
 Context = ContextTypes.DEFAULT_TYPE
 log = logging.getLogger(__name__)
@@ -78,23 +78,31 @@ async def answer_query(
         log.info("could not answer callback query %s: %s", query.id, exc.message)
 
 
-def _refusal_values(lang: str, refused: Refused) -> dict[str, Any]:
-    """The refusal's values as shown: an issue state by its name in `lang`."""
-    values: dict[str, Any] = dict(refused.values)
+def _shown_values(lang: str, answer: Answer | Refused) -> dict[str, Any]:
+    """The answer's values as shown: an issue state by its name in `lang`."""
+    values: dict[str, Any] = dict(answer.values)
     if isinstance(values.get("state"), State):
         values["state"] = state_name(lang, values["state"])
     return values
 
 
+async def say(
+    update: Update, context: Context, answer: Answer | Refused, *, in_chat: bool = False
+) -> None:
+    """A service's short answer in the person's language: the tap's answer for a tap
+    (unless `in_chat`), else a message."""
+    lang = await language(update, context)
+    values = _shown_values(lang, answer)
+    query = update.callback_query
+    if query is not None and not in_chat:
+        await answer_query(query, plain(lang, answer.key, **values)[:200])
+        return
+    await reply(update, text(lang, answer.key, **values))
+
+
 async def refuse(update: Update, context: Context, refused: Refused) -> None:
     """The short, polite answer to a refused request; nothing was changed."""
-    lang = await language(update, context)
-    values = _refusal_values(lang, refused)
-    query = update.callback_query
-    if query is not None:
-        await answer_query(query, plain(lang, refused.key, **values)[:200])
-        return
-    await reply(update, text(lang, refused.key, **values))
+    await say(update, context, refused)
 
 
 def conversation(**options: Any) -> ConversationHandler[Context]:

@@ -5,42 +5,26 @@ from __future__ import annotations
 from telegram import InputFile, Update
 from telegram.constants import ChatAction
 
-from bot.i18n import Html, plain, text
+from bot.i18n import plain, text
 from bot.numbers import parse_id
 from bot.services import Refused
-from bot.views import issue_line
 from handlers.common import Context, language, refuse, reply, services
 
 
 async def my_reports(update: Update, context: Context) -> None:
     assert update.effective_user is not None
-    svc = services(context)
-    lang = await language(update, context)
-    found = await svc.issues.reported_by(update.effective_user.id)
-    if not found:
-        await reply(update, text(lang, "my_empty"))
-        return
-    names = await svc.notices.names(svc.db.reader, [])
-    now = svc.clock.now()
-    lines = [text(lang, "my_header", n=len(found))]
-    lines += [issue_line(lang, "my_line", issue, names, svc.zone, now) for issue in found]
-    await reply(update, Html("\n".join(lines)))
+    try:
+        await reply(update, await services(context).issues.my_reports(update.effective_user.id))
+    except Refused as refused:
+        await refuse(update, context, refused)
 
 
 async def to_do(update: Update, context: Context) -> None:
     assert update.effective_user is not None
-    svc = services(context)
-    lang = await language(update, context)
-    actor = await svc.people.actor(update.effective_user.id)
-    found = await svc.issues.to_do(actor)
-    if not found:
-        await reply(update, text(lang, "todo_empty"))
-        return
-    names = await svc.notices.names(svc.db.reader, [])
-    now = svc.clock.now()
-    lines = [text(lang, "todo_header")]
-    lines += [issue_line(lang, "todo_line", issue, names, svc.zone, now) for issue in found]
-    await reply(update, Html("\n".join(lines)))
+    try:
+        await reply(update, await services(context).issues.to_do(update.effective_user.id))
+    except Refused as refused:
+        await refuse(update, context, refused)
 
 
 async def show_issue(update: Update, context: Context) -> None:

@@ -11,7 +11,7 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot.callbacks import parse_issue_button
 from bot.chats import command_name, works_in_group
-from bot.i18n import LANGUAGES, Html, plain, text
+from bot.i18n import LANGUAGES, plain, text
 from bot.permissions import Actor, Role
 from handlers.common import Context, answer_query, language, reply, services
 
@@ -48,15 +48,6 @@ async def set_default_menus(bot: Bot) -> None:
             [BotCommand(name, plain(lang, f"cmd_{name}")) for name in GUEST_COMMANDS],
             language_code=None if lang == "zh" else lang,
         )
-
-
-def roles_text(lang: str, actor: Actor) -> str:
-    names = [
-        plain(lang, f"role_{role.value}")
-        for role in (Role.ADMIN, Role.HEAD, Role.MEMBER, Role.WORKER)
-        if role in actor.roles
-    ]
-    return plain(lang, "roles_separator").join(names)
 
 
 async def keep_to_private(update: Update, context: Context) -> None:
@@ -126,31 +117,14 @@ async def start(update: Update, context: Context) -> None:
     user = update.effective_user
     assert user is not None
     code = context.args[0] if context.args else None
-    joining = await services(context).people.join(
+    started = await services(context).people.start(
         user.id, user.full_name, user.username, code[:64] if code else None
     )
-    lang = await language(update, context)
-    if joining.code_refused:
-        await reply(update, text(lang, "invite_invalid"))
-    if joining.joined is not None:
-        role, scope = joining.joined
-        await reply(
-            update,
-            text(
-                lang,
-                "invite_accepted",
-                role=plain(lang, f"role_{role.value}"),
-                scope=f" · {scope}" if scope else "",
-            ),
-        )
-    if not joining.actor.registered:
-        if not joining.code_refused:
-            await reply(update, text(lang, "not_registered"))
-        return
-    await set_menu(context.bot, joining.actor, lang)
-    await reply(
-        update, text(lang, "welcome", name=user.full_name, roles=roles_text(lang, joining.actor))
-    )
+    for told in started.told:
+        await reply(update, told)
+    if started.welcome is not None:
+        await set_menu(context.bot, started.actor, await language(update, context))
+        await reply(update, started.welcome)
 
 
 async def help_command(update: Update, context: Context) -> None:
@@ -162,18 +136,7 @@ async def help_command(update: Update, context: Context) -> None:
         # In a group, the help says what works there, not what the sender's roles can do.
         await reply(update, text(lang, "help_group"))
         return
-    actor = await services(context).people.actor(user.id)
-    parts = [text(lang, "help_intro")]
-    for role, key in (
-        (Role.WORKER, "help_worker"),
-        (Role.MEMBER, "help_member"),
-        (Role.HEAD, "help_head"),
-        (Role.ADMIN, "help_admin"),
-    ):
-        if role in actor.roles:
-            parts.append(text(lang, key))
-    parts.append(text(lang, "help_common"))
-    await reply(update, Html("\n\n".join(parts)))
+    await reply(update, await services(context).people.help(user.id))
 
 
 async def choose_language(update: Update, context: Context) -> None:

@@ -25,7 +25,6 @@ from bot.clock import from_epoch
 from bot.i18n import plain, text
 from bot.report_steps import Step
 from bot.services import Refused
-from bot.views import local_time, report_prompt
 from handlers import prompts
 from handlers.common import (
     Context,
@@ -45,15 +44,7 @@ PRIVATE = filters.ChatType.PRIVATE
 
 async def _show(update: Update, context: Context, draft: Draft, edit: bool = False) -> int:
     """Show the prompt for the draft's step; returns that step for the ConversationHandler."""
-    svc = services(context)
-    lang = await language(update, context)
-    reader = svc.db.reader
-    actor = await svc.people.actor(draft.user_id)
-    directory = await svc.organisations.directory()
-    grids = [(c, n) for c, n in directory.active["grid"] if c in actor.grids]
-    categories = directory.active["category"]
-    names = await svc.notices.names(reader, [])
-    prompt = report_prompt(lang, draft, grids, categories, names)
+    prompt = await services(context).reports.prompt(draft, await language(update, context))
     query = update.callback_query
     if edit and query is not None and query.message is not None:
         await query.edit_message_text(
@@ -233,27 +224,12 @@ async def submit(update: Update, context: Context) -> int | None:
     assert query is not None
     svc = services(context)
     try:
-        issue = await svc.issues.submit(_user_id(update))
+        receipt = await svc.issues.submit_report(_user_id(update))
     except Refused as refused:
         await refuse(update, context, refused)
         return ConversationHandler.END
-    lang = await language(update, context)
-    names = await svc.notices.issue_names(svc.db.reader, issue)
-    if issue.assignee_id is None and issue.department_code is None:
-        receipt = text(lang, "report_submitted_unrouted", id=issue.id)
-    else:
-        member = f"（{names.person(issue.assignee_id)}）" if issue.assignee_id else ""
-        receipt = text(
-            lang,
-            "report_submitted",
-            id=issue.id,
-            department=names.department(issue.department_code),
-            member=member,
-            ack_by=local_time(issue.ack_deadline, svc.zone),
-            resolve_by=local_time(issue.resolve_deadline, svc.zone),
-        )
     await asyncio.gather(
-        query.edit_message_text(str(receipt), parse_mode=ParseMode.HTML), answer_query(query)
+        query.edit_message_text(str(receipt.text), parse_mode=ParseMode.HTML), answer_query(query)
     )
     return ConversationHandler.END
 

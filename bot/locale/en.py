@@ -254,4 +254,7 @@ MESSAGES: dict[str, str] = {
     "prompt_what_resolve": "resolving #{id}",
     "report_paused": "Paused: the report you were writing. Its draft is saved; send /report to carry on.",
     "report_paused_expired": "Paused: the report you were writing (nothing for {minutes} minutes). Its draft is saved; send /report to carry on.",
+    # handlers: the service answers
+    "report_submitted_member": " ({name})",
+    "issues_separator": "; ",
 }

@@ -263,4 +263,7 @@ MESSAGES: dict[str, str] = {
     "prompt_what_resolve": "#{id} 的办结",
     "report_paused": "已暂停：填写中的上报。草稿已保存，发送 /report 继续。",
     "report_paused_expired": "已暂停：填写中的上报（超过 {minutes} 分钟未操作）。草稿已保存，发送 /report 继续。",
+    # handlers: the service answers
+    "report_submitted_member": "（{name}）",
+    "issues_separator": "；",
 }

@@ -13,11 +13,12 @@ from datetime import datetime
 
 import aiosqlite
 
-from bot.callbacks import Rating
+from bot.callbacks import IssueButton, IssueCallback, Rating
 from bot.clock import Clock, to_epoch
 from bot.deadlines import DeadlineClock, alerts_for, deadlines_in
 from bot.i18n import Html, plain, text
 from bot.lifecycle import ASSIGNED_STATES, Action, State, TransitionRefused, next_state
+from bot.numbers import parse_id
 from bot.organisation import Category, Organisation
 from bot.permissions import Actor, IssueFacts, may, may_see
 from bot.routing import Route, RouteReason, choose_member
@@ -25,7 +26,16 @@ from bot.services.notices import Notices
 from bot.services.organisation import OrganisationService
 from bot.services.refusal import Refused
 from bot.services.reports import ReportService, check_report_quota
-from bot.views import Rendered, offers, rating_buttons, resolution_buttons, timeline
+from bot.views import (
+    Answer,
+    Rendered,
+    issue_list,
+    offers,
+    rating_buttons,
+    report_receipt,
+    resolution_buttons,
+    timeline,
+)
 from storage import alerts, people
 from storage import drafts as draft_store
 from storage import issues as store
@@ -42,6 +52,16 @@ class Tap:
 
     data: str
     chat_id: int
+
+
+@dataclass(frozen=True)
+class Pressed:
+    """What a button that acts at once did: the tap's short answer (None: a bare answer),
+    whether the buttons on the tapped message are spent, and a message to send after."""
+
+    answer: Answer | None
+    spent: bool = False
+    message: Rendered | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +216,14 @@ class IssueService:
             raise Refused("report_grid_gone")
         self.on_commit()
         return issue
+
+    async def submit_report(self, user_id: int) -> Rendered:
+        """`submit`, answered with the receipt the reporter reads (in their language)."""
+        issue = await self.submit(user_id)
+        conn = self.db.reader
+        names = await self.notices.issue_names(conn, issue)
+        lang = await self.notices.language(conn, user_id)
+        return Rendered(report_receipt(lang, issue, names, self.notices.zone))
 
     async def _insert_report(
         self, tx: aiosqlite.Connection, org: Organisation, draft: Draft, moment: datetime
@@ -521,6 +549,24 @@ class IssueService:
         department: str,
         member: int | None = None,
         tap: Tap | None = None,
+    ) -> Answer:
+        """Send the issue to `department` (and `member`, else whom routing picks): the
+        admins' /reroute and their 改派 buttons. Asked without a tap, anybody who is not an
+        admin is refused with `not_admin`; a tap is checked against the buttons its chat
+        shows (heads move an issue within their department with `reassign`)."""
+        if tap is None and not (await people.load_actor(self.db.reader, user_id)).admin:
+            raise Refused("not_admin")
+        issue = await self._reroute(user_id, issue_id, department, member, tap)
+        names = await self.notices.issue_names(self.db.reader, issue)
+        return Answer("done_reroute", {"id": issue.id, "department": names.department(department)})
+
+    async def _reroute(
+        self,
+        user_id: int,
+        issue_id: int,
+        department: str,
+        member: int | None = None,
+        tap: Tap | None = None,
     ) -> IssueRecord:
         org = await self.organisations.current()
         moment, _ = self._now()
@@ -558,12 +604,14 @@ class IssueService:
 
     async def reassign(
         self, user_id: int, issue_id: int, member: int, tap: Tap | None = None
-    ) -> IssueRecord:
+    ) -> Answer:
         """Give the issue to another member of the department that holds it (heads, admins)."""
         issue = await store.get_issue(self.db.reader, issue_id)
         if issue is None or issue.department_code is None:
             raise Refused("ans_not_found")
-        return await self.reroute(user_id, issue_id, issue.department_code, member, tap)
+        moved = await self._reroute(user_id, issue_id, issue.department_code, member, tap)
+        names = await self.notices.issue_names(self.db.reader, moved)
+        return Answer("done_reassign", {"id": moved.id, "name": names.person(moved.assignee_id)})
 
     async def progress(self, user_id: int, issue_id: int, note: str) -> IssueRecord:
         _, now = self._now()
@@ -718,6 +766,65 @@ class IssueService:
         self.on_commit()
         return updated
 
+    # --- buttons and notes, as the chat sends them ---------------------------------------
+
+    async def press(self, user_id: int, button: IssueCallback, tap: Tap) -> Pressed:
+        """A button that acts at once (报到, 确认, ratings, 改派, 撤销), checked like any
+        request; a button that needs words is refused here (see `check`, `with_note`)."""
+        issue_id = button.issue_id
+        match button.button:
+            case IssueButton.ACKNOWLEDGE:
+                await self.acknowledge(user_id, issue_id, tap)
+                return Pressed(Answer("ans_acknowledged"))
+            case IssueButton.CONFIRM:
+                return Pressed(None, spent=True, message=await self.confirm(user_id, issue_id, tap))
+            case IssueButton.RATE:
+                try:
+                    rating = Rating(button.argument or "")
+                except ValueError:
+                    raise Refused("ans_bad_button") from None
+                await self.rate(user_id, issue_id, rating, tap)
+                return Pressed(Answer("done_rated"), spent=True)
+            case IssueButton.REROUTE:
+                return Pressed(
+                    await self.reroute(user_id, issue_id, button.argument or "", tap=tap)
+                )
+            case IssueButton.REASSIGN:
+                member = parse_id(button.argument, hash_allowed=False)
+                if member is None:
+                    raise Refused("ans_bad_button")
+                return Pressed(await self.reassign(user_id, issue_id, member, tap))
+            case IssueButton.CANCEL:
+                await self.cancel(user_id, issue_id, tap)
+                return Pressed(Answer("done_cancel_issue", {"id": issue_id}))
+        raise Refused("ans_bad_button")
+
+    async def with_note(
+        self,
+        user_id: int,
+        action: Action,
+        issue_id: int,
+        note: str,
+        photos: list[tuple[str, str | None]] | None = None,
+    ) -> Answer:
+        """退回, 进展, 办结 (with its photos) or 重办, once the person has written the note."""
+        match action:
+            case Action.TRANSFER:
+                await self.transfer(user_id, issue_id, note)
+                key = "done_transfer"
+            case Action.PROGRESS:
+                await self.progress(user_id, issue_id, note)
+                key = "done_progress"
+            case Action.RESOLVE:
+                await self.resolve(user_id, issue_id, note, photos or [])
+                key = "done_resolve"
+            case Action.REOPEN:
+                await self.reopen(user_id, issue_id, note)
+                key = "done_reopen"
+            case _:
+                raise Refused("ans_bad_button")
+        return Answer(key, {"id": issue_id})
+
     # --- looking things up -----------------------------------------------------------
 
     async def visible_issue(self, user_id: int, issue_id: int) -> IssueRecord:
@@ -760,11 +867,58 @@ class IssueService:
         lang = await self.notices.language(conn, user_id)
         return card, timeline(lang, issue, history, names, self.notices.zone)
 
-    async def reported_by(self, user_id: int, limit: int = 15) -> list[IssueRecord]:
-        return await store.reported_by(self.db.reader, user_id, limit)
+    async def _registered(self, conn: aiosqlite.Connection, user_id: int) -> Actor:
+        actor = await people.load_actor(conn, user_id)
+        if not actor.registered:
+            raise Refused("not_registered")
+        return actor
 
-    async def to_do(self, actor: Actor, limit: int = 30) -> list[IssueRecord]:
-        return await store.to_do(self.db.reader, actor.user_id, actor.departments, limit)
+    async def _list(
+        self,
+        conn: aiosqlite.Connection,
+        user_id: int,
+        found: list[IssueRecord],
+        keys: tuple[str, str, str],
+        **header: object,
+    ) -> Rendered:
+        """The found issues as a list in the person's language: (empty, header, line) keys."""
+        lang = await self.notices.language(conn, user_id)
+        empty, title, line = keys
+        if not found:
+            return Rendered(text(lang, empty))
+        names = await self.notices.names(conn, [])
+        return issue_list(
+            lang,
+            text(lang, title, **header),
+            line,
+            found,
+            names,
+            self.notices.zone,
+            self.clock.now(),
+        )
 
-    async def awaiting_reroute(self, limit: int = 30) -> list[IssueRecord]:
-        return await store.transferred(self.db.reader, limit)
+    async def my_reports(self, user_id: int, limit: int = 15) -> Rendered:
+        """/my: the issues this person reported, newest first (anybody registered)."""
+        conn = self.db.reader
+        await self._registered(conn, user_id)
+        found = await store.reported_by(conn, user_id, limit)
+        return await self._list(
+            conn, user_id, found, ("my_empty", "my_header", "my_line"), n=len(found)
+        )
+
+    async def to_do(self, user_id: int, limit: int = 30) -> Rendered:
+        """/todo: the open issues this person or their departments hold, by deadline."""
+        conn = self.db.reader
+        actor = await self._registered(conn, user_id)
+        found = await store.to_do(conn, actor.user_id, actor.departments, limit)
+        return await self._list(conn, user_id, found, ("todo_empty", "todo_header", "todo_line"))
+
+    async def pending(self, user_id: int, limit: int = 30) -> Rendered:
+        """/pending: the issues handed back and waiting for an admin to reroute them."""
+        conn = self.db.reader
+        if not (await people.load_actor(conn, user_id)).admin:
+            raise Refused("not_admin")
+        found = await store.transferred(conn, limit)
+        return await self._list(
+            conn, user_id, found, ("pending_empty", "pending_header", "todo_line")
+        )

@@ -10,11 +10,12 @@ from datetime import timedelta
 import aiosqlite
 
 from bot.clock import Clock, to_epoch
-from bot.i18n import normalise_language, text
+from bot.i18n import Html, normalise_language, plain, text
 from bot.permissions import Actor, Role
 from bot.services.issues import Redispatched
 from bot.services.languages import Languages
 from bot.services.refusal import Refused
+from bot.views import Answer, Names, Rendered, help_text, roles_text
 from storage import invites, outbox, people
 from storage.db import Database
 from storage.org import Directory
@@ -36,10 +37,28 @@ class Revocation:
 
 
 @dataclass(frozen=True)
+class Revoked:
+    """/revoke's outcome: what was done, and the answer the admin reads."""
+
+    revocation: Revocation
+    answer: Rendered
+
+
+@dataclass(frozen=True)
 class Joining:
     actor: Actor
     joined: tuple[Role, str] | None = None
     code_refused: bool = False
+
+
+@dataclass(frozen=True)
+class Started:
+    """/start's outcome: who the person is now, what they are told first (the invite taken
+    or refused, or that they are not registered), and the welcome when they are."""
+
+    actor: Actor
+    told: tuple[Html, ...]
+    welcome: Html | None
 
 
 class PeopleService:
@@ -205,7 +224,66 @@ class PeopleService:
             await self._name_changed(user_id)
         return Joining(actor, joined, refused)
 
+    async def _require_admin(self, caller_id: int | None) -> None:
+        """Refused unless `caller_id` is an admin; None is the street office's command line."""
+        if caller_id is not None and not (await people.load_actor(self.db.reader, caller_id)).admin:
+            raise Refused("not_admin")
+
+    async def usage(self, caller_id: int, key: str) -> Answer:
+        """How an admin command is used (`key`), told to admins; others learn that it is
+        for admins, whatever they typed."""
+        await self._require_admin(caller_id)
+        return Answer(key)
+
+    async def invite(self, caller_id: int, role: Role, scope: str) -> Rendered:
+        """/invite: a one-time code for `role` (admins only), as the admin reads it."""
+        code = await self.create_invite(role, scope, caller_id)
+        lang = await self.language(caller_id)
+        return Rendered(
+            text(
+                lang,
+                "invite_created",
+                role=plain(lang, f"role_{role.value}"),
+                scope=f" · {scope}" if scope else "",
+                days=self.invite_days,
+                code=code,
+            )
+        )
+
+    async def start(
+        self, user_id: int, name: str, username: str | None, code: str | None
+    ) -> Started:
+        """/start: `join`, answered in the person's language."""
+        joining = await self.join(user_id, name, username, code)
+        lang = await self.language(user_id)
+        told: list[Html] = []
+        if joining.code_refused:
+            told.append(text(lang, "invite_invalid"))
+        if joining.joined is not None:
+            role, scope = joining.joined
+            told.append(
+                text(
+                    lang,
+                    "invite_accepted",
+                    role=plain(lang, f"role_{role.value}"),
+                    scope=f" · {scope}" if scope else "",
+                )
+            )
+        if not joining.actor.registered:
+            if not joining.code_refused:
+                told.append(text(lang, "not_registered"))
+            return Started(joining.actor, tuple(told), None)
+        welcome = text(lang, "welcome", name=name, roles=roles_text(lang, joining.actor))
+        return Started(joining.actor, tuple(told), welcome)
+
+    async def help(self, user_id: int) -> Rendered:
+        """/help in a private chat: what this person's roles let them do."""
+        actor = await self.actor(user_id)
+        return Rendered(help_text(await self.language(user_id), actor))
+
     async def create_invite(self, role: Role, scope: str, created_by: int | None) -> str:
+        """A one-time invite code; `created_by` must be an admin (None: the command line)."""
+        await self._require_admin(created_by)
         table = _SCOPE_TABLE.get(role)
         if table is None:
             scope = ""
@@ -297,6 +375,20 @@ class PeopleService:
         kept = tuple(g for g in grants if g.source != "invite")
         return Revocation(user_id, revoked, kept, tuple(moved))
 
+    async def revoke_answer(self, caller_id: int, user_id: int) -> Revoked:
+        """`revoke`, with the answer the admin reads in their language."""
+        done = await self.revoke(caller_id, user_id)
+        lang = await self.language(caller_id)
+        tables = (await self.directory()).names
+        members = {m.member for m in done.moved if m.member is not None}
+        names = Names(
+            tables["department"],
+            tables["category"],
+            tables["grid"],
+            await self.display_names(self.db.reader, members),
+        )
+        return Revoked(done, Rendered(_revocation_text(lang, done, names)))
+
     async def everyone(self) -> list[PersonRoles]:
         """Everybody holding a role, each grant with where it came from, and whether they
         have ever opened a chat with the bot (`whistle people list`)."""
@@ -313,3 +405,39 @@ class PeopleService:
             for user_id in current - set(admin_ids):
                 await people.retire_grant(tx, user_id, Role.ADMIN.value, "", "settings", now)
         self.forget_actors()
+
+
+def _grants(lang: str, grants: tuple[Grant, ...]) -> str:
+    return plain(lang, "roles_separator").join(
+        plain(lang, f"role_{g.role.value}") + (f" {g.scope}" if g.scope else "") for g in grants
+    )
+
+
+def _revocation_text(lang: str, done: Revocation, names: Names) -> Html:
+    """What was withdrawn, what stands and why, and where the person's open issues went."""
+    lines = [
+        text(lang, "revoke_done", user_id=done.user_id, roles=_grants(lang, done.revoked))
+        if done.revoked
+        else text(lang, "revoke_none", user_id=done.user_id)
+    ]
+    from_file = tuple(g for g in done.kept if g.source == "org")
+    from_settings = tuple(g for g in done.kept if g.source == "settings")
+    if from_file:
+        lines.append(text(lang, "revoke_kept_file", roles=_grants(lang, from_file)))
+    if from_settings:
+        lines.append(text(lang, "revoke_kept_settings", roles=_grants(lang, from_settings)))
+    if done.moved:
+        moved = [
+            plain(
+                lang,
+                "revoke_moved_to",
+                id=m.issue.id,
+                department=names.department(m.department),
+                member=names.person(m.member),
+            )
+            if m.member is not None
+            else plain(lang, "revoke_moved_to_admins", id=m.issue.id)
+            for m in done.moved
+        ]
+        lines.append(text(lang, "revoke_moved", issues=plain(lang, "issues_separator").join(moved)))
+    return Html("\n".join(lines))

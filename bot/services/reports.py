@@ -22,6 +22,7 @@ from bot.clock import Clock, to_epoch
 from bot.permissions import Actor
 from bot.report_steps import Step
 from bot.services.refusal import Refused
+from bot.views import Names, Rendered, report_prompt
 from storage import drafts as store
 from storage import issues as issue_store
 from storage.db import Database
@@ -136,6 +137,16 @@ class ReportService:
             self.forget(draft.user_id)
             raise
         self._keep(draft.user_id, draft)
+
+    async def prompt(self, draft: Draft, lang: str) -> Rendered:
+        """What the worker sees at the draft's step: the grids they work on, the categories
+        in use."""
+        actor = await self.actor(draft.user_id)
+        directory = await self.directory()
+        grids = [(c, n) for c, n in directory.active["grid"] if c in actor.grids]
+        tables = directory.names
+        names = Names(tables["department"], tables["category"], tables["grid"], {})
+        return report_prompt(lang, draft, grids, directory.active["category"], names)
 
     async def _draft(self, user_id: int) -> Draft:
         draft = await self.current(user_id)
