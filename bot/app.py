@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import traceback
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import tornado.web
 from telegram import Update
 from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
@@ -24,20 +27,23 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest, HTTPXRequest
 
-from bot.clock import Clock, SystemClock
+from bot import http_endpoints
+from bot.clock import Clock, SystemClock, to_epoch
 from bot.i18n import text
 from bot.instance import CannotStart, InstanceLock
+from bot.metrics import MeteredRequest, Metrics, health_problem
 from bot.organisation import OrganisationInvalid
 from bot.persistence import DraftPersistence
 from bot.sender import OutboxSender
 from bot.services import Refused, Services, build_services
 from bot.services.organisation import OrganisationMissing
-from bot.settings import Settings
+from bot.settings import Settings, host_and_port
 from bot.transport import AiohttpRequest, BacklogGatedPolling, backlog_of
 from bot.updates import PerPersonOrder
 from handlers import actions, admin, lookup, people, prompts, report
 from handlers.common import Context, refuse, reply, services
 from storage.db import Database
+from storage.install import keep_install_value
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,10 @@ DEADLINE_SWEEP_SECONDS = 30.0
 # a pending prompt when the person starts something else, then the note conversation
 # (what it takes it stops; the rest goes on), then everything else (group 0).
 CHAT_GROUP, GUARD_GROUP, PROMPT_GROUP, NOTE_GROUP = -4, -3, -2, -1
+COUNT_GROUP = -5
+"""Before everything: counts each update for /metrics."""
+WEBHOOK_SECRET = "webhook_secret_token"
+"""The name the webhook's secret token is kept under in the database."""
 START_RETRY_SECONDS = (1, 2, 5, 10, 30, 60)
 """Pauses between attempts to reach the Bot API at start; the last one repeats."""
 
@@ -216,7 +226,9 @@ class Whistle:
         self.services = build_services(settings, self.clock, self.db)
         self.application: Application | None = None  # type: ignore[type-arg]
         self.sender: OutboxSender | None = None
+        self.metrics = Metrics()
         self._requests: tuple[BaseRequest, ...] = ()
+        self._endpoints: http_endpoints.EndpointServer | None = None
 
     async def start(self, *, poll: bool = True) -> None:
         """Start everything, or raise CannotStart (AlreadyRunning, DatabaseUnavailable)
@@ -232,8 +244,13 @@ class Whistle:
             await self._import_org_file(Path(settings.org_file))
         await self.services.people.sync_settings_admins(settings.admin_ids)
         await self._check_time_zone()
-        self._requests = request_objects(settings)
-        self.application = build_application(settings, self.services, self._requests)
+        calls, polling = self._requests = request_objects(settings)
+        self.application = build_application(
+            settings,
+            self.services,
+            (self._metered(calls), self._metered(polling)),
+        )
+        self.application.add_handler(TypeHandler(Update, self._count_update), group=COUNT_GROUP)
         await self._meet_the_bot_api(self.application)
         self.sender = OutboxSender(
             self.db,
@@ -267,12 +284,77 @@ class Whistle:
             name="deadlines",
         )
         if poll:
-            assert self.application.updater is not None
-            await self.application.updater.start_polling(
+            await self._receive_updates()
+        if settings.http_listen is not None and not self._endpoints_on_webhook():
+            self._endpoints = http_endpoints.EndpointServer(self.health, self.metrics_text)
+            self._endpoints.start(*host_and_port(settings.http_listen))
+
+    def _metered(self, request: BaseRequest) -> BaseRequest:
+        return MeteredRequest(request, self.metrics, lambda: self.clock.now().timestamp())
+
+    async def _count_update(self, update: Update, context: Context) -> None:
+        self.metrics.updates.inc()
+
+    def _endpoints_on_webhook(self) -> bool:
+        settings = self.settings
+        return settings.webhook_listen is not None and settings.http_listen == (
+            settings.webhook_listen
+        )
+
+    async def _receive_updates(self) -> None:
+        """Long polling (which deletes any webhook first), or the webhook: python-telegram-
+        bot's server checks the secret token on every request, and the updates go into the
+        same queue and through the same per-person ordering as polled ones."""
+        settings = self.settings
+        assert self.application is not None and self.application.updater is not None
+        updater = self.application.updater
+        if settings.webhook_url is None or settings.webhook_listen is None:
+            await updater.start_polling(
                 poll_interval=0,
                 timeout=settings.poll_timeout_seconds,
                 allowed_updates=Update.ALL_TYPES,
             )
+            return
+        host, port = host_and_port(settings.webhook_listen)
+        await updater.start_webhook(
+            listen=host,
+            port=port,
+            url_path=urlsplit(settings.webhook_url).path or "/",
+            webhook_url=settings.webhook_url,
+            secret_token=await self._webhook_secret(),
+            allowed_updates=Update.ALL_TYPES,
+            bootstrap_retries=-1,
+            max_connections=min(100, settings.concurrent_updates),
+        )
+        if self._endpoints_on_webhook():
+            server = updater._httpd._http_server if updater._httpd else None
+            app = getattr(server, "request_callback", None)
+            assert isinstance(app, tornado.web.Application)
+            http_endpoints.add_to(app, self.health, self.metrics_text)
+
+    async def _webhook_secret(self) -> str:
+        """The webhook's secret token: made at the first start in webhook mode and kept in
+        the database, so a restart (or a second look at the settings) does not change it."""
+        async with self.db.write() as conn:
+            return await keep_install_value(
+                conn, WEBHOOK_SECRET, secrets.token_urlsafe(32), to_epoch(self.clock.now())
+            )
+
+    async def health(self) -> str | None:
+        """None while updates are received and the outbox drains, else why not (/healthz)."""
+        application = self.application
+        updater = application.updater if application is not None else None
+        return await health_problem(
+            self.db,
+            self.metrics,
+            to_epoch(self.clock.now()),
+            polling=self.settings.webhook_url is None,
+            poll_timeout=self.settings.poll_timeout_seconds,
+            receiving=updater is not None and updater.running,
+        )
+
+    async def metrics_text(self) -> bytes:
+        return await self.metrics.exposition(self.db, to_epoch(self.clock.now()))
 
     async def _import_org_file(self, path: Path) -> None:
         try:
@@ -394,6 +476,9 @@ class Whistle:
             self.sender.wake()
 
     async def stop(self) -> None:
+        if self._endpoints is not None:
+            await self._endpoints.stop()
+            self._endpoints = None
         application = self.application
         if application is not None:
             if application.updater is not None and application.updater.running:

@@ -272,6 +272,17 @@ MIGRATIONS: list[tuple[int, str]] = [
         UPDATE draft SET waiting_since = updated_at;
         """,
     ),
+    (
+        11,
+        # Values made once per install and kept: the webhook's secret token.
+        """
+        CREATE TABLE install_value (
+            name        TEXT PRIMARY KEY,
+            value       TEXT NOT NULL,
+            created_at  INTEGER NOT NULL
+        );
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

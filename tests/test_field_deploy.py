@@ -1,0 +1,173 @@
+"""Deploying Whistle like a service: webhook mode end to end over HTTP, /healthz and
+/metrics, JSON logs, `whistle doctor`, the first start and stopping, deploy/ files."""
+
+from __future__ import annotations
+
+import socket
+from contextlib import closing
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.app import WEBHOOK_SECRET, Whistle
+from bot.loopback import Fault
+from storage.install import install_value
+from tests.conftest import Street, open_street
+
+
+def free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def webhook_settings(port: int) -> dict[str, str]:
+    return {
+        "webhook_url": f"http://127.0.0.1:{port}/telegram",
+        "webhook_listen": f"127.0.0.1:{port}",
+    }
+
+
+async def kept_secret(street: Street) -> str | None:
+    return await install_value(street.whistle.db.reader, WEBHOOK_SECRET)
+
+
+# --- webhook mode -------------------------------------------------------------------------
+
+
+async def test_webhook_mode_handles_a_whole_report_over_http(
+    tmp_path: Path, district_file: Path
+) -> None:
+    port = free_port()
+    async with open_street(tmp_path, district_file, **webhook_settings(port)) as street:
+        hook = street.api.webhook
+        assert hook is not None and hook.url == f"http://127.0.0.1:{port}/telegram"
+        secret = await kept_secret(street)
+        assert secret and hook.secret == secret
+        worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
+        number = await street.blow_whistle(worker)
+        card = await member.expect(f"#{number}", button="报到")
+        await member.tap(card, "报到")
+        await worker.expect("已报到")
+        assert hook.delivered >= 8 and hook.refused == 0
+        # No getUpdates while the webhook is set: every update came by POST.
+        assert not [c for c in street.api.calls if c.method == "getUpdates"]
+
+
+async def test_the_webhook_refuses_a_request_without_the_secret(
+    tmp_path: Path, district_file: Path
+) -> None:
+    port = free_port()
+    async with open_street(tmp_path, district_file, **webhook_settings(port)) as street:
+        url = f"http://127.0.0.1:{port}/telegram"
+        update = {"update_id": 999, "message": {"message_id": 1, "date": 0, "text": "/help"}}
+        async with httpx.AsyncClient() as client:
+            missing = await client.post(url, json=update)
+            wrong = await client.post(
+                url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"}
+            )
+        assert missing.status_code == 403 and wrong.status_code == 403
+        assert street.whistle.metrics.updates._value.get() == 0
+
+
+async def test_the_secret_is_kept_across_restarts_and_polling_deletes_the_webhook(
+    tmp_path: Path, district_file: Path
+) -> None:
+    port = free_port()
+    async with open_street(tmp_path, district_file, **webhook_settings(port)) as street:
+        first = await kept_secret(street)
+        await street.restart()
+        assert await kept_secret(street) == first
+        assert street.api.webhook is not None and street.api.webhook.secret == first
+        # Back to polling: the webhook is deleted and updates arrive by getUpdates.
+        await street.whistle.stop()
+        polling = street.settings.model_copy(update={"webhook_url": None, "webhook_listen": None})
+        street.whistle = Whistle(polling, street.clock)
+        await street.whistle.start()
+        assert street.api.webhook is None
+        assert any(c.method == "deleteWebhook" for c in street.api.calls)
+        person = street.person(2001, "王芳")
+        mark = person.mark()
+        await person.send("/help")
+        await person.expect("/report", mark)
+
+
+# --- health and metrics ------------------------------------------------------------------
+
+
+async def get(port: int, path: str) -> httpx.Response:
+    async with httpx.AsyncClient() as client:
+        return await client.get(f"http://127.0.0.1:{port}{path}")
+
+
+async def test_healthz_answers_200_while_polling_and_503_when_getupdates_fails(
+    tmp_path: Path, district_file: Path
+) -> None:
+    port = free_port()
+    async with open_street(tmp_path, district_file, http_listen=f"127.0.0.1:{port}") as street:
+        await street.api.wait_for(lambda: street.whistle.metrics.last_poll is not None)
+        healthy = await get(port, "/healthz")
+        assert healthy.status_code == 200, healthy.text
+        street.api.faults = lambda method, params: Fault(500) if method == "getUpdates" else None
+        street.clock.advance(timedelta(minutes=10))
+        sick = await get(port, "/healthz")
+        assert sick.status_code == 503
+        assert sick.text.startswith("not receiving updates: getUpdates last answered")
+        assert sick.text.count("\n") == 1
+
+
+async def test_healthz_503_when_the_outbox_does_not_drain(
+    tmp_path: Path, district_file: Path
+) -> None:
+    port = free_port()
+    async with open_street(tmp_path, district_file, http_listen=f"127.0.0.1:{port}") as street:
+        await street.api.wait_for(lambda: street.whistle.metrics.last_poll is not None)
+        # The member's chat fails: the push to them stays in the outbox, retried.
+        street.api.faults = lambda method, params: (
+            Fault(500) if str(params.get("chat_id")) == "1002" else None
+        )
+        await street.blow_whistle(street.person(2001, "王芳"))
+        await street.api.wait_for(
+            lambda: any(c.chat_id == 1002 and c.status == 500 for c in street.api.calls)
+        )
+        street.clock.advance(timedelta(minutes=20))
+        street.whistle.metrics.last_poll = street.clock.now().timestamp()
+        sick = await get(port, "/healthz")
+        assert sick.status_code == 503 and sick.text.startswith("outbox not draining:")
+
+
+async def test_metrics_parse_and_count_what_happened(tmp_path: Path, district_file: Path) -> None:
+    port = free_port()
+    async with open_street(tmp_path, district_file, http_listen=f"127.0.0.1:{port}") as street:
+        worker = street.person(2001, "王芳")
+        number = await street.blow_whistle(worker)
+        await street.settle()
+        answer = await get(port, "/metrics")
+        assert answer.status_code == 200
+        samples = {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(answer.text)
+            for sample in family.samples
+        }
+        assert samples[("whistle_updates_handled_total", ())] == 7
+        assert samples[("whistle_bot_api_calls_total", (("method", "getMe"), ("outcome", "200")))]
+        assert ("whistle_bot_api_429_total", ()) in samples
+        assert samples[("whistle_outbox_depth", ())] == 0
+        assert ("whistle_outbox_oldest_due_age_seconds", ()) in samples
+        assert samples[("whistle_open_issues", (("state", "dispatched"),))] == 1
+        assert samples[("whistle_overdue_issues", ())] == 0
+        assert number == 1
+
+
+async def test_health_and_metrics_share_the_webhook_server(
+    tmp_path: Path, district_file: Path
+) -> None:
+    port = free_port()
+    settings = {**webhook_settings(port), "http_listen": f"127.0.0.1:{port}"}
+    async with open_street(tmp_path, district_file, **settings):
+        assert (await get(port, "/healthz")).status_code == 200
+        answer = await get(port, "/metrics")
+        names = {family.name for family in text_string_to_metric_families(answer.text)}
+        assert "whistle_open_issues" in names
