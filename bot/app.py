@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import tornado.web
 from telegram import Update
-from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -121,7 +121,15 @@ async def _unknown(update: Update, context: Context) -> None:
 
 
 async def _log_error(update: object, context: Context) -> None:
-    log.error("error while handling an update", exc_info=context.error)
+    """A reply that could not be delivered because the person blocked the bot or the chat
+    is gone is part of normal use (WARNING, one line); anything else is a bug (ERROR)."""
+    error = context.error
+    if isinstance(error, Forbidden) or (
+        isinstance(error, BadRequest) and "chat not found" in error.message.lower()
+    ):
+        log.warning("a reply could not be delivered: %s", error)
+        return
+    log.error("error while handling an update", exc_info=error)
 
 
 def request_objects(settings: Settings) -> tuple[BaseRequest, BaseRequest]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot.clock import SystemClock
 from bot.instance import CannotStart
+from bot.logs import configure_logging
 from bot.organisation import (
     OrganisationInvalid,
     check_zone,
@@ -267,11 +268,10 @@ def main(argv: list[str] | None = None) -> int:
         for line in invalid.problems:
             print(f"whistle: {line}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level="WARNING" if args.command == "demo" else settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    configure_logging(
+        "WARNING" if args.command == "demo" else settings.log_level.upper(),
+        settings.log_format,
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         return _command(args, settings)
     except (CannotStart, DatabaseUnavailable) as failure:

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import WEBHOOK_SECRET, Whistle
@@ -171,3 +173,51 @@ async def test_health_and_metrics_share_the_webhook_server(
         answer = await get(port, "/metrics")
         names = {family.name for family in text_string_to_metric_families(answer.text)}
         assert "whistle_open_issues" in names
+
+
+# --- logs --------------------------------------------------------------------------------
+
+
+def test_json_logs_are_one_object_per_line_with_the_token_redacted() -> None:
+    import io
+    import json
+    import logging
+
+    from bot.app import redact_in_logs
+    from bot.logs import configure_logging
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    stream = io.StringIO()
+    try:
+        configure_logging("INFO", "json", stream)
+        redact_in_logs("777:JSON-LOG-SECRET")
+        logging.getLogger("whistle").info("calling https://x/bot777:JSON-LOG-SECRET/getMe")
+        try:
+            raise ValueError("boom 777:JSON-LOG-SECRET")
+        except ValueError:
+            logging.getLogger("whistle").exception("it failed")
+        logging.getLogger("apscheduler.executors.default").info('Running job "deadlines"')
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        logging.getLogger("apscheduler").setLevel(logging.NOTSET)
+        logging.getLogger("httpx").setLevel(logging.NOTSET)
+    lines = stream.getvalue().splitlines()
+    entries = [json.loads(line) for line in lines]
+    assert [e["message"] for e in entries] == ["calling https://x/bot<token>/getMe", "it failed"]
+    assert entries[0]["level"] == "INFO" and entries[0]["logger"] == "whistle"
+    assert "boom <token>" in entries[1]["traceback"]
+    assert "JSON-LOG-SECRET" not in stream.getvalue()
+
+
+async def test_a_group_that_is_gone_is_a_warning_not_an_error(
+    street: Street, caplog: pytest.LogCaptureFixture
+) -> None:
+    street.api.never_seen.add(-1001000000001)  # the 城管 group
+    await street.blow_whistle(street.person(2001, "王芳"))
+    await street.settle()
+    failed = [r for r in caplog.records if "outbox item" in r.getMessage()]
+    assert failed and all(r.levelname == "WARNING" for r in failed)
+    assert "chat not found" in failed[0].getMessage().lower()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
