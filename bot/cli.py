@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
         "revoke", help="withdraw a person's invite-given roles (file and settings roles stay)"
     )
     revoke.add_argument("user_id", type=int)
+    commands.add_parser(
+        "doctor",
+        help="check settings, database, organisation, the way to the Bot API, and who "
+        "cannot receive pushes; exit 1 if anything must be fixed",
+    )
     backup = commands.add_parser("backup", help="a consistent copy of the live database")
     backup.add_argument("path", type=Path)
     return parser
@@ -299,6 +304,10 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
             return _write_stats(data, args.format, args.output)
         case "people":
             return asyncio.run(_people(settings, args.action, getattr(args, "user_id", None)))
+        case "doctor":
+            from bot.doctor import examine
+
+            return asyncio.run(examine(settings, print))
         case "backup":
             if args.path.exists():
                 print(f"{args.path} exists; choose a new file", file=sys.stderr)

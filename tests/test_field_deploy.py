@@ -14,7 +14,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import WEBHOOK_SECRET, Whistle
+from bot.doctor import examine
 from bot.loopback import Fault
+from bot.settings import load_settings
 from storage.install import install_value
 from tests.conftest import Street, open_street
 
@@ -221,3 +223,60 @@ async def test_a_group_that_is_gone_is_a_warning_not_an_error(
     assert failed and all(r.levelname == "WARNING" for r in failed)
     assert "chat not found" in failed[0].getMessage().lower()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+# --- whistle doctor ----------------------------------------------------------------------
+
+
+async def test_doctor_on_a_good_setup_names_the_bot_and_passes(
+    tmp_path: Path, district_file: Path
+) -> None:
+    async with open_street(tmp_path, district_file) as street:
+        async with street.whistle.db.write() as conn:
+            await conn.execute("UPDATE person SET seen_at = 1")
+        lines: list[str] = []
+        code = await examine(street.settings, lines.append)
+    assert code == 0, lines
+    assert any("reached; the bot is @whistle_bot" in line for line in lines)
+    assert any("integrity ok, migrations current" in line for line in lines)
+    assert lines[-1].startswith("doctor: all good")
+
+
+async def test_doctor_lists_who_never_opened_the_bot_and_fails(
+    tmp_path: Path, district_file: Path
+) -> None:
+    async with open_street(tmp_path, district_file) as street:
+        async with street.whistle.db.write() as conn:
+            await conn.execute("UPDATE person SET seen_at = 1 WHERE user_id != 1002")
+        lines: list[str] = []
+        code = await examine(street.settings, lines.append)
+    assert code == 1
+    assert any("1 of" in line and "never opened a chat" in line for line in lines)
+    listed = [line for line in lines if line.strip().endswith("1002")]
+    assert listed and "member cg" in listed[0] and "张伟" in listed[0]
+    assert lines[-1] == "doctor: 1 thing(s) to fix (the FIX lines above)"
+
+
+async def test_doctor_on_a_broken_setup_says_what_to_fix(tmp_path: Path) -> None:
+    broken = tmp_path / "district.toml"
+    broken.write_text('timezone = "Asia/Shanghai"\n[[department]]\ncode = "cg"\n')
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    settings = load_settings(
+        telegram_token="1:WRONG",
+        telegram_api_url=f"http://127.0.0.1:{closed_port}/bot",
+        database=tmp_path / "missing.db",
+        org_file=broken,
+        _env_file=None,
+    )
+    lines: list[str] = []
+    code = await examine(settings, lines.append)
+    assert code == 1
+    fixes = [line for line in lines if line.startswith("FIX")]
+    assert len(fixes) == 3, lines
+    assert "missing.db does not exist" in fixes[0]
+    assert "organisation file" in fixes[1] and "whistle org check" in fixes[1]
+    assert "cannot reach the Bot API" in fixes[2]
+    assert not (tmp_path / "missing.db").exists()
+    assert "WRONG" not in "\n".join(lines)
