@@ -280,3 +280,49 @@ async def test_doctor_on_a_broken_setup_says_what_to_fix(tmp_path: Path) -> None
     assert "cannot reach the Bot API" in fixes[2]
     assert not (tmp_path / "missing.db").exists()
     assert "WRONG" not in "\n".join(lines)
+
+
+# --- first start and stopping ------------------------------------------------------------
+
+
+async def test_a_fresh_install_pushes_no_report_about_weeks_before_it_existed(
+    street: Street,
+) -> None:
+    statistics = street.whistle.services.statistics
+    # Wednesday of W48: imported today. Last week (W47) began before the import.
+    assert statistics.due_week() == "2026-W47"
+    assert await statistics.push_due() == 0
+    # Next Monday after the send time: W48 began on the Monday before the import.
+    street.clock.advance(timedelta(days=5, hours=1))
+    assert statistics.due_week() == "2026-W48"
+    assert await statistics.push_due() == 0
+    # A week later: W49 began after the import, and it goes out.
+    street.clock.advance(timedelta(days=7))
+    assert statistics.due_week() == "2026-W49"
+    assert await statistics.push_due() >= 1
+
+
+async def test_an_existing_install_takes_its_first_import_from_its_oldest_trace(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    from storage.db import Database
+    from storage.migrations import MIGRATIONS
+    from storage.org import first_import
+
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path)) as conn:
+        for version, sql in MIGRATIONS:
+            if version <= 10:
+                conn.executescript(sql)
+        conn.execute("PRAGMA user_version = 10")
+        conn.execute("INSERT INTO person (user_id, name, created_at) VALUES (1001, 'x', 1)")
+        conn.execute(
+            "INSERT INTO role_grant (user_id, role, scope, source, granted_at) "
+            "VALUES (1001, 'head', 'cg', 'org', 1700000000)"
+        )
+        conn.execute("INSERT INTO org_source (id, toml, imported_at) VALUES (1, '', 1760000000)")
+        conn.commit()
+    async with Database(path) as db:
+        assert await first_import(db.reader) == 1700000000
