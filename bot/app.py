@@ -237,6 +237,7 @@ class Whistle:
         self.metrics = Metrics()
         self._requests: tuple[BaseRequest, ...] = ()
         self._endpoints: http_endpoints.EndpointServer | None = None
+        self._statistics_runs: set[asyncio.Task[int]] = set()
 
     async def start(self, *, poll: bool = True) -> None:
         """Start everything, or raise CannotStart (AlreadyRunning, DatabaseUnavailable)
@@ -466,11 +467,23 @@ class Whistle:
 
     async def _weekly_statistics(self, context: Context) -> None:
         """Every day at the statistics time, and once at start: queue the weekly report if
-        it is due and not yet sent (a missed Monday is made up; nobody gets it twice)."""
+        it is due and not yet sent (a missed Monday is made up; nobody gets it twice).
+
+        The work runs in a task of its own that `stop()` cancels: drawing the chart can take
+        seconds, and a stopping bot must not wait for it. A recipient's report is queued in
+        one transaction, so a cancelled run leaves it unqueued for the next start."""
+        run = asyncio.create_task(self.services.statistics.push_due())
+        self._statistics_runs.add(run)
         try:
-            await self.services.statistics.push_due()
-        except Exception:
-            log.exception("weekly statistics failed; the next run retries")
+            await asyncio.wait({run})
+        finally:
+            self._statistics_runs.discard(run)
+        if run.cancelled():
+            log.info("weekly statistics interrupted by the stop; the next start sends them")
+        elif run.exception() is not None:
+            log.error(
+                "weekly statistics failed; the next run retries", exc_info=run.exception()
+            )
 
     async def _unreachable(self, chat_id: int, first_time: bool) -> None:
         """Somebody cannot be reached: what waits for their 报到 goes to somebody who can
@@ -484,6 +497,8 @@ class Whistle:
             self.sender.wake()
 
     async def stop(self) -> None:
+        for run in self._statistics_runs:
+            run.cancel()
         if self._endpoints is not None:
             await self._endpoints.stop()
             self._endpoints = None

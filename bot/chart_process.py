@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 CHART_SECONDS = 120.0
 """How long the child may take before the chart is drawn in the bot instead."""
+CHILD_COMMAND: tuple[str, ...] = (sys.executable, "-m", __name__)
+"""The child: this module run by this Python."""
 
 
 async def chart_in_child(
@@ -40,9 +42,7 @@ async def chart_in_child(
     payload = pickle.dumps((report, list(trend), names, lang))
     try:
         child = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            __name__,
+            *CHILD_COMMAND,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -56,6 +56,11 @@ async def chart_in_child(
             child.kill()
             await child.wait()
             problem = f"the chart process took over {seconds:.0f} s"
+        except asyncio.CancelledError:
+            # The bot is stopping (SIGTERM): the child goes with it, at once.
+            child.kill()
+            await child.wait()
+            raise
         else:
             if child.returncode == 0 and png.startswith(b"\x89PNG"):
                 return png

@@ -326,3 +326,45 @@ async def test_an_existing_install_takes_its_first_import_from_its_oldest_trace(
         conn.commit()
     async with Database(path) as db:
         assert await first_import(db.reader) == 1700000000
+
+
+async def test_stopping_while_the_chart_is_drawn_kills_it_and_the_next_start_sends_the_report(
+    street: Street, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import os
+    import sys
+
+    from bot import chart_process
+    from tests.conftest import WEDNESDAY_MORNING
+
+    async with street.whistle.db.write() as tx:
+        await tx.execute("UPDATE install_value SET value = '0' WHERE name = 'first_org_import'")
+    street.clock.set(WEDNESDAY_MORNING - timedelta(days=7))
+    await street.blow_whistle(street.person(2001), "环境卫生", "上周的问题")
+    street.clock.set(WEDNESDAY_MORNING)
+    started, pid_file = tmp_path / "chart-started", tmp_path / "chart-pid"
+    slow_chart = (
+        "import os, pathlib, time; "
+        f"pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid())); "
+        f"pathlib.Path({str(started)!r}).touch(); time.sleep(600)"
+    )
+    monkeypatch.setattr(chart_process, "CHILD_COMMAND", (sys.executable, "-c", slow_chart))
+    street.settings = street.settings.model_copy(update={"weekly_stats": True})
+    await street.restart()
+    for _ in range(600):  # bounded: the start's statistics run begins after 1 s
+        if started.exists():
+            break
+        await asyncio.sleep(0.05)
+    assert started.exists()
+    # A stop (what SIGTERM does) does not wait for the 600 s chart: bounded well below it.
+    await asyncio.wait_for(street.whistle.stop(), 30)
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(pid, 0)
+    assert [c for c in street.api.calls if "2026-W47" in str(c.params.get("text", ""))] == []
+    # The next start (a chart that draws) sends the report that was not sent.
+    monkeypatch.undo()
+    street.whistle = Whistle(street.settings, street.clock)
+    await street.whistle.start()
+    await street.person(3001).expect("2026-W47", timeout=60)
