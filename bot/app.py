@@ -481,9 +481,7 @@ class Whistle:
         if run.cancelled():
             log.info("weekly statistics interrupted by the stop; the next start sends them")
         elif run.exception() is not None:
-            log.error(
-                "weekly statistics failed; the next run retries", exc_info=run.exception()
-            )
+            log.error("weekly statistics failed; the next run retries", exc_info=run.exception())
 
     async def _unreachable(self, chat_id: int, first_time: bool) -> None:
         """Somebody cannot be reached: what waits for their 报到 goes to somebody who can

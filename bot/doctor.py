@@ -128,9 +128,7 @@ async def _organisation(settings: Settings, have_db: bool, findings: Findings) -
         return
     source = await _stored_organisation(settings.database) if have_db else None
     if source is None:
-        findings.fix(
-            "no organisation: set WHISTLE_ORG_FILE or run `whistle org import FILE` once"
-        )
+        findings.fix("no organisation: set WHISTLE_ORG_FILE or run `whistle org import FILE` once")
         return
     findings.good("organisation: imported into the database (WHISTLE_ORG_FILE not set)")
 
@@ -192,7 +190,6 @@ async def _people(path: Path, findings: Findings) -> None:
     )
     for person in unseen:
         roles = ", ".join(
-            grant.role.value + (f" {grant.scope}" if grant.scope else "")
-            for grant in person.grants
+            grant.role.value + (f" {grant.scope}" if grant.scope else "") for grant in person.grants
         )
         findings.say(f"        {person.name or '-'}\t{roles}\t{person.user_id}")

@@ -669,8 +669,9 @@ class LoopbackBotApi:
         timeout = float(params.get("timeout") or 0)
         if self.webhook is not None:
             raise ApiError(
-                409, "Conflict: can't use getUpdates method while webhook is active; "
-                "use deleteWebhook to delete the webhook first"
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
             )
 
         def ready() -> list[dict[str, Any]]:
