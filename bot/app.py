@@ -204,6 +204,7 @@ def build_application(
     application.add_handler(report.report_conversation())
     application.add_handler(actions.action_handler())
     application.add_handler(CommandHandler("help", people.help_command))
+    application.add_handler(CommandHandler("id", people.show_id))
     application.add_handler(CommandHandler("lang", people.choose_language))
     application.add_handler(CallbackQueryHandler(people.set_language, pattern=r"^lang:"))
     application.add_handler(CommandHandler("my", lookup.my_reports))

@@ -368,3 +368,77 @@ async def test_stopping_while_the_chart_is_drawn_kills_it_and_the_next_start_sen
     street.whistle = Whistle(street.settings, street.clock)
     await street.whistle.start()
     await street.person(3001).expect("2026-W47", timeout=60)
+
+
+# --- README, deploy/ and the command line -------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_blocks(language: str) -> list[str]:
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    return re.findall(rf"^```{language}\n(.*?)^```", readme, flags=re.DOTALL | re.MULTILINE)
+
+
+def install_command() -> str:
+    """The README's install command: its first shell line, up to the command it runs."""
+    first = readme_blocks("sh")[0].strip()
+    command = first.split(" && .venv/bin/whistle")[0]
+    assert command.startswith("python3 -m venv .venv && ") and "pip install" in command
+    return command
+
+
+def test_the_dockerfile_and_the_systemd_unit_install_and_run_as_the_readme_says() -> None:
+    command = install_command()
+    docker = (ROOT / "deploy" / "Dockerfile").read_text(encoding="utf-8")
+    unit = (ROOT / "deploy" / "whistle.service").read_text(encoding="utf-8")
+    assert f"RUN {command}\n" in docker
+    assert 'CMD [".venv/bin/whistle", "run"]' in docker
+    assert f"#   {command}\n" in unit
+    assert "\nExecStart=/opt/whistle/.venv/bin/whistle run\n" in unit
+
+
+def test_every_toml_block_in_the_readme_passes_org_check() -> None:
+    from bot.organisation import parse_organisation
+
+    blocks = readme_blocks("toml")
+    assert blocks
+    for block in blocks:
+        parse_organisation(block)  # raises OrganisationInvalid listing every error
+
+
+def test_every_command_and_argument_explains_itself_with_an_example() -> None:
+    import argparse
+
+    from bot.cli import _parser
+
+    def check(parser: argparse.ArgumentParser, name: str) -> None:
+        assert parser.epilog and "examples:" in parser.epilog, name
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_name, sub in action.choices.items():
+                    check(sub, f"{name} {sub_name}")
+            elif not isinstance(action, argparse._HelpAction):
+                assert action.help and "e.g." in action.help, (name, action.dest)
+
+    check(_parser(), "whistle")
+
+
+async def test_id_in_a_group_shows_the_group_and_a_stranger_sees_their_own(
+    street: Street,
+) -> None:
+    group = -1001000000001
+    admin = street.person(3001, "街道值班")
+    before = len(street.api.chat(group))
+    await admin.send("/id", chat_id=group)
+    answer = await street.api.expect(group, "本群的 ID", before)
+    assert str(group) in answer.text
+    stranger = street.person(5555, "路人")
+    await stranger.send("你好")
+    refusal = await stranger.expect("仅对本街道")
+    assert "5555" in refusal.text
+    mark = stranger.mark()
+    await stranger.send("/start")
+    assert "5555" in (await stranger.expect("仅对本街道", mark)).text
