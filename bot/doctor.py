@@ -162,7 +162,9 @@ async def _bot_api(settings: Settings, findings: Findings) -> None:
     try:
         async with bot:
             me = bot.bot
-        findings.good(f"{where}: reached; the bot is @{me.username}")
+            findings.good(f"{where}: reached; the bot is @{me.username}")
+            webhook = await bot.get_webhook_info()
+        _webhook(settings, webhook.url, webhook.last_error_message, findings)
     except InvalidToken:
         findings.fix(f"{where} refused the token: check WHISTLE_TELEGRAM_TOKEN")
     except TelegramError as error:
@@ -170,6 +172,23 @@ async def _bot_api(settings: Settings, findings: Findings) -> None:
     finally:
         await calls.shutdown()
         await polling.shutdown()
+
+
+def _webhook(settings: Settings, url: str, last_error: str | None, findings: Findings) -> None:
+    """What Telegram says about the webhook, beside what the settings ask for."""
+    if settings.webhook_url is None:
+        if url:
+            findings.note(f"a webhook is set ({url}); `whistle run` deletes it and polls")
+        return
+    if url != settings.webhook_url:
+        findings.note(f"the webhook is {url or 'not set'}; `whistle run` sets it")
+    elif last_error:
+        findings.fix(
+            f"Telegram could not deliver to the webhook {url}: {last_error} (check the reverse "
+            "proxy in front of WHISTLE_WEBHOOK_LISTEN)"
+        )
+    else:
+        findings.good(f"webhook {url}: set, no delivery errors")
 
 
 async def _people(path: Path, findings: Findings) -> None:

@@ -648,6 +648,8 @@ class LoopbackBotApi:
                     hook.last_error = f"Wrong response from the webhook: {status}"
                 hook.refused += 1
                 hook.last_error_date = _now()
+                async with self._changed:
+                    self._changed.notify_all()
                 await asyncio.sleep(0.05)
 
     # --- Bot API methods -----------------------------------------------------------------

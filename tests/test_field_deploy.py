@@ -146,7 +146,21 @@ async def test_metrics_parse_and_count_what_happened(tmp_path: Path, district_fi
     port = free_port()
     async with open_street(tmp_path, district_file, http_listen=f"127.0.0.1:{port}") as street:
         worker = street.person(2001, "王芳")
+        refused_once: list[int] = []
+
+        def one_429(method: str, params: dict[str, object]) -> Fault | None:
+            to_member = method == "sendMessage" and str(params.get("chat_id")) == "1002"
+            if to_member and not refused_once:
+                refused_once.append(1)
+                return Fault(429, retry_after=1)
+            return None
+
+        street.api.faults = one_429
         number = await street.blow_whistle(worker)
+        await street.settle()
+        # A day and more later: reminded, escalated to the head and the admins, overdue.
+        street.clock.advance(timedelta(hours=25))
+        await street.whistle.services.escalation.sweep()
         await street.settle()
         answer = await get(port, "/metrics")
         assert answer.status_code == 200
@@ -157,11 +171,17 @@ async def test_metrics_parse_and_count_what_happened(tmp_path: Path, district_fi
         }
         assert samples[("whistle_updates_handled_total", ())] == 7
         assert samples[("whistle_bot_api_calls_total", (("method", "getMe"), ("outcome", "200")))]
-        assert ("whistle_bot_api_429_total", ()) in samples
+        assert samples[("whistle_bot_api_429_total", ())] == 1
+        assert samples[
+            ("whistle_bot_api_calls_total", (("method", "sendMessage"), ("outcome", "429")))
+        ]
         assert samples[("whistle_outbox_depth", ())] == 0
-        assert ("whistle_outbox_oldest_due_age_seconds", ()) in samples
+        assert samples[("whistle_outbox_oldest_due_age_seconds", ())] == 0
         assert samples[("whistle_open_issues", (("state", "dispatched"),))] == 1
-        assert samples[("whistle_overdue_issues", ())] == 0
+        assert samples[("whistle_open_issues", (("state", "acknowledged"),))] == 0
+        assert samples[("whistle_overdue_issues", ())] == 1
+        assert samples[("whistle_alerts_fired_total", (("kind", "ack_remind"),))] == 1
+        assert samples[("whistle_alerts_fired_total", (("kind", "ack_head"),))] == 1
         assert number == 1
 
 
@@ -442,3 +462,74 @@ async def test_id_in_a_group_shows_the_group_and_a_stranger_sees_their_own(
     mark = stranger.mark()
     await stranger.send("/start")
     assert "5555" in (await stranger.expect("仅对本街道", mark)).text
+
+
+# --- the new settings ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        (
+            {"WHISTLE_WEBHOOK_URL": "http://whistle.example.org/tg"},
+            "WHISTLE_WEBHOOK_URL=https://",
+        ),
+        (
+            {"WHISTLE_WEBHOOK_URL": "https://whistle.example.org/tg"},
+            "WHISTLE_WEBHOOK_LISTEN is not set: webhook mode needs both",
+        ),
+        ({"WHISTLE_HTTP_LISTEN": "9100"}, "WHISTLE_HTTP_LISTEN=127.0.0.1:9100"),
+        ({"WHISTLE_WEBHOOK_LISTEN": "127.0.0.1:http"}, "WHISTLE_WEBHOOK_LISTEN=127.0.0.1:8443"),
+        ({"WHISTLE_LOG_FORMAT": "xml"}, "WHISTLE_LOG_FORMAT=json"),
+    ],
+)
+def test_a_wrong_deploy_setting_is_one_line_with_an_example(
+    tmp_path: Path, env: dict[str, str], says: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "doctor"],
+        cwd=tmp_path,
+        env={**clean, "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_empty_deploy_settings_mean_polling_without_endpoints(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("WEBHOOK_URL", "WEBHOOK_LISTEN", "HTTP_LISTEN", "LOG_FORMAT"):
+        monkeypatch.setenv(f"WHISTLE_{name}", "")
+    settings = load_settings(_env_file=None)
+    assert settings.webhook_url is None and settings.http_listen is None
+    assert settings.log_format == "text"
+
+
+async def test_doctor_says_when_telegram_cannot_deliver_to_the_webhook(
+    tmp_path: Path, district_file: Path
+) -> None:
+    port = free_port()
+    async with open_street(tmp_path, district_file, **webhook_settings(port)) as street:
+        async with street.whistle.db.write() as conn:
+            await conn.execute("UPDATE person SET seen_at = 1")
+        lines: list[str] = []
+        assert await examine(street.settings, lines.append) == 0, lines
+        assert any("set, no delivery errors" in line for line in lines)
+        await street.whistle.stop()  # the webhook stays set; nobody listens any more
+        hook = street.api.webhook
+        assert hook is not None
+        await street.person(2001).send("/help")
+        await street.api.wait_for(lambda: hook.refused > 0)
+        lines.clear()
+        assert await examine(street.settings, lines.append) == 1
+        assert any("could not deliver to the webhook" in line for line in lines), lines
