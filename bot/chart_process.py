@@ -27,8 +27,6 @@ log = logging.getLogger(__name__)
 
 CHART_SECONDS = 120.0
 """How long the child may take before the chart is drawn in the bot instead."""
-CHILD_COMMAND: tuple[str, ...] = (sys.executable, "-m", __name__)
-"""The child: this module run by this Python."""
 
 
 async def chart_in_child(
@@ -42,7 +40,9 @@ async def chart_in_child(
     payload = pickle.dumps((report, list(trend), names, lang))
     try:
         child = await asyncio.create_subprocess_exec(
-            *CHILD_COMMAND,
+            sys.executable,
+            "-m",
+            __name__,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

@@ -355,7 +355,6 @@ async def test_stopping_while_the_chart_is_drawn_kills_it_and_the_next_start_sen
     import os
     import sys
 
-    from bot import chart_process
     from tests.conftest import WEDNESDAY_MORNING
 
     async with street.whistle.db.write() as tx:
@@ -364,12 +363,10 @@ async def test_stopping_while_the_chart_is_drawn_kills_it_and_the_next_start_sen
     await street.blow_whistle(street.person(2001), "环境卫生", "上周的问题")
     street.clock.set(WEDNESDAY_MORNING)
     started, pid_file = tmp_path / "chart-started", tmp_path / "chart-pid"
-    slow_chart = (
-        "import os, pathlib, time; "
-        f"pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid())); "
-        f"pathlib.Path({str(started)!r}).touch(); time.sleep(600)"
-    )
-    monkeypatch.setattr(chart_process, "CHILD_COMMAND", (sys.executable, "-c", slow_chart))
+    slow_chart = tmp_path / "slow-chart"  # stands in for `python -m bot.chart_process`
+    slow_chart.write_text(f"#!/bin/sh\ntouch {started}\necho $$ > {pid_file}\nexec sleep 600\n")
+    slow_chart.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(slow_chart))
     street.settings = street.settings.model_copy(update={"weekly_stats": True})
     await street.restart()
     for _ in range(600):  # bounded: the start's statistics run begins after 1 s
