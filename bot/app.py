@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import traceback
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import tornado.web
 from telegram import Update
-from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -24,20 +27,23 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest, HTTPXRequest
 
-from bot.clock import Clock, SystemClock
+from bot import http_endpoints
+from bot.clock import Clock, SystemClock, to_epoch
 from bot.i18n import text
 from bot.instance import CannotStart, InstanceLock
+from bot.metrics import MeteredRequest, Metrics, health_problem
 from bot.organisation import OrganisationInvalid
 from bot.persistence import DraftPersistence
 from bot.sender import OutboxSender
 from bot.services import Refused, Services, build_services
 from bot.services.organisation import OrganisationMissing
-from bot.settings import Settings
+from bot.settings import Settings, host_and_port
 from bot.transport import AiohttpRequest, BacklogGatedPolling, backlog_of
 from bot.updates import PerPersonOrder
 from handlers import actions, admin, lookup, people, prompts, report
 from handlers.common import Context, refuse, reply, services
 from storage.db import Database
+from storage.install import keep_install_value
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,10 @@ DEADLINE_SWEEP_SECONDS = 30.0
 # a pending prompt when the person starts something else, then the note conversation
 # (what it takes it stops; the rest goes on), then everything else (group 0).
 CHAT_GROUP, GUARD_GROUP, PROMPT_GROUP, NOTE_GROUP = -4, -3, -2, -1
+COUNT_GROUP = -5
+"""Before everything: counts each update for /metrics."""
+WEBHOOK_SECRET = "webhook_secret_token"
+"""The name the webhook's secret token is kept under in the database."""
 START_RETRY_SECONDS = (1, 2, 5, 10, 30, 60)
 """Pauses between attempts to reach the Bot API at start; the last one repeats."""
 
@@ -111,7 +121,15 @@ async def _unknown(update: Update, context: Context) -> None:
 
 
 async def _log_error(update: object, context: Context) -> None:
-    log.error("error while handling an update", exc_info=context.error)
+    """A reply that could not be delivered because the person blocked the bot or the chat
+    is gone is part of normal use (WARNING, one line); anything else is a bug (ERROR)."""
+    error = context.error
+    if isinstance(error, Forbidden) or (
+        isinstance(error, BadRequest) and "chat not found" in error.message.lower()
+    ):
+        log.warning("a reply could not be delivered: %s", error)
+        return
+    log.error("error while handling an update", exc_info=error)
 
 
 def request_objects(settings: Settings) -> tuple[BaseRequest, BaseRequest]:
@@ -186,6 +204,7 @@ def build_application(
     application.add_handler(report.report_conversation())
     application.add_handler(actions.action_handler())
     application.add_handler(CommandHandler("help", people.help_command))
+    application.add_handler(CommandHandler("id", people.show_id))
     application.add_handler(CommandHandler("lang", people.choose_language))
     application.add_handler(CallbackQueryHandler(people.set_language, pattern=r"^lang:"))
     application.add_handler(CommandHandler("my", lookup.my_reports))
@@ -216,7 +235,10 @@ class Whistle:
         self.services = build_services(settings, self.clock, self.db)
         self.application: Application | None = None  # type: ignore[type-arg]
         self.sender: OutboxSender | None = None
+        self.metrics = Metrics()
         self._requests: tuple[BaseRequest, ...] = ()
+        self._endpoints: http_endpoints.EndpointServer | None = None
+        self._statistics_runs: set[asyncio.Task[int]] = set()
 
     async def start(self, *, poll: bool = True) -> None:
         """Start everything, or raise CannotStart (AlreadyRunning, DatabaseUnavailable)
@@ -232,8 +254,13 @@ class Whistle:
             await self._import_org_file(Path(settings.org_file))
         await self.services.people.sync_settings_admins(settings.admin_ids)
         await self._check_time_zone()
-        self._requests = request_objects(settings)
-        self.application = build_application(settings, self.services, self._requests)
+        calls, polling = self._requests = request_objects(settings)
+        self.application = build_application(
+            settings,
+            self.services,
+            (self._metered(calls), self._metered(polling)),
+        )
+        self.application.add_handler(TypeHandler(Update, self._count_update), group=COUNT_GROUP)
         await self._meet_the_bot_api(self.application)
         self.sender = OutboxSender(
             self.db,
@@ -267,12 +294,77 @@ class Whistle:
             name="deadlines",
         )
         if poll:
-            assert self.application.updater is not None
-            await self.application.updater.start_polling(
+            await self._receive_updates()
+        if settings.http_listen is not None and not self._endpoints_on_webhook():
+            self._endpoints = http_endpoints.EndpointServer(self.health, self.metrics_text)
+            self._endpoints.start(*host_and_port(settings.http_listen))
+
+    def _metered(self, request: BaseRequest) -> BaseRequest:
+        return MeteredRequest(request, self.metrics, lambda: self.clock.now().timestamp())
+
+    async def _count_update(self, update: Update, context: Context) -> None:
+        self.metrics.updates.inc()
+
+    def _endpoints_on_webhook(self) -> bool:
+        settings = self.settings
+        return settings.webhook_listen is not None and settings.http_listen == (
+            settings.webhook_listen
+        )
+
+    async def _receive_updates(self) -> None:
+        """Long polling (which deletes any webhook first), or the webhook: python-telegram-
+        bot's server checks the secret token on every request, and the updates go into the
+        same queue and through the same per-person ordering as polled ones."""
+        settings = self.settings
+        assert self.application is not None and self.application.updater is not None
+        updater = self.application.updater
+        if settings.webhook_url is None or settings.webhook_listen is None:
+            await updater.start_polling(
                 poll_interval=0,
                 timeout=settings.poll_timeout_seconds,
                 allowed_updates=Update.ALL_TYPES,
             )
+            return
+        host, port = host_and_port(settings.webhook_listen)
+        await updater.start_webhook(
+            listen=host,
+            port=port,
+            url_path=urlsplit(settings.webhook_url).path or "/",
+            webhook_url=settings.webhook_url,
+            secret_token=await self._webhook_secret(),
+            allowed_updates=Update.ALL_TYPES,
+            bootstrap_retries=-1,
+            max_connections=min(100, settings.concurrent_updates),
+        )
+        if self._endpoints_on_webhook():
+            server = updater._httpd._http_server if updater._httpd else None
+            app = getattr(server, "request_callback", None)
+            assert isinstance(app, tornado.web.Application)
+            http_endpoints.add_to(app, self.health, self.metrics_text)
+
+    async def _webhook_secret(self) -> str:
+        """The webhook's secret token: made at the first start in webhook mode and kept in
+        the database, so a restart (or a second look at the settings) does not change it."""
+        async with self.db.write() as conn:
+            return await keep_install_value(
+                conn, WEBHOOK_SECRET, secrets.token_urlsafe(32), to_epoch(self.clock.now())
+            )
+
+    async def health(self) -> str | None:
+        """None while updates are received and the outbox drains, else why not (/healthz)."""
+        application = self.application
+        updater = application.updater if application is not None else None
+        return await health_problem(
+            self.db,
+            self.metrics,
+            to_epoch(self.clock.now()),
+            polling=self.settings.webhook_url is None,
+            poll_timeout=self.settings.poll_timeout_seconds,
+            receiving=updater is not None and updater.running,
+        )
+
+    async def metrics_text(self) -> bytes:
+        return await self.metrics.exposition(self.db, to_epoch(self.clock.now()))
 
     async def _import_org_file(self, path: Path) -> None:
         try:
@@ -376,11 +468,21 @@ class Whistle:
 
     async def _weekly_statistics(self, context: Context) -> None:
         """Every day at the statistics time, and once at start: queue the weekly report if
-        it is due and not yet sent (a missed Monday is made up; nobody gets it twice)."""
+        it is due and not yet sent (a missed Monday is made up; nobody gets it twice).
+
+        The work runs in a task of its own that `stop()` cancels: drawing the chart can take
+        seconds, and a stopping bot must not wait for it. A recipient's report is queued in
+        one transaction, so a cancelled run leaves it unqueued for the next start."""
+        run = asyncio.create_task(self.services.statistics.push_due())
+        self._statistics_runs.add(run)
         try:
-            await self.services.statistics.push_due()
-        except Exception:
-            log.exception("weekly statistics failed; the next run retries")
+            await asyncio.wait({run})
+        finally:
+            self._statistics_runs.discard(run)
+        if run.cancelled():
+            log.info("weekly statistics interrupted by the stop; the next start sends them")
+        elif run.exception() is not None:
+            log.error("weekly statistics failed; the next run retries", exc_info=run.exception())
 
     async def _unreachable(self, chat_id: int, first_time: bool) -> None:
         """Somebody cannot be reached: what waits for their 报到 goes to somebody who can
@@ -394,6 +496,11 @@ class Whistle:
             self.sender.wake()
 
     async def stop(self) -> None:
+        for run in self._statistics_runs:
+            run.cancel()
+        if self._endpoints is not None:
+            await self._endpoints.stop()
+            self._endpoints = None
         application = self.application
         if application is not None:
             if application.updater is not None and application.updater.running:

@@ -56,6 +56,11 @@ async def chart_in_child(
             child.kill()
             await child.wait()
             problem = f"the chart process took over {seconds:.0f} s"
+        except asyncio.CancelledError:
+            # The bot is stopping (SIGTERM): the child goes with it, at once.
+            child.kill()
+            await child.wait()
+            raise
         else:
             if child.returncode == 0 and png.startswith(b"\x89PNG"):
                 return png

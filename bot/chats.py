@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-GROUP_COMMANDS: Final = frozenset({"help"})
+GROUP_COMMANDS: Final = frozenset({"help", "id"})
 """Commands that also work in a group chat; every other command is private-only."""
 
 _COMMAND = re.compile(r"/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]{1,64}))?(?=\s|$)")

@@ -15,6 +15,7 @@ from pathlib import Path
 from bot.clock import SystemClock
 from bot.deadlines import deadlines_in
 from bot.instance import CannotStart
+from bot.logs import configure_logging
 from bot.organisation import (
     Organisation,
     OrganisationInvalid,
@@ -32,61 +33,205 @@ from storage.people import Grant
 log = logging.getLogger("whistle")
 
 
+SETTINGS_NOTE = (
+    "Settings come from the environment or .env (WHISTLE_..., see .env.example); "
+    "`whistle doctor` checks them."
+)
+
+
+def _command_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    examples: str,
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help shows what it does and worked examples."""
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=summary,
+        epilog="examples:\n" + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="whistle", description="街巷吹哨、部门报到 — grid issue reporting bot"
+        prog="whistle",
+        description="街巷吹哨、部门报到 — grid issue reporting bot. " + SETTINGS_NOTE,
+        epilog="examples:\n"
+        "  whistle doctor                      check the whole setup\n"
+        "  whistle org import district.toml    load the organisation\n"
+        "  whistle run                         serve the street\n"
+        "  whistle COMMAND --help              what a command takes",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="run the bot (long polling) until SIGINT or SIGTERM")
-    demo = commands.add_parser("demo", help="play the whole loop offline (no token, no network)")
-    demo.add_argument("--keep", type=Path, help="keep the demo database in this folder")
-    demo.add_argument("--quiet", action="store_true", help="print only the timelines")
-    org = commands.add_parser("org", help="check or import the organisation file")
-    org.add_argument("action", choices=["check", "import"])
-    org.add_argument("file", type=Path)
-    invite = commands.add_parser("invite", help="make a one-time invite code")
-    invite.add_argument("role", choices=[r.value for r in Role])
-    invite.add_argument("--grid", default="")
-    invite.add_argument("--department", default="")
-    stats = commands.add_parser("stats", help="weekly response statistics, as of now")
-    stats.add_argument("--week", help="2026-W47, or 'last'; default: this week so far")
-    stats.add_argument("--format", choices=["text", "json", "csv", "xlsx", "png"], default="text")
-    stats.add_argument("--output", type=Path, help="write here instead of standard output")
-    stats.add_argument("--department", help="only this department (its code)")
-    people = commands.add_parser("people", help="who holds which role; withdraw invited roles")
-    people_actions = people.add_subparsers(dest="action", required=True)
-    people_actions.add_parser(
-        "list", help="everyone with a role, where each came from, and who opened the bot"
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _command_parser(
+        commands,
+        "run",
+        "run the bot until SIGINT or SIGTERM: long polling, or the webhook when "
+        "WHISTLE_WEBHOOK_URL is set",
+        "  whistle run\n  WHISTLE_LOG_FORMAT=json whistle run",
     )
-    revoke = people_actions.add_parser(
-        "revoke", help="withdraw a person's invite-given roles (file and settings roles stay)"
+    demo = _command_parser(
+        commands,
+        "demo",
+        "play the whole loop offline (no token, no network)",
+        "  whistle demo\n  whistle demo --quiet --keep demo-data",
     )
-    revoke.add_argument("user_id", type=int)
-    deadline = commands.add_parser(
+    demo.add_argument(
+        "--keep",
+        type=Path,
+        metavar="FOLDER",
+        help="keep the demo database and chart in this folder, e.g. --keep demo-data",
+    )
+    demo.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print only the timelines, e.g. whistle demo --quiet",
+    )
+    org = _command_parser(
+        commands,
+        "org",
+        "check or import the organisation file (TOML)",
+        "  whistle org check district.toml\n  whistle org import district.toml",
+    )
+    org.add_argument(
+        "action",
+        choices=["check", "import"],
+        help="check: report every error, change nothing; import: load it into the "
+        "database (idempotent), e.g. check",
+    )
+    org.add_argument("file", type=Path, help="the organisation file, e.g. district.toml")
+    invite = _command_parser(
+        commands,
+        "invite",
+        "make a one-time invite code; the person sends /start CODE to the bot",
+        "  whistle invite worker --grid G01\n  whistle invite member --department cg\n"
+        "  whistle invite admin",
+    )
+    invite.add_argument(
+        "role",
+        choices=[r.value for r in Role],
+        help="the role the code gives, e.g. worker",
+    )
+    invite.add_argument(
+        "--grid",
+        default="",
+        metavar="CODE",
+        help="the grid of a worker (its code in the file), e.g. --grid G01",
+    )
+    invite.add_argument(
+        "--department",
+        default="",
+        metavar="CODE",
+        help="the department of a member or head, e.g. --department cg",
+    )
+    stats = _command_parser(
+        commands,
+        "stats",
+        "weekly response statistics, as of now",
+        "  whistle stats\n  whistle stats --week last --format csv --output week.csv\n"
+        "  whistle stats --week 2026-W47 --department cg --format png --output cg.png",
+    )
+    stats.add_argument(
+        "--week",
+        metavar="WEEK",
+        help="an ISO week or 'last'; default: this week so far, e.g. --week 2026-W47",
+    )
+    stats.add_argument(
+        "--format",
+        choices=["text", "json", "csv", "xlsx", "png"],
+        default="text",
+        help="what to write (xlsx and png need --output), e.g. --format csv",
+    )
+    stats.add_argument(
+        "--output",
+        type=Path,
+        metavar="PATH",
+        help="write here instead of standard output, e.g. --output week.xlsx",
+    )
+    stats.add_argument(
+        "--department",
+        metavar="CODE",
+        help="only this department (its code), e.g. --department cg",
+    )
+    people = _command_parser(
+        commands,
+        "people",
+        "who holds which role; withdraw invited roles",
+        "  whistle people list\n  whistle people revoke 2003",
+    )
+    people_actions = people.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _command_parser(
+        people_actions,
+        "list",
+        "everyone with a role, where each came from, and who opened the bot",
+        "  whistle people list",
+    )
+    revoke = _command_parser(
+        people_actions,
+        "revoke",
+        "withdraw a person's invite-given roles (file and settings roles stay)",
+        "  whistle people revoke 2003",
+    )
+    revoke.add_argument(
+        "user_id",
+        type=int,
+        metavar="USER_ID",
+        help="the person's Telegram user id (the bot's refusal shows it), e.g. 2003",
+    )
+    _command_parser(
+        commands,
+        "doctor",
+        "check settings, database, organisation, the way to the Bot API, and who cannot "
+        "receive pushes; exit 1 if anything must be fixed",
+        "  whistle doctor\n  WHISTLE_DATABASE=/var/lib/whistle/whistle.db whistle doctor",
+    )
+    backup = _command_parser(
+        commands,
+        "backup",
+        "a consistent copy of the live database (the bot may keep running)",
+        "  whistle backup /var/backups/whistle-2026-11-29.db",
+    )
+    backup.add_argument(
+        "path",
+        type=Path,
+        metavar="PATH",
+        help="a new file for the copy, e.g. /var/backups/whistle-2026-11-29.db",
+    )
+    deadline = _command_parser(
+        commands,
         "deadline",
-        help="when an issue dispatched at a given time would be due (checks the calendar)",
-        description="Print when 报到 and 办结 would be due for an issue of CATEGORY dispatched "
-        "at --from, by the organisation's working time, office hours and China's working "
-        "calendar. Example: whistle deadline sanitation --from 2026-09-30T16:00",
+        "when 报到 and 办结 would be due for an issue of CATEGORY dispatched at --from, by "
+        "the organisation's working time, office hours and China's working calendar",
+        "  whistle deadline sanitation --from 2026-09-30T16:00\n"
+        "  whistle deadline noise --from 2026-12-31T16:00 --urgent --org district.toml",
     )
-    deadline.add_argument("category", help="a category code, e.g. sanitation")
+    deadline.add_argument("category", metavar="CATEGORY", help="a category code, e.g. sanitation")
     deadline.add_argument(
         "--from",
         dest="start",
         required=True,
+        metavar="TIME",
         help="the dispatch time, local to the street, e.g. 2026-09-30T16:00",
     )
-    deadline.add_argument("--urgent", action="store_true", help="the limits for 紧急 reports")
     deadline.add_argument(
-        "--department", help="the department given the issue (default: the category's own)"
+        "--urgent", action="store_true", help="the limits for 紧急 reports, e.g. --urgent"
+    )
+    deadline.add_argument(
+        "--department",
+        metavar="CODE",
+        help="the department given the issue (default: the category's own), e.g. zj",
     )
     deadline.add_argument(
         "--org",
         type=Path,
-        help="read this organisation file instead of the one stored in the database",
+        metavar="FILE",
+        help="read this organisation file instead of the one stored in the database, "
+        "e.g. district.toml",
     )
-    backup = commands.add_parser("backup", help="a consistent copy of the live database")
-    backup.add_argument("path", type=Path)
     return parser
 
 
@@ -380,11 +525,10 @@ def main(argv: list[str] | None = None) -> int:
         for line in invalid.problems:
             print(f"whistle: {line}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level="WARNING" if args.command == "demo" else settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    configure_logging(
+        "WARNING" if args.command == "demo" else settings.log_level.upper(),
+        settings.log_format,
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         return _command(args, settings)
     except (CannotStart, DatabaseUnavailable) as failure:
@@ -418,6 +562,10 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
                     settings, args.category, args.start, args.urgent, args.department, args.org
                 )
             )
+        case "doctor":
+            from bot.doctor import examine
+
+            return asyncio.run(examine(settings, print))
         case "backup":
             if args.path.exists():
                 print(f"{args.path} exists; choose a new file", file=sys.stderr)

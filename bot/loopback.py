@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT, telegram_length
@@ -226,6 +227,19 @@ class ApiCall:
     at: float = field(default_factory=time.monotonic)
 
 
+@dataclass
+class Webhook:
+    """The webhook set with setWebhook, and how delivering to it went."""
+
+    url: str
+    secret: str | None
+    delivered: int = 0
+    refused: int = 0
+    """Attempts the webhook did not answer with 200 (a wrong secret: 403)."""
+    last_error: str = ""
+    last_error_date: int = 0
+
+
 class LoopbackBotApi:
     def __init__(
         self,
@@ -268,6 +282,9 @@ class LoopbackBotApi:
         self._chat_changed: dict[int, asyncio.Condition] = {}
         self._runner: web.AppRunner | None = None
         self._closing = False
+        self.webhook: Webhook | None = None
+        """Where updates are posted instead of waiting for getUpdates (setWebhook)."""
+        self._webhook_task: asyncio.Task[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -294,6 +311,7 @@ class LoopbackBotApi:
 
     async def stop(self) -> None:
         self._closing = True
+        await self._stop_webhook_delivery()
         async with self._changed:
             self._changed.notify_all()
         if self._runner is not None:
@@ -565,6 +583,75 @@ class LoopbackBotApi:
         async with self._changed:
             self._changed.notify_all()
 
+    # --- webhook delivery ----------------------------------------------------------------
+    # After setWebhook, updates are POSTed to the webhook's URL one at a time, in order,
+    # with the secret token in X-Telegram-Bot-Api-Secret-Token, as Telegram does; an
+    # update is dropped from the queue once the webhook answers 200, and retried otherwise.
+
+    async def _api_setWebhook(self, params: dict[str, Any]) -> Any:
+        url = str(params.get("url") or "")
+        if not url:
+            return await self._api_deleteWebhook(params)
+        secret = params.get("secret_token")
+        await self._stop_webhook_delivery()
+        self.webhook = Webhook(url, None if secret is None else str(secret))
+        if params.get("drop_pending_updates") in (True, "true", "True"):
+            self._updates.clear()
+        self._webhook_task = asyncio.create_task(self._deliver_to_webhook(self.webhook))
+        return True
+
+    async def _api_getWebhookInfo(self, params: dict[str, Any]) -> Any:
+        hook = self.webhook
+        info: dict[str, Any] = {
+            "url": hook.url if hook else "",
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._updates),
+        }
+        if hook is not None and hook.last_error:
+            info["last_error_message"] = hook.last_error
+            info["last_error_date"] = hook.last_error_date
+        return info
+
+    async def _stop_webhook_delivery(self) -> None:
+        task, self._webhook_task = self._webhook_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _deliver_to_webhook(self, hook: Webhook) -> None:
+        headers = {"Content-Type": "application/json"}
+        if hook.secret is not None:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = hook.secret
+        async with aiohttp.ClientSession() as session:
+            while not self._closing:
+                async with self._changed:
+                    await self._changed.wait_for(lambda: bool(self._updates) or self._closing)
+                    if self._closing:
+                        return
+                    update = self._updates[0]
+                try:
+                    async with session.post(
+                        hook.url, data=json.dumps(update), headers=headers
+                    ) as answer:
+                        status = answer.status
+                except aiohttp.ClientError as error:
+                    status, hook.last_error = 0, str(error)
+                if status == 200:
+                    hook.delivered += 1
+                    async with self._changed:
+                        if self._updates and self._updates[0] is update:
+                            self._updates.pop(0)
+                        self._changed.notify_all()
+                    continue
+                if status:
+                    hook.last_error = f"Wrong response from the webhook: {status}"
+                hook.refused += 1
+                hook.last_error_date = _now()
+                async with self._changed:
+                    self._changed.notify_all()
+                await asyncio.sleep(0.05)
+
     # --- Bot API methods -----------------------------------------------------------------
 
     async def _api_getMe(self, params: dict[str, Any]) -> Any:
@@ -574,12 +661,20 @@ class LoopbackBotApi:
         return True
 
     async def _api_deleteWebhook(self, params: dict[str, Any]) -> Any:
+        await self._stop_webhook_delivery()
+        self.webhook = None
         return True
 
     async def _api_getUpdates(self, params: dict[str, Any]) -> Any:
         offset = int(params.get("offset") or 0)
         limit = min(int(params.get("limit") or 100), 100)
         timeout = float(params.get("timeout") or 0)
+        if self.webhook is not None:
+            raise ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
 
         def ready() -> list[dict[str, Any]]:
             return [u for u in self._updates if u["update_id"] >= offset][:limit]

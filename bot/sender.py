@@ -271,14 +271,14 @@ class OutboxSender:
         except Forbidden as exc:
             await self._blocked(item, str(exc))
         except ChatMigrated as exc:
-            await self._fail(item, f"chat migrated to {exc.new_chat_id}")
+            await self._fail(item, f"chat migrated to {exc.new_chat_id}", expected=True)
         except BadRequest as exc:
             if "not modified" in exc.message.lower():
                 self._sent(item, None)
             elif item.chat_id > 0 and "chat not found" in exc.message.lower():
                 await self._blocked(item, exc.message)
             else:
-                await self._fail(item, exc.message)
+                await self._fail(item, exc.message, expected=_expected(exc.message))
         except NetworkError as exc:
             backoff = min(self.max_backoff, 2 ** min(item.attempts, 16))
             await self._retry(item, backoff, f"{type(exc).__name__}: {exc}")
@@ -376,8 +376,17 @@ class OutboxSender:
         async with self.db.one_statement() as conn:
             await outbox.mark_retry(conn, item.id, self._now() + after_seconds, error)
 
-    async def _fail(self, item: OutboxItem, error: str) -> None:
-        log.error("outbox item %s to chat %s failed: %s", item.id, item.chat_id, error)
+    async def _fail(self, item: OutboxItem, error: str, *, expected: bool = False) -> None:
+        """Give up on an item: at WARNING when the cause is one a street meets in normal
+        use (a group that is gone or was upgraded, a message deleted before its edit),
+        at ERROR when it points at a bug."""
+        log.log(
+            logging.WARNING if expected else logging.ERROR,
+            "outbox item %s to chat %s failed: %s",
+            item.id,
+            item.chat_id,
+            error,
+        )
         async with self.db.one_statement() as conn:
             await outbox.mark_failed(conn, item.id, self._now(), error)
 
@@ -394,3 +403,12 @@ class OutboxSender:
                 await self.on_unreachable(item.chat_id, first_time)
             except Exception:
                 log.exception("handling unreachable chat %s failed", item.chat_id)
+
+
+EXPECTED_FAILURES = ("chat not found", "message to edit not found", "message can't be edited")
+"""Bot API answers a delivery meets in normal use: the chat is gone, or the message to edit."""
+
+
+def _expected(message: str) -> bool:
+    lowered = message.lower()
+    return any(part in lowered for part in EXPECTED_FAILURES)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PREFIX = "WHISTLE_"
@@ -44,6 +44,10 @@ EXAMPLES: dict[str, str] = {
     "report_limit_per_hour": "30",
     "log_level": "INFO",
     "proxy": "socks5://user:password@127.0.0.1:1080",
+    "webhook_url": "https://whistle.example.gov.cn/telegram",
+    "webhook_listen": "127.0.0.1:8443",
+    "http_listen": "127.0.0.1:9100",
+    "log_format": "json",
 }
 """A valid value of every setting, shown beside an error about it."""
 
@@ -92,6 +96,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     proxy: SecretStr | None = None
     """Every Bot API call goes through this proxy (it may carry a password: kept secret)."""
+    webhook_url: str | None = None
+    """The public https address Telegram posts updates to; unset: long polling."""
+    webhook_listen: str | None = None
+    """host:port the webhook server binds (behind the reverse proxy that owns the URL)."""
+    http_listen: str | None = None
+    """host:port for /healthz and /metrics; unset: not served. The same address as
+    WHISTLE_WEBHOOK_LISTEN shares the webhook's server."""
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -162,6 +174,39 @@ class Settings(BaseSettings):
             raise ValueError("the proxy's port is not a number") from None
         return value
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        secure = parts.scheme == "https" or (local and parts.scheme == "http")
+        if not parts.hostname or not secure:
+            raise ValueError("Telegram posts updates only to an https:// address")
+        return value
+
+    @field_validator("webhook_listen", "http_listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("not host:port")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_pair(self) -> Settings:
+        if (self.webhook_url is None) != (self.webhook_listen is None):
+            missing = "webhook_listen" if self.webhook_listen is None else "webhook_url"
+            raise ValueError(
+                f"{PREFIX}{missing.upper()} is not set: webhook mode needs both "
+                f"{PREFIX}WEBHOOK_URL and {PREFIX}WEBHOOK_LISTEN; for example "
+                f"{PREFIX}{missing.upper()}={EXAMPLES[missing]}"
+            )
+        return self
+
     def token(self) -> str:
         if self.telegram_token is None:
             raise SettingsError([problem("telegram_token", "is not set (`whistle run` needs it)")])
@@ -169,6 +214,13 @@ class Settings(BaseSettings):
 
     def proxy_url(self) -> str | None:
         return None if self.proxy is None else self.proxy.get_secret_value()
+
+
+def host_and_port(listen: str) -> tuple[str, int]:
+    """`host:port` (as the listen settings are checked to be) split; `[::1]` loses its
+    brackets."""
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
 
 
 def problem(field: str, what: str) -> str:
@@ -188,9 +240,11 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def _describe(error: Any) -> str:
-    field = str(error["loc"][0]) if error["loc"] else "?"
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
+    if not error["loc"]:  # a rule about several settings says itself which and how
+        return message
+    field = str(error["loc"][0])
     shown = error.get("input")
     if field == "proxy" or field == "telegram_token":
         return problem(field, f"is wrong: {message}")

@@ -109,7 +109,7 @@ async def _guard(update: Update, context: Context) -> None:
     if update.callback_query is not None:
         await answer_query(update.callback_query, plain(lang, "not_registered")[:200])
     elif private and message is not None:
-        await reply(update, text(lang, "not_registered"))
+        await reply(update, text(lang, "not_registered_id", user_id=user.id))
     raise ApplicationHandlerStop
 
 
@@ -160,3 +160,15 @@ async def set_language(update: Update, context: Context) -> None:
     actor = await people.actor(query.from_user.id)
     if actor.registered:
         await set_menu(context.bot, actor, chosen)
+
+
+async def show_id(update: Update, context: Context) -> None:
+    """/id: in a group, the group's id (what the organisation file's `group_chat` needs);
+    in a private chat, the person's own user id."""
+    chat, user = update.effective_chat, update.effective_user
+    assert chat is not None and user is not None
+    lang = await language(update, context)
+    if chat.type == ChatType.PRIVATE:
+        await reply(update, text(lang, "id_private", user_id=user.id))
+    else:
+        await reply(update, text(lang, "id_group", chat_id=chat.id))

@@ -281,6 +281,26 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE category ADD COLUMN urgent_resolve_workdays INTEGER;
         """,
     ),
+    (
+        12,
+        # Values made once per install and kept: the webhook's secret token, and when the
+        # organisation was first imported (the weekly push makes up no week before it; an
+        # existing install takes its earliest trace: the first role from the file, the
+        # first issue, the last import).
+        """
+        CREATE TABLE install_value (
+            name        TEXT PRIMARY KEY,
+            value       TEXT NOT NULL,
+            created_at  INTEGER NOT NULL
+        );
+        INSERT INTO install_value (name, value, created_at)
+            SELECT 'first_org_import', CAST(MIN(at) AS TEXT), MIN(at) FROM (
+                SELECT MIN(granted_at) AS at FROM role_grant WHERE source = 'org'
+                UNION ALL SELECT MIN(reported_at) FROM issue
+                UNION ALL SELECT imported_at FROM org_source
+            ) WHERE at IS NOT NULL HAVING MIN(at) IS NOT NULL;
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -9,6 +9,7 @@ import aiosqlite
 
 from bot.organisation import Category, Organisation
 from storage.db import fetch_all, fetch_one
+from storage.install import install_value, keep_install_value
 
 
 @dataclass
@@ -113,7 +114,17 @@ async def store_organisation(
                                              imported_at = excluded.imported_at""",
             (toml_text, now),
         )
+    await keep_install_value(conn, FIRST_IMPORT, str(now), now)
     return summary
+
+
+FIRST_IMPORT = "first_org_import"
+"""When the organisation was first imported (epoch seconds, kept in install_value)."""
+
+
+async def first_import(conn: aiosqlite.Connection) -> int | None:
+    value = await install_value(conn, FIRST_IMPORT)
+    return None if value is None else int(value)
 
 
 async def stored_source(conn: aiosqlite.Connection) -> str | None:

@@ -16,6 +16,7 @@ from telegram.request import BaseRequest, RequestData
 from telegram.request._requestparameter import RequestParameter
 
 from bot.loopback import Fault, LoopbackBotApi
+from bot.metrics import MeteredRequest
 from bot.transport import AiohttpRequest, BacklogGatedPolling
 from bot.updates import PerPersonOrder, ordering_key
 from tests.conftest import open_street
@@ -27,7 +28,8 @@ async def test_the_whole_loop_runs_over_the_aiohttp_client(
     tmp_path: Path, district_file: Path
 ) -> None:
     async with open_street(tmp_path, district_file, bot_api_client="aiohttp") as street:
-        assert isinstance(street.whistle.application.bot.request, AiohttpRequest)  # type: ignore[union-attr]
+        calls = street.whistle.application.bot.request  # type: ignore[union-attr]
+        assert isinstance(calls, MeteredRequest) and isinstance(calls.inner, AiohttpRequest)
         worker, member, admin = street.person(2001), street.person(1002), street.person(3001)
         number = await street.blow_whistle(
             worker, "环境卫生", "<b>x</b> *y*", photos=1, location=(39.9, 116.4)

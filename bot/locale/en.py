@@ -257,4 +257,8 @@ MESSAGES: dict[str, str] = {
     # handlers: the service answers
     "report_submitted_member": " ({name})",
     "issues_separator": "; ",
+    # deploy: ids
+    "not_registered_id": "Hello! Whistle is only open to people registered with this street office.\nIf you have an invite code, send /start CODE; otherwise please contact the street office and give them your user id: <code>{user_id}</code>",
+    "id_group": "This group's id: <code>{chat_id}</code>\nIn the organisation file it is the department's group_chat = {chat_id}",
+    "id_private": "Your Telegram user id: <code>{user_id}</code>",
 }

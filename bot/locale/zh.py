@@ -266,4 +266,8 @@ MESSAGES: dict[str, str] = {
     # handlers: the service answers
     "report_submitted_member": "（{name}）",
     "issues_separator": "；",
+    # deploy: ids
+    "not_registered_id": "您好！Whistle 仅对本街道登记的人员开放。\n如有邀请码，请发送 /start 邀请码；否则请联系街道办，并告知您的用户 ID：<code>{user_id}</code>",
+    "id_group": "本群的 ID：<code>{chat_id}</code>\n在组织文件中把它写作部门的 group_chat = {chat_id}",
+    "id_private": "您的 Telegram 用户 ID：<code>{user_id}</code>",
 }

@@ -271,7 +271,7 @@ class PeopleService:
             )
         if not joining.actor.registered:
             if not joining.code_refused:
-                told.append(text(lang, "not_registered"))
+                told.append(text(lang, "not_registered_id", user_id=user_id))
             return Started(joining.actor, tuple(told), None)
         welcome = text(lang, "welcome", name=name, roles=roles_text(lang, joining.actor))
         return Started(joining.actor, tuple(told), welcome)

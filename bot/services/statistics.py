@@ -30,6 +30,7 @@ from bot.stats import (
 )
 from bot.stats_views import TREND_WEEKS, report_csv, report_text, report_xlsx
 from bot.views import Names
+from storage import org as org_store
 from storage import outbox, people
 from storage import stats as store
 from storage.db import Database, fetch_all
@@ -197,9 +198,15 @@ class StatisticsService:
     async def push_due(self) -> int:
         """Queue the due weekly report for every admin (whole street) and head (their
         department) who has not had it: at most once per week and recipient, even across
-        restarts. Returns how many recipients were queued."""
+        restarts; never for a week that began before the organisation was first imported.
+        Returns how many recipients were queued."""
         week = self.due_week()
         reader = self.db.reader
+        imported = await org_store.first_import(reader)
+        if imported is None or epoch_bounds(week, self.zone)[0] < imported:
+            # The street did not exist yet (in Whistle) when that week began: a report of
+            # nothing would go to every head and admin.
+            return 0
         recipients: list[tuple[int, Scope]] = [
             (a, Scope()) for a in await people.active_admins(reader)
         ]
