@@ -7,11 +7,11 @@ from telegram import Update
 from bot.i18n import Html, plain, text
 from bot.numbers import parse_id
 from bot.permissions import Role
+from bot.records import Grant
 from bot.services import Refused
 from bot.views import issue_line
 from handlers.common import Context, language, refuse, reply, services
 from handlers.people import set_menu
-from storage.people import Grant
 
 
 async def _admin_language(update: Update, context: Context) -> str | None:

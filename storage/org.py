@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
 
 from bot.organisation import Category, Organisation
+from bot.records import Directory, ImportSummary
 from storage.db import fetch_all, fetch_one
-
-
-@dataclass
-class ImportSummary:
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    retired: list[str] = field(default_factory=list)
-    redispatched: list[str] = field(default_factory=list)
-    """What became of each open issue whose holder the import retired."""
-
-    @property
-    def unchanged(self) -> bool:
-        return not (self.added or self.changed or self.retired or self.redispatched)
 
 
 async def _sync_table(
@@ -116,17 +103,6 @@ async def stored_source(conn: aiosqlite.Connection) -> str | None:
     """The text of the organisation file last imported (None before the first import)."""
     row = await fetch_one(conn, "SELECT toml FROM org_source WHERE id = 1")
     return row["toml"] if row else None
-
-
-@dataclass(frozen=True)
-class Directory:
-    """Names of every department, category and grid (retired ones too, for history), the
-    active ones in the file's order, and the active departments' groups: what every message
-    and prompt needs."""
-
-    names: dict[str, dict[str, str]]
-    active: dict[str, list[tuple[str, str]]]
-    group_chats: dict[str, int]
 
 
 async def read_directory(conn: aiosqlite.Connection) -> Directory:

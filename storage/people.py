@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import aiosqlite
 
 from bot.permissions import Actor, Role
+from bot.records import Grant, PersonRoles
 from storage.db import fetch_all, fetch_one
 
 
@@ -196,23 +197,6 @@ async def has_seen(conn: aiosqlite.Connection, user_id: int) -> bool:
         conn, "SELECT 1 FROM person WHERE user_id = ? AND seen_at IS NOT NULL", (user_id,)
     )
     return row is not None
-
-
-@dataclass(frozen=True)
-class Grant:
-    role: Role
-    scope: str
-    source: str
-    """'org' (the organisation file), 'settings' (WHISTLE_ADMIN_IDS) or 'invite'."""
-
-
-@dataclass(frozen=True)
-class PersonRoles:
-    user_id: int
-    name: str
-    seen: bool
-    """Whether the person has ever opened a chat with the bot."""
-    grants: tuple[Grant, ...]
 
 
 async def grants_of(conn: aiosqlite.Connection, user_id: int) -> list[Grant]:

@@ -12,6 +12,7 @@ import aiosqlite
 from bot.i18n import text
 from bot.lifecycle import ASSIGNED_STATES
 from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT
+from bot.records import Directory, IssueRecord
 from bot.services.languages import Languages
 from bot.views import (
     Audience,
@@ -27,8 +28,6 @@ from storage import issues as issue_store
 from storage import org as org_store
 from storage import outbox, people
 from storage.db import fetch_all, fetch_one
-from storage.issues import IssueRecord
-from storage.org import Directory
 
 MEDIA_GROUP_LIMIT = 10
 

@@ -12,13 +12,12 @@ import aiosqlite
 from bot.clock import Clock, to_epoch
 from bot.i18n import normalise_language, text
 from bot.permissions import Actor, Role
+from bot.records import Directory, Grant, PersonRoles
 from bot.services.issues import Redispatched
 from bot.services.languages import Languages
 from bot.services.refusal import Refused
 from storage import invites, outbox, people
 from storage.db import Database
-from storage.org import Directory
-from storage.people import Grant, PersonRoles
 
 _SCOPE_TABLE = {Role.WORKER: "grid", Role.MEMBER: "department", Role.HEAD: "department"}
 
