@@ -132,6 +132,17 @@ async def events(conn: aiosqlite.Connection, issue_id: int) -> list[EventRecord]
     return [event_from_row(r) for r in rows]
 
 
+async def resolution_note(conn: aiosqlite.Connection, issue_id: int) -> str | None:
+    """The note of the issue's latest 办结 (None when there is none, or it had no note)."""
+    row = await fetch_one(
+        conn,
+        """SELECT note FROM issue_event WHERE issue_id = ? AND action = 'resolve'
+           ORDER BY id DESC LIMIT 1""",
+        (issue_id,),
+    )
+    return row["note"] if row else None
+
+
 async def issue_and_involved(
     conn: aiosqlite.Connection, issue_id: int
 ) -> tuple[IssueRecord, frozenset[int]] | None:

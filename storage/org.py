@@ -147,6 +147,16 @@ async def category_rules(conn: aiosqlite.Connection, code: str) -> Category | No
     )
 
 
+async def group_chat(conn: aiosqlite.Connection, department: str) -> int | None:
+    """The group of an active department, if it has one."""
+    row = await fetch_one(
+        conn,
+        "SELECT group_chat_id FROM department WHERE code = ? AND retired_at IS NULL",
+        (department,),
+    )
+    return row["group_chat_id"] if row else None
+
+
 async def active_codes(conn: aiosqlite.Connection, table: str) -> list[tuple[str, str]]:
     if table not in {"department", "category", "grid"}:
         raise ValueError(table)

@@ -133,6 +133,22 @@ async def active_admins(conn: aiosqlite.Connection) -> list[int]:
     return [r["user_id"] for r in rows]
 
 
+async def active_heads(conn: aiosqlite.Connection) -> list[int]:
+    """Everyone who heads a department now (of any department), by id."""
+    rows = await fetch_all(
+        conn,
+        """SELECT DISTINCT user_id FROM role_grant
+           WHERE role = 'head' AND retired_at IS NULL ORDER BY user_id""",
+    )
+    return [r["user_id"] for r in rows]
+
+
+async def everyone(conn: aiosqlite.Connection) -> list[int]:
+    """Every person the bot has ever known, with a role or not."""
+    rows = await fetch_all(conn, "SELECT user_id FROM person")
+    return [r["user_id"] for r in rows]
+
+
 async def mark_blocked(conn: aiosqlite.Connection, chat_id: int, now: int) -> bool:
     """Record that a private chat has blocked the bot; True the first time."""
     cursor = await conn.execute(

@@ -147,3 +147,9 @@ async def store_attachment(
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid
+
+
+async def recipients(conn: aiosqlite.Connection, week: str) -> set[int]:
+    """Who has been sent `week`'s report."""
+    rows = await fetch_all(conn, "SELECT recipient FROM stats_delivery WHERE week = ?", (week,))
+    return {r["recipient"] for r in rows}
