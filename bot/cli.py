@@ -24,11 +24,11 @@ from bot.organisation import (
     read_organisation_text,
 )
 from bot.permissions import Role
+from bot.records import Grant
 from bot.services import Refused, build_services
 from bot.services.organisation import OrganisationMissing
 from bot.settings import Settings, SettingsError, load_settings
 from storage.db import Database, DatabaseUnavailable
-from storage.people import Grant
 
 log = logging.getLogger("whistle")
 

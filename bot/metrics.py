@@ -14,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from telegram.request import BaseRequest, RequestData
 
+from bot.records import OutboxState
 from bot.transport import DEFAULT_NONE, Timeout
 from storage import monitoring
 from storage.db import Database
@@ -28,7 +29,7 @@ not being received."""
 
 @dataclass
 class StreetFigures:
-    outbox: monitoring.OutboxState
+    outbox: OutboxState
     open_by_state: dict[str, int]
     overdue: int
     alerts_fired: dict[str, int]

@@ -43,9 +43,9 @@ from telegram.error import (
 )
 
 from bot.clock import Clock, to_epoch
+from bot.records import OutboxItem
 from storage import outbox, people
 from storage.db import Database
-from storage.outbox import OutboxItem
 
 log = logging.getLogger(__name__)
 

@@ -248,69 +248,44 @@ Computed = dict[Grouping, dict[str, Figures]]
 """Figures per grouping and group key."""
 
 
-def sql_list(values: frozenset[str]) -> str:
-    return "(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"
-
-
-ISSUE_FACTS: tuple[tuple[str, str], ...] = (
-    ("open", f"state IN {sql_list(OPEN)}"),
-    ("acknowledged", "acknowledged_at IS NOT NULL"),
-    ("acknowledged_on_time", "acknowledged_at <= ack_deadline"),
-    ("resolved", f"state IN {sql_list(RESOLVED)} AND resolved_at IS NOT NULL"),
-    ("resolved_on_time", f"state IN {sql_list(RESOLVED)} AND resolved_at <= resolve_deadline"),
-    ("resolved_late", f"state IN {sql_list(RESOLVED)} AND resolved_at > resolve_deadline"),
-    ("rated", "rating IS NOT NULL"),
-    ("satisfied", f"rating IN {sql_list(GOOD_RATINGS)}"),
-    ("reopened", "reopen_count > 0"),
-    ("escalated", "escalated > 0"),
-    ("transferred", "transfer_count > 0"),
+FACTS: tuple[str, ...] = (
+    "open",
+    "acknowledged",
+    "acknowledged_on_time",
+    "resolved",
+    "resolved_on_time",
+    "resolved_late",
+    "rated",
+    "satisfied",
+    "reopened",
+    "escalated",
+    "transferred",
 )
-"""The yes/no facts about one issue that the figures count, as SQL over an issue row.
-They are read packed into one integer per issue (bit n = fact n), which keeps a week of
-tens of thousands of issues cheap to read."""
+"""The yes/no facts about one issue that the figures count, by the definitions above:
+open now (`OPEN`); acknowledged; acknowledged at or before the ack deadline; resolved or
+closed (`RESOLVED`); that, at or before the resolve deadline; that, after it; rated;
+rated well (`GOOD_RATINGS`); reopened, escalated, transferred at least once. A fact that
+cannot be told (no deadline) is no."""
 
-_RESOLVED_SQL = f"state IN {sql_list(RESOLVED)}"
-ISSUE_TIMES: tuple[tuple[str, str], ...] = (
-    ("ack_from_report", "acknowledged_at - reported_at"),
-    ("ack_from_dispatch", "acknowledged_at - COALESCE(dispatched_at, reported_at)"),
-    ("resolve_from_report", f"CASE WHEN {_RESOLVED_SQL} THEN resolved_at - reported_at END"),
-    (
-        "resolve_from_dispatch",
-        f"CASE WHEN {_RESOLVED_SQL} THEN resolved_at - COALESCE(dispatched_at, reported_at) END",
-    ),
+TIMES: tuple[str, ...] = (
+    "ack_from_report",
+    "ack_from_dispatch",
+    "resolve_from_report",
+    "resolve_from_dispatch",
 )
-"""The durations the medians and p90s are taken over (NULL where the issue did not get
-there): from the report for the street's view, from the dispatch for the department's."""
-
-ISSUE_KEYS = ("department_code", "assignee_id", "grid_code", "category_code")
-
-
-def cohort_select(durations: bool) -> str:
-    """The SQL aggregate that reads a whole cohort for `compute` as one row: its size, then
-    each column joined with commas (NULL as '' for keys, 'nan' for numbers) — tens of
-    thousands of issues travel as a handful of strings instead of as many tuples. Codes
-    never contain commas (the organisation file only allows letters, digits, _ and -)."""
-    packed = " | ".join(
-        f"(COALESCE({sql}, 0) << {bit})" for bit, (_, sql) in enumerate(ISSUE_FACTS)
-    )
-    columns = [f"group_concat({packed}, ',')"]
-    columns += [f"group_concat(COALESCE({key}, ''), ',')" for key in ISSUE_KEYS]
-    numbers = (
-        ["resolve_deadline", *(sql for _, sql in ISSUE_TIMES)]
-        if durations
-        else ["resolve_deadline"]
-    )
-    columns += [f"group_concat(COALESCE({sql}, 'nan'), ',')" for sql in numbers]
-    return ", ".join(["COUNT(*)", *columns])
+"""The durations the medians and p90s are taken over, to the acknowledgement and to the
+resolution (of issues resolved or closed), from the report for the street's view and
+from the dispatch (the report when never dispatched) for the department's."""
 
 
 @dataclass(frozen=True)
 class CohortColumns:
-    """A cohort as columns, one entry per issue, read with `cohort_select`: the packed
-    facts, the group keys (None where missing), the resolve deadline, and (when read) the
-    durations (NaN where there is none)."""
+    """A cohort as columns, one entry per issue: each of `FACTS` (booleans), the group
+    keys (None where missing), the resolve deadline, and (when read) each of `TIMES` (NaN
+    where the issue did not get there). Numbers are numpy arrays: `compute` counts a week
+    of tens of thousands of issues at once."""
 
-    facts: Any
+    facts: dict[str, Any]
     department: list[str | None]
     assignee: list[str | None]
     grid: list[str | None]
@@ -318,37 +293,11 @@ class CohortColumns:
     resolve_deadline: Any
     times: dict[str, Any]
 
-    @classmethod
-    def from_joined(cls, row: Sequence[Any], durations: bool) -> CohortColumns:
-        """From the one row `cohort_select` returns."""
-        import numpy as np
-
-        size = int(row[0] or 0)
-
-        def numbers(text: str | None, kind: type) -> Any:
-            return np.array(text.split(",") if size and text is not None else [], dtype=kind)
-
-        def keys(text: str | None) -> list[str | None]:
-            return [k or None for k in text.split(",")] if size and text is not None else []
-
-        return cls(
-            facts=numbers(row[1], np.int64),
-            department=keys(row[2]),
-            assignee=keys(row[3]),
-            grid=keys(row[4]),
-            category=keys(row[5]),
-            resolve_deadline=numbers(row[6], float),
-            times={name: numbers(row[7 + n], float) for n, (name, _) in enumerate(ISSUE_TIMES)}
-            if durations
-            else {},
-        )
-
     def __len__(self) -> int:
-        return len(self.facts)
+        return len(self.resolve_deadline)
 
     def fact(self, name: str) -> Any:
-        bit = [n for n, _ in ISSUE_FACTS].index(name)
-        return ((self.facts >> bit) & 1).astype(bool)
+        return self.facts[name]
 
 
 def compute(cohort: CohortColumns, as_of: int) -> Computed:

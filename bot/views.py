@@ -20,9 +20,8 @@ from bot.i18n import Html, escape, plain, strip_markup, text
 from bot.lifecycle import ASSIGNED_STATES, OPEN_STATES, State
 from bot.message_limits import TEXT_LIMIT, telegram_length
 from bot.permissions import Actor, Role
+from bot.records import Draft, EventRecord, IssueRecord
 from bot.report_steps import Step
-from storage.drafts import Draft
-from storage.issues import EventRecord, IssueRecord
 
 Buttons = list[list[tuple[str, str]]]
 SHORTENED_AT_LEAST_TO = 40

@@ -23,6 +23,7 @@ from telegram.ext import (
 from bot.callbacks import ReportButton, report_argument
 from bot.clock import from_epoch
 from bot.i18n import plain, text
+from bot.records import Draft
 from bot.report_steps import Step
 from bot.services import Refused
 from handlers import prompts
@@ -36,7 +37,6 @@ from handlers.common import (
     reply,
     services,
 )
-from storage.drafts import Draft
 
 REPORT_CONVERSATION = "report"
 PRIVATE = filters.ChatType.PRIVATE

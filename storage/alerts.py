@@ -5,34 +5,24 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import aiosqlite
 
 from bot.clock import to_epoch
 from bot.deadlines import Alert, AlertStep, DeadlineClock
+from bot.records import PendingAlert
 from storage.db import fetch_all, fetch_one
 
 
-@dataclass(frozen=True)
-class PendingAlert:
-    id: int
-    issue_id: int
-    clock: DeadlineClock
-    step: AlertStep
-    due_at: int
-    deadline: int
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> PendingAlert:
-        return cls(
-            row["id"],
-            row["issue_id"],
-            DeadlineClock(row["clock"]),
-            AlertStep(row["step"]),
-            row["due_at"],
-            row["deadline"],
-        )
+def alert_from_row(row: sqlite3.Row) -> PendingAlert:
+    return PendingAlert(
+        row["id"],
+        row["issue_id"],
+        DeadlineClock(row["clock"]),
+        AlertStep(row["step"]),
+        row["due_at"],
+        row["deadline"],
+    )
 
 
 async def schedule(conn: aiosqlite.Connection, issue_id: int, alerts: Iterable[Alert]) -> None:
@@ -69,7 +59,7 @@ async def due(conn: aiosqlite.Connection, now: int, limit: int) -> list[PendingA
            ORDER BY due_at, id LIMIT ?""",
         (now, limit),
     )
-    return [PendingAlert.from_row(r) for r in rows]
+    return [alert_from_row(r) for r in rows]
 
 
 async def still_pending(conn: aiosqlite.Connection, alert_id: int) -> bool:

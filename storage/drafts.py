@@ -5,57 +5,37 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
 
+from bot.records import Draft
 from storage.db import fetch_all, fetch_one
 
 
-@dataclass
-class Draft:
-    user_id: int
-    chat_id: int
-    draft_key: str
-    step: int
-    started_at: int
-    grid_code: str | None = None
-    category_code: str | None = None
-    description: str | None = None
-    photos: list[tuple[str, str | None]] = field(default_factory=list)
-    latitude: float | None = None
-    longitude: float | None = None
-    address: str | None = None
-    urgent: bool | None = None
-    waiting_since: int | None = None
-    """Since when the draft's step waits for the person's input; None once they started
-    something else (the draft is kept, /report carries on)."""
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Draft:
-        photos = [(p[0], p[1]) for p in json.loads(row["photos"])]
-        return cls(
-            user_id=row["user_id"],
-            chat_id=row["chat_id"],
-            draft_key=row["draft_key"],
-            step=row["step"],
-            started_at=row["started_at"],
-            grid_code=row["grid_code"],
-            category_code=row["category_code"],
-            description=row["description"],
-            photos=photos,
-            latitude=row["latitude"],
-            longitude=row["longitude"],
-            address=row["address"],
-            urgent=None if row["urgent"] is None else bool(row["urgent"]),
-            waiting_since=row["waiting_since"],
-        )
+def draft_from_row(row: sqlite3.Row) -> Draft:
+    photos = [(p[0], p[1]) for p in json.loads(row["photos"])]
+    return Draft(
+        user_id=row["user_id"],
+        chat_id=row["chat_id"],
+        draft_key=row["draft_key"],
+        step=row["step"],
+        started_at=row["started_at"],
+        grid_code=row["grid_code"],
+        category_code=row["category_code"],
+        description=row["description"],
+        photos=photos,
+        latitude=row["latitude"],
+        longitude=row["longitude"],
+        address=row["address"],
+        urgent=None if row["urgent"] is None else bool(row["urgent"]),
+        waiting_since=row["waiting_since"],
+    )
 
 
 async def get_draft(conn: aiosqlite.Connection, user_id: int) -> Draft | None:
     row = await fetch_one(conn, "SELECT * FROM draft WHERE user_id = ?", (user_id,))
-    return Draft.from_row(row) if row else None
+    return draft_from_row(row) if row else None
 
 
 async def save_draft(conn: aiosqlite.Connection, draft: Draft, now: int) -> None:

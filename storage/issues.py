@@ -4,88 +4,29 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
 from bot.clock import from_epoch
-from bot.lifecycle import ASSIGNED_STATES, OPEN_STATES, State
+from bot.lifecycle import ASSIGNED_STATES, State
+from bot.records import EventRecord, IssueRecord, NewIssue
 from bot.routing import MemberLoad
 from storage.db import fetch_all, fetch_one
 
 
-@dataclass(frozen=True)
-class IssueRecord:
-    id: int
-    reporter_id: int
-    grid_code: str
-    category_code: str
-    description: str
-    urgent: bool
-    latitude: float | None
-    longitude: float | None
-    address: str | None
-    state: State
-    department_code: str | None
-    assignee_id: int | None
-    reported_at: int
-    dispatched_at: int | None
-    acknowledged_at: int | None
-    resolved_at: int | None
-    closed_at: int | None
-    cancelled_at: int | None
-    ack_deadline: int | None
-    resolve_deadline: int | None
-    rating: str | None
-    reopen_count: int
-    transfer_count: int
-    escalated: bool
-    draft_key: str
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> IssueRecord:
-        values: dict[str, Any] = {f.name: row[f.name] for f in fields(cls)}
-        values["state"] = State(values["state"])
-        values["urgent"] = bool(values["urgent"])
-        values["escalated"] = bool(values["escalated"])
-        return cls(**values)
-
-    @property
-    def is_open(self) -> bool:
-        return self.state in OPEN_STATES
+def issue_from_row(row: sqlite3.Row) -> IssueRecord:
+    values: dict[str, Any] = {f.name: row[f.name] for f in fields(IssueRecord)}
+    values["state"] = State(values["state"])
+    values["urgent"] = bool(values["urgent"])
+    values["escalated"] = bool(values["escalated"])
+    return IssueRecord(**values)
 
 
-@dataclass(frozen=True)
-class EventRecord:
-    id: int
-    issue_id: int
-    at: int
-    actor_id: int | None
-    action: str
-    from_state: str | None
-    to_state: str
-    department_code: str | None
-    assignee_id: int | None
-    note: str | None
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> EventRecord:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
-
-
-@dataclass(frozen=True)
-class NewIssue:
-    reporter_id: int
-    grid_code: str
-    category_code: str
-    description: str
-    urgent: bool
-    latitude: float | None
-    longitude: float | None
-    address: str | None
-    draft_key: str
+def event_from_row(row: sqlite3.Row) -> EventRecord:
+    return EventRecord(**{f.name: row[f.name] for f in fields(EventRecord)})
 
 
 async def insert_issue(conn: aiosqlite.Connection, new: NewIssue, now: int) -> IssueRecord:
@@ -110,7 +51,7 @@ async def insert_issue(conn: aiosqlite.Connection, new: NewIssue, now: int) -> I
         ),
     )
     assert row is not None
-    return IssueRecord.from_row(row)
+    return issue_from_row(row)
 
 
 _UPDATABLE = {
@@ -146,7 +87,7 @@ async def update_issue(
         f"UPDATE issue SET {assignments} WHERE id = ? AND state = ? RETURNING *",
         [*values, issue_id, expected_state.value],
     )
-    return IssueRecord.from_row(row) if row else None
+    return issue_from_row(row) if row else None
 
 
 async def add_event(
@@ -181,14 +122,25 @@ async def add_event(
 
 async def get_issue(conn: aiosqlite.Connection, issue_id: int) -> IssueRecord | None:
     row = await fetch_one(conn, "SELECT * FROM issue WHERE id = ?", (issue_id,))
-    return IssueRecord.from_row(row) if row else None
+    return issue_from_row(row) if row else None
 
 
 async def events(conn: aiosqlite.Connection, issue_id: int) -> list[EventRecord]:
     rows = await fetch_all(
         conn, "SELECT * FROM issue_event WHERE issue_id = ? ORDER BY id", (issue_id,)
     )
-    return [EventRecord.from_row(r) for r in rows]
+    return [event_from_row(r) for r in rows]
+
+
+async def resolution_note(conn: aiosqlite.Connection, issue_id: int) -> str | None:
+    """The note of the issue's latest 办结 (None when there is none, or it had no note)."""
+    row = await fetch_one(
+        conn,
+        """SELECT note FROM issue_event WHERE issue_id = ? AND action = 'resolve'
+           ORDER BY id DESC LIMIT 1""",
+        (issue_id,),
+    )
+    return row["note"] if row else None
 
 
 async def issue_and_involved(
@@ -211,7 +163,7 @@ async def issue_and_involved(
         return None
     involved = row["involved"]
     people = frozenset(int(p) for p in involved.split(",")) if involved else frozenset()
-    return IssueRecord.from_row(row), people
+    return issue_from_row(row), people
 
 
 async def add_photos(
@@ -283,7 +235,7 @@ async def reported_by(conn: aiosqlite.Connection, user_id: int, limit: int) -> l
         "SELECT * FROM issue WHERE reporter_id = ? ORDER BY id DESC LIMIT ?",
         (user_id, limit),
     )
-    return [IssueRecord.from_row(r) for r in rows]
+    return [issue_from_row(r) for r in rows]
 
 
 async def to_do(
@@ -302,7 +254,7 @@ async def to_do(
             LIMIT ?""",
         [user_id, *depts, limit],
     )
-    return [IssueRecord.from_row(r) for r in rows]
+    return [issue_from_row(r) for r in rows]
 
 
 async def transferred(conn: aiosqlite.Connection, limit: int) -> list[IssueRecord]:
@@ -311,7 +263,7 @@ async def transferred(conn: aiosqlite.Connection, limit: int) -> list[IssueRecor
         "SELECT * FROM issue WHERE state IN ('transferred', 'reported') ORDER BY id LIMIT ?",
         (limit,),
     )
-    return [IssueRecord.from_row(r) for r in rows]
+    return [issue_from_row(r) for r in rows]
 
 
 async def reported_since(conn: aiosqlite.Connection, user_id: int, since: int) -> int:
@@ -356,4 +308,4 @@ async def stranded(conn: aiosqlite.Connection) -> list[IssueRecord]:
                                          AND g.retired_at IS NULL)))
             ORDER BY id""",
     )
-    return [IssueRecord.from_row(r) for r in rows]
+    return [issue_from_row(r) for r in rows]

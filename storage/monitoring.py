@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import aiosqlite
 
 from bot.lifecycle import OPEN_STATES
+from bot.records import OutboxState
 from storage.db import fetch_all, fetch_one
-
-
-@dataclass(frozen=True)
-class OutboxState:
-    depth: int
-    """Items not yet delivered (due now or waiting for a retry)."""
-    oldest_due_age: int
-    """Seconds the oldest item that is due now has waited since it was queued; 0: none."""
-    oldest_age: int
-    """Seconds the oldest undelivered item has waited since it was queued; 0: none."""
 
 
 async def outbox_state(conn: aiosqlite.Connection, now: int) -> OutboxState:

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
 
 from bot.organisation import Category, Organisation
+from bot.records import Directory, ImportSummary
 from storage.db import fetch_all, fetch_one
 from storage.install import install_value, keep_install_value
-
-
-@dataclass
-class ImportSummary:
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    retired: list[str] = field(default_factory=list)
-    redispatched: list[str] = field(default_factory=list)
-    """What became of each open issue whose holder the import retired."""
-
-    @property
-    def unchanged(self) -> bool:
-        return not (self.added or self.changed or self.retired or self.redispatched)
 
 
 async def _sync_table(
@@ -133,17 +120,6 @@ async def stored_source(conn: aiosqlite.Connection) -> str | None:
     return row["toml"] if row else None
 
 
-@dataclass(frozen=True)
-class Directory:
-    """Names of every department, category and grid (retired ones too, for history), the
-    active ones in the file's order, and the active departments' groups: what every message
-    and prompt needs."""
-
-    names: dict[str, dict[str, str]]
-    active: dict[str, list[tuple[str, str]]]
-    group_chats: dict[str, int]
-
-
 async def read_directory(conn: aiosqlite.Connection) -> Directory:
     return Directory(
         names=await name_tables(conn),
@@ -186,6 +162,16 @@ async def category_rules(conn: aiosqlite.Connection, code: str) -> Category | No
         resolve_workdays=row["resolve_workdays"],
         urgent_resolve_workdays=row["urgent_resolve_workdays"],
     )
+
+
+async def group_chat(conn: aiosqlite.Connection, department: str) -> int | None:
+    """The group of an active department, if it has one."""
+    row = await fetch_one(
+        conn,
+        "SELECT group_chat_id FROM department WHERE code = ? AND retired_at IS NULL",
+        (department,),
+    )
+    return row["group_chat_id"] if row else None
 
 
 async def active_codes(conn: aiosqlite.Connection, table: str) -> list[tuple[str, str]]:

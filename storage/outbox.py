@@ -5,50 +5,30 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
 
 from bot.message_limits import fit_payload
+from bot.records import OutboxItem
 from storage.db import fetch_all, fetch_one
 
 
-@dataclass(frozen=True)
-class OutboxItem:
-    id: int
-    created_at: int
-    urgent: bool
-    chat_id: int
-    issue_id: int | None
-    purpose: str
-    method: str
-    payload: dict[str, Any]
-    attempts: int
-    not_before: int = 0
-    """Not to be sent before this moment (epoch seconds): a retry's backoff."""
-    chat_blocked: bool = False
-    """Whether the chat was recorded as having blocked the bot when the item was read."""
-    card_message_id: int | None = None
-    """The message showing this issue's card in the chat when the item was read: what an
-    edit edits."""
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> OutboxItem:
-        return cls(
-            id=row["id"],
-            created_at=row["created_at"],
-            urgent=bool(row["urgent"]),
-            chat_id=row["chat_id"],
-            issue_id=row["issue_id"],
-            purpose=row["purpose"],
-            method=row["method"],
-            payload=json.loads(row["payload"]),
-            attempts=row["attempts"],
-            not_before=row["not_before"],
-            chat_blocked=bool(row["chat_blocked"]),
-            card_message_id=row["card_message_id"],
-        )
+def item_from_row(row: sqlite3.Row) -> OutboxItem:
+    return OutboxItem(
+        id=row["id"],
+        created_at=row["created_at"],
+        urgent=bool(row["urgent"]),
+        chat_id=row["chat_id"],
+        issue_id=row["issue_id"],
+        purpose=row["purpose"],
+        method=row["method"],
+        payload=json.loads(row["payload"]),
+        attempts=row["attempts"],
+        not_before=row["not_before"],
+        chat_blocked=bool(row["chat_blocked"]),
+        card_message_id=row["card_message_id"],
+    )
 
 
 async def enqueue(
@@ -124,7 +104,7 @@ async def next_batch(
            ORDER BY h.urgent DESC, h.id, o.urgent DESC, o.id""",
         (now, limit, per_chat),
     )
-    return [OutboxItem.from_row(r) for r in rows]
+    return [item_from_row(r) for r in rows]
 
 
 async def mark_sent(

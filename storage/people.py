@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import aiosqlite
 
 from bot.permissions import Actor, Role
+from bot.records import Grant, PersonRoles
 from storage.db import fetch_all, fetch_one
 
 
@@ -132,6 +133,22 @@ async def active_admins(conn: aiosqlite.Connection) -> list[int]:
     return [r["user_id"] for r in rows]
 
 
+async def active_heads(conn: aiosqlite.Connection) -> list[int]:
+    """Everyone who heads a department now (of any department), by id."""
+    rows = await fetch_all(
+        conn,
+        """SELECT DISTINCT user_id FROM role_grant
+           WHERE role = 'head' AND retired_at IS NULL ORDER BY user_id""",
+    )
+    return [r["user_id"] for r in rows]
+
+
+async def everyone(conn: aiosqlite.Connection) -> list[int]:
+    """Every person the bot has ever known, with a role or not."""
+    rows = await fetch_all(conn, "SELECT user_id FROM person")
+    return [r["user_id"] for r in rows]
+
+
 async def mark_blocked(conn: aiosqlite.Connection, chat_id: int, now: int) -> bool:
     """Record that a private chat has blocked the bot; True the first time."""
     cursor = await conn.execute(
@@ -196,23 +213,6 @@ async def has_seen(conn: aiosqlite.Connection, user_id: int) -> bool:
         conn, "SELECT 1 FROM person WHERE user_id = ? AND seen_at IS NOT NULL", (user_id,)
     )
     return row is not None
-
-
-@dataclass(frozen=True)
-class Grant:
-    role: Role
-    scope: str
-    source: str
-    """'org' (the organisation file), 'settings' (WHISTLE_ADMIN_IDS) or 'invite'."""
-
-
-@dataclass(frozen=True)
-class PersonRoles:
-    user_id: int
-    name: str
-    seen: bool
-    """Whether the person has ever opened a chat with the bot."""
-    grants: tuple[Grant, ...]
 
 
 async def grants_of(conn: aiosqlite.Connection, user_id: int) -> list[Grant]:

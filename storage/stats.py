@@ -11,11 +11,18 @@ from typing import Any
 
 import aiosqlite
 
-from bot.stats import OPEN, CohortColumns, IssueRow, cohort_select, sql_list
-from storage.db import fetch_all
+from bot.stats import FACTS, GOOD_RATINGS, OPEN, RESOLVED, TIMES, CohortColumns, IssueRow
+from storage.db import fetch_all, fetch_one
 
-_OPEN = sql_list(OPEN)
 ROWS_PER_BATCH = 1000
+
+
+def _sql_list(values: frozenset[str]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"
+
+
+_OPEN = _sql_list(OPEN)
+_RESOLVED = _sql_list(RESOLVED)
 
 
 def _scope(departments: Sequence[str], member: int | None) -> tuple[str, dict[str, object]]:
@@ -26,6 +33,85 @@ def _scope(departments: Sequence[str], member: int | None) -> tuple[str, dict[st
         held.append("assignee_id = :member")
         params["member"] = member
     return (f"AND ({' OR '.join(held)})", params) if held else ("", {})
+
+
+_COHORT = f"""
+    SELECT state IN {_OPEN} AS open,
+           acknowledged_at IS NOT NULL AS acknowledged,
+           acknowledged_at <= ack_deadline AS acknowledged_on_time,
+           state IN {_RESOLVED} AND resolved_at IS NOT NULL AS resolved,
+           state IN {_RESOLVED} AND resolved_at <= resolve_deadline AS resolved_on_time,
+           state IN {_RESOLVED} AND resolved_at > resolve_deadline AS resolved_late,
+           rating IS NOT NULL AS rated,
+           rating IN {_sql_list(GOOD_RATINGS)} AS satisfied,
+           reopen_count > 0 AS reopened,
+           escalated > 0 AS escalated,
+           transfer_count > 0 AS transferred,
+           department_code AS department,
+           assignee_id AS assignee,
+           grid_code AS grid,
+           category_code AS category,
+           resolve_deadline,
+           acknowledged_at - reported_at AS ack_from_report,
+           acknowledged_at - COALESCE(dispatched_at, reported_at) AS ack_from_dispatch,
+           CASE WHEN state IN {_RESOLVED} THEN resolved_at - reported_at END
+             AS resolve_from_report,
+           CASE WHEN state IN {_RESOLVED} THEN resolved_at - COALESCE(dispatched_at, reported_at)
+           END AS resolve_from_dispatch
+    FROM issue INDEXED BY issue_reported_at
+    WHERE reported_at >= :starts AND reported_at < :ends AND state != 'cancelled'"""
+"""A cohort, one row per issue: the facts the figures count (bot.stats.FACTS), the group
+keys, the resolve deadline and the durations (bot.stats.TIMES), each a named column."""
+
+_KEYS = ("department", "assignee", "grid", "category")
+
+
+def _packed(durations: bool) -> str:
+    """The columns that read a whole cohort as one row: its size, then each column joined
+    with commas — tens of thousands of issues travel as a handful of strings instead of as
+    many tuples. The facts go packed into one integer per issue (bit n is `FACTS[n]`; NULL
+    counts as no), a missing key as '', a missing number as 'nan'. Codes never contain
+    commas (the organisation file only allows letters, digits, _ and -). `_unpack` reads
+    the row."""
+    facts = " | ".join(f"(COALESCE({name}, 0) << {bit})" for bit, name in enumerate(FACTS))
+    numbers = ("resolve_deadline", *TIMES) if durations else ("resolve_deadline",)
+    return ",\n".join(
+        [
+            "COUNT(*) AS received",
+            f"group_concat({facts}, ',') AS facts",
+            *(f"group_concat(COALESCE({key}, ''), ',') AS {key}" for key in _KEYS),
+            *(f"group_concat(COALESCE({n}, 'nan'), ',') AS {n}" for n in numbers),
+        ]
+    )
+
+
+_PACKED = {durations: _packed(durations) for durations in (True, False)}
+
+
+def _unpack(row: sqlite3.Row, durations: bool) -> CohortColumns:
+    """The one row `_packed` returns, as columns for bot.stats.compute."""
+    import numpy as np
+
+    size = int(row["received"] or 0)
+
+    def numbers(column: str, kind: type) -> Any:
+        text = row[column]
+        return np.array(text.split(",") if size and text is not None else [], dtype=kind)
+
+    def keys(column: str) -> list[str | None]:
+        text = row[column]
+        return [k or None for k in text.split(",")] if size and text is not None else []
+
+    packed = numbers("facts", np.int64)
+    return CohortColumns(
+        facts={name: ((packed >> bit) & 1).astype(bool) for bit, name in enumerate(FACTS)},
+        department=keys("department"),
+        assignee=keys("assignee"),
+        grid=keys("grid"),
+        category=keys("category"),
+        resolve_deadline=numbers("resolve_deadline", float),
+        times={name: numbers(name, float) for name in TIMES} if durations else {},
+    )
 
 
 async def cohort_columns(
@@ -39,16 +125,13 @@ async def cohort_columns(
     """The non-cancelled issues reported in [starts, ends) as columns for
     bot.stats.compute, read through the reported_at index (durations only when asked)."""
     scope, params = _scope(departments, member)
-    async with conn.execute(
-        f"""SELECT {cohort_select(durations)} FROM issue INDEXED BY issue_reported_at
-            WHERE reported_at >= :starts AND reported_at < :ends AND state != 'cancelled'
-            {scope}""",
+    row = await fetch_one(
+        conn,
+        f"WITH cohort AS ({_COHORT} {scope}) SELECT {_PACKED[durations]} FROM cohort",
         {"starts": starts, "ends": ends, **params},
-    ) as cursor:
-        cursor.row_factory = None
-        row = await cursor.fetchone()
+    )
     assert row is not None
-    return await asyncio.to_thread(CohortColumns.from_joined, tuple(row), durations)
+    return await asyncio.to_thread(_unpack, row, durations)
 
 
 _ROW_COLUMNS = """id, reported_at, state, grid_code, category_code, department_code, assignee_id,
@@ -147,3 +230,9 @@ async def store_attachment(
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid
+
+
+async def recipients(conn: aiosqlite.Connection, week: str) -> set[int]:
+    """Who has been sent `week`'s report."""
+    rows = await fetch_all(conn, "SELECT recipient FROM stats_delivery WHERE week = ?", (week,))
+    return {r["recipient"] for r in rows}

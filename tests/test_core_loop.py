@@ -12,9 +12,9 @@ import pytest
 from bot.i18n import strip_markup
 from bot.lifecycle import State
 from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT, telegram_length
+from bot.records import IssueRecord
 from bot.views import Audience, Names, issue_card
 from storage import issues as issue_store
-from storage.issues import IssueRecord
 from tests.conftest import DISTRICT, Street
 
 CG_GROUP = -1001000000001

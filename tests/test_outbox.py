@@ -16,11 +16,12 @@ from telegram.request import HTTPXRequest
 
 from bot.clock import SystemClock, to_epoch
 from bot.loopback import Fault, FaultPlan, LoopbackBotApi
+from bot.records import NewIssue, OutboxItem
 from bot.sender import OutboxSender
 from bot.services.organisation import OrganisationService
 from storage import outbox
 from storage.db import Database, fetch_all
-from storage.issues import NewIssue, insert_issue
+from storage.issues import insert_issue
 from tests.conftest import DISTRICT, Street, open_street
 
 CG_GROUP = -1001000000001
@@ -192,7 +193,7 @@ async def test_a_card_and_its_edit_read_together_go_out_in_order_in_one_run(
         assert sender is not None
         read_heads = outbox.next_batch
 
-        async def counted(*args: Any, **kwargs: Any) -> list[outbox.OutboxItem]:
+        async def counted(*args: Any, **kwargs: Any) -> list[OutboxItem]:
             heads = await read_heads(*args, **kwargs)
             reads.append(sum(item.chat_id == CG_GROUP for item in heads))
             return heads

@@ -15,12 +15,12 @@ from typing import Any
 from bot.clock import Clock, from_epoch, to_epoch
 from bot.deadlines import AlertStep, DeadlineClock, after_quiet_hours
 from bot.lifecycle import Action, State
+from bot.records import PendingAlert
 from bot.services.notices import Notices
 from bot.services.organisation import OrganisationService
 from bot.views import duration, local_time
 from storage import alerts, people
 from storage import issues as store
-from storage.alerts import PendingAlert
 from storage.db import Database
 
 _WATCHED = {

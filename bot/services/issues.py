@@ -21,6 +21,7 @@ from bot.lifecycle import ASSIGNED_STATES, Action, State, TransitionRefused, nex
 from bot.numbers import parse_id
 from bot.organisation import Category, Organisation
 from bot.permissions import Actor, IssueFacts, may, may_see
+from bot.records import Draft, IssueRecord, NewIssue
 from bot.routing import Route, RouteReason, choose_member
 from bot.services.notices import Notices
 from bot.services.organisation import OrganisationService
@@ -41,8 +42,6 @@ from storage import drafts as draft_store
 from storage import issues as store
 from storage import org as org_store
 from storage.db import Database
-from storage.drafts import Draft
-from storage.issues import IssueRecord, NewIssue
 
 
 @dataclass(frozen=True)

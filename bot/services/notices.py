@@ -12,6 +12,7 @@ import aiosqlite
 from bot.i18n import text
 from bot.lifecycle import ASSIGNED_STATES
 from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT
+from bot.records import Directory, IssueRecord
 from bot.services.languages import Languages
 from bot.views import (
     Audience,
@@ -26,9 +27,6 @@ from bot.views import (
 from storage import issues as issue_store
 from storage import org as org_store
 from storage import outbox, people
-from storage.db import fetch_all, fetch_one
-from storage.issues import IssueRecord
-from storage.org import Directory
 
 MEDIA_GROUP_LIMIT = 10
 
@@ -93,30 +91,16 @@ class Notices:
             return None
         if self._directory is not None:
             return (await self._directory()).group_chats.get(department)
-        row = await fetch_one(
-            conn,
-            "SELECT group_chat_id FROM department WHERE code = ? AND retired_at IS NULL",
-            (department,),
-        )
-        return row["group_chat_id"] if row else None
+        return await org_store.group_chat(conn, department)
 
     async def active_departments(self, conn: aiosqlite.Connection) -> list[tuple[str, str]]:
-        rows = await fetch_all(
-            conn, "SELECT code, name FROM department WHERE retired_at IS NULL ORDER BY position"
-        )
-        return [(r["code"], r["name"]) for r in rows]
+        return await org_store.active_codes(conn, "department")
 
     async def resolution_note(self, conn: aiosqlite.Connection, issue: IssueRecord) -> str | None:
         """The member's note on resolving, when the issue's card shows it."""
         if not shows_resolution_note(issue):
             return None
-        row = await fetch_one(
-            conn,
-            """SELECT note FROM issue_event WHERE issue_id = ? AND action = 'resolve'
-               ORDER BY id DESC LIMIT 1""",
-            (issue.id,),
-        )
-        return row["note"] if row else None
+        return await issue_store.resolution_note(conn, issue.id)
 
     async def card(
         self,

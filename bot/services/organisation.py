@@ -20,10 +20,10 @@ from bot.organisation import (
     routing_changes,
 )
 from bot.permissions import Role
+from bot.records import Directory, ImportSummary
 from storage import org as org_store
 from storage import people
 from storage.db import Database
-from storage.org import Directory, ImportSummary
 
 
 class OrganisationMissing(Exception):

@@ -12,14 +12,13 @@ import aiosqlite
 from bot.clock import Clock, to_epoch
 from bot.i18n import Html, normalise_language, plain, text
 from bot.permissions import Actor, Role
+from bot.records import Directory, Grant, PersonRoles
 from bot.services.issues import Redispatched
 from bot.services.languages import Languages
 from bot.services.refusal import Refused
 from bot.views import Answer, Names, Rendered, help_text, roles_text
 from storage import invites, outbox, people
 from storage.db import Database
-from storage.org import Directory
-from storage.people import Grant, PersonRoles
 
 _SCOPE_TABLE = {Role.WORKER: "grid", Role.MEMBER: "department", Role.HEAD: "department"}
 

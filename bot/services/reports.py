@@ -20,14 +20,13 @@ import aiosqlite
 
 from bot.clock import Clock, to_epoch
 from bot.permissions import Actor
+from bot.records import Directory, Draft
 from bot.report_steps import Step
 from bot.services.refusal import Refused
 from bot.views import Names, Rendered, report_prompt
 from storage import drafts as store
 from storage import issues as issue_store
 from storage.db import Database
-from storage.drafts import Draft
-from storage.org import Directory
 
 
 def clean_text(raw: str | None, limit: int) -> str:

@@ -33,7 +33,7 @@ from bot.views import Names
 from storage import org as org_store
 from storage import outbox, people
 from storage import stats as store
-from storage.db import Database, fetch_all
+from storage.db import Database
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -153,8 +153,7 @@ class StatisticsService:
         return result
 
     async def names(self) -> Names:
-        rows = await fetch_all(self.db.reader, "SELECT user_id FROM person")
-        return await self.notices.names(self.db.reader, [r["user_id"] for r in rows])
+        return await self.notices.names(self.db.reader, await people.everyone(self.db.reader))
 
     def scope_title(self, lang: str, scope: Scope, names: Names) -> str:
         titles = [
@@ -210,20 +209,12 @@ class StatisticsService:
         recipients: list[tuple[int, Scope]] = [
             (a, Scope()) for a in await people.active_admins(reader)
         ]
-        heads = await fetch_all(
-            reader,
-            """SELECT DISTINCT user_id FROM role_grant
-               WHERE role = 'head' AND retired_at IS NULL ORDER BY user_id""",
-        )
         admins = {a for a, _ in recipients}
-        for r in heads:
-            if r["user_id"] not in admins:
-                actor = await people.load_actor(reader, r["user_id"])
-                recipients.append((r["user_id"], self.scope_for(actor)))
-        delivered = await fetch_all(
-            reader, "SELECT recipient FROM stats_delivery WHERE week = ?", (week,)
-        )
-        done = {r["recipient"] for r in delivered}
+        for head in await people.active_heads(reader):
+            if head not in admins:
+                actor = await people.load_actor(reader, head)
+                recipients.append((head, self.scope_for(actor)))
+        done = await store.recipients(reader, week)
         bundles: dict[tuple[str, str], Bundle] = {}
         queued = 0
         for recipient, scope in recipients:
