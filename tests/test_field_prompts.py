@@ -236,7 +236,8 @@ async def test_english_names_what_was_cancelled(street: Street) -> None:
     await worker.send("/lang")
     await worker.tap(await worker.expect("Choose a language", button="English"), "English")
     await street.api.wait_for(lambda: street.api.pending_updates() == 0)
-    notice = [m for m in worker.inbox() if "处理好了" in m.text and m.buttons()][-1]
+    # The resolution notice is paced (one message a second per chat): wait for it.
+    notice = await worker.expect("处理好了", button="重办")
     mark = worker.mark()
     await worker.tap(notice, "重办")
     await worker.expect(f"#{number}", mark)
