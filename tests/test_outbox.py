@@ -15,13 +15,13 @@ from telegram import Bot
 from telegram.request import HTTPXRequest
 
 from bot.clock import SystemClock, to_epoch
-from bot.loopback import Fault, FaultPlan, LoopbackBotApi
 from bot.sender import OutboxSender
 from bot.services.organisation import OrganisationService
 from storage import outbox
 from storage.db import Database, fetch_all
 from storage.issues import NewIssue, insert_issue
 from tests.conftest import DISTRICT, Street, open_street
+from whistle_testing import Fault, FaultPlan, LoopbackBotApi
 
 CG_GROUP = -1001000000001
 
