@@ -275,6 +275,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         UPDATE draft SET waiting_since = updated_at;
         """,
     ),
+    (
+        11,
+        # Whether a category's deadlines count only working hours: kept, so a retired
+        # category rebuilt from the database keeps its rule (it fell back to calendar
+        # time). Categories stored before this step count calendar time until the next
+        # import writes what the organisation file says.
+        """
+        ALTER TABLE category ADD COLUMN business_hours INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

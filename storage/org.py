@@ -88,6 +88,7 @@ async def store_organisation(
                 "resolve_hours": c.resolve_hours,
                 "urgent_ack_minutes": c.urgent_ack_minutes,
                 "urgent_resolve_hours": c.urgent_resolve_hours,
+                "business_hours": int(c.business_hours),
                 "position": i,
             }
             for i, c in enumerate(org.categories.values())
@@ -168,6 +169,7 @@ async def category_rules(conn: aiosqlite.Connection, code: str) -> Category | No
         resolve_hours=row["resolve_hours"],
         urgent_ack_minutes=row["urgent_ack_minutes"],
         urgent_resolve_hours=row["urgent_resolve_hours"],
+        business_hours=bool(row["business_hours"]),
     )
 
 

@@ -4,15 +4,18 @@ data is copied before it is migrated."""
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from contextlib import closing
+from importlib import resources
 from pathlib import Path
 
 import aiosqlite
 import pytest
 
 from bot import cli
-from storage import migrations, outbox
+from bot.organisation import parse_organisation
+from storage import migrations, org, outbox
 from storage.db import Database, DatabaseUnavailable
 from storage.migrations import LATEST_VERSION, MIGRATIONS, migrate, schema_version, statements
 
@@ -251,3 +254,40 @@ async def test_an_earlier_copy_is_kept_not_overwritten(
     async with Database(path):
         pass
     assert copy.read_bytes() == b"the older copy"
+
+
+async def test_a_retired_category_keeps_its_business_hours(tmp_path: Path) -> None:
+    """A category rebuilt from the database (retired, or an old issue's) keeps
+    `business_hours`, so its deadlines still count working time, not calendar time."""
+    text = (resources.files("bot") / "data" / "district.toml").read_text(encoding="utf-8")
+    text = text.replace('code = "sanitation"\n', 'code = "sanitation"\nbusiness_hours = true\n')
+    district = parse_organisation(text)
+    assert district.categories["sanitation"].business_hours
+    without = dataclasses.replace(
+        district,
+        categories={c: v for c, v in district.categories.items() if c != "sanitation"},
+    )
+    async with Database(tmp_path / "org.db") as db:
+        async with db.write() as tx:
+            await org.store_organisation(tx, district, text, 1)
+        async with db.write() as tx:
+            summary = await org.store_organisation(tx, without, text + "\n", 2)
+        assert "category sanitation" in summary.retired
+        rebuilt = await org.category_rules(db.reader, "sanitation")
+        plain = await org.category_rules(db.reader, "street_vending")
+    assert rebuilt is not None and rebuilt.business_hours
+    assert rebuilt == district.categories["sanitation"]
+    assert plain is not None and not plain.business_hours
+
+
+async def test_reimporting_the_same_file_after_the_business_hours_step_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    text = (resources.files("bot") / "data" / "district.toml").read_text(encoding="utf-8")
+    district = parse_organisation(text)
+    async with Database(tmp_path / "org.db") as db:
+        async with db.write() as tx:
+            await org.store_organisation(tx, district, text, 1)
+        async with db.write() as tx:
+            again = await org.store_organisation(tx, district, text, 2)
+    assert again.unchanged
