@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.demo import PEOPLE
-from bot.loopback import SENDING_METHODS, Fault, FaultPlan, LoopbackBotApi, SimulatedUser
+from whistle_testing import SENDING_METHODS, Fault, FaultPlan, LoopbackBotApi, SimulatedUser
+from whistle_testing.demo import PEOPLE
 
 DISTRICT = Path(__file__).resolve().parent.parent / "bot" / "data" / "district.toml"
 GROUPS = (-1001000000001, -1001000000002, -1001000000004)

@@ -27,8 +27,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 from telegram.request._requestparameter import RequestParameter
 
-from bot.loopback import LoopbackBotApi
 from bot.transport import AiohttpRequest
+from whistle_testing import LoopbackBotApi
 
 CLIENTS: dict[str, Callable[[], BaseRequest]] = {
     "httpx": lambda: HTTPXRequest(connection_pool_size=16),

@@ -42,7 +42,7 @@ from pathlib import Path
 
 from bench.crash import BotProcess, bot_environment, street_server
 from bench.echo_bot import replies_to
-from bot.loopback import LoopbackBotApi, SentMessage, SimulatedUser
+from whistle_testing import LoopbackBotApi, SentMessage, SimulatedUser
 
 DISTRICT = Path(__file__).resolve().parent.parent / "bot" / "data" / "district.toml"
 EXTRA_WORKERS = 300

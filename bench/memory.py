@@ -42,9 +42,9 @@ from bench.load import (
     unpaced_environment,
 )
 from bench.stats_week import ZONE, fill
-from bot.demo import PEOPLE
-from bot.loopback import SimulatedUser
 from storage.db import Database
+from whistle_testing import SimulatedUser
+from whistle_testing.demo import PEOPLE
 
 
 def rss_kib(pid: int, field: str = "VmHWM") -> int:

@@ -22,10 +22,10 @@ from telegram import Bot
 from telegram.request import HTTPXRequest
 
 from bot.clock import SystemClock, to_epoch
-from bot.loopback import LoopbackBotApi, TelegramLimits
 from bot.sender import OutboxSender
 from storage import outbox
 from storage.db import Database
+from whistle_testing import LoopbackBotApi, TelegramLimits
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -544,7 +544,7 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
         case "run":
             return _run_bot(settings)
         case "demo":
-            from bot.demo import run_demo
+            from whistle_testing.demo import run_demo
 
             return asyncio.run(run_demo(settings, keep=args.keep, quiet=args.quiet))
         case "org":

@@ -8,6 +8,7 @@ together or not at all. Reads use a second connection and see committed data onl
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ from typing import Any
 
 import aiosqlite
 
-from storage.migrations import migrate
+from storage.migrations import LATEST_VERSION, SchemaTooNew, migrate, schema_version
 
 Params = Iterable[Any] | dict[str, Any]
 
@@ -69,17 +70,48 @@ class Database:
     async def open(self) -> None:
         """Open both connections and bring the schema up to date; on any failure close
         what was opened (a connection's thread would keep the process alive) and raise
-        DatabaseUnavailable for what SQLite refused."""
+        DatabaseUnavailable for what SQLite refused or a schema newer than this code."""
         try:
             self._writer = await _connect(self.path)
+            version = await schema_version(self._writer)
+            if version > LATEST_VERSION:
+                raise SchemaTooNew(version)
+            if 0 < version < LATEST_VERSION:
+                await self._keep_a_copy()
             await self._writer.execute("PRAGMA journal_mode = WAL")
             await migrate(self._writer)
             self._reader = await _connect(self.path)
         except BaseException as error:
             await self.close()
+            if isinstance(error, SchemaTooNew):
+                raise DatabaseUnavailable(f"cannot use the database {self.path}: {error}") from None
             if isinstance(error, sqlite3.Error):
                 raise DatabaseUnavailable(_explain(self.path, error)) from None
             raise
+
+    def copy_before_migrating(self) -> Path:
+        """Where the database is copied before a migration: beside it, named for the
+        version the migration brings it to (`whistle.db.before-v11`)."""
+        return self.path.with_name(f"{self.path.name}.before-v{LATEST_VERSION}")
+
+    async def _keep_a_copy(self) -> None:
+        """Copy a database that already holds a schema before migrating it, with the
+        online backup API, so a step that goes wrong in a way the transaction cannot undo
+        (a bug in the step itself) costs nothing. A copy of that name already there is
+        kept: it is the older state. The copy is written under a temporary name first, so
+        a crash never leaves a half copy that looks whole."""
+        target = self.copy_before_migrating()
+        if target.exists():
+            return
+        partial = target.with_name(target.name + ".partial")
+        try:
+            partial.unlink(missing_ok=True)
+            await self.backup(partial)
+            os.replace(partial, target)
+        except (OSError, sqlite3.Error) as error:
+            raise DatabaseUnavailable(
+                f"cannot copy {self.path} to {target} before migrating it: {error}"
+            ) from None
 
     async def close(self) -> None:
         for conn in (self._reader, self._writer):

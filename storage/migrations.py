@@ -1,7 +1,10 @@
 """Numbered schema steps. `PRAGMA user_version` records the last one applied; each step
-and its version bump commit together, so a failed step leaves the file as it was."""
+and its version bump commit together, so a failed step leaves the file as it was. A step
+is a whole SQL script: triggers and strings may hold semicolons."""
 
 from __future__ import annotations
+
+import sqlite3
 
 import aiosqlite
 
@@ -301,9 +304,48 @@ MIGRATIONS: list[tuple[int, str]] = [
             ) WHERE at IS NOT NULL HAVING MIN(at) IS NOT NULL;
         """,
     ),
+    (
+        13,
+        # Whether a category's deadlines count only working hours: kept, so a retired
+        # category rebuilt from the database keeps its rule (it fell back to calendar
+        # time). Categories stored before this step count calendar time until the next
+        # import writes what the organisation file says.
+        """
+        ALTER TABLE category ADD COLUMN business_hours INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+class SchemaTooNew(Exception):
+    """The file was written by a newer Whistle: this one would misread it."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(
+            f"its schema is version {version}, newer than this Whistle knows "
+            f"({LATEST_VERSION}): run the Whistle that wrote it, or restore a backup"
+        )
+        self.version = version
+
+
+def statements(script: str) -> list[str]:
+    """The statements of a script, each whole: a piece ends at a semicolon only where
+    SQLite's own tokenizer (`sqlite3.complete_statement`) says a statement ends, so a
+    trigger's body or a string holding a semicolon stays in one piece."""
+    found: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\n;"):
+                found.append(pending.strip())
+            pending = ""
+    rest = pending.removesuffix(";")
+    if rest.strip():
+        found.append(rest.strip())
+    return found
 
 
 async def schema_version(conn: aiosqlite.Connection) -> int:
@@ -313,18 +355,26 @@ async def schema_version(conn: aiosqlite.Connection) -> int:
 
 
 async def migrate(conn: aiosqlite.Connection) -> list[int]:
-    """Apply every step newer than the file's version; return the versions applied."""
+    """Apply every step newer than the file's version; return the versions applied.
+    Refuses (SchemaTooNew) a file newer than the latest step, before changing anything.
+
+    Each step's statements run one by one inside one `BEGIN IMMEDIATE … COMMIT`, with the
+    version bump: sqlite3's `executescript` would commit any open transaction first, so a
+    step that failed halfway would stay half applied."""
+    current = await schema_version(conn)
+    if current > LATEST_VERSION:
+        raise SchemaTooNew(current)
     applied: list[int] = []
     for version, sql in MIGRATIONS:
         if version <= await schema_version(conn):
             continue
-        statements = [s.strip() for s in sql.split(";") if s.strip()]
+        steps = statements(sql)
         await conn.execute("BEGIN IMMEDIATE")
         try:
             if version <= await schema_version(conn):
                 await conn.execute("ROLLBACK")
                 continue
-            for statement in statements:
+            for statement in steps:
                 await conn.execute(statement)
             await conn.execute(f"PRAGMA user_version = {int(version)}")
         except BaseException:

@@ -80,6 +80,7 @@ async def store_organisation(
                 "urgent_resolve_hours": c.urgent_resolve_hours,
                 "resolve_workdays": c.resolve_workdays,
                 "urgent_resolve_workdays": c.urgent_resolve_workdays,
+                "business_hours": int(c.business_hours),
                 "position": i,
             }
             for i, c in enumerate(org.categories.values())
@@ -161,6 +162,7 @@ async def category_rules(conn: aiosqlite.Connection, code: str) -> Category | No
         urgent_resolve_hours=row["urgent_resolve_hours"],
         resolve_workdays=row["resolve_workdays"],
         urgent_resolve_workdays=row["urgent_resolve_workdays"],
+        business_hours=bool(row["business_hours"]),
     )
 
 

@@ -18,9 +18,9 @@ import pytest
 
 from bot.app import Whistle
 from bot.clock import ManualClock
-from bot.demo import PEOPLE
-from bot.loopback import LoopbackBotApi, SimulatedUser
 from bot.settings import Settings
+from whistle_testing import LoopbackBotApi, SimulatedUser
+from whistle_testing.demo import PEOPLE
 
 DISTRICT = Path(__file__).resolve().parent.parent / "bot" / "data" / "district.toml"
 # Wednesday 2026-11-25 10:00 in Asia/Shanghai: weekday day shift of the roster.

@@ -301,7 +301,7 @@ async def test_restart_mid_report_keeps_the_draft(street: Street) -> None:
 
 
 async def test_restart_with_open_issues_loses_nothing(street: Street) -> None:
-    from bot.loopback import Fault
+    from whistle_testing import Fault
 
     worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
     street.api.faults = lambda method, params: (

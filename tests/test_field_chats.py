@@ -20,7 +20,6 @@ from telegram.ext import BaseHandler, CommandHandler, ConversationHandler
 from bot import cli
 from bot.chats import GROUP_COMMANDS, command_name
 from bot.clock import ManualClock
-from bot.loopback import SentMessage, SimulatedUser, plain_text
 from bot.message_limits import (
     CAPTION_LIMIT,
     TEXT_LIMIT,
@@ -38,6 +37,7 @@ from bot.views import keyboard
 from storage import outbox
 from storage.db import Database, fetch_all, fetch_one
 from tests.conftest import WEDNESDAY_MORNING, Street, open_street
+from whistle_testing import SentMessage, SimulatedUser, plain_text
 
 CG_GROUP = -1001000000001
 HINT = "请在与机器人的私聊中使用这个命令"

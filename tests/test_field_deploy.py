@@ -15,10 +15,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import WEBHOOK_SECRET, Whistle
 from bot.doctor import examine
-from bot.loopback import Fault
 from bot.settings import load_settings
 from storage.install import install_value
 from tests.conftest import Street, open_street
+from whistle_testing import Fault
 
 
 def free_port() -> int:

@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 
 from bench.crash import bot_environment, street_server
-from bot.loopback import LoopbackBotApi, SimulatedUser
 from bot.organisation import OrganisationInvalid, load_organisation, parse_organisation
 from tests.conftest import DISTRICT
+from whistle_testing import LoopbackBotApi, SimulatedUser
 
 TOKEN = "424242:SECRET-never-print-me"
 SECRET = "SECRET-never-print-me"

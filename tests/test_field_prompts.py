@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.lifecycle import State
-from bot.loopback import SentMessage, SimulatedUser
 from bot.records import IssueRecord
 from storage import drafts as draft_store
 from storage import issues as issue_store
 from storage.db import fetch_all
 from tests.conftest import Street, open_street
+from whistle_testing import SentMessage, SimulatedUser
 
 NOTE_ACTIONS = ("progress", "transfer", "resolve", "reopen")
 

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from bot.loopback import SimulatedUser
 from storage.db import fetch_all
 from tests.conftest import Street
+from whistle_testing import SimulatedUser
 
 CG_GROUP = -1001000000001
 ADMIN = 3001

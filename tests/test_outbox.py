@@ -15,7 +15,6 @@ from telegram import Bot
 from telegram.request import HTTPXRequest
 
 from bot.clock import SystemClock, to_epoch
-from bot.loopback import Fault, FaultPlan, LoopbackBotApi
 from bot.records import NewIssue, OutboxItem
 from bot.sender import OutboxSender
 from bot.services.organisation import OrganisationService
@@ -23,6 +22,7 @@ from storage import outbox
 from storage.db import Database, fetch_all
 from storage.issues import insert_issue
 from tests.conftest import DISTRICT, Street, open_street
+from whistle_testing import Fault, FaultPlan, LoopbackBotApi
 
 CG_GROUP = -1001000000001
 

@@ -25,7 +25,7 @@ async def test_the_token_never_reaches_the_logs(
     number = await street.blow_whistle(worker, photos=1)
     await member.tap(await member.expect(f"#{number}", button="报到"), "报到")
     street.api.faults = lambda method, params: (
-        __import__("bot.loopback", fromlist=["Fault"]).Fault(500)
+        __import__("whistle_testing", fromlist=["Fault"]).Fault(500)
         if method == "sendMessage" and str(params.get("chat_id")) == "2001"
         else None
     )

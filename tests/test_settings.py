@@ -16,10 +16,10 @@ import pytest
 
 from bot.app import ConfigurationError, Whistle, request_objects
 from bot.clock import ManualClock
-from bot.loopback import LoopbackBotApi
 from bot.settings import Settings, SettingsError, load_settings
 from tests.conftest import WEDNESDAY_MORNING, Street, make_settings, open_street
 from tests.socks_proxy import SocksProxy
+from whistle_testing import LoopbackBotApi
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,11 +15,11 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 from telegram.request._requestparameter import RequestParameter
 
-from bot.loopback import Fault, LoopbackBotApi
 from bot.metrics import MeteredRequest
 from bot.transport import AiohttpRequest, BacklogGatedPolling
 from bot.updates import PerPersonOrder, ordering_key
 from tests.conftest import open_street
+from whistle_testing import Fault, LoopbackBotApi
 
 CG_GROUP = -1001000000001
 

@@ -14,10 +14,10 @@ from pydantic import SecretStr
 
 from bot.app import Whistle
 from bot.clock import ManualClock
-from bot.loopback import ApiCall, LoopbackBotApi, SentMessage, SimulatedUser
 from bot.organisation import parse_organisation
 from bot.services.statistics import Scope
 from bot.settings import Settings
+from whistle_testing import ApiCall, LoopbackBotApi, SentMessage, SimulatedUser
 
 PEOPLE: dict[int, str] = parse_organisation(
     (resources.files("bot") / "data" / "district.toml").read_text(encoding="utf-8")

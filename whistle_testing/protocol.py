@@ -1,12 +1,12 @@
-"""A Bot-API-compatible HTTP server on 127.0.0.1, and people who use it.
+"""The loopback Bot API server: the part of the Telegram Bot API that Whistle uses, over
+real HTTP on 127.0.0.1.
 
-It implements the part of the Telegram Bot API that Whistle uses (getMe, getUpdates
-with real long polling, sendMessage, sendPhoto, sendMediaGroup, sendLocation,
-sendVenue, sendDocument, editMessageText, editMessageCaption, editMessageReplyMarkup,
-answerCallbackQuery, setMyCommands, getFile, …) with Telegram's JSON shapes and
-error answers, so the real python-telegram-bot `Application` runs against it over
-real HTTP. Tests and `whistle demo` play users through `SimulatedUser`: they send
-messages, photos and locations, tap buttons, and read what the bot sent.
+It implements getMe, getUpdates with real long polling, sendMessage, sendPhoto,
+sendMediaGroup, sendLocation, sendVenue, sendDocument, editMessageText,
+editMessageCaption, editMessageReplyMarkup, answerCallbackQuery, setMyCommands, getFile, …
+with Telegram's JSON shapes and error answers, so the real python-telegram-bot
+`Application` runs against it unchanged. Failures to inject come from `faults`; the people
+who talk to the bot are `users.SimulatedUser`.
 """
 
 from __future__ import annotations
@@ -15,18 +15,21 @@ import asyncio
 import contextlib
 import itertools
 import json
-import random
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
 
 from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT, telegram_length
+from whistle_testing.users import SentMessage, SimulatedUser, unix_time
+
+if TYPE_CHECKING:
+    from whistle_testing.faults import Fault
 
 BOT_ID = 7000000001
 MAX_TEXT = TEXT_LIMIT
@@ -99,126 +102,6 @@ def plain_text(source: str, parse_mode: str | None) -> str:
 
 
 @dataclass
-class SentMessage:
-    """A message in a chat, as the server holds it (the bot's or a user's)."""
-
-    chat_id: int
-    message_id: int
-    kind: str
-    text: str = ""
-    from_bot: bool = True
-    reply_markup: dict[str, Any] | None = None
-    raw: dict[str, Any] = field(default_factory=dict)
-    edits: int = 0
-    at: float = field(default_factory=time.monotonic)
-
-    def buttons(self) -> list[tuple[str, str]]:
-        rows = (self.reply_markup or {}).get("inline_keyboard", [])
-        return [(b.get("text", ""), b.get("callback_data", "")) for row in rows for b in row]
-
-    def button(self, label: str) -> str:
-        """The callback data of the first button whose label contains `label`."""
-        for text, data in self.buttons():
-            if label in text:
-                return data
-        raise LookupError(f"no button {label!r} on message {self.message_id}: {self.buttons()}")
-
-
-@dataclass
-class Fault:
-    status: int = 500
-    retry_after: int | None = None
-    delay: float = 0.0
-    drop: bool = False
-
-
-@dataclass
-class FaultPlan:
-    """Failures injected on a share of the bot's calls (never on getUpdates unless asked)."""
-
-    rate_429: float = 0.0
-    rate_500: float = 0.0
-    rate_hang: float = 0.0
-    rate_drop: float = 0.0
-    retry_after: int = 1
-    hang_seconds: float = 30.0
-    methods: frozenset[str] | None = None
-    seed: int = 1
-    _rng: random.Random = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
-
-    def __call__(self, method: str, params: dict[str, Any]) -> Fault | None:
-        if method == "getUpdates" or (self.methods is not None and method not in self.methods):
-            return None
-        roll = self._rng.random()
-        for rate, fault in (
-            (self.rate_429, Fault(429, retry_after=self.retry_after)),
-            (self.rate_500, Fault(500)),
-            (self.rate_hang, Fault(504, delay=self.hang_seconds)),
-            (self.rate_drop, Fault(drop=True)),
-        ):
-            if roll < rate:
-                return fault
-            roll -= rate
-        return None
-
-
-SENDING_METHODS = frozenset(
-    {
-        "sendMessage",
-        "sendPhoto",
-        "sendMediaGroup",
-        "sendDocument",
-        "sendLocation",
-        "sendVenue",
-        "editMessageText",
-        "editMessageCaption",
-        "editMessageReplyMarkup",
-    }
-)
-
-
-class TelegramLimits:
-    """Answers 429 the way Telegram does when a bot goes over its limits: more than
-    `overall` messages in any second, two messages to one private chat less than
-    `private_interval` seconds apart, or more than `group_per_minute` to one group in
-    any minute."""
-
-    def __init__(
-        self, overall: int = 30, private_interval: float = 0.95, group_per_minute: int = 20
-    ) -> None:
-        self.overall = overall
-        self.private_interval = private_interval
-        self.group_per_minute = group_per_minute
-        self._all: list[float] = []
-        self._last_private: dict[int, float] = {}
-        self._group: dict[int, list[float]] = {}
-
-    def __call__(self, method: str, params: dict[str, Any]) -> Fault | None:
-        if method not in SENDING_METHODS:
-            return None
-        now = time.monotonic()
-        chat = _int_or_none(params.get("chat_id")) or 0
-        self._all = [t for t in self._all if now - t < 1.0]
-        if len(self._all) >= self.overall:
-            return Fault(429, retry_after=1)
-        if chat > 0:
-            last = self._last_private.get(chat)
-            if last is not None and now - last < self.private_interval:
-                return Fault(429, retry_after=1)
-            self._last_private[chat] = now
-        else:
-            recent = [t for t in self._group.get(chat, []) if now - t < 60.0]
-            if len(recent) >= self.group_per_minute:
-                return Fault(429, retry_after=3)
-            self._group[chat] = [*recent, now]
-        self._all.append(now)
-        return None
-
-
-@dataclass
 class ApiCall:
     method: str
     params: dict[str, Any]
@@ -241,6 +124,8 @@ class Webhook:
 
 
 class LoopbackBotApi:
+    """The server: its chats, the updates waiting for the bot, and the log of calls."""
+
     def __init__(
         self,
         token: str = "1000001:LOOPBACK-TOKEN",
@@ -501,43 +386,14 @@ class LoopbackBotApi:
         if self.latency:
             await asyncio.sleep(self.latency)
         try:
-            chat_id = _int_or_none(params.get("chat_id"))
+            chat_id = int_or_none(params.get("chat_id"))
         except ApiError:
             chat_id = None
         fault = self.faults(method, params) if self.faults else None
         if fault is not None:
-            if fault.drop:
-                assert request.transport is not None
-                request.transport.close()
-                self._record(ApiCall(method, params, 0, chat_id))
-                return web.Response(status=500)
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
-                self._record(ApiCall(method, params, 504, chat_id))
-                return web.json_response(
-                    {"ok": False, "error_code": 504, "description": "Gateway Timeout"}, status=504
-                )
-            if fault.status == 429:
-                self._record(ApiCall(method, params, 429, chat_id))
-                return web.json_response(
-                    {
-                        "ok": False,
-                        "error_code": 429,
-                        "description": f"Too Many Requests: retry after {fault.retry_after}",
-                        "parameters": {"retry_after": fault.retry_after},
-                    },
-                    status=429,
-                )
-            if fault.status >= 500:
-                self._record(ApiCall(method, params, fault.status, chat_id))
-                return web.json_response(
-                    {
-                        "ok": False,
-                        "error_code": fault.status,
-                        "description": "Internal Server Error",
-                    },
-                    status=fault.status,
-                )
+            injected = await self._inject(request, method, params, chat_id, fault)
+            if injected is not None:
+                return injected
         handler = getattr(self, f"_api_{method}", None)
         try:
             if handler is None:
@@ -562,6 +418,49 @@ class LoopbackBotApi:
         if method != "getUpdates":
             self._record(ApiCall(method, params, 200, chat_id))
         return web.json_response({"ok": True, "result": result})
+
+    async def _inject(
+        self,
+        request: web.Request,
+        method: str,
+        params: dict[str, Any],
+        chat_id: int | None,
+        fault: Fault,
+    ) -> web.StreamResponse | None:
+        """The failed answer a fault stands for (None: the call is answered normally)."""
+        if fault.drop:
+            assert request.transport is not None
+            request.transport.close()
+            self._record(ApiCall(method, params, 0, chat_id))
+            return web.Response(status=500)
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+            self._record(ApiCall(method, params, 504, chat_id))
+            return web.json_response(
+                {"ok": False, "error_code": 504, "description": "Gateway Timeout"}, status=504
+            )
+        if fault.status == 429:
+            self._record(ApiCall(method, params, 429, chat_id))
+            return web.json_response(
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": f"Too Many Requests: retry after {fault.retry_after}",
+                    "parameters": {"retry_after": fault.retry_after},
+                },
+                status=429,
+            )
+        if fault.status >= 500:
+            self._record(ApiCall(method, params, fault.status, chat_id))
+            return web.json_response(
+                {
+                    "ok": False,
+                    "error_code": fault.status,
+                    "description": "Internal Server Error",
+                },
+                status=fault.status,
+            )
+        return None
 
     def _record(self, call: ApiCall) -> None:
         self.calls.append(call)
@@ -647,7 +546,7 @@ class LoopbackBotApi:
                 if status:
                     hook.last_error = f"Wrong response from the webhook: {status}"
                 hook.refused += 1
-                hook.last_error_date = _now()
+                hook.last_error_date = unix_time()
                 async with self._changed:
                     self._changed.notify_all()
                 await asyncio.sleep(0.05)
@@ -747,7 +646,7 @@ class LoopbackBotApi:
             "message_id": message_id,
             "from": self.bot_json(),
             "chat": chat,
-            "date": _now(),
+            "date": unix_time(),
             **extra,
         }
         if markup is not None:
@@ -906,7 +805,7 @@ class LoopbackBotApi:
         message.reply_markup = markup if markup and markup.get("inline_keyboard") else None
         message.edits += 1
         content = "text" if message.kind == "text" else "caption"
-        message.raw = {**message.raw, content: text, "edit_date": _now()}
+        message.raw = {**message.raw, content: text, "edit_date": unix_time()}
         if message.reply_markup is None:
             message.raw.pop("reply_markup", None)
         else:
@@ -948,149 +847,14 @@ class LoopbackBotApi:
         }
 
 
-class SimulatedUser:
-    """A person with a Telegram account, talking to the bot through the loopback server."""
-
-    def __init__(
-        self,
-        api: LoopbackBotApi,
-        user_id: int,
-        first_name: str,
-        language_code: str,
-        username: str | None,
-    ) -> None:
-        self.api = api
-        self.id = user_id
-        self.first_name = first_name
-        self.language_code = language_code
-        self.username = username
-
-    def json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "id": self.id,
-            "is_bot": False,
-            "first_name": self.first_name,
-            "language_code": self.language_code,
-        }
-        if self.username:
-            data["username"] = self.username
-        return data
-
-    def _message(self, chat_id: int | None = None, **content: Any) -> dict[str, Any]:
-        chat = chat_id if chat_id is not None else self.id
-        if chat == self.id:
-            for unreachable in (self.api.blocked, self.api.never_started, self.api.never_seen):
-                unreachable.discard(self.id)
-        message = {
-            "message_id": self.api.next_message_id(chat),
-            "from": self.json(),
-            "chat": self.api.chat_json(chat),
-            "date": _now(),
-            **content,
-        }
-        self.api._keep(
-            SentMessage(
-                chat,
-                message["message_id"],
-                "user",
-                str(content.get("text") or content.get("caption") or ""),
-                False,
-                None,
-                message,
-            )
-        )
-        for observer in self.api.observers:
-            observer("user", self.api.messages[-1])
-        return message
-
-    async def send(self, text: str, chat_id: int | None = None) -> dict[str, Any]:
-        content: dict[str, Any] = {"text": text}
-        if text.startswith("/"):
-            command = text.split()[0]
-            content["entities"] = [
-                {
-                    "type": "bot_command",
-                    "offset": 0,
-                    "length": len(command.encode("utf-16-le")) // 2,
-                }
-            ]
-        message = self._message(chat_id, **content)
-        await self.api.push_update({"message": message})
-        return message
-
-    async def edit(self, original: dict[str, Any], text: str) -> None:
-        edited = {**original, "text": text, "edit_date": _now()}
-        await self.api.push_update({"edited_message": edited})
-
-    async def send_photo(self, caption: str | None = None, data: bytes = b"") -> str:
-        info = self.api.new_file(data)
-        sizes = [{**info, "width": 320, "height": 240}, {**info, "width": 1280, "height": 960}]
-        content: dict[str, Any] = {"photo": sizes}
-        if caption:
-            content["caption"] = caption
-        await self.api.push_update({"message": self._message(**content)})
-        return str(info["file_id"])
-
-    async def send_location(self, latitude: float, longitude: float) -> None:
-        await self.api.push_update(
-            {"message": self._message(location={"latitude": latitude, "longitude": longitude})}
-        )
-
-    async def send_raw(self, content: dict[str, Any]) -> None:
-        await self.api.push_update({"message": self._message(**content)})
-
-    async def tap(self, message: SentMessage, label: str) -> str:
-        """Tap the button whose label contains `label`; returns the callback query id."""
-        return await self.tap_data(message, message.button(label))
-
-    async def tap_data(self, message: SentMessage, data: str) -> str:
-        query_id = str(next(self.api._callback_ids))
-        self.api.callback_answers[query_id] = {}
-        await self.api.push_update(
-            {
-                "callback_query": {
-                    "id": query_id,
-                    "from": self.json(),
-                    "message": message.raw,
-                    "chat_instance": str(message.chat_id),
-                    "data": data,
-                }
-            }
-        )
-        return query_id
-
-    async def answer_to(self, query_id: str, timeout: float = 10.0) -> str | None:
-        """The text the bot answered a tap with (waits for the answer)."""
-        answer = await self.api.wait_for(lambda: self.api.callback_answers.get(query_id), timeout)
-        text = answer.get("text")
-        return str(text) if text is not None else None
-
-    def inbox(self) -> list[SentMessage]:
-        return [m for m in self.api.chat(self.id) if m.from_bot]
-
-    async def expect(
-        self, contains: str, after: int = 0, timeout: float = 10.0, button: str | None = None
-    ) -> SentMessage:
-        """The first bot message in this chat, from index `after` on, containing `contains`
-        (and, if given, showing a button whose label contains `button`)."""
-        return await self.api.expect(self.id, contains, after, timeout, button)
-
-    def mark(self) -> int:
-        return len(self.inbox())
-
-
-def _now() -> int:
-    return int(time.time())
-
-
 def _int(params: dict[str, Any], name: str) -> int:
-    value = _int_or_none(params.get(name))
+    value = int_or_none(params.get(name))
     if value is None:
         raise ApiError(400, f"Bad Request: parameter {name} is required")
     return value
 
 
-def _int_or_none(value: Any) -> int | None:
+def int_or_none(value: Any) -> int | None:
     try:
         return int(value) if value is not None and value != "" else None
     except (TypeError, ValueError):
