@@ -139,6 +139,7 @@ async def test_a_member_who_blocks_the_bot_mid_run(street: Street) -> None:
         await member.tap(await member.expect(f"#{taken}", button="报到"), "报到")
     )
     await worker.expect(f"#{taken} 城管执法中队 的 张伟 已报到")
+    await street.settle()  # the card edits to 张伟 went out before the block
     street.api.blocked.add(1002)
     waiting = await street.blow_whistle(worker, "占道经营", "刚刚发生")
     await worker.expect(f"#{waiting} 改由 城管执法中队（")
