@@ -12,6 +12,24 @@ from __future__ import annotations
 import re
 from typing import Final
 
+BOT_COMMANDS: Final = frozenset(
+    {
+        "cancel",
+        "help",
+        "invite",
+        "issue",
+        "lang",
+        "my",
+        "pending",
+        "report",
+        "reroute",
+        "revoke",
+        "start",
+        "stats",
+        "todo",
+    }
+)
+"""Every command the bot registers (bot/app.py adds a CommandHandler for each)."""
 GROUP_COMMANDS: Final = frozenset({"help"})
 """Commands that also work in a group chat; every other command is private-only."""
 
@@ -30,6 +48,13 @@ def command_name(text: str | None, bot_username: str | None) -> str | None:
     if addressee and bot_username and addressee.lower() != bot_username.lower():
         return ""
     return match.group(1).lower()
+
+
+def bot_command(text: str | None, bot_username: str | None) -> str | None:
+    """The bot's own command a message starts with ("/cancel@WhistleBot" → "cancel"), or
+    None: "/路灯还是不亮" or "/foo" are text, not commands of this bot."""
+    name = command_name(text, bot_username)
+    return name if name in BOT_COMMANDS else None
 
 
 def works_in_group(command: str) -> bool:

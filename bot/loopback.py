@@ -16,6 +16,7 @@ import contextlib
 import itertools
 import json
 import random
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -910,8 +911,10 @@ class SimulatedUser:
 
     async def send(self, text: str, chat_id: int | None = None) -> dict[str, Any]:
         content: dict[str, Any] = {"text": text}
-        if text.startswith("/"):
-            command = text.split()[0]
+        command_syntax = re.match(r"/[A-Za-z0-9_]+(@[A-Za-z0-9_]+)?", text)
+        if command_syntax is not None:
+            # Like Telegram: only /word of ASCII letters, digits and _ is a bot_command.
+            command = command_syntax.group(0)
             content["entities"] = [
                 {
                     "type": "bot_command",

@@ -256,7 +256,12 @@ def _answering(callback: Callback) -> Callback:
         if state != ConversationHandler.END and context.user_data.get(_PENDING) is not None:
             # The next step (photos after a 办结 note) gets its own time.
             context.user_data[_PENDING]["prompt"] = prompts.begin(
-                context, prompt.kind, prompt.issue_id, prompt.button, at=asked
+                context,
+                prompt.kind,
+                prompt.issue_id,
+                prompt.button,
+                at=asked,
+                takes_photos=state == PHOTOS,
             )
         raise ApplicationHandlerStop(state)
 
@@ -282,7 +287,8 @@ def note_conversation(prompt_minutes: int) -> ConversationHandler[Context]:
         states={
             NOTE: [
                 MessageHandler(
-                    private_message & filters.TEXT & ~filters.COMMAND, _answering(receive_note)
+                    private_message & filters.TEXT & ~prompts.BOT_COMMAND,
+                    _answering(receive_note),
                 )
             ],
             PHOTOS: [
@@ -293,7 +299,7 @@ def note_conversation(prompt_minutes: int) -> ConversationHandler[Context]:
         },
         fallbacks=[
             CommandHandler("cancel", _answering(cancel_note)),
-            MessageHandler(private_message & ~filters.COMMAND, _answering(expect_note)),
+            MessageHandler(private_message & ~prompts.BOT_COMMAND, _answering(expect_note)),
         ],
         per_chat=False,
         allow_reentry=True,

@@ -1,0 +1,113 @@
+"""What a hostile tester found in the field-safety work (issue #14), each pinned here:
+prompts that swallowed photos and "/"-text, the instance lock, invites and imports,
+numbers, unreachable groups and members, strangers in groups, invited staff, drafts whose
+category went away, invisible text, long summaries, secrets in logs and the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from contextlib import closing
+
+import pytest
+
+from bot.loopback import SimulatedUser
+from tests.conftest import Street
+
+CG_GROUP = -1001000000001
+
+
+async def quiet(street: Street) -> None:
+    """Every update was handled and everything due was delivered."""
+    await street.api.wait_for(lambda: street.api.pending_updates() == 0)
+    await asyncio.sleep(0.3)
+    await street.settle()
+
+
+def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def rows(street: Street, sql: str, *params: object) -> list[tuple[object, ...]]:
+    with closing(sqlite3.connect(street.settings.database)) as conn:
+        return list(conn.execute(sql, params))
+
+
+async def reopen_prompt(street: Street) -> tuple[SimulatedUser, int]:
+    """王芳 reports, 张伟 resolves, and 王芳 taps 重办: the bot asks for the reason."""
+    worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
+    number = await street.blow_whistle(worker)
+    await member.tap(await member.expect(f"#{number}", button="报到"), "报到")
+    await street.resolve(member, number, "处理好了")
+    mark = worker.mark()
+    await worker.tap(await worker.expect("处理好了", button="重办"), "重办")
+    await worker.expect("需要重办的原因", mark)
+    return worker, number
+
+
+# 1. A prompt never captures a photo, a location, or "/"-text that is no command.
+
+
+async def test_a_photo_during_the_reopen_prompt_ends_it_and_offers_a_report(
+    street: Street,
+) -> None:
+    worker, number = await reopen_prompt(street)
+    mark = worker.mark()
+    await worker.send_photo()
+    await worker.expect(f"已取消：#{number} 的重办", mark)
+    await quiet(street)
+    await worker.send("井盖松动，有人差点摔倒")
+    await quiet(street)
+    got = [m.text for m in worker.inbox()[mark:]]
+    assert rows(street, "SELECT reopen_count FROM issue WHERE id = ?", number) == [(0,)], got
+    assert not any("请用文字说明" in t for t in got), got
+
+
+async def test_a_location_during_the_reopen_prompt_ends_it(street: Street) -> None:
+    worker, number = await reopen_prompt(street)
+    mark = worker.mark()
+    await worker.send_location(31.2, 121.5)
+    await worker.expect(f"已取消：#{number} 的重办", mark)
+    await worker.send("随便说说")
+    await quiet(street)
+    assert rows(street, "SELECT reopen_count FROM issue WHERE id = ?", number) == [(0,)]
+
+
+async def test_the_resolve_photo_step_still_takes_photos(street: Street) -> None:
+    worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
+    number = await street.blow_whistle(worker)
+    await member.tap(await member.expect(f"#{number}", button="报到"), "报到")
+    mark = member.mark()
+    await member.tap(await member.expect(f"#{number}", button="办结"), "办结")
+    await member.expect("办结说明", mark)
+    await member.send("清理完毕")
+    await member.expect("处置后照片", mark)
+    await member.send_photo()
+    await member.tap(await member.expect("已收到 1 张照片", mark, button="提交"), "提交")
+    await member.expect(f"已办结 #{number}", mark)
+    got = [m.text for m in member.inbox()[mark:]]
+    assert not any("已取消" in t for t in got), got
+
+
+@pytest.mark.parametrize("reason", ["/路灯还是不亮，根本没修", "/nope 还是坏的"])
+async def test_a_reason_starting_with_a_slash_that_is_no_bot_command_is_the_answer(
+    street: Street, reason: str
+) -> None:
+    worker, number = await reopen_prompt(street)
+    mark = worker.mark()
+    await worker.send(reason)
+    await quiet(street)
+    got = [m.text for m in worker.inbox()[mark:]]
+    assert rows(street, "SELECT reopen_count FROM issue WHERE id = ?", number) == [(1,)], got
+    assert not any("已取消" in t for t in got), got
+
+
+async def test_a_real_command_still_ends_the_reopen_prompt(street: Street) -> None:
+    worker, number = await reopen_prompt(street)
+    mark = worker.mark()
+    await worker.send("/my")
+    await worker.expect(f"已取消：#{number} 的重办", mark)
+    await worker.send("路灯还是不亮")
+    await quiet(street)
+    assert rows(street, "SELECT reopen_count FROM issue WHERE id = ?", number) == [(0,)]
