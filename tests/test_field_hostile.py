@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 from contextlib import closing
+from pathlib import Path
 
 import pytest
 
+from bot.app import Whistle
+from bot.instance import AlreadyRunning
 from bot.loopback import SimulatedUser
 from tests.conftest import Street
 
@@ -111,3 +115,31 @@ async def test_a_real_command_still_ends_the_reopen_prompt(street: Street) -> No
     await worker.send("路灯还是不亮")
     await quiet(street)
     assert rows(street, "SELECT reopen_count FROM issue WHERE id = ?", number) == [(0,)]
+
+
+# 2. One instance per database, whatever path reaches it.
+
+
+@pytest.mark.parametrize("link", ["symlink", "hard link", "other spelling"])
+async def test_a_second_bot_on_the_same_database_by_another_path_is_refused(
+    street: Street, tmp_path: Path, link: str
+) -> None:
+    database = street.settings.database
+    if link == "symlink":
+        alias = tmp_path / "alias" / "alias.db"
+        alias.parent.mkdir()
+        alias.symlink_to(database)
+    elif link == "hard link":
+        alias = tmp_path / "hard" / "hard.db"
+        alias.parent.mkdir()
+        os.link(database, alias)
+    else:
+        alias = database.parent / "." / ".." / database.parent.name / database.name
+    other = Whistle(street.settings.model_copy(update={"database": alias}), street.clock)
+    try:
+        with pytest.raises(AlreadyRunning) as refused:
+            await other.start(poll=False)
+    finally:
+        await other.stop()
+    assert "already using" in str(refused.value)
+    assert "disk I/O" not in str(refused.value)
