@@ -69,7 +69,7 @@ async def test_an_admin_revokes_an_invited_member_and_their_open_issue_moves_on(
     newcomer = street.person(2700)
     number = await street.blow_whistle(worker)
     group_card = await street.api.expect(CG_GROUP, f"#{number}", button="报到")
-    await newcomer.tap(group_card, "报到")
+    await newcomer.answer_to(await newcomer.tap(group_card, "报到"))
     await street.settle()
     assert rows(street, "SELECT assignee_id FROM issue WHERE id = ?", number) == [(2700,)]
     last_alert = rows(street, "SELECT MAX(id) FROM deadline_alert")[0][0]

@@ -18,6 +18,7 @@ from bot.app import Whistle
 from bot.instance import AlreadyRunning
 from bot.loopback import SimulatedUser
 from tests.conftest import Street
+from tests.test_field_access import district_text, without_hb
 
 CG_GROUP = -1001000000001
 
@@ -143,3 +144,47 @@ async def test_a_second_bot_on_the_same_database_by_another_path_is_refused(
         await other.stop()
     assert "already using" in str(refused.value)
     assert "disk I/O" not in str(refused.value)
+
+
+# 3. An unused invite for a grid or department that is gone cannot be redeemed.
+
+
+async def admin_invite_code(street: Street, role: str, scope: str) -> str:
+    admin = street.person(3001)
+    mark = admin.mark()
+    await admin.send(f"/invite {role} {scope}")
+    return (await admin.expect("邀请码", mark)).text.split("/start ")[-1].strip()
+
+
+async def redeem(street: Street, user_id: int, code: str) -> list[str]:
+    newcomer = street.person(user_id, "新人")
+    mark = newcomer.mark()
+    await newcomer.send(f"/start {code}")
+    await newcomer.expect("邀请码无效", mark)
+    await quiet(street)
+    return [m.text for m in newcomer.inbox()[mark:]]
+
+
+async def test_an_import_voids_unused_invites_for_the_departments_it_removes(
+    street: Street,
+) -> None:
+    code = await admin_invite_code(street, "member", "hb")
+    kept = await admin_invite_code(street, "member", "cg")
+    summary = await street.whistle.services.organisations.import_text(without_hb(district_text()))
+    assert any("invite member hb" in line for line in summary.retired), summary
+    got = await redeem(street, 2800, code)
+    assert not any("已加入" in t or "hb" in t for t in got), got
+    assert not (await street.whistle.services.people.actor(2800)).registered
+    newcomer = street.person(2801, "新人")
+    mark = newcomer.mark()
+    await newcomer.send(f"/start {kept}")
+    await newcomer.expect("已加入", mark)
+
+
+async def test_an_invite_whose_grid_is_gone_is_refused_when_redeemed(street: Street) -> None:
+    """However the grid went away, redeeming checks that it is still there."""
+    code = await admin_invite_code(street, "worker", "G01")
+    with closing(sqlite3.connect(street.settings.database)) as conn, conn:
+        conn.execute("UPDATE grid SET retired_at = 1 WHERE code = 'G01'")
+    await redeem(street, 2802, code)
+    assert not (await street.whistle.services.people.actor(2802)).registered
