@@ -15,6 +15,7 @@ from pathlib import Path
 from bot.clock import SystemClock
 from bot.deadlines import deadlines_in
 from bot.instance import CannotStart
+from bot.numbers import MAX_ID, parse_id
 from bot.organisation import (
     Organisation,
     OrganisationInvalid,
@@ -30,6 +31,16 @@ from storage.db import Database, DatabaseUnavailable
 from storage.people import Grant
 
 log = logging.getLogger("whistle")
+
+
+def _user_id(value: str) -> int:
+    """A Telegram user id as typed on the command line (ASCII digits, as in the bot)."""
+    user_id = parse_id(value, hash_allowed=False)
+    if user_id is None:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a user id (1 to 19 digits 0-9, at most {MAX_ID})"
+        )
+    return user_id
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke = people_actions.add_parser(
         "revoke", help="withdraw a person's invite-given roles (file and settings roles stay)"
     )
-    revoke.add_argument("user_id", type=int)
+    revoke.add_argument("user_id", type=_user_id)
     deadline = commands.add_parser(
         "deadline",
         help="when an issue dispatched at a given time would be due (checks the calendar)",

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.numbers import parse_id
+
 PREFIX = "WHISTLE_"
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -102,9 +104,10 @@ class Settings(BaseSettings):
                 part = part.strip()
                 if not part:
                     continue
-                if not part.isascii() or not part.lstrip("-").isdigit():
-                    raise ValueError(f"{part!r} is not a Telegram user id (digits only)")
-                ids.append(int(part))
+                user_id = parse_id(part, hash_allowed=False)
+                if user_id is None:
+                    raise ValueError(f"{part!r} is not a Telegram user id (digits 0-9 only)")
+                ids.append(user_id)
             return ids
         if isinstance(value, int):
             return [value]

@@ -17,8 +17,11 @@ import pytest
 from bot.app import Whistle
 from bot.instance import AlreadyRunning
 from bot.loopback import SimulatedUser
+from bot.organisation import OrganisationInvalid, parse_organisation
+from bot.settings import SettingsError, load_settings
 from tests.conftest import Street
 from tests.test_field_access import district_text, without_hb
+from tests.test_settings import whistle
 
 CG_GROUP = -1001000000001
 
@@ -188,3 +191,52 @@ async def test_an_invite_whose_grid_is_gone_is_refused_when_redeemed(street: Str
         conn.execute("UPDATE grid SET retired_at = 1 WHERE code = 'G01'")
     await redeem(street, 2802, code)
     assert not (await street.whistle.services.people.actor(2802)).registered
+
+
+# 4. Numbers people type are ASCII digits from 1 to 2**63-1, everywhere.
+
+ODD_IDS = ["²", "٢٧٠٠", "２７００", "99999999999999999999", "9223372036854775808", "0", "-2700"]
+
+
+@pytest.mark.parametrize("user_id", ODD_IDS)
+async def test_revoke_with_an_odd_number_gets_the_usage_hint_and_revokes_nothing(
+    street: Street, user_id: str
+) -> None:
+    code = await admin_invite_code(street, "member", "cg")
+    newcomer = street.person(2700, "新人")
+    mark = newcomer.mark()
+    await newcomer.send(f"/start {code}")
+    await newcomer.expect("已加入", mark)
+    admin = street.person(3001)
+    mark = admin.mark()
+    await admin.send(f"/revoke {user_id}")
+    await admin.expect("用法：/revoke", mark)
+    assert (await street.whistle.services.people.actor(2700)).registered
+
+
+@pytest.mark.parametrize("user_id", ["٣٠٠١", "²", "99999999999999999999", "0"])
+def test_people_revoke_on_the_command_line_refuses_an_odd_number_in_one_line(
+    tmp_path: Path, user_id: str
+) -> None:
+    done = whistle(tmp_path, "people", "revoke", user_id, env={"WHISTLE_DATABASE": "w.db"})
+    assert done.returncode == 2, done
+    assert "Traceback" not in done.stderr
+    assert "is not a user id" in done.stderr.strip().splitlines()[-1], done.stderr
+
+
+@pytest.mark.parametrize("admin_ids", ["٣٠٠١", "３００１", "99999999999999999999", "-3001", "0"])
+def test_admin_ids_in_the_settings_are_ascii_digits_that_fit(admin_ids: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(_env_file=None, admin_ids=admin_ids)
+    assert len(raised.value.problems) == 1
+
+
+@pytest.mark.parametrize("hours", ["０８:３０-17:30", "٠٨:٣٠-17:30"])
+def test_office_hours_in_the_organisation_file_are_ascii_digits(hours: str) -> None:
+    text = district_text().replace(
+        "group_chat = -1001000000001\n", f'group_chat = -1001000000001\noffice_hours = "{hours}"\n'
+    )
+    assert hours in text
+    parse_organisation(text.replace(hours, "08:30-17:30"))
+    with pytest.raises(OrganisationInvalid):
+        parse_organisation(text)
