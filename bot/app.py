@@ -244,6 +244,7 @@ class Whistle:
             group_per_minute=settings.send_rate_group_per_minute,
             max_backoff_seconds=settings.send_max_backoff_seconds,
             on_unreachable=self._unreachable,
+            on_group_unreachable=self._group_unreachable,
         )
         self.services.issues.on_commit = self.sender.wake
         self.services.escalation.on_commit = self.sender.wake
@@ -390,6 +391,13 @@ class Whistle:
         await self.services.issues.redispatch_unreachable(chat_id)
         if first_time:
             await self.services.people.tell_admins_blocked(chat_id)
+        if self.sender is not None:
+            self.sender.wake()
+
+    async def _group_unreachable(self, chat_id: int, new_chat_id: int | None) -> None:
+        """A department's group cannot be written to, or moved to a new id: the admins
+        hear of it, naming the department and the id (and the new one)."""
+        await self.services.people.tell_admins_group(chat_id, new_chat_id)
         if self.sender is not None:
             self.sender.wake()
 

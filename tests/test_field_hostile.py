@@ -11,12 +11,13 @@ import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.app import Whistle
 from bot.instance import AlreadyRunning
-from bot.loopback import SimulatedUser
+from bot.loopback import ApiError, SimulatedUser
 from bot.organisation import OrganisationInvalid, parse_organisation
 from bot.settings import SettingsError, load_settings
 from tests.conftest import Street
@@ -240,3 +241,65 @@ def test_office_hours_in_the_organisation_file_are_ascii_digits(hours: str) -> N
     parse_organisation(text.replace(hours, "08:30-17:30"))
     with pytest.raises(OrganisationInvalid):
         parse_organisation(text)
+
+
+# 5. A department's group the bot cannot reach is told to the admins once, by name and id.
+
+
+def group_notices(admin: SimulatedUser, mark: int) -> list[str]:
+    return [m.text for m in admin.inbox()[mark:] if "群" in m.text and "机器人" in m.text]
+
+
+@pytest.mark.parametrize("why", ["never_seen", "blocked"])
+async def test_a_group_the_bot_cannot_reach_is_told_to_the_admins_once(
+    street: Street, caplog: pytest.LogCaptureFixture, why: str
+) -> None:
+    """A wrong group id or a bot not in the group (400 chat not found), or a bot removed
+    from it (403): each admin hears of it once, naming the department and the id."""
+    getattr(street.api, why).add(CG_GROUP)
+    admin, worker = street.person(3001), street.person(2001, "王芳")
+    mark = admin.mark()
+    await street.blow_whistle(worker)
+    await street.blow_whistle(worker, description="路灯不亮")
+    await quiet(street)
+    told = group_notices(admin, mark)
+    assert len(told) == 1, told
+    assert "城管执法中队" in told[0] and str(CG_GROUP) in told[0], told
+    assert not errors(caplog), errors(caplog)
+    # The bot is added back: the next card reaches the group.
+    getattr(street.api, why).discard(CG_GROUP)
+    third = await street.blow_whistle(worker, description="井盖松动")
+    await street.api.expect(CG_GROUP, f"#{third}", button="报到")
+
+
+async def test_a_group_upgraded_to_a_supergroup_is_followed_and_told_to_the_admins(
+    street: Street, caplog: pytest.LogCaptureFixture
+) -> None:
+    new_id = street.api.group(-1009999999999, "城管执法中队（超级群）")
+    sends = {name: getattr(street.api, name) for name in ("_api_sendMessage", "_api_sendPhoto")}
+
+    def migrated(handler: Any) -> Any:
+        async def run(params: dict[str, Any]) -> Any:
+            if int(params.get("chat_id") or 0) == CG_GROUP:
+                raise ApiError(
+                    400,
+                    "Bad Request: group chat was upgraded to a supergroup chat",
+                    {"migrate_to_chat_id": new_id},
+                )
+            return await handler(params)
+
+        return run
+
+    for name, handler in sends.items():
+        setattr(street.api, name, migrated(handler))
+    admin, worker = street.person(3001), street.person(2001, "王芳")
+    mark = admin.mark()
+    first = await street.blow_whistle(worker)
+    await street.api.expect(new_id, f"#{first}", button="报到")
+    second = await street.blow_whistle(worker, description="路灯不亮")
+    await street.api.expect(new_id, f"#{second}", button="报到")
+    await quiet(street)
+    told = group_notices(admin, mark)
+    assert len(told) == 1, told
+    assert str(new_id) in told[0] and "group_chat" in told[0] and "城管执法中队" in told[0]
+    assert not errors(caplog), errors(caplog)

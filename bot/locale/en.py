@@ -257,4 +257,8 @@ MESSAGES: dict[str, str] = {
     # handlers: the service answers
     "report_submitted_member": " ({name})",
     "issues_separator": "; ",
+    # hostile fixes: unreachable groups
+    "ad_group_unreachable": "⚠️ The bot cannot post in the group of {department} ({chat_id}): it is not in the group, was removed, or the group id is wrong. Add the bot to the group again, or correct group_chat in the organisation file and import it. Until then, issue cards do not appear in that group.",
+    "ad_group_migrated": "⚠️ The group of {department} ({chat_id}) was upgraded to a supergroup; its new id is {new_chat_id}. The bot now posts there; please set group_chat = {new_chat_id} in the organisation file and import it.",
+    "ad_group_no_department": "(no department uses this group)",
 }

@@ -347,6 +347,32 @@ class PeopleService:
                     now=now,
                 )
 
+    async def tell_admins_group(self, chat_id: int, new_chat_id: int | None) -> None:
+        """The admins learn that a department's group cannot be reached (`new_chat_id`
+        None) or became a supergroup with a new id, and which department's it is."""
+        directory = await self.directory()
+        codes = [code for code, group in directory.group_chats.items() if group == chat_id]
+        names = directory.names.get("department", {})
+        now = to_epoch(self.clock.now())
+        async with self.db.write() as tx:
+            for admin in await people.active_admins(tx):
+                lang = await self.languages.of(tx, admin)
+                department = plain(lang, "issues_separator").join(
+                    names.get(code, code) for code in codes
+                ) or plain(lang, "ad_group_no_department")
+                key = "ad_group_unreachable" if new_chat_id is None else "ad_group_migrated"
+                body = text(
+                    lang, key, department=department, chat_id=chat_id, new_chat_id=new_chat_id
+                )
+                await outbox.enqueue(
+                    tx,
+                    chat_id=admin,
+                    method="sendMessage",
+                    payload={"text": str(body), "parse_mode": "HTML"},
+                    purpose="notice",
+                    now=now,
+                )
+
     async def revoke(self, caller_id: int | None, user_id: int) -> Revocation:
         """Withdraw every role `user_id` holds through an invite. `caller_id` must be an
         admin (None: the street office's own command line). Roles from the organisation
