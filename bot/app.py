@@ -247,6 +247,7 @@ class Whistle:
             on_group_unreachable=self._group_unreachable,
         )
         self.services.issues.on_commit = self.sender.wake
+        self.services.people.on_unreachable = self._unreachable
         self.services.escalation.on_commit = self.sender.wake
         self.services.statistics.on_commit = self.sender.wake
         await self.application.start()

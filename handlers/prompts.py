@@ -17,13 +17,12 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from telegram import Message, Update
-from telegram.constants import ParseMode
 from telegram.ext import filters
 
 from bot.callbacks import parse_issue_button
 from bot.chats import bot_command
 from bot.i18n import Html, plain, text
-from handlers.common import Context, language, reply, services
+from handlers.common import Context, language, reply, send_private, services
 
 REPORT: Final = "report"
 """The kind of the report conversation's prompt; a note's kind is its Action's value."""
@@ -156,7 +155,7 @@ async def observe(update: Update, context: Context) -> None:
     if chat is not None and user is not None and chat.id == user.id:
         await reply(update, body)
     elif user is not None:
-        await context.bot.send_message(user.id, str(body), parse_mode=ParseMode.HTML)
+        await send_private(context, user.id, body)
 
 
 async def tell_expired(update: Update, context: Context, prompt: Prompt) -> None:
@@ -165,4 +164,4 @@ async def tell_expired(update: Update, context: Context, prompt: Prompt) -> None
     body = expired_text(lang, prompt, services(context).settings.prompt_minutes)
     user = update.effective_user
     if user is not None:
-        await context.bot.send_message(user.id, str(body), parse_mode=ParseMode.HTML)
+        await send_private(context, user.id, body)

@@ -303,3 +303,51 @@ async def test_a_group_upgraded_to_a_supergroup_is_followed_and_told_to_the_admi
     assert len(told) == 1, told
     assert str(new_id) in told[0] and "group_chat" in told[0] and "城管执法中队" in told[0]
     assert not errors(caplog), errors(caplog)
+
+
+# 6. A person the bot cannot write to is told so on the tap, and nothing is logged as an error.
+
+
+@pytest.mark.parametrize("label", ["转派", "办结"])
+async def test_a_member_who_never_opened_the_bot_is_told_to_open_it_first(
+    street: Street, caplog: pytest.LogCaptureFixture, label: str
+) -> None:
+    street.api.never_started.add(1003)
+    number = await street.blow_whistle(street.person(2001, "王芳"))
+    card = await street.api.expect(CG_GROUP, f"#{number}", button="报到")
+    member = street.person(1003)
+    if label == "办结":
+        await member.answer_to(await member.tap(card, "报到"))
+        await quiet(street)
+        card = await street.api.expect(CG_GROUP, f"#{number}", button="办结")
+    before = rows(street, "SELECT state, assignee_id FROM issue WHERE id = ?", number)
+    query = await member.tap(card, label)
+    answer = await member.answer_to(query)
+    await quiet(street)
+    assert answer is not None and f"t.me/{street.api.username}" in answer and "/start" in answer
+    assert "私聊中继续" not in answer
+    assert street.api.callback_answers[query].get("show_alert") in (True, "true", "True")
+    assert rows(street, "SELECT state, assignee_id FROM issue WHERE id = ?", number) == before
+    assert not errors(caplog), errors(caplog)
+
+
+async def test_a_prompt_ended_for_someone_who_blocked_the_bot_logs_no_error(
+    street: Street, caplog: pytest.LogCaptureFixture
+) -> None:
+    """张伟 taps 办结 (the bot asks for the note), blocks the bot, then taps 报到 on another
+    card in the group: the prompt ends, the 'cancelled' notice cannot go, the tap acts."""
+    worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
+    first = await street.blow_whistle(worker)
+    await member.answer_to(
+        await member.tap(await member.expect(f"#{first}", button="报到"), "报到")
+    )
+    mark = member.mark()
+    await member.tap(await member.expect(f"#{first}", button="办结"), "办结")
+    await member.expect("办结说明", mark)
+    second = await street.blow_whistle(worker, description="路灯不亮")
+    card = await street.api.expect(CG_GROUP, f"#{second}", button="报到")
+    street.api.blocked.add(1002)
+    await member.answer_to(await member.tap(card, "报到"))
+    await quiet(street)
+    assert rows(street, "SELECT assignee_id FROM issue WHERE id = ?", second) == [(1002,)]
+    assert not errors(caplog), errors(caplog)

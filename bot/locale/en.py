@@ -261,4 +261,6 @@ MESSAGES: dict[str, str] = {
     "ad_group_unreachable": "⚠️ The bot cannot post in the group of {department} ({chat_id}): it is not in the group, was removed, or the group id is wrong. Add the bot to the group again, or correct group_chat in the organisation file and import it. Until then, issue cards do not appear in that group.",
     "ad_group_migrated": "⚠️ The group of {department} ({chat_id}) was upgraded to a supergroup; its new id is {new_chat_id}. The bot now posts there; please set group_chat = {new_chat_id} in the organisation file and import it.",
     "ad_group_no_department": "(no department uses this group)",
+    # hostile fixes: people who never opened the bot
+    "ans_open_bot_first": "The bot cannot write to you yet: open t.me/{bot} and send /start first, then tap this button again.",
 }

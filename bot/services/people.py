@@ -92,6 +92,9 @@ class PeopleService:
         self.after_revoke: Callable[[], Awaitable[list[Redispatched]]] | None = None
         """Runs after a revocation commits: re-dispatches the open issues the person held
         (wired in `build_services`)."""
+        self.on_unreachable: Callable[[int, bool], Awaitable[None]] | None = None
+        """What the app does when somebody cannot be reached (the sender's path: move
+        what waits for them on, tell the admins); called with whether it is new."""
 
     async def actor(self, user_id: int) -> Actor:
         """Who this is and what their roles let them see, kept in memory for registered
@@ -304,6 +307,17 @@ class PeopleService:
                 to_epoch(moment + timedelta(days=self.invite_days)),
             )
         return code
+
+    async def found_unreachable(self, user_id: int) -> None:
+        """A message sent straight from a handler (not through the outbox) was refused
+        because the person never opened, or blocked, their chat with the bot: recorded as
+        the sender records it, and handled the same way."""
+        async with self.db.write() as tx:
+            first_time = await people.mark_blocked(tx, user_id, to_epoch(self.clock.now()))
+        if self.on_unreachable is not None:
+            await self.on_unreachable(user_id, first_time)
+        else:
+            self.note_unreachable(user_id)
 
     def note_unreachable(self, user_id: int) -> None:
         """The sender recorded that this person cannot be reached."""
