@@ -4,12 +4,15 @@ A department's group (or any group the bot is in) sees issue cards, and anyone t
 tap their buttons; everything else the bot says concerns one person and goes to their
 private chat. So in a group only the commands listed here work; every other command,
 including any added later, answers with a hint to use the private chat and reveals
-nothing.
+nothing. Only registered people get that hint, and a group gets at most one a minute: a
+stranger (or anybody) flooding a group with commands must not crowd out its issue cards
+in Telegram's per-group budget. Commands addressed to other bots get nothing.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Final
 
 BOT_COMMANDS: Final = frozenset(
@@ -59,3 +62,22 @@ def bot_command(text: str | None, bot_username: str | None) -> str | None:
 
 def works_in_group(command: str) -> bool:
     return command in GROUP_COMMANDS
+
+
+GROUP_HINT_INTERVAL: Final = timedelta(minutes=1)
+
+
+class GroupHints:
+    """When each group was last given the 'use the private chat' hint."""
+
+    def __init__(self, interval: timedelta = GROUP_HINT_INTERVAL) -> None:
+        self.interval = interval
+        self._last: dict[int, datetime] = {}
+
+    def due(self, chat_id: int, now: datetime) -> bool:
+        """Whether the group may get a hint `now`; if so, it counts as given."""
+        last = self._last.get(chat_id)
+        if last is not None and now - last < self.interval:
+            return False
+        self._last[chat_id] = now
+        return True

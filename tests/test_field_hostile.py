@@ -10,18 +10,21 @@ import logging
 import os
 import sqlite3
 from contextlib import closing
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.app import Whistle
+from bot.chats import BOT_COMMANDS
 from bot.instance import AlreadyRunning
 from bot.loopback import ApiError, SimulatedUser
 from bot.organisation import OrganisationInvalid, parse_organisation
 from bot.settings import SettingsError, load_settings
 from tests.conftest import Street
 from tests.test_field_access import district_text, without_hb
+from tests.test_field_chats import every_command
 from tests.test_settings import whistle
 
 CG_GROUP = -1001000000001
@@ -351,3 +354,51 @@ async def test_a_prompt_ended_for_someone_who_blocked_the_bot_logs_no_error(
     await quiet(street)
     assert rows(street, "SELECT assignee_id FROM issue WHERE id = ?", second) == [(1002,)]
     assert not errors(caplog), errors(caplog)
+
+
+# 7. Strangers and other bots' commands in a group get nothing; hints are paced per group.
+
+
+def group_texts(street: Street, before: int) -> list[str]:
+    return [m.text for m in street.api.chat(CG_GROUP) if m.from_bot][before:]
+
+
+async def test_the_bot_knows_every_command_it_registers(street: Street) -> None:
+    assert every_command(street) == BOT_COMMANDS
+
+
+@pytest.mark.parametrize("command", ["/todo", "/invite admin", "/roll", "/start abc"])
+async def test_a_strangers_commands_in_a_group_get_nothing(street: Street, command: str) -> None:
+    stranger = street.person(9999, "路人")
+    before = len(group_texts(street, 0))
+    for _ in range(5):
+        await stranger.send(command, chat_id=CG_GROUP)
+    await quiet(street)
+    assert group_texts(street, before) == []
+
+
+async def test_commands_for_other_bots_in_a_group_get_nothing(street: Street) -> None:
+    member = street.person(1002, "张伟")
+    before = len(group_texts(street, 0))
+    for command in ("/todo@other_bot", "/roll", "/help@other_bot", "/stats@OtherBot"):
+        await member.send(command, chat_id=CG_GROUP)
+    await quiet(street)
+    assert group_texts(street, before) == []
+
+
+async def test_a_group_gets_at_most_one_hint_a_minute_and_cards_still_arrive(
+    street: Street,
+) -> None:
+    member, admin = street.person(1002, "张伟"), street.person(3001)
+    before = len(group_texts(street, 0))
+    for command in ("/todo", "/stats", "/issue 1", "/my", "/pending"):
+        await member.send(command, chat_id=CG_GROUP)
+        await admin.send(command, chat_id=CG_GROUP)
+    await quiet(street)
+    assert group_texts(street, before) == ["请在与机器人的私聊中使用这个命令。"]
+    number = await street.blow_whistle(street.person(2001, "王芳"))
+    await street.api.expect(CG_GROUP, f"#{number}", button="报到")
+    street.clock.advance(timedelta(seconds=61))
+    await member.send("/todo", chat_id=CG_GROUP)
+    await quiet(street)
+    assert group_texts(street, before).count("请在与机器人的私聊中使用这个命令。") == 2
