@@ -10,7 +10,7 @@ import logging
 import os
 import sqlite3
 from contextlib import closing
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,9 @@ from bot.chats import BOT_COMMANDS
 from bot.instance import AlreadyRunning
 from bot.loopback import ApiError, SimulatedUser
 from bot.organisation import OrganisationInvalid, parse_organisation
+from bot.routing import RouteReason, Staff, choose_member
 from bot.settings import SettingsError, load_settings
+from storage import people as people_store
 from tests.conftest import Street
 from tests.test_field_access import district_text, without_hb
 from tests.test_field_chats import every_command
@@ -402,3 +404,57 @@ async def test_a_group_gets_at_most_one_hint_a_minute_and_cards_still_arrive(
     await member.send("/todo", chat_id=CG_GROUP)
     await quiet(street)
     assert group_texts(street, before).count("请在与机器人的私聊中使用这个命令。") == 2
+
+
+# 8. Members and heads who joined by invite count like the file's, everywhere.
+
+
+async def join_by_invite(street: Street, role: str, scope: str, user_id: int) -> None:
+    code = await admin_invite_code(street, role, scope)
+    newcomer = street.person(user_id, f"新人{user_id}")
+    mark = newcomer.mark()
+    await newcomer.send(f"/start {code}")
+    await newcomer.expect("已加入", mark)
+
+
+async def test_an_admin_can_reroute_to_an_invited_member(street: Street) -> None:
+    await join_by_invite(street, "member", "cg", 2700)
+    admin = street.person(3001)
+    number = await street.blow_whistle(street.person(2001, "王芳"))
+    mark = admin.mark()
+    await admin.send(f"/reroute {number} cg 2700")
+    await street.person(2700).expect(f"#{number}", button="报到")
+    await quiet(street)
+    got = [m.text for m in admin.inbox()[mark:]]
+    assert rows(street, "SELECT assignee_id FROM issue WHERE id = ?", number) == [(2700,)], got
+
+
+async def test_routing_reaches_an_invited_member_when_the_files_staff_cannot_be_reached(
+    street: Street,
+) -> None:
+    await join_by_invite(street, "member", "cg", 2700)
+    with closing(sqlite3.connect(street.settings.database)) as conn, conn:
+        conn.execute("UPDATE person SET blocked_at = 1 WHERE user_id IN (1001, 1002, 1003, 1004)")
+    number = await street.blow_whistle(street.person(2001, "王芳"))
+    await street.person(2700).expect(f"#{number}", button="报到")
+    assert rows(street, "SELECT assignee_id FROM issue WHERE id = ?", number) == [(2700,)]
+
+
+async def test_an_invited_head_with_a_lower_id_does_not_unseat_the_files_head(
+    street: Street,
+) -> None:
+    await join_by_invite(street, "head", "cg", 900)
+    reader = street.whistle.db.reader
+    assert await people_store.department_head(reader, "cg") == 1001
+    assert await people_store.department_heads(reader, "cg") == [1001, 900]
+
+
+def test_routing_takes_the_staff_it_is_given_file_and_invited() -> None:
+    org = parse_organisation(district_text())
+    wednesday = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+    staff = Staff((1002, 1003, 1004, 2700), (1001, 900))
+    everyone_else = frozenset({1002, 1003, 1004})
+    chosen = choose_member(org, "cg", wednesday, {}, everyone_else, staff)
+    assert chosen.member == 2700
+    heads_only = choose_member(org, "cg", wednesday, {}, everyone_else | {2700}, staff)
+    assert (heads_only.member, heads_only.reason) == (1001, RouteReason.HEAD)
