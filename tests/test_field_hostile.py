@@ -458,3 +458,57 @@ def test_routing_takes_the_staff_it_is_given_file_and_invited() -> None:
     assert chosen.member == 2700
     heads_only = choose_member(org, "cg", wednesday, {}, everyone_else | {2700}, staff)
     assert (heads_only.member, heads_only.reason) == (1001, RouteReason.HEAD)
+
+
+# 9. A draft whose category an import retired chooses again and keeps what was written.
+
+
+async def draft_at_summary_in_category_hb(street: Street) -> tuple[SimulatedUser, int]:
+    worker = street.person(2001, "王芳")
+    mark = worker.mark()
+    await worker.send("/report")
+    await worker.tap(await worker.expect("请选择问题类别", mark), "污染排放")
+    await worker.expect("请用文字描述问题", mark)
+    await worker.send("工地夜间排放黑烟")
+    await worker.send_photo()
+    await worker.tap(await worker.expect("已收到 1 张照片", mark), "完成")
+    await worker.send_location(31.2, 121.5)
+    await worker.tap(await worker.expect("紧急吗", mark), "一般")
+    await worker.expect("请核对", mark)
+    await street.whistle.services.organisations.import_text(without_hb(district_text()))
+    street.whistle.services.organisations.recheck_seconds = 0
+    return worker, mark
+
+
+async def choose_again_and_submit(street: Street, worker: SimulatedUser, mark: int) -> None:
+    await worker.tap(await worker.expect("请选择问题类别", mark), "环境卫生")
+    summary = await worker.expect("请核对", mark)
+    assert "工地夜间排放黑烟" in summary.text
+    await worker.tap(summary, "提交")
+    await worker.expect("已上报", mark)
+    await quiet(street)
+    assert rows(
+        street,
+        "SELECT category_code, description, latitude IS NOT NULL FROM issue ORDER BY id DESC",
+    )[0] == ("sanitation", "工地夜间排放黑烟", 1)
+    assert rows(street, "SELECT COUNT(*) FROM issue_photo") == [(1,)]
+
+
+async def test_submit_after_the_category_was_retired_asks_for_a_category_again(
+    street: Street,
+) -> None:
+    worker, mark = await draft_at_summary_in_category_hb(street)
+    summary = await worker.expect("请核对", mark)
+    mark = worker.mark()
+    answer = await worker.answer_to(await worker.tap(summary, "提交"))
+    assert answer is not None and "类别已停用" in answer
+    await choose_again_and_submit(street, worker, mark)
+
+
+async def test_report_after_the_category_was_retired_asks_for_a_category_again(
+    street: Street,
+) -> None:
+    worker, _ = await draft_at_summary_in_category_hb(street)
+    mark = worker.mark()
+    await worker.send("/report")
+    await choose_again_and_submit(street, worker, mark)

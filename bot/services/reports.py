@@ -166,7 +166,7 @@ class ReportService:
         """Start a draft (or return the unfinished one); `offer` asks first whether to start."""
         existing = await self.current(user_id)
         if existing is not None:
-            return existing
+            return await self.recheck(existing)
         actor = await self.actor(user_id)
         if not actor.grids:
             raise Refused("report_not_worker")
@@ -189,6 +189,22 @@ class ReportService:
             draft.photos.append(photo)
         draft.step = Step.OFFER if offer else self._after_start(draft)
         return await self._save(draft)
+
+    async def recheck(self, draft: Draft) -> Draft:
+        """A draft whose category an import retired goes back to choosing one; what the
+        worker wrote, photographed and located is kept."""
+        if draft.category_code is None or draft.step in (Step.GRID, Step.CATEGORY, Step.OFFER):
+            return draft
+        active = {code for code, _ in (await self.directory()).active["category"]}
+        if draft.category_code in active:
+            return draft
+        draft.category_code = None
+        draft.step = Step.CATEGORY
+        return await self._save(draft)
+
+    async def category_gone(self, user_id: int) -> Draft:
+        """提交 found the draft's category retired: choose again (see `recheck`)."""
+        return await self.recheck(await self._draft(user_id))
 
     @staticmethod
     def _after_start(draft: Draft) -> Step:
@@ -216,7 +232,12 @@ class ReportService:
         if category not in active:
             raise Refused("report_category_gone")
         draft.category_code = category
-        draft.step = Step.PHOTOS if draft.description else Step.DESCRIPTION
+        if not draft.description:
+            draft.step = Step.DESCRIPTION
+        elif draft.urgent is not None:
+            draft.step = Step.CONFIRM  # chosen again after an import: back to the summary
+        else:
+            draft.step = Step.PHOTOS
         return await self._save(draft)
 
     async def describe(self, user_id: int, raw: str | None) -> Draft:
