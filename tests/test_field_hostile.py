@@ -22,6 +22,7 @@ from bot.instance import AlreadyRunning
 from bot.loopback import ApiError, SimulatedUser
 from bot.organisation import OrganisationInvalid, parse_organisation
 from bot.routing import RouteReason, Staff, choose_member
+from bot.services.reports import visible
 from bot.settings import SettingsError, load_settings
 from storage import people as people_store
 from tests.conftest import Street
@@ -512,3 +513,52 @@ async def test_report_after_the_category_was_retired_asks_for_a_category_again(
     mark = worker.mark()
     await worker.send("/report")
     await choose_again_and_submit(street, worker, mark)
+
+
+# 10. Text without a visible character is no text.
+
+INVISIBLE = [
+    "\u200b",
+    "\u200b\u200c\u200d",
+    "\u2060",
+    "\ufeff",
+    "\u202e",
+    "\u3164",
+    "\u2800",
+    "\u115f\u1160",
+    " \u3000\u200b ",
+    "\u0301",
+]
+
+
+@pytest.mark.parametrize("blank", INVISIBLE)
+async def test_an_invisible_description_is_asked_for_again(street: Street, blank: str) -> None:
+    worker = street.person(2001, "王芳")
+    mark = worker.mark()
+    await worker.send("/report")
+    await worker.tap(await worker.expect("请选择问题类别", mark), "环境卫生")
+    await worker.expect("请用文字描述问题", mark)
+    mark = worker.mark()
+    await worker.send(blank)
+    await worker.expect("请用文字", mark)
+    await quiet(street)
+    got = [m.text for m in worker.inbox()[mark:]]
+    assert not any("请发送现场照片" in t for t in got), got
+    assert rows(street, "SELECT description FROM draft") == [(None,)]
+
+
+@pytest.mark.parametrize("blank", ["\u200b\u2060", "\u3164", "\u2800"])
+async def test_an_invisible_reopen_reason_is_asked_for_again(street: Street, blank: str) -> None:
+    worker, number = await reopen_prompt(street)
+    mark = worker.mark()
+    await worker.send(blank)
+    await worker.expect("请用文字", mark)
+    await quiet(street)
+    assert rows(street, "SELECT reopen_count FROM issue WHERE id = ?", number) == [(0,)]
+
+
+def test_visible_text_counts_as_text() -> None:
+    for shown in ("a", "路灯", "😀", "\u200b路\u200b", "é", "1"):
+        assert visible(shown), shown
+    for blank in INVISIBLE:
+        assert not visible(blank), blank

@@ -29,16 +29,32 @@ from storage.db import Database
 from storage.drafts import Draft
 from storage.org import Directory
 
+_UNSEEN_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me"})
+"""Spaces, controls, format characters (zero-width, direction marks), unassigned code
+points and marks that only combine with a character before them: none shows by itself."""
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5")
+"""Letters and symbols that draw as blank space (Hangul fillers, the blank Braille
+pattern, Khmer inherent vowels)."""
+
+
+def visible(text: str) -> bool:
+    """Whether `text` shows at least one character; only spaces and invisible characters
+    (U+200B, ZWJ, U+2060, U+FEFF, U+202E, U+3164, U+2800, ...) do not count."""
+    return any(
+        ch not in _BLANK_LETTERS and unicodedata.category(ch) not in _UNSEEN_CATEGORIES
+        for ch in text
+    )
+
 
 def clean_text(raw: str | None, limit: int) -> str:
     """User text as stored: control characters removed (line breaks kept), trimmed, bounded.
-    Raises Refused when nothing is left or it is too long."""
+    Raises Refused when nothing visible is left or it is too long."""
     if raw is None:
         raise Refused("report_expect_text")
     cleaned = "".join(
         ch for ch in raw if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs", "Co")
     ).strip()
-    if not cleaned:
+    if not visible(cleaned):
         raise Refused("report_expect_text")
     if len(cleaned) > limit:
         raise Refused("report_text_too_long", max=limit)
