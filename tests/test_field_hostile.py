@@ -20,12 +20,13 @@ from bot.app import Whistle
 from bot.chats import BOT_COMMANDS
 from bot.instance import AlreadyRunning
 from bot.loopback import ApiError, SimulatedUser
+from bot.message_limits import TEXT_LIMIT, telegram_length
 from bot.organisation import OrganisationInvalid, parse_organisation
 from bot.routing import RouteReason, Staff, choose_member
 from bot.services.reports import visible
 from bot.settings import SettingsError, load_settings
 from storage import people as people_store
-from tests.conftest import Street
+from tests.conftest import Street, open_street
 from tests.test_field_access import district_text, without_hb
 from tests.test_field_chats import every_command
 from tests.test_settings import whistle
@@ -562,3 +563,38 @@ def test_visible_text_counts_as_text() -> None:
         assert visible(shown), shown
     for blank in INVISIBLE:
         assert not visible(blank), blank
+
+
+# 11. The 请核对 summary fits Telegram's 4,096 UTF-16 units whatever the description.
+
+
+async def report_up_to_the_summary(street: Street, description: str, address: str) -> str:
+    worker = street.person(2001, "王芳")
+    mark = worker.mark()
+    await worker.send("/report")
+    await worker.tap(await worker.expect("请选择问题类别", mark), "环境卫生")
+    await worker.expect("请用文字描述问题", mark)
+    await worker.send(description)
+    await worker.tap(await worker.expect("请发送现场照片", mark), "跳过")
+    await worker.expect("请发送位置", mark)
+    await worker.send(address)
+    await worker.tap(await worker.expect("紧急吗", mark), "一般")
+    summary = await worker.expect("请核对", mark)
+    shown = summary.text  # the message becomes the receipt once 提交 is tapped
+    await worker.tap(summary, "提交")
+    await worker.expect("已上报", mark)
+    return shown
+
+
+@pytest.mark.parametrize("emoji", ["😀", "🇨🇳", "&<😀"])
+async def test_the_summary_of_the_longest_description_fits_one_message(
+    tmp_path: Path, district_file: Path, caplog: pytest.LogCaptureFixture, emoji: str
+) -> None:
+    async with open_street(tmp_path, district_file, max_text_length=3000) as street:
+        description = emoji * (3000 // len(emoji))
+        shown = await report_up_to_the_summary(street, description, "🏠" * 200)
+        await quiet(street)
+        assert telegram_length(shown) <= TEXT_LIMIT
+        assert "…" in shown
+        assert rows(street, "SELECT description FROM issue") == [(description,)]
+        assert not errors(caplog), errors(caplog)
