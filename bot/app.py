@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import traceback
 from datetime import timedelta
 from pathlib import Path
@@ -57,12 +58,40 @@ START_RETRY_SECONDS = (1, 2, 5, 10, 30, 60)
 
 
 _REDACTED: set[str] = set()
+_INVITE_CODE = re.compile(r"(/start(?:@\w+)?[ \t]+|[?&]start=|<code>)[^\s<>'\"\\]{1,64}")
+"""An invite code as the bot shows it (`<code>CODE</code>`, `/start CODE`) and as people
+send it (`/start CODE`, a t.me link's `start=CODE`): python-telegram-bot's DEBUG lines
+carry every sendMessage text and every update."""
+
+
+_CODES: dict[str, None] = {}
+"""Invite codes this bot made (the newest KEPT_CODES), also kept out of the logs where they
+stand alone (python-telegram-bot logs the text of what it sent without the markup)."""
+KEPT_CODES = 10_000
+
+
+def redact_invite_code(code: str) -> None:
+    _CODES[code] = None
+    if len(_CODES) > KEPT_CODES:
+        del _CODES[next(iter(_CODES))]
+
+
+def _cleaned(text: str) -> str:
+    """`text` without the registered secrets and without invite codes."""
+    for token in _REDACTED:
+        text = text.replace(token, "<token>")
+    text = _INVITE_CODE.sub(r"\1<invite>", text)
+    for code in _CODES:
+        if code in text:
+            text = text.replace(code, "<invite>")
+    return text
 
 
 def redact_in_logs(secret: str) -> None:
-    """Keep `secret` (the bot token) out of every log record, at every level and in every
-    handler: httpx logs request URLs, and Bot API URLs contain the token. Records are
-    cleaned when they are made, before any handler or formatter sees them."""
+    """Keep `secret` (the bot token) and every invite code out of every log record, at
+    every level and in every handler: httpx logs request URLs, and Bot API URLs contain
+    the token; python-telegram-bot logs the texts it sends and receives at DEBUG. Records
+    are cleaned when they are made, before any handler or formatter sees them."""
     if not secret or secret in _REDACTED:
         return
     if not _REDACTED:
@@ -71,16 +100,14 @@ def redact_in_logs(secret: str) -> None:
         def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = make_record(*args, **kwargs)
             message = record.getMessage()
-            if any(token in message for token in _REDACTED):
-                for token in _REDACTED:
-                    message = message.replace(token, "<token>")
-                record.msg, record.args = message, None
+            cleaned = _cleaned(message)
+            if cleaned != message:
+                record.msg, record.args = cleaned, None
             if record.exc_info and record.exc_info[1] is not None:
                 text = "".join(traceback.format_exception(*record.exc_info))
-                if any(token in text for token in _REDACTED):
-                    for token in _REDACTED:
-                        text = text.replace(token, "<token>")
-                    record.exc_info, record.exc_text = None, text
+                cleaned = _cleaned(text)
+                if cleaned != text:
+                    record.exc_info, record.exc_text = None, cleaned
             return record
 
         logging.setLogRecordFactory(redacting_factory)
@@ -214,6 +241,7 @@ class Whistle:
         self.db = Database(settings.database)
         self.lock = InstanceLock(settings.database)
         self.services = build_services(settings, self.clock, self.db)
+        self.services.people.on_invite = redact_invite_code
         self.application: Application | None = None  # type: ignore[type-arg]
         self.sender: OutboxSender | None = None
         self._requests: tuple[BaseRequest, ...] = ()

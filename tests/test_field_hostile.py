@@ -598,3 +598,22 @@ async def test_the_summary_of_the_longest_description_fits_one_message(
         assert "…" in shown
         assert rows(street, "SELECT description FROM issue") == [(description,)]
         assert not errors(caplog), errors(caplog)
+
+
+# 12. Invite codes stay out of the logs, at DEBUG too.
+
+
+async def test_invite_codes_are_not_in_the_logs_at_debug_level(
+    street: Street, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    code = await admin_invite_code(street, "member", "cg")
+    newcomer = street.person(2900, "新人")
+    mark = newcomer.mark()
+    await newcomer.send(f"/start {code}")
+    await newcomer.expect("已加入", mark)
+    await quiet(street)
+    logged = [r.getMessage() + (r.exc_text or "") for r in caplog.records]
+    assert any("sendMessage" in line for line in logged)  # the DEBUG lines were there
+    leaked = [line[:160] for line in logged if code in line]
+    assert not leaked, leaked

@@ -92,6 +92,8 @@ class PeopleService:
         self.after_revoke: Callable[[], Awaitable[list[Redispatched]]] | None = None
         """Runs after a revocation commits: re-dispatches the open issues the person held
         (wired in `build_services`)."""
+        self.on_invite: Callable[[str], None] | None = None
+        """Told every new invite code (the app keeps them out of its logs)."""
         self.on_unreachable: Callable[[int, bool], Awaitable[None]] | None = None
         """What the app does when somebody cannot be reached (the sender's path: move
         what waits for them on, tell the admins); called with whether it is new."""
@@ -295,6 +297,8 @@ class PeopleService:
             if scope not in codes:
                 raise Refused("invite_bad_scope", scope=scope or "-")
         code = secrets.token_urlsafe(12)
+        if self.on_invite is not None:
+            self.on_invite(code)
         moment = self.clock.now()
         async with self.db.write() as tx:
             await invites.create_invite(
