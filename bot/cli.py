@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.clock import SystemClock
 from bot.deadlines import deadlines_in
+from bot.i18n import strip_markup, text
 from bot.instance import CannotStart
 from bot.numbers import MAX_ID, parse_id
 from bot.organisation import (
@@ -31,6 +32,11 @@ from storage.db import Database, DatabaseUnavailable
 from storage.people import Grant
 
 log = logging.getLogger("whistle")
+
+
+def _said(settings: Settings, refused: Refused) -> str:
+    """A refusal as the bot would say it, in the settings' language, without markup."""
+    return strip_markup(text(settings.language, refused.key, **refused.values))
 
 
 def _user_id(value: str) -> int:
@@ -281,7 +287,7 @@ async def _people(settings: Settings, action: str, user_id: int | None) -> int:
                     "first; nothing changed"
                 ),
             }
-            print(reasons.get(refused.key, refused.key), file=sys.stderr)
+            print(reasons.get(refused.key) or _said(settings, refused), file=sys.stderr)
             return 1
     for grant in done.revoked:
         print(f"revoked: {_grant_text(grant)}")
@@ -305,7 +311,7 @@ async def _invite(settings: Settings, role: str, grid: str, department: str) -> 
         try:
             code = await svc.people.create_invite(Role(role), grid or department, None)
         except Refused as refused:
-            print(f"cannot make that invite: {refused.key} {refused.values}", file=sys.stderr)
+            print(f"cannot make that invite: {_said(settings, refused)}", file=sys.stderr)
             return 1
     print(code)
     print(
@@ -319,7 +325,6 @@ async def _stats(
     settings: Settings, week: str | None, form: str, department: str | None
 ) -> bytes | None:
     """The statistics in the asked form, or None (after saying why) for a bad week."""
-    from bot.i18n import strip_markup
     from bot.services.statistics import Scope
     from bot.stats_views import report_chart, report_csv, report_json, report_text, report_xlsx
 

@@ -617,3 +617,52 @@ async def test_invite_codes_are_not_in_the_logs_at_debug_level(
     assert any("sendMessage" in line for line in logged)  # the DEBUG lines were there
     leaked = [line[:160] for line in logged if code in line]
     assert not leaked, leaked
+
+
+# 13. The command line speaks in words, and a misspelt setting is an error.
+
+
+def test_whistle_invite_for_an_unknown_grid_says_so_in_words(
+    tmp_path: Path, district_file: Path
+) -> None:
+    env = {"WHISTLE_DATABASE": str(tmp_path / "w.db")}
+    assert whistle(tmp_path, "org", "import", str(district_file), env=env).returncode == 0
+    done = whistle(tmp_path, "invite", "worker", "--grid", "G99", env=env)
+    assert done.returncode == 1
+    assert done.stderr.strip() == "cannot make that invite: 找不到代码 G99。", done.stderr
+    english = whistle(
+        tmp_path, "invite", "member", "--department", "xx", env={**env, "WHISTLE_LANGUAGE": "en"}
+    )
+    assert english.stderr.strip() == "cannot make that invite: No such code: xx.", english.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [("WHISTLE_ADMIN_ID", "WHISTLE_ADMIN_IDS"), ("WHISTLE_TIMEZNE", "WHISTLE_TIMEZONE")],
+)
+@pytest.mark.parametrize("where", ["environment", ".env"])
+def test_a_misspelt_setting_is_one_line_naming_the_closest_real_one(
+    tmp_path: Path, name: str, meant: str, where: str
+) -> None:
+    env = {"WHISTLE_DATABASE": str(tmp_path / "w.db")}
+    if where == "environment":
+        env[name] = "3001"
+    else:
+        (tmp_path / ".env").write_text(f"{name}=3001\n", encoding="utf-8")
+    done = whistle(tmp_path, "people", "list", env=env)
+    assert done.returncode == 2, done
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and name in lines[0] and meant in lines[0], lines
+
+
+def test_load_settings_reports_every_unknown_name_beside_other_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WHISTLE_ADMIN_ID", "3001")
+    monkeypatch.setenv("WHISTLE_NOTHING_LIKE_IT", "1")
+    with pytest.raises(SettingsError) as raised:
+        load_settings(_env_file=None, timezone="Mars/Olympus")
+    problems = raised.value.problems
+    assert len(problems) == 3, problems
+    assert "did you mean WHISTLE_ADMIN_IDS?" in problems[0]
+    assert "WHISTLE_NOTHING_LIKE_IT is not a setting" in problems[1]
