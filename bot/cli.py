@@ -39,16 +39,6 @@ def _said(settings: Settings, refused: Refused) -> str:
     return strip_markup(text(settings.language, refused.key, **refused.values))
 
 
-def _user_id(value: str) -> int:
-    """A Telegram user id as typed on the command line (ASCII digits, as in the bot)."""
-    user_id = parse_id(value, hash_allowed=False)
-    if user_id is None:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a user id (1 to 19 digits 0-9, at most {MAX_ID})"
-        )
-    return user_id
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="whistle", description="街巷吹哨、部门报到 — grid issue reporting bot"
@@ -78,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke = people_actions.add_parser(
         "revoke", help="withdraw a person's invite-given roles (file and settings roles stay)"
     )
-    revoke.add_argument("user_id", type=_user_id)
+    revoke.add_argument("user_id", help="a Telegram user id: digits 0-9")
     deadline = commands.add_parser(
         "deadline",
         help="when an issue dispatched at a given time would be due (checks the calendar)",
@@ -267,7 +257,15 @@ def _grant_text(grant: Grant) -> str:
     return f"{grant.role.value}{scope} ({_SOURCES.get(grant.source, grant.source)})"
 
 
-async def _people(settings: Settings, action: str, user_id: int | None) -> int:
+async def _people(settings: Settings, action: str, typed_id: str | None) -> int:
+    user_id = parse_id(typed_id, hash_allowed=False)
+    if action == "revoke" and user_id is None:
+        # The same numbers as the bot's /revoke; refused before the database is opened.
+        print(
+            f"whistle: {typed_id!r} is not a user id (1 to 19 digits 0-9, at most {MAX_ID})",
+            file=sys.stderr,
+        )
+        return 2
     async with Database(settings.database) as db:
         svc = build_services(settings, SystemClock(), db)
         if action == "list":
