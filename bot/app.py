@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import traceback
 from datetime import timedelta
@@ -67,12 +68,40 @@ START_RETRY_SECONDS = (1, 2, 5, 10, 30, 60)
 
 
 _REDACTED: set[str] = set()
+_INVITE_CODE = re.compile(r"(/start(?:@\w+)?[ \t]+|[?&]start=|<code>)[^\s<>'\"\\]{1,64}")
+"""An invite code as the bot shows it (`<code>CODE</code>`, `/start CODE`) and as people
+send it (`/start CODE`, a t.me link's `start=CODE`): python-telegram-bot's DEBUG lines
+carry every sendMessage text and every update."""
+
+
+_CODES: dict[str, None] = {}
+"""Invite codes this bot made (the newest KEPT_CODES), also kept out of the logs where they
+stand alone (python-telegram-bot logs the text of what it sent without the markup)."""
+KEPT_CODES = 10_000
+
+
+def redact_invite_code(code: str) -> None:
+    _CODES[code] = None
+    if len(_CODES) > KEPT_CODES:
+        del _CODES[next(iter(_CODES))]
+
+
+def _cleaned(text: str) -> str:
+    """`text` without the registered secrets and without invite codes."""
+    for token in _REDACTED:
+        text = text.replace(token, "<token>")
+    text = _INVITE_CODE.sub(r"\1<invite>", text)
+    for code in _CODES:
+        if code in text:
+            text = text.replace(code, "<invite>")
+    return text
 
 
 def redact_in_logs(secret: str) -> None:
-    """Keep `secret` (the bot token) out of every log record, at every level and in every
-    handler: httpx logs request URLs, and Bot API URLs contain the token. Records are
-    cleaned when they are made, before any handler or formatter sees them."""
+    """Keep `secret` (the bot token) and every invite code out of every log record, at
+    every level and in every handler: httpx logs request URLs, and Bot API URLs contain
+    the token; python-telegram-bot logs the texts it sends and receives at DEBUG. Records
+    are cleaned when they are made, before any handler or formatter sees them."""
     if not secret or secret in _REDACTED:
         return
     if not _REDACTED:
@@ -81,16 +110,14 @@ def redact_in_logs(secret: str) -> None:
         def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = make_record(*args, **kwargs)
             message = record.getMessage()
-            if any(token in message for token in _REDACTED):
-                for token in _REDACTED:
-                    message = message.replace(token, "<token>")
-                record.msg, record.args = message, None
+            cleaned = _cleaned(message)
+            if cleaned != message:
+                record.msg, record.args = cleaned, None
             if record.exc_info and record.exc_info[1] is not None:
                 text = "".join(traceback.format_exception(*record.exc_info))
-                if any(token in text for token in _REDACTED):
-                    for token in _REDACTED:
-                        text = text.replace(token, "<token>")
-                    record.exc_info, record.exc_text = None, text
+                cleaned = _cleaned(text)
+                if cleaned != text:
+                    record.exc_info, record.exc_text = None, cleaned
             return record
 
         logging.setLogRecordFactory(redacting_factory)
@@ -233,6 +260,7 @@ class Whistle:
         self.db = Database(settings.database)
         self.lock = InstanceLock(settings.database)
         self.services = build_services(settings, self.clock, self.db)
+        self.services.people.on_invite = redact_invite_code
         self.application: Application | None = None  # type: ignore[type-arg]
         self.sender: OutboxSender | None = None
         self.metrics = Metrics()
@@ -271,8 +299,10 @@ class Whistle:
             group_per_minute=settings.send_rate_group_per_minute,
             max_backoff_seconds=settings.send_max_backoff_seconds,
             on_unreachable=self._unreachable,
+            on_group_unreachable=self._group_unreachable,
         )
         self.services.issues.on_commit = self.sender.wake
+        self.services.people.on_unreachable = self._unreachable
         self.services.escalation.on_commit = self.sender.wake
         self.services.statistics.on_commit = self.sender.wake
         await self.application.start()
@@ -492,6 +522,13 @@ class Whistle:
         await self.services.issues.redispatch_unreachable(chat_id)
         if first_time:
             await self.services.people.tell_admins_blocked(chat_id)
+        if self.sender is not None:
+            self.sender.wake()
+
+    async def _group_unreachable(self, chat_id: int, new_chat_id: int | None) -> None:
+        """A department's group cannot be written to, or moved to a new id: the admins
+        hear of it, naming the department and the id (and the new one)."""
+        await self.services.people.tell_admins_group(chat_id, new_chat_id)
         if self.sender is not None:
             self.sender.wake()
 

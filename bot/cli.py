@@ -14,8 +14,10 @@ from pathlib import Path
 
 from bot.clock import SystemClock
 from bot.deadlines import deadlines_in
+from bot.i18n import strip_markup, text
 from bot.instance import CannotStart
 from bot.logs import configure_logging
+from bot.numbers import MAX_ID, parse_id
 from bot.organisation import (
     Organisation,
     OrganisationInvalid,
@@ -53,6 +55,11 @@ def _command_parser(
         epilog="examples:\n" + examples,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def _said(settings: Settings, refused: Refused) -> str:
+    """A refusal as the bot would say it, in the settings' language, without markup."""
+    return strip_markup(text(settings.language, refused.key, **refused.values))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -178,7 +185,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     revoke.add_argument(
         "user_id",
-        type=int,
         metavar="USER_ID",
         help="the person's Telegram user id (the bot's refusal shows it), e.g. 2003",
     )
@@ -395,7 +401,15 @@ def _grant_text(grant: Grant) -> str:
     return f"{grant.role.value}{scope} ({_SOURCES.get(grant.source, grant.source)})"
 
 
-async def _people(settings: Settings, action: str, user_id: int | None) -> int:
+async def _people(settings: Settings, action: str, typed_id: str | None) -> int:
+    user_id = parse_id(typed_id, hash_allowed=False)
+    if action == "revoke" and user_id is None:
+        # The same numbers as the bot's /revoke; refused before the database is opened.
+        print(
+            f"whistle: {typed_id!r} is not a user id (1 to 19 digits 0-9, at most {MAX_ID})",
+            file=sys.stderr,
+        )
+        return 2
     async with Database(settings.database) as db:
         svc = build_services(settings, SystemClock(), db)
         if action == "list":
@@ -415,7 +429,7 @@ async def _people(settings: Settings, action: str, user_id: int | None) -> int:
                     "first; nothing changed"
                 ),
             }
-            print(reasons.get(refused.key, refused.key), file=sys.stderr)
+            print(reasons.get(refused.key) or _said(settings, refused), file=sys.stderr)
             return 1
     for grant in done.revoked:
         print(f"revoked: {_grant_text(grant)}")
@@ -439,7 +453,7 @@ async def _invite(settings: Settings, role: str, grid: str, department: str) -> 
         try:
             code = await svc.people.create_invite(Role(role), grid or department, None)
         except Refused as refused:
-            print(f"cannot make that invite: {refused.key} {refused.values}", file=sys.stderr)
+            print(f"cannot make that invite: {_said(settings, refused)}", file=sys.stderr)
             return 1
     print(code)
     print(
@@ -453,7 +467,6 @@ async def _stats(
     settings: Settings, week: str | None, form: str, department: str | None
 ) -> bytes | None:
     """The statistics in the asked form, or None (after saying why) for a bad week."""
-    from bot.i18n import strip_markup
     from bot.services.statistics import Scope
     from bot.stats_views import report_chart, report_csv, report_json, report_text, report_xlsx
 

@@ -100,6 +100,19 @@ def split_html(source: str, limit: int = TEXT_LIMIT) -> list[str]:
     return parts
 
 
+def visible_length(source: str) -> int:
+    """The length Telegram counts for `source` (Telegram HTML): UTF-16 units of what it
+    shows, tags left out, an entity one unit."""
+    return sum(token.visible for token in _tokens(source))
+
+
+def shorten_plain(value: str, limit: int) -> str:
+    """Plain `value` cut to at most `limit` UTF-16 units, ending with "…" if it was cut."""
+    if telegram_length(value) <= limit:
+        return value
+    return _fit_plain(value, max(0, limit - 1))[0] + ELLIPSIS
+
+
 def shorten_html(source: str, limit: int) -> str:
     """`source` cut to at most `limit` visible units, ending with "…" if it was cut."""
     if sum(token.visible for token in _tokens(source)) <= limit:
@@ -151,8 +164,4 @@ def fit_payload(method: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _shorten(value: str, limit: int, html: bool) -> str:
-    if html:
-        return shorten_html(value, limit)
-    if telegram_length(value) <= limit:
-        return value
-    return _fit_plain(value, limit - 1)[0] + ELLIPSIS
+    return shorten_html(value, limit) if html else shorten_plain(value, limit)

@@ -35,7 +35,7 @@ UserId = Annotated[int, Field(gt=0, le=SQLITE_MAX_INTEGER)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+_HOURS = re.compile(r"^([0-9]{2}):([0-9]{2})-([0-9]{2}):([0-9]{2})$", re.ASCII)
 
 
 class _Entry(BaseModel):

@@ -30,6 +30,27 @@ class RouteReason(StrEnum):
 
 
 @dataclass(frozen=True)
+class Staff:
+    """The people of a department who can take its issues: its members and its heads (the
+    organisation file's and those who joined by invite, none retired or revoked), the
+    file's head first. The one definition routing, rerouting, re-dispatch and escalation
+    use."""
+
+    members: tuple[int, ...]
+    heads: tuple[int, ...]
+
+    @property
+    def everyone(self) -> frozenset[int]:
+        return frozenset((*self.members, *self.heads))
+
+    @classmethod
+    def from_file(cls, org: Organisation, department: str) -> Staff:
+        """The staff the organisation file names (no invites)."""
+        dept = org.departments[department]
+        return cls(tuple(dept.members), (dept.head,) if dept.head is not None else ())
+
+
+@dataclass(frozen=True)
 class Route:
     department: str
     member: int | None
@@ -53,9 +74,11 @@ def choose_member(
     now: datetime,
     load: Mapping[int, MemberLoad],
     exclude: frozenset[int] = frozenset(),
+    staff: Staff | None = None,
 ) -> Route:
-    """The member of `department` who should get a new issue at `now`."""
-    dept = org.departments[department]
+    """The member of `department` who should get a new issue at `now`; `staff` is who the
+    department has (by default, whom the organisation file names)."""
+    staff = staff or Staff.from_file(org, department)
     local = now.astimezone(org.timezone)
     minute = local.hour * 60 + local.minute
     on_duty = sorted(
@@ -69,11 +92,12 @@ def choose_member(
     )
     if on_duty:
         return Route(department, _least_loaded(on_duty, load), RouteReason.ON_DUTY)
-    members = [m for m in dept.members if m not in exclude]
+    members = [m for m in staff.members if m not in exclude]
     if members:
         return Route(department, _least_loaded(members, load), RouteReason.LEAST_LOAD)
-    if dept.head is not None and dept.head not in exclude:
-        return Route(department, dept.head, RouteReason.HEAD)
+    for head in staff.heads:
+        if head not in exclude:
+            return Route(department, head, RouteReason.HEAD)
     return Route(department, None, RouteReason.NOBODY)
 
 

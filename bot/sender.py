@@ -8,7 +8,12 @@ for a group) — PTB's AIORateLimiter has no per-private-chat limit and pauses t
 bot on one `RetryAfter`. Network errors and 5xx are retried with backoff, `RetryAfter`
 pauses that chat, and a person who cannot be reached (blocked the bot, never opened a
 chat with it: 403, or 400 "chat not found" for a private chat) is recorded and skipped,
-and `on_unreachable` is told so the issue can go to somebody else. With pacing
+and `on_unreachable` is told so the issue can go to somebody else. A department's group
+the bot cannot write to (removed from it, a wrong id: 403, or 400 "chat not found") is
+not marked like a person (nobody can /start a group; the bot may be added back): the item
+fails and `on_group_unreachable` tells the admins, once until the group works again. A
+group upgraded to a supergroup (ChatMigrated) is followed to its new id for as long as the
+sender runs, and the admins are told the new id to put in the organisation file. With pacing
 lifted, a chat's queue goes out in runs: several of its items from one read, one after
 another (`RUN_LENGTH`).
 """
@@ -74,6 +79,7 @@ class OutboxSender:
         max_backoff_seconds: int = 300,
         concurrency: int = 10,
         on_unreachable: Callable[[int, bool], Awaitable[None]] | None = None,
+        on_group_unreachable: Callable[[int, int | None], Awaitable[None]] | None = None,
     ) -> None:
         self.db = db
         self.bot = bot
@@ -83,6 +89,12 @@ class OutboxSender:
         self.on_unreachable = on_unreachable
         """Called with the chat and whether it was marked just now, when a person cannot be
         reached: the first time, and again for every push that could not go to them."""
+        self.on_group_unreachable = on_group_unreachable
+        """Called with a group's chat id and, when it moved to a supergroup, its new id."""
+        self._groups_told: set[int] = set()
+        """Groups the admins were told about, until something reaches them again."""
+        self._migrated: dict[int, int] = {}
+        """Group chat id → the supergroup it was upgraded to (Telegram's ChatMigrated)."""
         # Capacity 1: messages are spaced evenly, never bunched into a burst at the start
         # of a second, so no rolling second ever holds more than the budget.
         self._overall = AsyncLimiter(1, 1 / overall_per_second)
@@ -250,7 +262,10 @@ class OutboxSender:
             await asyncio.sleep(0.01)
 
     async def _deliver(self, item: OutboxItem) -> None:
-        payload: dict[str, Any] = {"chat_id": item.chat_id, **item.payload}
+        payload: dict[str, Any] = {
+            "chat_id": self._migrated.get(item.chat_id, item.chat_id),
+            **item.payload,
+        }
         if item.method.startswith("edit"):
             if item.card_message_id is None:
                 async with self.db.one_statement() as conn:
@@ -269,14 +284,20 @@ class OutboxSender:
             self._pause_chat(item.chat_id, seconds)
             await self._retry(item, int(seconds) + 1, f"RetryAfter {seconds}")
         except Forbidden as exc:
-            await self._blocked(item, str(exc))
+            if item.chat_id < 0:
+                await self._group_unreachable(item, str(exc))
+            else:
+                await self._blocked(item, str(exc))
         except ChatMigrated as exc:
-            await self._fail(item, f"chat migrated to {exc.new_chat_id}", expected=True)
+            await self._group_migrated(item, int(exc.new_chat_id))
         except BadRequest as exc:
             if "not modified" in exc.message.lower():
                 self._sent(item, None)
-            elif item.chat_id > 0 and "chat not found" in exc.message.lower():
-                await self._blocked(item, exc.message)
+            elif "chat not found" in exc.message.lower():
+                if item.chat_id < 0:
+                    await self._group_unreachable(item, exc.message)
+                else:
+                    await self._blocked(item, exc.message)
             else:
                 await self._fail(item, exc.message, expected=_expected(exc.message))
         except NetworkError as exc:
@@ -329,6 +350,7 @@ class OutboxSender:
 
     def _sent(self, item: OutboxItem, message_id: int | None) -> None:
         """Telegram accepted the item: recorded with the others before the next read."""
+        self._groups_told.discard(item.chat_id)
         self._delivered[item.id] = (item, message_id)
         self._unrecorded[item.chat_id] = self._unrecorded.get(item.chat_id, 0) + 1
 
@@ -389,6 +411,39 @@ class OutboxSender:
         )
         async with self.db.one_statement() as conn:
             await outbox.mark_failed(conn, item.id, self._now(), error)
+
+    async def _group_unreachable(self, item: OutboxItem, error: str) -> None:
+        """A group the bot cannot write to: the item fails, and the admins hear of it once
+        (one WARNING too), until something reaches the group again."""
+        first_time = item.chat_id not in self._groups_told
+        self._groups_told.add(item.chat_id)
+        (log.warning if first_time else log.info)(
+            "group %s cannot be reached: %s", item.chat_id, error
+        )
+        async with self.db.one_statement() as conn:
+            await outbox.mark_failed(conn, item.id, self._now(), error)
+        if first_time:
+            await self._tell_group(item.chat_id, None)
+
+    async def _group_migrated(self, item: OutboxItem, new_chat_id: int) -> None:
+        """The group became a supergroup: this item (and every later one while the sender
+        runs) goes to the new id at once, and the admins are told to update the file."""
+        first_time = self._migrated.get(item.chat_id) != new_chat_id
+        self._migrated[item.chat_id] = new_chat_id
+        if first_time:
+            log.warning("group %s was upgraded to supergroup %s", item.chat_id, new_chat_id)
+        async with self.db.one_statement() as conn:
+            await outbox.mark_retry(conn, item.id, self._now(), f"chat migrated to {new_chat_id}")
+        if first_time:
+            await self._tell_group(item.chat_id, new_chat_id)
+
+    async def _tell_group(self, chat_id: int, new_chat_id: int | None) -> None:
+        if self.on_group_unreachable is None:
+            return
+        try:
+            await self.on_group_unreachable(chat_id, new_chat_id)
+        except Exception:
+            log.exception("telling the admins about group %s failed", chat_id)
 
     async def _blocked(self, item: OutboxItem, error: str) -> None:
         """The chat cannot be reached: recorded, its queue dropped, and the owner told (the

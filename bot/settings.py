@@ -6,14 +6,19 @@ shows a valid example (`SettingsError`), never as a traceback."""
 
 from __future__ import annotations
 
+import difflib
+import os
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.numbers import parse_id
 
 PREFIX = "WHISTLE_"
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
@@ -114,9 +119,10 @@ class Settings(BaseSettings):
                 part = part.strip()
                 if not part:
                     continue
-                if not part.isascii() or not part.lstrip("-").isdigit():
-                    raise ValueError(f"{part!r} is not a Telegram user id (digits only)")
-                ids.append(int(part))
+                user_id = parse_id(part, hash_allowed=False)
+                if user_id is None:
+                    raise ValueError(f"{part!r} is not a Telegram user id (digits 0-9 only)")
+                ids.append(user_id)
             return ids
         if isinstance(value, int):
             return [value]
@@ -230,13 +236,40 @@ def problem(field: str, what: str) -> str:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """The settings from the environment and `.env`, or `SettingsError`."""
+    """The settings from the environment and `.env`, or `SettingsError` (a misspelt
+    WHISTLE_ name is one too: otherwise the setting it was meant to be is silently left at
+    its default)."""
+    unknown = _unknown_names(overrides.get("_env_file", Settings.model_config.get("env_file")))
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as invalid:
         raise SettingsError(
-            [_describe(error) for error in invalid.errors(include_url=False)]
+            unknown + [_describe(error) for error in invalid.errors(include_url=False)]
         ) from None
+    if unknown:
+        raise SettingsError(unknown)
+    return settings
+
+
+def _unknown_names(env_file: object) -> list[str]:
+    """One line for every WHISTLE_ name in the environment or the `.env` file that is no
+    setting, naming the closest real one."""
+    known = [PREFIX + name.upper() for name in Settings.model_fields]
+    given = [name for name in os.environ if name.upper().startswith(PREFIX)]
+    if isinstance(env_file, str | Path) and Path(env_file).is_file():
+        given += [
+            name
+            for name in dotenv_values(env_file, encoding="utf-8")
+            if name.upper().startswith(PREFIX)
+        ]
+    problems: list[str] = []
+    for name in dict.fromkeys(given):
+        if name.upper() in known:
+            continue
+        closest = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.6)
+        hint = f"did you mean {closest[0]}?" if closest else "see .env.example for the settings"
+        problems.append(f"{name} is not a setting; {hint}")
+    return problems
 
 
 def _describe(error: Any) -> str:

@@ -18,7 +18,7 @@ from bot.callbacks import IssueButton, Rating, ReportButton, issue_button, repor
 from bot.clock import from_epoch
 from bot.i18n import Html, escape, plain, strip_markup, text
 from bot.lifecycle import ASSIGNED_STATES, OPEN_STATES, State
-from bot.message_limits import TEXT_LIMIT, telegram_length
+from bot.message_limits import TEXT_LIMIT, shorten_plain, telegram_length, visible_length
 from bot.permissions import Actor, Role
 from bot.records import Draft, EventRecord, IssueRecord
 from bot.report_steps import Step
@@ -453,17 +453,24 @@ def report_prompt(
         location = draft.address
     elif draft.latitude is not None and draft.longitude is not None:
         location = f"📍 {draft.latitude:.5f}, {draft.longitude:.5f}"
-    return Rendered(
-        text(
+
+    def summary(description: str) -> Html:
+        return text(
             lang,
             "report_summary",
             category=names.category(draft.category_code or ""),
             grid=names.grid(draft.grid_code or ""),
-            description=draft.description or "",
+            description=description,
             photos=len(draft.photos),
             location=location,
             urgency=plain(lang, "urgency_urgent" if draft.urgent else "urgency_normal"),
-        ),
+        )
+
+    # The summary is edited in place (one message, never split): a description too long
+    # for it is shown shortened; the report keeps all of it.
+    room = TEXT_LIMIT - visible_length(summary(""))
+    return Rendered(
+        summary(shorten_plain(draft.description or "", room)),
         [[(plain(lang, "btn_submit"), report_button(ReportButton.SUBMIT)), *cancel]],
     )
 

@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any
 
 from telegram import Update
-from telegram.constants import ParseMode
 from telegram.ext import (
     ApplicationHandlerStop,
     CallbackQueryHandler,
@@ -45,6 +44,7 @@ from handlers.common import (
     refuse,
     reply,
     say,
+    send_private,
     services,
 )
 
@@ -118,10 +118,14 @@ async def ask_note(update: Update, context: Context) -> int:
         "prompt": asked,
     }
     in_private = query.message is not None and query.message.chat.type == "private"
+    if not await send_private(context, query.from_user.id, text(lang, prompt, id=button.issue_id)):
+        # They never opened a chat with the bot: the prompt could never arrive.
+        context.user_data.pop(_PENDING, None)
+        prompts.finish(context)
+        bot = context.bot.username or "bot"
+        await answer_query(query, plain(lang, "ans_open_bot_first", bot=bot)[:200], True)
+        return ConversationHandler.END
     await answer_query(query, None if in_private else plain(lang, "ans_check_private"))
-    await context.bot.send_message(
-        query.from_user.id, str(text(lang, prompt, id=button.issue_id)), parse_mode=ParseMode.HTML
-    )
     return NOTE
 
 
@@ -256,7 +260,12 @@ def _answering(callback: Callback) -> Callback:
         if state != ConversationHandler.END and context.user_data.get(_PENDING) is not None:
             # The next step (photos after a 办结 note) gets its own time.
             context.user_data[_PENDING]["prompt"] = prompts.begin(
-                context, prompt.kind, prompt.issue_id, prompt.button, at=asked
+                context,
+                prompt.kind,
+                prompt.issue_id,
+                prompt.button,
+                at=asked,
+                takes_photos=state == PHOTOS,
             )
         raise ApplicationHandlerStop(state)
 
@@ -282,7 +291,8 @@ def note_conversation(prompt_minutes: int) -> ConversationHandler[Context]:
         states={
             NOTE: [
                 MessageHandler(
-                    private_message & filters.TEXT & ~filters.COMMAND, _answering(receive_note)
+                    private_message & filters.TEXT & ~prompts.BOT_COMMAND,
+                    _answering(receive_note),
                 )
             ],
             PHOTOS: [
@@ -293,7 +303,7 @@ def note_conversation(prompt_minutes: int) -> ConversationHandler[Context]:
         },
         fallbacks=[
             CommandHandler("cancel", _answering(cancel_note)),
-            MessageHandler(private_message & ~filters.COMMAND, _answering(expect_note)),
+            MessageHandler(private_message & ~prompts.BOT_COMMAND, _answering(expect_note)),
         ],
         per_chat=False,
         allow_reentry=True,

@@ -66,10 +66,11 @@ async def revoke(update: Update, context: Context) -> None:
         if chat is None or chat.type != "private":
             await say(update, context, await svc.people.usage(_caller(update), "revoke_private"))
             return
-        if len(args) != 1 or not args[0].isdigit():
+        user_id = parse_id(args[0], hash_allowed=False) if len(args) == 1 else None
+        if user_id is None:
             await say(update, context, await svc.people.usage(_caller(update), "revoke_usage"))
             return
-        done = await svc.people.revoke_answer(_caller(update), int(args[0]))
+        done = await svc.people.revoke_answer(_caller(update), user_id)
     except Refused as refused:
         await refuse(update, context, refused)
         return

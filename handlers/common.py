@@ -14,7 +14,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest
+from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes, ConversationHandler
 from telegram.warnings import PTBUserWarning
 
@@ -103,6 +103,24 @@ async def say(
 async def refuse(update: Update, context: Context, refused: Refused) -> None:
     """The short, polite answer to a refused request; nothing was changed."""
     await say(update, context, refused)
+
+
+async def send_private(context: Context, user_id: int, body: Html) -> bool:
+    """Write to a person's private chat straight from a handler. When Telegram refuses it
+    (they never opened a chat with the bot, or blocked it), they are recorded as
+    unreachable like the outbox sender records them; False then, and nothing is logged as
+    an error."""
+    try:
+        await context.bot.send_message(user_id, str(body), parse_mode=ParseMode.HTML)
+    except Forbidden:
+        await services(context).people.found_unreachable(user_id)
+        return False
+    except BadRequest as exc:
+        if "chat not found" not in exc.message.lower():
+            raise
+        await services(context).people.found_unreachable(user_id)
+        return False
+    return True
 
 
 def conversation(**options: Any) -> ConversationHandler[Context]:

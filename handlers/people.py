@@ -10,7 +10,7 @@ from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop
 
 from bot.callbacks import parse_issue_button
-from bot.chats import command_name, works_in_group
+from bot.chats import GroupHints, bot_command, command_name, works_in_group
 from bot.i18n import LANGUAGES, plain, text
 from bot.permissions import Actor, Role
 from handlers.common import Context, answer_query, language, reply, services
@@ -52,8 +52,9 @@ async def set_default_menus(bot: Bot) -> None:
 
 async def keep_to_private(update: Update, context: Context) -> None:
     """Runs before everything else: in a group chat only the buttons on issue cards and
-    the commands of `GROUP_COMMANDS` go on; any other command is answered with a hint to
-    use the private chat, and anything else is ignored."""
+    the commands of `GROUP_COMMANDS` go on; any other command of this bot from a registered
+    person is answered with a hint to use the private chat (at most one a minute per
+    group), and anything else is ignored."""
     chat = update.effective_chat
     if chat is None or chat.type == ChatType.PRIVATE:
         return
@@ -68,8 +69,13 @@ async def keep_to_private(update: Update, context: Context) -> None:
     name = command_name(message.text if message is not None else None, context.bot.username)
     if name and works_in_group(name):
         return
-    if name and update.message is not None:
-        await reply(update, text(await language(update, context), "group_only_private"))
+    user = update.effective_user
+    own = bot_command(message.text if message is not None else None, context.bot.username)
+    if own and update.message is not None and user is not None:
+        registered = (await services(context).people.actor(user.id)).registered
+        hints = context.application.bot_data.setdefault("group_hints", GroupHints())
+        if registered and hints.due(chat.id, services(context).clock.now()):
+            await reply(update, text(await language(update, context), "group_only_private"))
     raise ApplicationHandlerStop
 
 

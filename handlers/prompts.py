@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from telegram import Update
-from telegram.constants import ParseMode
+from telegram import Message, Update
+from telegram.ext import filters
 
 from bot.callbacks import parse_issue_button
+from bot.chats import bot_command
 from bot.i18n import Html, plain, text
-from handlers.common import Context, language, reply, services
+from handlers.common import Context, language, reply, send_private, services
 
 REPORT: Final = "report"
 """The kind of the report conversation's prompt; a note's kind is its Action's value."""
@@ -38,6 +39,9 @@ class Prompt:
     started_at: datetime
     issue_id: int | None = None
     button: str | None = None
+    takes_photos: bool = False
+    """Whether photos are this prompt's input (the 办结 photos step); otherwise a photo
+    or a location starts something else (a report)."""
 
 
 def begin(
@@ -46,11 +50,12 @@ def begin(
     issue_id: int | None = None,
     button: str | None = None,
     at: datetime | None = None,
+    takes_photos: bool = False,
 ) -> Prompt:
     """Record that the bot now waits for the person's answer to this prompt, asked `at`
     (by default now)."""
     assert context.user_data is not None
-    prompt = Prompt(kind, at or services(context).clock.now(), issue_id, button)
+    prompt = Prompt(kind, at or services(context).clock.now(), issue_id, button, takes_photos)
     context.user_data[_KEY] = prompt
     return prompt
 
@@ -91,22 +96,36 @@ def expired_text(lang: str, prompt: Prompt, minutes: int) -> Html:
     return text(lang, "prompt_expired", what=_what(lang, prompt), minutes=minutes)
 
 
-def _command(update: Update) -> str | None:
+class _BotCommand(filters.MessageFilter):
+    """A message that starts with one of the bot's own commands; other text that starts
+    with "/" ("/路灯还是不亮") is text."""
+
+    def filter(self, message: Message) -> bool:
+        return bot_command(message.text, message.get_bot().username) is not None
+
+
+BOT_COMMAND: Final = _BotCommand(name="BOT_COMMAND")
+
+
+def _command(update: Update, bot_username: str | None) -> str | None:
     message = update.message
-    if message is None or not message.text or not message.text.startswith("/"):
-        return None
-    return message.text.split()[0][1:].split("@")[0].lower()
+    return bot_command(message.text, bot_username) if message is not None else None
 
 
-def _belongs(update: Update, prompt: Prompt) -> bool:
-    """Whether the update may be the prompt's own input (or its own /cancel): anything
-    that is not a command or a button always may."""
-    command = _command(update)
+def _belongs(update: Update, prompt: Prompt, bot_username: str | None = None) -> bool:
+    """Whether the update may be the prompt's own input (or its own /cancel): text that is
+    not one of the bot's commands always may; a photo or a location only where the prompt
+    takes photos (a note prompt's photo or location starts a report instead)."""
+    command = _command(update, bot_username)
     if command is not None:
         return command in _KEEP_PROMPT_COMMANDS or (prompt.kind == REPORT and command == REPORT)
     query = update.callback_query
     if query is None:
-        return True
+        message = update.message
+        starts_a_report = message is not None and bool(
+            message.photo or message.location or message.venue
+        )
+        return prompt.kind == REPORT or prompt.takes_photos or not starts_a_report
     data = query.data or ""
     own = _OWN_BUTTONS[REPORT if prompt.kind == REPORT else "note"]
     if own.match(data):
@@ -124,7 +143,7 @@ async def observe(update: Update, context: Context) -> None:
     prompt's own ends that prompt, and the person is told what was dropped. The update
     then goes on to whatever it starts."""
     prompt = current(context)
-    if prompt is None or _belongs(update, prompt):
+    if prompt is None or _belongs(update, prompt, context.bot.username):
         return
     finish(context)
     if prompt.kind == REPORT and update.effective_user is not None:
@@ -136,7 +155,7 @@ async def observe(update: Update, context: Context) -> None:
     if chat is not None and user is not None and chat.id == user.id:
         await reply(update, body)
     elif user is not None:
-        await context.bot.send_message(user.id, str(body), parse_mode=ParseMode.HTML)
+        await send_private(context, user.id, body)
 
 
 async def tell_expired(update: Update, context: Context, prompt: Prompt) -> None:
@@ -145,4 +164,4 @@ async def tell_expired(update: Update, context: Context, prompt: Prompt) -> None
     body = expired_text(lang, prompt, services(context).settings.prompt_minutes)
     user = update.effective_user
     if user is not None:
-        await context.bot.send_message(user.id, str(body), parse_mode=ParseMode.HTML)
+        await send_private(context, user.id, body)

@@ -227,6 +227,11 @@ async def submit(update: Update, context: Context) -> int | None:
         receipt = await svc.issues.submit_report(_user_id(update))
     except Refused as refused:
         await refuse(update, context, refused)
+        if refused.key == "report_category_gone":
+            # What the worker wrote is kept; only the category is chosen again.
+            draft = await svc.reports.category_gone(_user_id(update))
+            await query.edit_message_reply_markup(None)
+            return await _show(update, context, draft)
         return ConversationHandler.END
     await asyncio.gather(
         query.edit_message_text(str(receipt.text), parse_mode=ParseMode.HTML), answer_query(query)

@@ -30,14 +30,25 @@ async def create_invite(
     )
 
 
+_SCOPE_EXISTS = """(
+    (role = 'worker' AND scope IN (SELECT code FROM grid WHERE retired_at IS NULL))
+    OR (role IN ('member', 'head')
+        AND scope IN (SELECT code FROM department WHERE retired_at IS NULL))
+    OR role NOT IN ('worker', 'member', 'head')
+)"""
+"""The invite's grid or department is still in the organisation (admins have no scope)."""
+
+
 async def claim_invite(
     conn: aiosqlite.Connection, code: str, user_id: int, now: int
 ) -> tuple[str, str] | None:
-    """Mark the invite used by `user_id`; its (role, scope), or None if unusable."""
+    """Mark the invite used by `user_id`; its (role, scope), or None if unusable (used,
+    expired, or for a grid or department that is no longer in the organisation)."""
     digest = code_hash(code)
     row = await fetch_one(
         conn,
-        "SELECT role, scope FROM invite WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?",
+        "SELECT role, scope FROM invite WHERE code_hash = ? AND used_at IS NULL"
+        f" AND expires_at > ? AND {_SCOPE_EXISTS}",
         (digest, now),
     )
     if row is None:
@@ -46,3 +57,13 @@ async def claim_invite(
         "UPDATE invite SET used_by = ?, used_at = ? WHERE code_hash = ?", (user_id, now, digest)
     )
     return row["role"], row["scope"]
+
+
+async def void_invites_without_scope(conn: aiosqlite.Connection, now: int) -> list[tuple[str, str]]:
+    """Expire the unused invites whose grid or department is gone; their (role, scope)."""
+    rows = await conn.execute_fetchall(
+        "UPDATE invite SET expires_at = ? WHERE used_at IS NULL AND expires_at > ?"
+        f" AND NOT {_SCOPE_EXISTS} RETURNING role, scope",
+        (now, now),
+    )
+    return sorted((str(r[0]), str(r[1])) for r in rows)

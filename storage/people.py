@@ -171,14 +171,22 @@ async def department_members(conn: aiosqlite.Connection, department: str) -> lis
     return [r["user_id"] for r in rows]
 
 
-async def department_head(conn: aiosqlite.Connection, department: str | None) -> int | None:
-    row = await fetch_one(
+async def department_heads(conn: aiosqlite.Connection, department: str | None) -> list[int]:
+    """The department's heads, the organisation file's first, then those invited by id."""
+    rows = await fetch_all(
         conn,
         """SELECT user_id FROM role_grant
-           WHERE role = 'head' AND scope = ? AND retired_at IS NULL ORDER BY user_id LIMIT 1""",
+           WHERE role = 'head' AND scope = ? AND retired_at IS NULL
+           GROUP BY user_id ORDER BY MIN(source <> 'org'), user_id""",
         (department or "",),
     )
-    return row["user_id"] if row else None
+    return [r["user_id"] for r in rows]
+
+
+async def department_head(conn: aiosqlite.Connection, department: str | None) -> int | None:
+    """The department's head: the organisation file's, else the first invited one."""
+    heads = await department_heads(conn, department)
+    return heads[0] if heads else None
 
 
 async def unreachable(conn: aiosqlite.Connection, user_ids: list[int] | None = None) -> set[int]:

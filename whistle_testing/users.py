@@ -4,6 +4,7 @@ bot sends (`expect`), and mark where to look from (`mark`)."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -95,8 +96,10 @@ class SimulatedUser:
 
     async def send(self, text: str, chat_id: int | None = None) -> dict[str, Any]:
         content: dict[str, Any] = {"text": text}
-        if text.startswith("/"):
-            command = text.split()[0]
+        command_syntax = re.match(r"/[A-Za-z0-9_]+(@[A-Za-z0-9_]+)?", text)
+        if command_syntax is not None:
+            # Like Telegram: only /word of ASCII letters, digits and _ is a bot_command.
+            command = command_syntax.group(0)
             content["entities"] = [
                 {
                     "type": "bot_command",

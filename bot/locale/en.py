@@ -261,4 +261,10 @@ MESSAGES: dict[str, str] = {
     "not_registered_id": "Hello! Whistle is only open to people registered with this street office.\nIf you have an invite code, send /start CODE; otherwise please contact the street office and give them your user id: <code>{user_id}</code>",
     "id_group": "This group's id: <code>{chat_id}</code>\nIn the organisation file it is the department's group_chat = {chat_id}",
     "id_private": "Your Telegram user id: <code>{user_id}</code>",
+    # hostile fixes: unreachable groups
+    "ad_group_unreachable": "⚠️ The bot cannot post in the group of {department} ({chat_id}): it is not in the group, was removed, or the group id is wrong. Add the bot to the group again, or correct group_chat in the organisation file and import it. Until then, issue cards do not appear in that group.",
+    "ad_group_migrated": "⚠️ The group of {department} ({chat_id}) was upgraded to a supergroup; its new id is {new_chat_id}. The bot now posts there; please set group_chat = {new_chat_id} in the organisation file and import it.",
+    "ad_group_no_department": "(no department uses this group)",
+    # hostile fixes: people who never opened the bot
+    "ans_open_bot_first": "The bot cannot write to you yet: open t.me/{bot} and send /start first, then tap this button again.",
 }

@@ -270,4 +270,10 @@ MESSAGES: dict[str, str] = {
     "not_registered_id": "您好！Whistle 仅对本街道登记的人员开放。\n如有邀请码，请发送 /start 邀请码；否则请联系街道办，并告知您的用户 ID：<code>{user_id}</code>",
     "id_group": "本群的 ID：<code>{chat_id}</code>\n在组织文件中把它写作部门的 group_chat = {chat_id}",
     "id_private": "您的 Telegram 用户 ID：<code>{user_id}</code>",
+    # hostile fixes: unreachable groups
+    "ad_group_unreachable": "⚠️ 机器人无法在 {department} 的群（{chat_id}）发消息：机器人不在群里、被移出，或群 ID 有误。请把机器人加回该群，或在组织文件中改正 group_chat 后重新导入。在此之前，问题卡片不会出现在该群。",
+    "ad_group_migrated": "⚠️ {department} 的群（{chat_id}）已升级为超级群，新的群 ID 是 {new_chat_id}。机器人已改发到新群；请在组织文件中把 group_chat 改为 {new_chat_id} 并重新导入。",
+    "ad_group_no_department": "（没有部门使用此群）",
+    # hostile fixes: people who never opened the bot
+    "ans_open_bot_first": "机器人还不能私聊您：请先打开 t.me/{bot} 并发送 /start，再点此按钮。",
 }

@@ -132,11 +132,12 @@ class EscalationService:
                 await store.update_issue(tx, issue.id, issue.state, escalated=1)
             recipients: list[int] = []
             if alert.step == AlertStep.HEAD:
-                head = await people.department_head(tx, issue.department_code)
-                if head is not None:
-                    recipients = [head]
-                    if await people.unreachable(tx, recipients):
-                        # A head who cannot be reached: the admins, or nobody hears of it.
+                heads = await people.department_heads(tx, issue.department_code)
+                if heads:
+                    # Every head who can be reached; when none can, the admins.
+                    unreachable = await people.unreachable(tx, heads)
+                    recipients = [h for h in heads if h not in unreachable]
+                    if not recipients:
                         recipients = await people.active_admins(tx)
             else:
                 recipients = await people.active_admins(tx)

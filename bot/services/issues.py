@@ -22,7 +22,7 @@ from bot.numbers import parse_id
 from bot.organisation import Category, Organisation
 from bot.permissions import Actor, IssueFacts, may, may_see
 from bot.records import Draft, IssueRecord, NewIssue
-from bot.routing import Route, RouteReason, choose_member
+from bot.routing import Route, RouteReason, Staff, choose_member
 from bot.services.notices import Notices
 from bot.services.organisation import OrganisationService
 from bot.services.refusal import Refused
@@ -265,13 +265,21 @@ class IssueService:
         (blocked the bot, never opened a chat with it): a push to them would never arrive."""
         if department not in org.departments:
             return Route(department, None, RouteReason.NOBODY)
-        dept = org.departments[department]
-        candidates = [*dept.members, *([dept.head] if dept.head else [])]
+        staff = await self._staff(tx, department)
+        candidates = [*staff.everyone]
         candidates += [s.member for s in org.shifts if s.department == department]
         candidates = sorted(set(candidates))
         load = await store.member_loads(tx, candidates)
         unreachable = await people.unreachable(tx, candidates)
-        return choose_member(org, department, moment, load, exclude | unreachable)
+        return choose_member(org, department, moment, load, exclude | unreachable, staff)
+
+    async def _staff(self, tx: aiosqlite.Connection, department: str) -> Staff:
+        """Who the department has now: the file's members and head and those invited,
+        none retired or revoked (every grant, the file's too, is a role_grant row)."""
+        return Staff(
+            tuple(await people.department_members(tx, department)),
+            tuple(await people.department_heads(tx, department)),
+        )
 
     # --- when the holder can no longer act -------------------------------------------
 
@@ -306,8 +314,8 @@ class IssueService:
             department = org.department_for(issue.category_code, issue.grid_code)
         leaving = frozenset({issue.assignee_id} if issue.assignee_id is not None else ())
         route = await self._choose(tx, org, department, moment, leaving)
-        dept = org.departments.get(department)
-        others = {*dept.members, *([dept.head] if dept.head else [])} - leaving if dept else set()
+        staff = await self._staff(tx, department)
+        others = staff.everyone - leaving if department in org.departments else set()
         if route.member is not None or others:
             updated = await self._dispatch(
                 tx, issue, route, None, Action.REDISPATCH, moment, reason
@@ -418,9 +426,10 @@ class IssueService:
         )
         await self.notices.refresh_cards(tx, updated, now)
         pushed = await self.notices.push(tx, updated, now)
-        dept = org.departments.get(route.department)
         # Nobody to push to although the department has people: all of them unreachable.
-        staffed = dept is not None and bool(dept.members or dept.head)
+        staffed = route.department in org.departments and bool(
+            (await self._staff(tx, route.department)).everyone
+        )
         if not pushed:
             names = await self.notices.issue_names(tx, updated)
             await self.notices.push_to_admins(
@@ -574,7 +583,8 @@ class IssueService:
             if department not in org.departments:
                 raise Refused("unknown_department", code=department)
             dept = org.departments[department]
-            if member is not None and member not in (*dept.members, dept.head):
+            staff = await self._staff(tx, department)
+            if member is not None and member not in staff.everyone:
                 raise Refused("not_a_member", member=member, department=dept.name)
             if not actor.admin and department != issue.department_code:
                 raise Refused("ans_not_allowed")

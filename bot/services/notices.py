@@ -160,7 +160,7 @@ class Notices:
                 return Audience.ASSIGNEE
             if chat_id == await self.group_chat(conn, issue.department_code):
                 return Audience.GROUP
-            if chat_id == await people.department_head(conn, issue.department_code):
+            if chat_id in await people.department_heads(conn, issue.department_code):
                 return Audience.HEAD
         if chat_id in await self.admins(conn):
             return Audience.ADMIN

@@ -21,8 +21,8 @@ from bot.organisation import (
 )
 from bot.permissions import Role
 from bot.records import Directory, ImportSummary
+from storage import invites, people
 from storage import org as org_store
-from storage import people
 from storage.db import Database
 
 
@@ -135,6 +135,8 @@ class OrganisationService:
                 if role != Role.ADMIN.value and scope not in kept:
                     await people.retire_grant(tx, user_id, role, scope, "invite", now)
                     summary.retired.append(f"{role} {user_id} {scope} (invite)")
+            for role, scope in await invites.void_invites_without_scope(tx, now):
+                summary.retired.append(f"unused invite {role} {scope} (voided)")
             if previous is not None:
                 summary.changed.extend(routing_changes(previous, org))
         self._directory = None

@@ -91,6 +91,11 @@ class PeopleService:
         self.after_revoke: Callable[[], Awaitable[list[Redispatched]]] | None = None
         """Runs after a revocation commits: re-dispatches the open issues the person held
         (wired in `build_services`)."""
+        self.on_invite: Callable[[str], None] | None = None
+        """Told every new invite code (the app keeps them out of its logs)."""
+        self.on_unreachable: Callable[[int, bool], Awaitable[None]] | None = None
+        """What the app does when somebody cannot be reached (the sender's path: move
+        what waits for them on, tell the admins); called with whether it is new."""
 
     async def actor(self, user_id: int) -> Actor:
         """Who this is and what their roles let them see, kept in memory for registered
@@ -291,6 +296,8 @@ class PeopleService:
             if scope not in codes:
                 raise Refused("invite_bad_scope", scope=scope or "-")
         code = secrets.token_urlsafe(12)
+        if self.on_invite is not None:
+            self.on_invite(code)
         moment = self.clock.now()
         async with self.db.write() as tx:
             await invites.create_invite(
@@ -303,6 +310,17 @@ class PeopleService:
                 to_epoch(moment + timedelta(days=self.invite_days)),
             )
         return code
+
+    async def found_unreachable(self, user_id: int) -> None:
+        """A message sent straight from a handler (not through the outbox) was refused
+        because the person never opened, or blocked, their chat with the bot: recorded as
+        the sender records it, and handled the same way."""
+        async with self.db.write() as tx:
+            first_time = await people.mark_blocked(tx, user_id, to_epoch(self.clock.now()))
+        if self.on_unreachable is not None:
+            await self.on_unreachable(user_id, first_time)
+        else:
+            self.note_unreachable(user_id)
 
     def note_unreachable(self, user_id: int) -> None:
         """The sender recorded that this person cannot be reached."""
@@ -342,6 +360,32 @@ class PeopleService:
                         ),
                         "parse_mode": "HTML",
                     },
+                    purpose="notice",
+                    now=now,
+                )
+
+    async def tell_admins_group(self, chat_id: int, new_chat_id: int | None) -> None:
+        """The admins learn that a department's group cannot be reached (`new_chat_id`
+        None) or became a supergroup with a new id, and which department's it is."""
+        directory = await self.directory()
+        codes = [code for code, group in directory.group_chats.items() if group == chat_id]
+        names = directory.names.get("department", {})
+        now = to_epoch(self.clock.now())
+        async with self.db.write() as tx:
+            for admin in await people.active_admins(tx):
+                lang = await self.languages.of(tx, admin)
+                department = plain(lang, "issues_separator").join(
+                    names.get(code, code) for code in codes
+                ) or plain(lang, "ad_group_no_department")
+                key = "ad_group_unreachable" if new_chat_id is None else "ad_group_migrated"
+                body = text(
+                    lang, key, department=department, chat_id=chat_id, new_chat_id=new_chat_id
+                )
+                await outbox.enqueue(
+                    tx,
+                    chat_id=admin,
+                    method="sendMessage",
+                    payload={"text": str(body), "parse_mode": "HTML"},
                     purpose="notice",
                     now=now,
                 )

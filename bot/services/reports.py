@@ -28,16 +28,32 @@ from storage import drafts as store
 from storage import issues as issue_store
 from storage.db import Database
 
+_UNSEEN_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me"})
+"""Spaces, controls, format characters (zero-width, direction marks), unassigned code
+points and marks that only combine with a character before them: none shows by itself."""
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5")
+"""Letters and symbols that draw as blank space (Hangul fillers, the blank Braille
+pattern, Khmer inherent vowels)."""
+
+
+def visible(text: str) -> bool:
+    """Whether `text` shows at least one character; only spaces and invisible characters
+    (U+200B, ZWJ, U+2060, U+FEFF, U+202E, U+3164, U+2800, ...) do not count."""
+    return any(
+        ch not in _BLANK_LETTERS and unicodedata.category(ch) not in _UNSEEN_CATEGORIES
+        for ch in text
+    )
+
 
 def clean_text(raw: str | None, limit: int) -> str:
     """User text as stored: control characters removed (line breaks kept), trimmed, bounded.
-    Raises Refused when nothing is left or it is too long."""
+    Raises Refused when nothing visible is left or it is too long."""
     if raw is None:
         raise Refused("report_expect_text")
     cleaned = "".join(
         ch for ch in raw if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs", "Co")
     ).strip()
-    if not cleaned:
+    if not visible(cleaned):
         raise Refused("report_expect_text")
     if len(cleaned) > limit:
         raise Refused("report_text_too_long", max=limit)
@@ -165,7 +181,7 @@ class ReportService:
         """Start a draft (or return the unfinished one); `offer` asks first whether to start."""
         existing = await self.current(user_id)
         if existing is not None:
-            return existing
+            return await self.recheck(existing)
         actor = await self.actor(user_id)
         if not actor.grids:
             raise Refused("report_not_worker")
@@ -188,6 +204,22 @@ class ReportService:
             draft.photos.append(photo)
         draft.step = Step.OFFER if offer else self._after_start(draft)
         return await self._save(draft)
+
+    async def recheck(self, draft: Draft) -> Draft:
+        """A draft whose category an import retired goes back to choosing one; what the
+        worker wrote, photographed and located is kept."""
+        if draft.category_code is None or draft.step in (Step.GRID, Step.CATEGORY, Step.OFFER):
+            return draft
+        active = {code for code, _ in (await self.directory()).active["category"]}
+        if draft.category_code in active:
+            return draft
+        draft.category_code = None
+        draft.step = Step.CATEGORY
+        return await self._save(draft)
+
+    async def category_gone(self, user_id: int) -> Draft:
+        """提交 found the draft's category retired: choose again (see `recheck`)."""
+        return await self.recheck(await self._draft(user_id))
 
     @staticmethod
     def _after_start(draft: Draft) -> Step:
@@ -215,7 +247,12 @@ class ReportService:
         if category not in active:
             raise Refused("report_category_gone")
         draft.category_code = category
-        draft.step = Step.PHOTOS if draft.description else Step.DESCRIPTION
+        if not draft.description:
+            draft.step = Step.DESCRIPTION
+        elif draft.urgent is not None:
+            draft.step = Step.CONFIRM  # chosen again after an import: back to the summary
+        else:
+            draft.step = Step.PHOTOS
         return await self._save(draft)
 
     async def describe(self, user_id: int, raw: str | None) -> Draft:
