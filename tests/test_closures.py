@@ -6,17 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot import cli
+from bot.clock import to_epoch
 from bot.closures import ClosureKind, approvers
 from bot.lifecycle import State
-from bot.stats import week_label
+from bot.stats import Figures, Grouping, IssueRow, compute, week_label
 from storage import followers as follower_store
 from storage import issues as issue_store
-from storage.db import fetch_one
+from storage import stats as stats_store
+from storage.db import Database, fetch_one
+from tests import stats_oracle as oracle
 from tests.conftest import Street
 from whistle_testing import SentMessage, SimulatedUser
 
@@ -186,6 +193,30 @@ async def test_the_reporter_and_other_people_cannot_ask_for_a_closure(street: St
     assert street.dump() == before
 
 
+async def test_the_closure_prompt_ends_when_something_else_starts_and_expires(
+    street: Street,
+) -> None:
+    worker = street.person(2001, "王芳")
+    number, member = await held(street, worker)
+    await ask_closure(street, member, number, "非本辖区", "应由哪个街道或部门")
+    mark = member.mark()
+    await member.send("/todo")
+    await member.expect(f"已取消：#{number} 的关闭理由", mark)
+    before = street.dump()
+    await member.send("应由区水务局处理")
+    await member.expect("", mark + 2)
+    await street.settle()
+    assert street.dump() == before
+    assert await state(street, number) == (State.ACKNOWLEDGED, None)
+
+    await ask_closure(street, member, number, "非本辖区", "应由哪个街道或部门")
+    street.clock.advance(timedelta(minutes=street.settings.prompt_minutes))
+    mark = member.mark()
+    await member.send("应由区水务局处理")
+    await member.expect("超过 15 分钟未回复", mark)
+    assert await state(street, number) == (State.ACKNOWLEDGED, None)
+
+
 async def test_a_head_asking_is_decided_by_the_admins(street: Street) -> None:
     assert approvers(HEAD, HEAD, [3001]) == [3001]
     assert approvers(1002, HEAD, [3001]) == [HEAD]
@@ -233,6 +264,90 @@ async def test_the_statistics_leave_out_not_found_and_duplicates_and_count_each_
     assert body["overall"]["received"] == 2
     assert await asyncio.to_thread(cli.main, ["stats", "--week", week, "--format", "text"]) == 0
     assert "不属实 1 · 重复 1 · 非本辖区 1" in capsys.readouterr().out
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+WEEK_START = datetime(2026, 11, 16, tzinfo=SHANGHAI)
+STARTS, ENDS = to_epoch(WEEK_START), to_epoch(WEEK_START + timedelta(days=7))
+
+
+@st.composite
+def closed_cohorts(draw: st.DrawFn) -> list[tuple[IssueRow, str | None]]:
+    rows = []
+    for n in range(1, draw(st.integers(0, 20)) + 1):
+        reported = STARTS + draw(st.integers(0, 7 * 86400 - 1))
+        state = draw(st.sampled_from(["acknowledged", "closing", "closed", "resolved"]))
+        closure = draw(st.sampled_from([None, "invalid", "duplicate", "elsewhere"]))
+        resolved = draw(st.one_of(st.none(), st.integers(reported, reported + 2 * 86400)))
+        row = IssueRow(
+            id=n,
+            reported_at=reported,
+            state=state,
+            grid="G01",
+            category="sanitation",
+            department="cg",
+            assignee=1002,
+            urgent=False,
+            dispatched_at=reported,
+            acknowledged_at=reported + 60,
+            ack_deadline=reported + 1800,
+            resolved_at=resolved if closure is None else None,
+            resolve_deadline=reported + 86400,
+            rating=draw(st.sampled_from([None, "satisfied", "dissatisfied"])),
+            reopened=False,
+            escalated=False,
+            transferred=False,
+        )
+        rows.append((row, closure if state == "closed" else None))
+    return rows
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=closed_cohorts())
+async def test_the_figures_and_closure_counts_match_the_oracle(
+    rows: list[tuple[IssueRow, str | None]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    path = tmp_path_factory.mktemp("closures") / "stats.db"
+    async with Database(path) as db:
+        async with db.write() as tx:
+            await tx.execute("INSERT INTO person (user_id, created_at) VALUES (2001, 0)")
+            await tx.execute("INSERT INTO grid (code, name) VALUES ('G01', 'g')")
+            await tx.execute("INSERT INTO department (code, name) VALUES ('cg', 'd')")
+            await tx.execute(
+                "INSERT INTO category (code, name, department_code, ack_minutes, resolve_hours)"
+                " VALUES ('sanitation', 'c', 'cg', 30, 24)"
+            )
+            await tx.executemany(
+                "INSERT INTO issue (id, reporter_id, grid_code, category_code, description,"
+                " urgent, state, department_code, assignee_id, reported_at, dispatched_at,"
+                " acknowledged_at, ack_deadline, resolved_at, resolve_deadline, rating,"
+                " reopen_count, escalated, transfer_count, draft_key, closure) VALUES"
+                " (?, 2001, 'G01', 'sanitation', 'x', 0, ?, 'cg', 1002, ?, ?, ?, ?, ?, ?, ?,"
+                " 0, 0, 0, ?, ?)",
+                [
+                    (
+                        r.id,
+                        r.state,
+                        r.reported_at,
+                        r.dispatched_at,
+                        r.acknowledged_at,
+                        r.ack_deadline,
+                        r.resolved_at,
+                        r.resolve_deadline,
+                        r.rating,
+                        f"k{r.id}",
+                        closure,
+                    )
+                    for r, closure in rows
+                ],
+            )
+        as_of = ENDS + 86400
+        cohort = await stats_store.cohort_columns(db.reader, STARTS, ENDS)
+        got = compute(cohort, as_of)[Grouping.OVERALL].get("all", Figures())
+        live = oracle.cohort(rows)
+        assert got == (oracle.figures(live, as_of) if live else Figures())
+        counts = await stats_store.closure_counts(db.reader, STARTS, ENDS)
+        assert counts == oracle.closure_counts(rows)
 
 
 def test_every_closure_kind_has_its_button_word() -> None:
