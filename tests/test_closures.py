@@ -52,6 +52,17 @@ async def state(street: Street, number: int) -> tuple[State, str | None]:
     return State(row[0]), row[1]
 
 
+async def pending_resolve_alerts(street: Street, number: int) -> int:
+    row = await fetch_one(
+        street.whistle.db.reader,
+        "SELECT COUNT(*) FROM deadline_alert WHERE issue_id = ? AND clock = 'resolve'"
+        " AND fired_at IS NULL AND cancelled_at IS NULL",
+        (number,),
+    )
+    assert row is not None
+    return int(row[0])
+
+
 async def ask_closure(
     street: Street, member: SimulatedUser, number: int, label: str, question: str
 ) -> None:
@@ -163,6 +174,7 @@ async def test_not_ours_refused_leaves_the_issue_with_its_holder(street: Street)
     mark = member.mark()
     await member.send("应由隔壁和平街道处理")
     await member.expect(f"已提交 #{number} 的关闭申请", mark)
+    assert await pending_resolve_alerts(street, number) == 0
     head = street.person(HEAD)
     card = await decision_card(street, number)
     assert "非本辖区" in card.text and "隔壁和平街道" in card.text
@@ -170,6 +182,8 @@ async def test_not_ours_refused_leaves_the_issue_with_its_holder(street: Street)
     await street.settle()
     assert await state(street, number) == (State.ACKNOWLEDGED, None)
     await member.expect(f"#{number} 的关闭申请未获同意")
+    # The holder's resolve deadline runs on: its alerts are planned again.
+    assert await pending_resolve_alerts(street, number) == 3
     # The holder's card offers the closures again; approved the second time.
     await ask_closure(street, member, number, "非本辖区", "应由哪个街道或部门")
     await member.send("应由区住建委处理")

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import aiosqlite
 
-from bot.clock import Clock, to_epoch
+from bot.clock import Clock, from_epoch, to_epoch
 from bot.closures import (
     NEARBY_WINDOW,
     Candidate,
@@ -129,6 +129,8 @@ class ClosureService:
                 ):
                     raise Refused("cl_bad_duplicate", id=duplicate_of)
             updated = await self._move(tx, issue, user_id, Action.REQUEST_CLOSURE, now, note)
+            # No reminders to the holder while the head or an admin decides.
+            await alerts.cancel(tx, issue_id, now, DeadlineClock.RESOLVE)
             request = await store.add_request(
                 tx, issue_id, kind, note, photo[0] if photo else None, duplicate_of, user_id, now
             )
@@ -216,6 +218,7 @@ class ClosureService:
             names = await self.notices.issue_names(tx, issue)
             if not approve:
                 updated = await self._move(tx, issue, user_id, Action.REFUSE_CLOSURE, now, None)
+                await self._replan(tx, updated, now)
                 await self.notices.tell(
                     tx,
                     request.requested_by,
@@ -249,6 +252,20 @@ class ClosureService:
                 answer = Answer("cl_done_approved", {"id": issue.id})
         self.issues.on_commit()
         return answer
+
+    @staticmethod
+    async def _replan(tx: aiosqlite.Connection, issue: IssueRecord, now: int) -> None:
+        """Refused, the holder's resolve deadline runs on as it was: its alerts (stopped
+        while the closure waited) are planned again, any already due firing at once."""
+        if issue.resolve_deadline is None:
+            return
+        await alerts.cancel(tx, issue.id, now, DeadlineClock.RESOLVE)
+        started = from_epoch(issue.dispatched_at or issue.reported_at)
+        await alerts.schedule(
+            tx,
+            issue.id,
+            alerts_for(DeadlineClock.RESOLVE, started, from_epoch(issue.resolve_deadline)),
+        )
 
     async def _tell_reporter(
         self,
