@@ -5,16 +5,18 @@ notices, 确认) instead of a new issue; 不是同一个问题 carries on. And t
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from bot.closures import Candidate, nearby
 from bot.geo import distance_meters
 from bot.lifecycle import State
+from bot.organisation import OrganisationInvalid, parse_organisation
 from storage import followers as follower_store
 from storage import issues as issue_store
 from storage.db import fetch_one
-from tests.conftest import Street
+from tests.conftest import DISTRICT, Street, open_street
 from whistle_testing import SentMessage, SimulatedUser
 
 HERE = (39.9, 116.4)
@@ -138,6 +140,30 @@ async def test_a_forged_second_changes_nothing(street: Street) -> None:
     answer = await second.answer_to(await second.tap_data(offer, f"r:me2:{far}"))
     assert answer is not None and f"#{far}" in answer
     assert street.dump() == before
+
+
+async def test_a_category_sets_its_own_radius(tmp_path: Path) -> None:
+    text = DISTRICT.read_text(encoding="utf-8")
+    sanitation = 'code = "sanitation"'
+    assert text.count(sanitation) == 1
+    text = text.replace(sanitation, sanitation + "\nnearby_meters = 500", 1)
+    organisation = tmp_path / "wide.toml"
+    organisation.write_text(text, encoding="utf-8")
+    assert parse_organisation(text).categories["sanitation"].nearby_meters == 500
+    assert (
+        parse_organisation(DISTRICT.read_text(encoding="utf-8"))
+        .categories["sanitation"]
+        .nearby_meters
+        == 200
+    )
+    with pytest.raises(OrganisationInvalid, match="nearby_meters"):
+        parse_organisation(text.replace("nearby_meters = 500", "nearby_meters = 0"))
+    async with open_street(tmp_path, organisation) as street:
+        first, second = street.person(2001, "王芳"), street.person(2002, "李娜")
+        number = await street.blow_whistle(first, location=HERE)
+        mark = await to_location(second, north(400))
+        offer = await next_prompt(second, mark)
+        assert f"附议 #{number}" in str(offer.buttons())
 
 
 def test_distance_is_the_great_circle() -> None:
