@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import aiosqlite
 
 from bot.closures import ClosureKind
+from bot.records import ClosureRequest
 from storage.db import fetch_one
-
-
-@dataclass(frozen=True)
-class ClosureRequest:
-    id: int
-    issue_id: int
-    kind: ClosureKind
-    note: str
-    photo: str | None
-    duplicate_of: int | None
-    requested_by: int
-    requested_at: int
-    decided_by: int | None
-    decided_at: int | None
-    approved: bool | None
-    objected_at: int | None
-
 
 _COLUMNS = """id, issue_id, kind, note, photo, duplicate_of, requested_by, requested_at,
               decided_by, decided_at, approved, objected_at"""
