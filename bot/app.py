@@ -41,7 +41,7 @@ from bot.services.organisation import OrganisationMissing
 from bot.settings import Settings, host_and_port
 from bot.transport import AiohttpRequest, BacklogGatedPolling, backlog_of
 from bot.updates import PerPersonOrder
-from handlers import actions, admin, lookup, people, prompts, report
+from handlers import actions, admin, closures, lookup, people, prompts, report
 from handlers.common import Context, refuse, reply, services
 from storage.db import Database
 from storage.install import keep_install_value
@@ -227,9 +227,12 @@ def build_application(
     application.add_handler(TypeHandler(Update, people.guard), group=GUARD_GROUP)
     application.add_handler(TypeHandler(Update, prompts.observe), group=PROMPT_GROUP)
     application.add_handler(actions.note_conversation(settings.prompt_minutes), group=NOTE_GROUP)
+    application.add_handler(closures.answer_handler(), group=NOTE_GROUP)
     application.add_handler(CommandHandler("start", people.start))
     application.add_handler(report.report_conversation())
     application.add_handler(actions.action_handler())
+    for handler in closures.button_handlers():
+        application.add_handler(handler)
     application.add_handler(CommandHandler("help", people.help_command))
     application.add_handler(CommandHandler("id", people.show_id))
     application.add_handler(CommandHandler("lang", people.choose_language))

@@ -83,6 +83,9 @@ class ReportButton(StrEnum):
     URGENCY = "r:urg"
     SUBMIT = "r:submit"
     CANCEL = "r:cancel"
+    # 附议
+    SECOND = "r:me2"
+    NOT_SAME = "r:notsame"
 
 
 def report_button(button: ReportButton, argument: str | None = None) -> str:

@@ -18,6 +18,8 @@ class State(StrEnum):
     REOPENED = "reopened"
     CLOSED = "closed"
     CANCELLED = "cancelled"
+    # closures that say why: waiting for the head's or an admin's 同意
+    CLOSING = "closing"
 
 
 class Action(StrEnum):
@@ -37,10 +39,26 @@ class Action(StrEnum):
     """The holder can no longer act (retired, revoked): routing picks the next member."""
     RELEASE = "release"
     """The holder can no longer act and nobody else can take it: back to the admins."""
+    # closures that say why, and 附议
+    REQUEST_CLOSURE = "request_closure"
+    """The holder asks to close it as 不属实, 重复 or 非本辖区 (bot/closures.py)."""
+    APPROVE_CLOSURE = "approve_closure"
+    REFUSE_CLOSURE = "refuse_closure"
+    OBJECT = "object"
+    """The reporter's 异议 to an approved closure: reopened as 重办 does."""
+    SECOND = "second"
+    """附议: a worker follows the issue instead of reporting it again (an event, no state)."""
 
 
 OPEN_STATES: frozenset[State] = frozenset(
-    {State.REPORTED, State.DISPATCHED, State.ACKNOWLEDGED, State.TRANSFERRED, State.REOPENED}
+    {
+        State.REPORTED,
+        State.DISPATCHED,
+        State.ACKNOWLEDGED,
+        State.TRANSFERRED,
+        State.REOPENED,
+        State.CLOSING,
+    }
 )
 """States in which somebody still has to act on the issue for the street."""
 
@@ -77,6 +95,23 @@ for _state in (State.DISPATCHED, State.ACKNOWLEDGED, State.REOPENED):
     _TRANSITIONS[(_state, Action.ESCALATE)] = _state
     _TRANSITIONS[(_state, Action.REDISPATCH)] = State.DISPATCHED
     _TRANSITIONS[(_state, Action.RELEASE)] = State.TRANSFERRED
+# Closures that say why: the holder asks, the head or an admin decides, the reporter may
+# object (重办 by another name). Refused, the holder keeps it, acknowledged.
+for _state in (State.ACKNOWLEDGED, State.REOPENED):
+    _TRANSITIONS[(_state, Action.REQUEST_CLOSURE)] = State.CLOSING
+_TRANSITIONS[(State.CLOSING, Action.APPROVE_CLOSURE)] = State.CLOSED
+_TRANSITIONS[(State.CLOSING, Action.REFUSE_CLOSURE)] = State.ACKNOWLEDGED
+_TRANSITIONS[(State.CLOSED, Action.OBJECT)] = State.REOPENED
+# 附议 is an event on an issue still open for the street.
+for _state in (
+    State.REPORTED,
+    State.DISPATCHED,
+    State.ACKNOWLEDGED,
+    State.TRANSFERRED,
+    State.REOPENED,
+    State.CLOSING,
+):
+    _TRANSITIONS[(_state, Action.SECOND)] = _state
 
 
 class TransitionRefused(Exception):

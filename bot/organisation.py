@@ -85,6 +85,9 @@ class Category(_Entry):
     urgent_resolve_workdays: WorkdayCount | None = None
     business_hours: bool = False
     """Deadlines count only the owning department's working time, not calendar time."""
+    # 附议
+    nearby_meters: Annotated[int, Field(gt=0, le=50_000)] = 200
+    """附议: open issues of this category reported this close offered before a new one."""
 
     @model_validator(mode="after")
     def _one_resolve_limit(self) -> Category:

@@ -62,6 +62,8 @@ class IssueFacts:
     assignee_id: int | None
     involved: frozenset[int] = frozenset()
     """Everybody who has ever been assigned the issue."""
+    followers: frozenset[int] = frozenset()
+    """附议 and merged duplicates' reporters: they see it and may 确认 and rate it."""
 
 
 def may_report(actor: Actor) -> bool:
@@ -75,6 +77,7 @@ def may_see(actor: Actor, issue: IssueFacts) -> bool:
         or actor.user_id == issue.assignee_id
         or actor.user_id in issue.involved
         or actor.serves(issue.department)
+        or actor.user_id in issue.followers
     )
 
 
@@ -93,7 +96,9 @@ def may(actor: Actor, action: Action, issue: IssueFacts) -> bool:
             return is_assignee or is_head
         case Action.REROUTE:
             return actor.admin or is_head
-        case Action.CONFIRM | Action.REOPEN | Action.RATE:
+        case Action.CONFIRM | Action.RATE:
+            return actor.user_id == issue.reporter_id or actor.user_id in issue.followers
+        case Action.REOPEN:
             return actor.user_id == issue.reporter_id
         case Action.CANCEL:
             return actor.user_id == issue.reporter_id or actor.admin

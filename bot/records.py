@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.closures import ClosureKind
 from bot.deadlines import AlertStep, DeadlineClock
 from bot.lifecycle import OPEN_STATES, State
 from bot.permissions import Role
@@ -188,3 +189,22 @@ class OutboxState:
     """Seconds the oldest item that is due now has waited since it was queued; 0: none."""
     oldest_age: int
     """Seconds the oldest undelivered item has waited since it was queued; 0: none."""
+
+
+# closures that say why
+@dataclass(frozen=True)
+class ClosureRequest:
+    """A request to close an issue as 不属实, 重复 or 非本辖区, and its decision."""
+
+    id: int
+    issue_id: int
+    kind: ClosureKind
+    note: str
+    photo: str | None
+    duplicate_of: int | None
+    requested_by: int
+    requested_at: int
+    decided_by: int | None
+    decided_at: int | None
+    approved: bool | None
+    objected_at: int | None

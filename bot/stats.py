@@ -3,9 +3,15 @@ the weekly push and the files.
 
 - **Week**: Monday 00:00 to the next Monday 00:00 in the configured time zone
   (ISO weeks, labelled like ``2026-W47``).
-- **Cohort**: the non-cancelled issues *reported* in that week. Figures are as of the
-  moment the report is made (`as_of`): an issue reported last week and resolved today
-  counts as resolved.
+- **Cohort**: the non-cancelled issues *reported* in that week, except those closed as
+  不属实 (not found on site) or 重复 (a duplicate): like 12345's invalid reports they are
+  not valid reports, so they leave every denominator, 解决率 and 满意率 included (an
+  issue whose closure was objected to is back in). Figures are as of the moment the
+  report is made (`as_of`): an issue reported last week and resolved today counts as
+  resolved.
+- **closures** (on their own line): the week's reports standing closed as 不属实, 重复
+  and 非本辖区 (not this street's or department's), each counted. 非本辖区 stays in the
+  cohort, closed but not resolved.
 - **received**: the size of the cohort.
 - **response rate** (响应率): acknowledged (报到) / received.
 - **on-time response rate**: acknowledged at or before the ack deadline / received.
@@ -50,7 +56,7 @@ OVERDUE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("3-7d", 3 * DAY, 7 * DAY),
     (">7d", 7 * DAY, None),
 )
-OPEN = frozenset({"reported", "dispatched", "acknowledged", "transferred", "reopened"})
+OPEN = frozenset({"reported", "dispatched", "acknowledged", "transferred", "reopened", "closing"})
 RESOLVED = frozenset({"resolved", "closed"})
 GOOD_RATINGS = frozenset({"satisfied", "fair"})
 
@@ -451,6 +457,8 @@ class WeeklyReport:
     grids: list[GroupFigures]
     categories: list[GroupFigures]
     oldest_overdue: list[IssueRow]
+    closures: dict[str, int] = field(default_factory=dict)
+    """不属实 / 重复 / 非本辖区 closures of the week's reports (kind → count)."""
 
 
 def _paired(now: dict[str, Figures], before: dict[str, Figures]) -> list[GroupFigures]:
@@ -472,6 +480,7 @@ def weekly_report(
     previous: Computed,
     as_of: datetime,
     oldest_overdue: Sequence[IssueRow] = (),
+    closures: dict[str, int] | None = None,
 ) -> WeeklyReport:
     """The whole report for one week's figures against the week before's."""
     starts, ends = week_bounds(week, zone)
@@ -489,6 +498,7 @@ def weekly_report(
         grids=_paired(current[Grouping.GRID], previous[Grouping.GRID]),
         categories=_paired(current[Grouping.CATEGORY], previous[Grouping.CATEGORY]),
         oldest_overdue=list(oldest_overdue),
+        closures=dict(closures or {}),
     )
 
 

@@ -117,6 +117,14 @@ def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, s
                 change=_change_count(getattr(now, key), getattr(before, key)),
             )
         )
+    if any(report.closures.values()):
+        lines.append(
+            text(
+                lang,
+                "st_closures",
+                **{k: report.closures.get(k, 0) for k in ("invalid", "duplicate", "elsewhere")},
+            )
+        )
     if len(report.departments) > 1:
         lines.append(text(lang, "st_ranking"))
         for rank, group in enumerate(report.departments, start=1):
@@ -165,6 +173,7 @@ def report_json(report: WeeklyReport, names: Names) -> dict[str, Any]:
         "grids": groups(report.grids, names.grid),
         "categories": groups(report.categories, names.category),
         "oldest_overdue": [row.id for row in report.oldest_overdue],
+        "closures": dict(report.closures),
     }
 
 

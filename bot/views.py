@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bot.callbacks import IssueButton, Rating, ReportButton, issue_button, report_button
 from bot.clock import from_epoch
+from bot.closures import ClosureKind
 from bot.i18n import Html, escape, plain, strip_markup, text
 from bot.lifecycle import ASSIGNED_STATES, OPEN_STATES, State
 from bot.message_limits import TEXT_LIMIT, shorten_plain, telegram_length, visible_length
@@ -140,6 +141,15 @@ def card_buttons(
     def button(key: str, kind: IssueButton, argument: str | None = None) -> tuple[str, str]:
         return plain(lang, key), issue_button(kind, issue.id, argument)
 
+    if audience == Audience.ASSIGNEE and issue.state in (State.ACKNOWLEDGED, State.REOPENED):
+        # closures that say why: the holder's 不属实 / 重复 / 非本辖区 under the usual rows
+        return [
+            *card_buttons(lang, issue, Audience.GROUP, reroute_to, reassign_to),
+            [
+                (plain(lang, f"btn_close_{kind.value}"), f"clr:{issue.id}:{kind.value}")
+                for kind in ClosureKind
+            ],
+        ]
     if audience in (Audience.ASSIGNEE, Audience.GROUP):
         if issue.state == State.DISPATCHED:
             return [
@@ -549,6 +559,14 @@ def help_text(lang: str, actor: Actor) -> Html:
         (Role.ADMIN, "help_admin"),
     ):
         if role in actor.roles:
+            parts.append(text(lang, key))
+    # closures that say why, and 附议
+    for roles, key in (
+        ({Role.WORKER}, "help_closures_worker"),
+        ({Role.MEMBER, Role.HEAD}, "help_closures_member"),
+        ({Role.HEAD, Role.ADMIN}, "help_closures_approver"),
+    ):
+        if roles & actor.roles:
             parts.append(text(lang, key))
     parts.append(text(lang, "help_common"))
     return Html("\n\n".join(parts))

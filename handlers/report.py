@@ -23,6 +23,7 @@ from telegram.ext import (
 from bot.callbacks import ReportButton, report_argument
 from bot.clock import from_epoch
 from bot.i18n import plain, text
+from bot.numbers import parse_id
 from bot.records import Draft
 from bot.report_steps import Step
 from bot.services import Refused
@@ -35,6 +36,7 @@ from handlers.common import (
     markup,
     refuse,
     reply,
+    say,
     services,
 )
 
@@ -200,7 +202,46 @@ async def locate(update: Update, context: Context) -> int | None:
         )
     else:
         change = reports.locate(_user_id(update), address=message.text)
-    return await _step(update, context, change, edit=False)
+    try:
+        draft = await change
+    except Refused as refused:
+        await refuse(update, context, refused)
+        return None
+    # 附议: open issues of the same category reported nearby are offered first.
+    nearby = await services(context).closures.offer_nearby(draft.user_id)
+    if nearby is not None:
+        await reply(update, nearby)
+        return draft.step
+    return await _show(update, context, draft)
+
+
+async def second(update: Update, context: Context) -> int | None:
+    """附议 on an issue offered after the location: follow it; the draft is discarded."""
+    query = update.callback_query
+    assert query is not None
+    issue_id = parse_id(report_argument(query.data, ReportButton.SECOND), hash_allowed=False)
+    try:
+        if issue_id is None:
+            raise Refused("ans_bad_button")
+        done = await services(context).closures.second(_user_id(update), issue_id)
+    except Refused as refused:
+        await refuse(update, context, refused)
+        return None
+    await asyncio.gather(query.edit_message_reply_markup(None), answer_query(query))
+    await say(update, context, done, in_chat=True)
+    return ConversationHandler.END
+
+
+async def not_same(update: Update, context: Context) -> int | None:
+    """不是同一个问题: the new report carries on (its urgency step)."""
+    query = update.callback_query
+    assert query is not None
+    draft = await services(context).reports.current(_user_id(update))
+    if draft is None:
+        await refuse(update, context, Refused("report_already_submitted"))
+        return ConversationHandler.END
+    await asyncio.gather(query.edit_message_reply_markup(None), answer_query(query))
+    return await _show(update, context, draft)
 
 
 async def skip_location(update: Update, context: Context) -> int | None:
@@ -351,7 +392,10 @@ def report_conversation() -> ConversationHandler[Context]:
             Step.URGENCY: [
                 CallbackQueryHandler(
                     _asking(set_urgency), pattern=f"^{ReportButton.URGENCY.value}:"
-                )
+                ),
+                # 附议
+                CallbackQueryHandler(_asking(second), pattern=f"^{ReportButton.SECOND.value}:"),
+                CallbackQueryHandler(_asking(not_same), pattern=f"^{ReportButton.NOT_SAME.value}$"),
             ],
             Step.CONFIRM: [
                 CallbackQueryHandler(_asking(submit), pattern=f"^{ReportButton.SUBMIT.value}$")

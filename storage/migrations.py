@@ -314,6 +314,38 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE category ADD COLUMN business_hours INTEGER NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        16,
+        # Closures that say why (不属实, 重复, 非本辖区) with their approval and the
+        # reporter's 异议; `issue.closure` is the approved closure's kind while it stands
+        # (statistics read it). Followers: 附议 and the reporters of merged duplicates.
+        """
+        ALTER TABLE issue ADD COLUMN closure TEXT;
+        CREATE TABLE closure_request (
+            id INTEGER PRIMARY KEY,
+            issue_id INTEGER NOT NULL REFERENCES issue(id),
+            kind TEXT NOT NULL,
+            note TEXT NOT NULL,
+            photo TEXT,
+            duplicate_of INTEGER REFERENCES issue(id),
+            requested_by INTEGER NOT NULL,
+            requested_at INTEGER NOT NULL,
+            decided_by INTEGER,
+            decided_at INTEGER,
+            approved INTEGER,
+            objected_at INTEGER
+        );
+        CREATE INDEX closure_request_issue ON closure_request(issue_id);
+        CREATE TABLE follower (
+            issue_id INTEGER NOT NULL REFERENCES issue(id),
+            user_id INTEGER NOT NULL,
+            since INTEGER NOT NULL,
+            via TEXT NOT NULL,
+            PRIMARY KEY (issue_id, user_id)
+        );
+        CREATE INDEX follower_user ON follower(user_id);
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

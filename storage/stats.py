@@ -11,6 +11,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.closures import EXCLUDED_FROM_RATES, ClosureKind
 from bot.stats import FACTS, GOOD_RATINGS, OPEN, RESOLVED, TIMES, CohortColumns, IssueRow
 from storage.db import fetch_all, fetch_one
 
@@ -23,6 +24,8 @@ def _sql_list(values: frozenset[str]) -> str:
 
 _OPEN = _sql_list(OPEN)
 _RESOLVED = _sql_list(RESOLVED)
+# closures that say why: 不属实 and 重复 are not valid reports and leave the cohort
+_VALID = f"(closure IS NULL OR closure NOT IN {_sql_list(EXCLUDED_FROM_RATES)})"
 
 
 def _scope(departments: Sequence[str], member: int | None) -> tuple[str, dict[str, object]]:
@@ -59,7 +62,8 @@ _COHORT = f"""
            CASE WHEN state IN {_RESOLVED} THEN resolved_at - COALESCE(dispatched_at, reported_at)
            END AS resolve_from_dispatch
     FROM issue INDEXED BY issue_reported_at
-    WHERE reported_at >= :starts AND reported_at < :ends AND state != 'cancelled'"""
+    WHERE reported_at >= :starts AND reported_at < :ends AND state != 'cancelled'
+      AND {_VALID}"""
 """A cohort, one row per issue: the facts the figures count (bot.stats.FACTS), the group
 keys, the resolve deadline and the durations (bot.stats.TIMES), each a named column."""
 
@@ -178,7 +182,7 @@ def cohort_rows(
         cursor = conn.execute(
             f"""SELECT {_ROW_COLUMNS} FROM issue INDEXED BY issue_reported_at
                 WHERE reported_at >= :starts AND reported_at < :ends AND state != 'cancelled'
-                {scope} ORDER BY reported_at, id""",
+                  AND {_VALID} {scope} ORDER BY reported_at, id""",
             {"starts": starts, "ends": ends, **params},
         )
         while batch := cursor.fetchmany(ROWS_PER_BATCH):
@@ -236,3 +240,26 @@ async def recipients(conn: aiosqlite.Connection, week: str) -> set[int]:
     """Who has been sent `week`'s report."""
     rows = await fetch_all(conn, "SELECT recipient FROM stats_delivery WHERE week = ?", (week,))
     return {r["recipient"] for r in rows}
+
+
+async def closure_counts(
+    conn: aiosqlite.Connection,
+    starts: int,
+    ends: int,
+    departments: Sequence[str] = (),
+    member: int | None = None,
+) -> dict[str, int]:
+    """Issues reported in [starts, ends) that stand closed as 不属实, 重复 or 非本辖区, by
+    kind (every kind present, 0 when none)."""
+    scope, params = _scope(departments, member)
+    rows = await fetch_all(
+        conn,
+        f"""SELECT closure, COUNT(*) FROM issue INDEXED BY issue_reported_at
+            WHERE reported_at >= :starts AND reported_at < :ends AND state = 'closed'
+              AND closure IS NOT NULL {scope}
+            GROUP BY closure""",
+        {"starts": starts, "ends": ends, **params},
+    )
+    counts = {kind.value: 0 for kind in ClosureKind}
+    counts.update({str(kind): int(n) for kind, n in rows})
+    return counts

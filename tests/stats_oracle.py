@@ -73,3 +73,28 @@ def figures(rows: Iterable[IssueRow], as_of: int, from_dispatch: bool = False) -
         escalated=escalated,
         transferred=transferred,
     )
+
+
+# --- closures that say why ----------------------------------------------------------------
+
+
+def cohort(rows: Iterable[tuple[IssueRow, str | None]]) -> list[IssueRow]:
+    """The weekly cohort of issues with their standing closure (None, 'invalid',
+    'duplicate', 'elsewhere'): not cancelled, and not closed as 不属实 or 重复."""
+    return [
+        row
+        for row, closure in rows
+        if row.state != "cancelled" and not (row.state == "closed" and closure in EXCLUDED)
+    ]
+
+
+def closure_counts(rows: Iterable[tuple[IssueRow, str | None]]) -> dict[str, int]:
+    """Each kind of closure among the closed issues (every kind, 0 when none)."""
+    counts = {"invalid": 0, "duplicate": 0, "elsewhere": 0}
+    for row, closure in rows:
+        if row.state == "closed" and closure is not None:
+            counts[closure] += 1
+    return counts
+
+
+EXCLUDED = frozenset({"invalid", "duplicate"})

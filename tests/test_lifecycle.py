@@ -36,6 +36,21 @@ ALLOWED: dict[tuple[State, Action], State] = {
 for _held in (State.DISPATCHED, State.ACKNOWLEDGED, State.REOPENED):
     ALLOWED[(_held, Action.REDISPATCH)] = State.DISPATCHED
     ALLOWED[(_held, Action.RELEASE)] = State.TRANSFERRED
+# Closures that say why: asked by the holder, decided, objected to; 附议 while open.
+for _held in (State.ACKNOWLEDGED, State.REOPENED):
+    ALLOWED[(_held, Action.REQUEST_CLOSURE)] = State.CLOSING
+ALLOWED[(State.CLOSING, Action.APPROVE_CLOSURE)] = State.CLOSED
+ALLOWED[(State.CLOSING, Action.REFUSE_CLOSURE)] = State.ACKNOWLEDGED
+ALLOWED[(State.CLOSED, Action.OBJECT)] = State.REOPENED
+for _open in (
+    State.REPORTED,
+    State.DISPATCHED,
+    State.ACKNOWLEDGED,
+    State.TRANSFERRED,
+    State.REOPENED,
+    State.CLOSING,
+):
+    ALLOWED[(_open, Action.SECOND)] = _open
 
 
 @pytest.mark.parametrize(("state", "action"), sorted(ALLOWED))
@@ -57,7 +72,7 @@ def test_refused_transition(state: State, action: Action) -> None:
 
 def test_cancelled_and_closed_issues_accept_nothing_but_a_rating() -> None:
     assert allowed_actions(State.CANCELLED) == frozenset()
-    assert allowed_actions(State.CLOSED) == {Action.RATE}
+    assert allowed_actions(State.CLOSED) == {Action.RATE, Action.OBJECT}
 
 
 def test_a_second_report_to_duty_is_refused() -> None:

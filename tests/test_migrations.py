@@ -222,13 +222,14 @@ async def test_a_database_with_data_is_copied_before_it_is_migrated(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "whistle.db"
-    await _migrated_to(path, LATEST_VERSION - 1, monkeypatch)
+    previous = MIGRATIONS[-2][0]
+    await _migrated_to(path, previous, monkeypatch)
     with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("INSERT INTO person (user_id, name, created_at) VALUES (2001, '李', 1)")
     async with Database(path) as db:
         copy = db.copy_before_migrating()
     assert copy == tmp_path / f"whistle.db.before-v{LATEST_VERSION}"
-    assert _version(copy) == LATEST_VERSION - 1
+    assert _version(copy) == previous
     assert _version(path) == LATEST_VERSION
     with closing(sqlite3.connect(copy)) as conn:
         assert conn.execute("SELECT name FROM person").fetchall() == [("李",)]

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
 from bot.i18n import plain
+from bot.services.closures import ClosureService
 from bot.services.escalation import EscalationService
 from bot.services.issues import IssueService, Redispatched
 from bot.services.languages import Languages
@@ -33,6 +34,8 @@ class Services:
     escalation: EscalationService
     statistics: StatisticsService
     notices: Notices
+    closures: ClosureService
+    """Closures that say why (不属实, 重复, 非本辖区) and 附议."""
 
 
 def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
@@ -84,6 +87,7 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
             db, clock, zone, notices, settings.stats_weekday, settings.stats_time
         ),
         notices=notices,
+        closures=ClosureService(db, clock, issues, notices, reports, settings.max_text_length),
     )
 
 

@@ -39,6 +39,7 @@ from bot.views import (
 )
 from storage import alerts, people
 from storage import drafts as draft_store
+from storage import followers as follower_store
 from storage import issues as store
 from storage import org as org_store
 from storage.db import Database
@@ -125,6 +126,7 @@ class IssueService:
             department=issue.department_code,
             assignee_id=issue.assignee_id,
             involved=involved,
+            followers=frozenset(await follower_store.followers(tx, issue_id)),
         )
         if not may(actor, action, facts):
             if not may_see(actor, facts):
@@ -846,7 +848,12 @@ class IssueService:
             raise Refused("ans_not_found")
         issue, involved = found
         facts = IssueFacts(
-            issue.reporter_id, issue.state, issue.department_code, issue.assignee_id, involved
+            issue.reporter_id,
+            issue.state,
+            issue.department_code,
+            issue.assignee_id,
+            involved,
+            frozenset(await follower_store.followers(conn, issue_id)),
         )
         if not may_see(actor, facts):
             raise Refused("ans_not_found")

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from bot.i18n import text
-from bot.lifecycle import ASSIGNED_STATES
+from bot.callbacks import IssueButton, issue_button
+from bot.i18n import plain, text
+from bot.lifecycle import ASSIGNED_STATES, State
 from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT
 from bot.records import Directory, IssueRecord
 from bot.services.languages import Languages
@@ -24,6 +25,7 @@ from bot.views import (
     reporter_buttons,
     shows_resolution_note,
 )
+from storage import followers as follower_store
 from storage import issues as issue_store
 from storage import org as org_store
 from storage import outbox, people
@@ -125,7 +127,7 @@ class Notices:
             members = await people.department_members(conn, issue.department_code)
             member_names = await self.display_names(conn, set(members))
             reassign_to = [(m, member_names.get(m) or str(m)) for m in members]
-        return issue_card(
+        card = issue_card(
             lang,
             issue,
             names,
@@ -136,6 +138,13 @@ class Notices:
             reassign_to=reassign_to,
             limit=CAPTION_LIMIT if captioned else TEXT_LIMIT,
         )
+        # 附议: how many workers reported the same problem, on every card.
+        seconded = await follower_store.count(conn, issue.id, "second")
+        if seconded:
+            seconds = text(lang, "card_seconded", n=seconded)
+            body = text(lang, "card_with_line", card=card.text, line=seconds)
+            return Rendered(body, card.buttons)
+        return card
 
     async def buttons_seen(
         self, conn: aiosqlite.Connection, issue: IssueRecord, user_id: int, chat_id: int
@@ -149,6 +158,9 @@ class Notices:
         )
         buttons = list(card.buttons)
         if chat_id == user_id == issue.reporter_id:
+            buttons += reporter_buttons(await self.language(conn, user_id), issue)
+        elif chat_id == user_id and user_id in await follower_store.followers(conn, issue.id):
+            # followers (附议, merged duplicates): what their notices offer
             buttons += reporter_buttons(await self.language(conn, user_id), issue)
         return buttons
 
@@ -363,3 +375,37 @@ class Notices:
             issue_id=issue.id if issue else None,
             urgent=bool(issue and issue.urgent),
         )
+        if issue is not None and chat_id == issue.reporter_id and key.startswith("rc_"):
+            await self._tell_followers(conn, issue, now, key, values)
+
+    async def _tell_followers(
+        self,
+        conn: aiosqlite.Connection,
+        issue: IssueRecord,
+        now: int,
+        key: str,
+        values: dict[str, Any],
+    ) -> None:
+        """Followers (附议, merged duplicates) get the reporter's progress notices; of the
+        reporter's buttons only 确认, while the issue waits for it."""
+        for follower in await follower_store.followers(conn, issue.id):
+            if follower == issue.reporter_id:
+                continue
+            lang = await self.language(conn, follower)
+            body: dict[str, Any] = {
+                "text": str(text(lang, "fc_notice", id=issue.id, notice=text(lang, key, **values))),
+                "parse_mode": "HTML",
+            }
+            if issue.state == State.RESOLVED:
+                confirm = issue_button(IssueButton.CONFIRM, issue.id)
+                body["reply_markup"] = keyboard([[(plain(lang, "btn_confirm"), confirm)]])
+            await outbox.enqueue(
+                conn,
+                chat_id=follower,
+                method="sendMessage",
+                payload=body,
+                purpose="notice",
+                now=now,
+                issue_id=issue.id,
+                urgent=issue.urgent,
+            )

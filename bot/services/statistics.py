@@ -132,7 +132,10 @@ class StatisticsService:
         oldest = await store.oldest_overdue(
             self.db.reader, starts, ends, as_of, scope.departments, scope.member
         )
-        return weekly_report(week, self.zone, current, previous, moment, oldest)
+        closures = await store.closure_counts(
+            self.db.reader, starts, ends, scope.departments, scope.member
+        )
+        return weekly_report(week, self.zone, current, previous, moment, oldest, closures)
 
     def rows(self, week: str, scope: Scope = Scope()) -> Iterator[IssueRow]:
         """The per-issue rows behind the week's figures, read one batch at a time (blocking:
