@@ -40,7 +40,7 @@ from bot.services.organisation import OrganisationMissing
 from bot.settings import Settings, host_and_port
 from bot.transport import AiohttpRequest, BacklogGatedPolling, backlog_of
 from bot.updates import PerPersonOrder
-from handlers import actions, admin, lookup, people, prompts, report
+from handlers import actions, admin, extensions, lookup, people, prompts, report
 from handlers.common import Context, refuse, reply, services
 from storage.db import Database
 from storage.install import keep_install_value
@@ -201,6 +201,8 @@ def build_application(
     application.add_handler(TypeHandler(Update, prompts.observe), group=PROMPT_GROUP)
     application.add_handler(actions.note_conversation(settings.prompt_minutes), group=NOTE_GROUP)
     application.add_handler(CommandHandler("start", people.start))
+    # extensions and 挂账
+    application.add_handler(extensions.extension_conversation(settings.prompt_minutes))
     application.add_handler(report.report_conversation())
     application.add_handler(actions.action_handler())
     application.add_handler(CommandHandler("help", people.help_command))
@@ -216,6 +218,8 @@ def build_application(
     application.add_handler(CommandHandler("pending", admin.pending))
     application.add_handler(CommandHandler("revoke", admin.revoke))
     application.add_handler(CommandHandler("cancel", report.cancel))
+    for handler in extensions.decision_handlers():
+        application.add_handler(handler)
     application.add_handler(CallbackQueryHandler(_stray_button))
     application.add_handler(
         MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE, _unknown)
@@ -274,6 +278,7 @@ class Whistle:
         )
         self.services.issues.on_commit = self.sender.wake
         self.services.escalation.on_commit = self.sender.wake
+        self.services.extensions.on_commit = self.sender.wake
         self.services.statistics.on_commit = self.sender.wake
         await self.application.start()
         self.sender.start()

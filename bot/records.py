@@ -42,6 +42,12 @@ class IssueRecord:
     transfer_count: int
     escalated: bool
     draft_key: str
+    # extensions and 挂账
+    original_resolve_deadline: int | None = None
+    """The resolve deadline before the first approved extension (None: never extended)."""
+    held_until: int | None = None
+    """While 挂账: the day it is to be reviewed."""
+    held_at: int | None = None
 
     @property
     def is_open(self) -> bool:

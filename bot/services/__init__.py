@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock
 from bot.i18n import plain
 from bot.services.escalation import EscalationService
+from bot.services.extensions import ExtensionService
 from bot.services.issues import IssueService, Redispatched
 from bot.services.languages import Languages
 from bot.services.notices import Notices
@@ -33,6 +34,7 @@ class Services:
     escalation: EscalationService
     statistics: StatisticsService
     notices: Notices
+    extensions: ExtensionService
 
 
 def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
@@ -84,6 +86,9 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
             db, clock, zone, notices, settings.stats_weekday, settings.stats_time
         ),
         notices=notices,
+        extensions=ExtensionService(
+            db, clock, organisations, notices, settings.max_text_length
+        ),
     )
 
 

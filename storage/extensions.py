@@ -1,0 +1,147 @@
+"""Requests for an extension (延期) or a 挂账, and their decisions."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import aiosqlite
+
+from bot.extensions import Kind
+from storage.db import fetch_all, fetch_one
+
+
+@dataclass(frozen=True)
+class ExtensionRequest:
+    id: int
+    issue_id: int
+    kind: Kind
+    requested_by: int
+    requested_at: int
+    reason: str
+    until: int
+    status: str
+    decided_by: int | None
+    decided_at: int | None
+    refusal: str | None
+
+
+def _request(row: sqlite3.Row) -> ExtensionRequest:
+    return ExtensionRequest(
+        row["id"],
+        row["issue_id"],
+        Kind(row["kind"]),
+        row["requested_by"],
+        row["requested_at"],
+        row["reason"],
+        row["until"],
+        row["status"],
+        row["decided_by"],
+        row["decided_at"],
+        row["refusal"],
+    )
+
+
+async def add(
+    conn: aiosqlite.Connection,
+    issue_id: int,
+    kind: Kind,
+    user_id: int,
+    now: int,
+    reason: str,
+    until: int,
+) -> ExtensionRequest | None:
+    """The new pending request, or None when the issue already has one waiting."""
+    try:
+        row = await fetch_one(
+            conn,
+            """INSERT INTO extension_request (issue_id, kind, requested_by, requested_at,
+                                              reason, until)
+               VALUES (?, ?, ?, ?, ?, ?) RETURNING *""",
+            (issue_id, kind.value, user_id, now, reason, until),
+        )
+    except sqlite3.IntegrityError:
+        return None
+    return _request(row) if row is not None else None
+
+
+async def pending(conn: aiosqlite.Connection, issue_id: int) -> ExtensionRequest | None:
+    row = await fetch_one(
+        conn,
+        "SELECT * FROM extension_request WHERE issue_id = ? AND status = 'pending'",
+        (issue_id,),
+    )
+    return _request(row) if row is not None else None
+
+
+async def get(conn: aiosqlite.Connection, request_id: int) -> ExtensionRequest | None:
+    row = await fetch_one(conn, "SELECT * FROM extension_request WHERE id = ?", (request_id,))
+    return _request(row) if row is not None else None
+
+
+async def latest_hold(conn: aiosqlite.Connection, issue_id: int) -> ExtensionRequest | None:
+    """The 挂账 approved last for the issue (its reason stands for the 挂账)."""
+    row = await fetch_one(
+        conn,
+        """SELECT * FROM extension_request
+           WHERE issue_id = ? AND kind = 'hold' AND status = 'approved'
+           ORDER BY id DESC LIMIT 1""",
+        (issue_id,),
+    )
+    return _request(row) if row is not None else None
+
+
+async def decide(
+    conn: aiosqlite.Connection,
+    request_id: int,
+    approved: bool,
+    user_id: int,
+    now: int,
+    refusal: str | None = None,
+) -> bool:
+    """Record the decision if the request still waits; False when it was decided already."""
+    cursor = await conn.execute(
+        """UPDATE extension_request SET status = ?, decided_by = ?, decided_at = ?, refusal = ?
+           WHERE id = ? AND status = 'pending'""",
+        ("approved" if approved else "refused", user_id, now, refusal, request_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def held(conn: aiosqlite.Connection) -> list[tuple[int, str, int]]:
+    """The issues 挂账 now: (issue, the approved reason, review date), by review date."""
+    rows = await fetch_all(
+        conn,
+        """SELECT i.id, r.reason, i.held_until FROM issue i
+           JOIN extension_request r ON r.id = (
+               SELECT MAX(id) FROM extension_request
+               WHERE issue_id = i.id AND kind = 'hold' AND status = 'approved')
+           WHERE i.state = 'held' ORDER BY i.held_until, i.id""",
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+async def counts(conn: aiosqlite.Connection, starts: int, ends: int) -> tuple[int, int]:
+    """Extensions requested in [starts, ends), and how many of them were approved."""
+    row = await fetch_one(
+        conn,
+        """SELECT COUNT(*), COALESCE(SUM(status = 'approved'), 0) FROM extension_request
+           WHERE kind = 'extend' AND requested_at >= ? AND requested_at < ?""",
+        (starts, ends),
+    )
+    return (row[0], row[1]) if row is not None else (0, 0)
+
+
+async def held_at(conn: aiosqlite.Connection, moment: int) -> int:
+    """Issues 挂账 at `moment`: an approved 挂账 before it, not yet resumed or closed by then."""
+    row = await fetch_one(
+        conn,
+        """SELECT COUNT(DISTINCT r.issue_id) FROM extension_request r
+           WHERE r.kind = 'hold' AND r.status = 'approved' AND r.decided_at < :m
+             AND NOT EXISTS (
+               SELECT 1 FROM issue_event e WHERE e.issue_id = r.issue_id
+                 AND e.action IN ('resume', 'close_held', 'cancel')
+                 AND e.at >= r.decided_at AND e.at < :m)""",
+        {"m": moment},
+    )
+    return row[0] if row is not None else 0
