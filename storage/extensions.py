@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import aiosqlite
 
 from bot.extensions import Kind
-from storage.db import fetch_all, fetch_one
+from storage.db import fetch_one
 
 
 @dataclass(frozen=True)
@@ -106,42 +106,3 @@ async def decide(
         ("approved" if approved else "refused", user_id, now, refusal, request_id),
     )
     return cursor.rowcount == 1
-
-
-async def held(conn: aiosqlite.Connection) -> list[tuple[int, str, int]]:
-    """The issues 挂账 now: (issue, the approved reason, review date), by review date."""
-    rows = await fetch_all(
-        conn,
-        """SELECT i.id, r.reason, i.held_until FROM issue i
-           JOIN extension_request r ON r.id = (
-               SELECT MAX(id) FROM extension_request
-               WHERE issue_id = i.id AND kind = 'hold' AND status = 'approved')
-           WHERE i.state = 'held' ORDER BY i.held_until, i.id""",
-    )
-    return [(r[0], r[1], r[2]) for r in rows]
-
-
-async def counts(conn: aiosqlite.Connection, starts: int, ends: int) -> tuple[int, int]:
-    """Extensions requested in [starts, ends), and how many of them were approved."""
-    row = await fetch_one(
-        conn,
-        """SELECT COUNT(*), COALESCE(SUM(status = 'approved'), 0) FROM extension_request
-           WHERE kind = 'extend' AND requested_at >= ? AND requested_at < ?""",
-        (starts, ends),
-    )
-    return (row[0], row[1]) if row is not None else (0, 0)
-
-
-async def held_at(conn: aiosqlite.Connection, moment: int) -> int:
-    """Issues 挂账 at `moment`: an approved 挂账 before it, not yet resumed or closed by then."""
-    row = await fetch_one(
-        conn,
-        """SELECT COUNT(DISTINCT r.issue_id) FROM extension_request r
-           WHERE r.kind = 'hold' AND r.status = 'approved' AND r.decided_at < :m
-             AND NOT EXISTS (
-               SELECT 1 FROM issue_event e WHERE e.issue_id = r.issue_id
-                 AND e.action IN ('resume', 'close_held', 'cancel')
-                 AND e.at >= r.decided_at AND e.at < :m)""",
-        {"m": moment},
-    )
-    return row[0] if row is not None else 0

@@ -316,4 +316,8 @@ MESSAGES: dict[str, str] = {
     "hold_go_done": "#{id} back to work, due {until}",
     "hold_more_done": "Hold on #{id} extended to {until}",
     "hold_close_done": "#{id} closed",
+    "st_on_time_resolution_rate_original": "On time against the original deadline (extensions not counted): {value}{change}",
+    "st_extensions": "Extensions asked: {requested}, approved {approved}; on hold at the week's end: {held}",
+    "st_held_header": "📌 On hold ({n}):",
+    "st_held_line": "#{id} {reason} · review {review}",
 }

@@ -325,4 +325,8 @@ MESSAGES: dict[str, str] = {
     "hold_go_done": "#{id} 继续办理，办结时限 {until}",
     "hold_more_done": "#{id} 挂账延长至 {until}",
     "hold_close_done": "#{id} 已关闭",
+    "st_on_time_resolution_rate_original": "按原时限解决率（不计延期）：{value}{change}",
+    "st_extensions": "申请延期：{requested}，同意 {approved}；周末挂账：{held}",
+    "st_held_header": "📌 挂账中（{n}）：",
+    "st_held_line": "#{id} {reason} · {review} 复查",
 }

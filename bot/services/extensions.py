@@ -430,7 +430,3 @@ class ExtensionService:
                 )
         self.on_commit()
         return Answer(f"hold_{choice}_done", {"id": issue_id, "until": note or "-"})
-
-    async def held(self) -> list[tuple[int, str, int]]:
-        """The issues 挂账 now: (number, reason, review date)."""
-        return await store.held(self.db.reader)
