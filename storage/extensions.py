@@ -106,3 +106,31 @@ async def decide(
         ("approved" if approved else "refused", user_id, now, refusal, request_id),
     )
     return cursor.rowcount == 1
+
+
+_MOVED_ON = ("resolve", "transfer", "reroute", "redispatch", "release", "cancel")
+"""Events after which a waiting request no longer applies."""
+
+
+async def moved_since(conn: aiosqlite.Connection, request: ExtensionRequest) -> bool:
+    """Whether the issue moved on (resolved, handed on, cancelled) after the request (its
+    event is the issue's last ask: one request waits at a time)."""
+    marks = ", ".join("?" for _ in _MOVED_ON)
+    row = await fetch_one(
+        conn,
+        f"""SELECT 1 FROM issue_event WHERE issue_id = ? AND action IN ({marks})
+              AND id > (SELECT MAX(id) FROM issue_event WHERE issue_id = ?
+                        AND action IN ('ask_extension', 'ask_hold'))
+            LIMIT 1""",
+        (request.issue_id, *_MOVED_ON, request.issue_id),
+    )
+    return row is not None
+
+
+async def lapse(conn: aiosqlite.Connection, request_id: int, now: int) -> None:
+    """A request whose issue moved on before it was decided: closed, refused by nobody."""
+    await conn.execute(
+        """UPDATE extension_request SET status = 'refused', decided_at = ?, refusal = 'lapsed'
+           WHERE id = ? AND status = 'pending'""",
+        (now, request_id),
+    )

@@ -308,3 +308,28 @@ async def test_a_reviewed_hold_is_extended_then_closed(street: Street) -> None:
     issue = await stored(street, number)
     assert issue.state == State.CLOSED and issue.resolved_at is None
     assert await pending_alerts(street, number) == []
+
+
+async def test_a_request_lapses_when_the_issue_moves_on_before_it_is_decided(
+    street: Street,
+) -> None:
+    number, member = await held_issue(street)
+    await ask(street, member, number, "申请延期", "等配件")
+    mark = member.mark()
+    prompt = await member.expect("现在的办结时限是", mark - 1)
+    head = street.person(HEAD)
+    head_mark = head.mark()
+    await member.tap(prompt, "+1")
+    request = await head.expect(f"申请 #{number}", head_mark, button="同意")
+    await street.resolve(member, number, "提前修好了")
+    answer = await head.answer_to(await head.tap(request, "同意"))
+    assert answer is not None and "情况已有变化" in answer
+    worker = street.person(WORKER)
+    notice = await worker.expect(f"#{number}", button="重办")
+    await worker.tap(notice, "重办")
+    await worker.expect("重办", worker.mark() - 1)
+    await worker.send("没修好")
+    await street.settle()
+    # Reopened: the member may ask again; the lapsed request does not block it.
+    await ask(street, member, number, "申请延期", "还要等配件")
+    await member.expect("现在的办结时限是", mark)

@@ -107,9 +107,25 @@ class ExtensionService:
             next_state(issue.state, rules.ASK[kind])
         except TransitionRefused:
             raise Refused("ans_stale", state=issue.state) from None
-        if await store.pending(conn, issue_id) is not None:
-            raise Refused("ext_already_pending", id=issue_id)
+        waiting = await store.pending(conn, issue_id)
+        if waiting is not None:
+            if not await self._lapsed(conn, waiting):
+                raise Refused("ext_already_pending", id=issue_id)
+            if conn is not self.db.reader:
+                await store.lapse(conn, waiting.id, to_epoch(self.clock.now()))
         return issue
+
+    @staticmethod
+    async def _lapsed(conn: aiosqlite.Connection, request: ExtensionRequest) -> bool:
+        """A waiting request no longer applies once its issue moved on (resolved, handed
+        on, cancelled) or is held by somebody else."""
+        issue = await issue_store.get_issue(conn, request.issue_id)
+        return (
+            issue is None
+            or issue.assignee_id != request.requested_by
+            or issue.state not in rules.HOLDER_STATES
+            or await store.moved_since(conn, request)
+        )
 
     async def check(self, user_id: int, issue_id: int, kind: Kind) -> None:
         """Refused unless `user_id` may ask for `kind` on the issue now (before typing)."""
@@ -250,7 +266,7 @@ class ExtensionService:
             raise Refused("ans_not_allowed")
         if request.status != "pending":
             raise Refused("ext_already_decided", id=issue.id)
-        if issue.assignee_id != request.requested_by or issue.state not in rules.HOLDER_STATES:
+        if await self._lapsed(conn, request):
             raise Refused("ext_issue_moved", id=issue.id)
         return request, issue
 
