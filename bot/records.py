@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.deadlines import AlertStep, DeadlineClock
+from bot.extensions import Kind
 from bot.lifecycle import OPEN_STATES, State
 from bot.permissions import Role
 
@@ -194,3 +195,22 @@ class OutboxState:
     """Seconds the oldest item that is due now has waited since it was queued; 0: none."""
     oldest_age: int
     """Seconds the oldest undelivered item has waited since it was queued; 0: none."""
+
+
+# extensions and 挂账
+@dataclass(frozen=True)
+class ExtensionRequest:
+    """A request for an extension (延期) or a 挂账, and its decision (times in epoch
+    seconds; `until`: the new deadline, or the 挂账's review time)."""
+
+    id: int
+    issue_id: int
+    kind: Kind
+    requested_by: int
+    requested_at: int
+    reason: str
+    until: int
+    status: str
+    decided_by: int | None
+    decided_at: int | None
+    refusal: str | None

@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 
 import aiosqlite
 
 from bot.extensions import Kind
+from bot.records import ExtensionRequest
 from storage.db import fetch_one
-
-
-@dataclass(frozen=True)
-class ExtensionRequest:
-    id: int
-    issue_id: int
-    kind: Kind
-    requested_by: int
-    requested_at: int
-    reason: str
-    until: int
-    status: str
-    decided_by: int | None
-    decided_at: int | None
-    refusal: str | None
 
 
 def _request(row: sqlite3.Row) -> ExtensionRequest:

@@ -20,7 +20,7 @@ from bot.extensions import Approver, Kind, Limits
 from bot.i18n import plain, text
 from bot.lifecycle import Action, TransitionRefused, next_state
 from bot.organisation import Organisation
-from bot.records import IssueRecord
+from bot.records import ExtensionRequest, IssueRecord
 from bot.services.notices import Notices
 from bot.services.organisation import OrganisationService
 from bot.services.refusal import Refused
@@ -31,7 +31,6 @@ from storage import extensions as store
 from storage import issues as issue_store
 from storage import org as org_store
 from storage.db import Database
-from storage.extensions import ExtensionRequest
 
 REVIEW_AT = time(9, 0)
 """The hour of a 挂账's review date at which the admins are reminded."""
