@@ -32,9 +32,7 @@ async def held_issue(street: Street) -> tuple[int, SimulatedUser]:
     return number, member
 
 
-async def ask(
-    street: Street, member: SimulatedUser, number: int, button: str, reason: str
-) -> None:
+async def ask(street: Street, member: SimulatedUser, number: int, button: str, reason: str) -> None:
     mark = member.mark()
     card = await member.expect(f"#{number}", button=button)
     await member.tap(card, button)

@@ -86,9 +86,7 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
             db, clock, zone, notices, settings.stats_weekday, settings.stats_time
         ),
         notices=notices,
-        extensions=ExtensionService(
-            db, clock, organisations, notices, settings.max_text_length
-        ),
+        extensions=ExtensionService(db, clock, organisations, notices, settings.max_text_length),
     )
 
 
