@@ -41,7 +41,7 @@ from bot.services.organisation import OrganisationMissing
 from bot.settings import Settings, host_and_port
 from bot.transport import AiohttpRequest, BacklogGatedPolling, backlog_of
 from bot.updates import PerPersonOrder
-from handlers import actions, admin, closures, lookup, people, prompts, report
+from handlers import actions, admin, closures, extensions, lookup, people, prompts, report
 from handlers.common import Context, refuse, reply, services
 from storage.db import Database
 from storage.install import keep_install_value
@@ -229,6 +229,8 @@ def build_application(
     application.add_handler(actions.note_conversation(settings.prompt_minutes), group=NOTE_GROUP)
     application.add_handler(closures.answer_handler(), group=NOTE_GROUP)
     application.add_handler(CommandHandler("start", people.start))
+    # extensions and 挂账
+    application.add_handler(extensions.extension_conversation(settings.prompt_minutes))
     application.add_handler(report.report_conversation())
     application.add_handler(actions.action_handler())
     for handler in closures.button_handlers():
@@ -246,6 +248,8 @@ def build_application(
     application.add_handler(CommandHandler("pending", admin.pending))
     application.add_handler(CommandHandler("revoke", admin.revoke))
     application.add_handler(CommandHandler("cancel", report.cancel))
+    for handler in extensions.decision_handlers():
+        application.add_handler(handler)
     application.add_handler(CallbackQueryHandler(_stray_button))
     application.add_handler(
         MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE, _unknown)
@@ -307,6 +311,7 @@ class Whistle:
         self.services.issues.on_commit = self.sender.wake
         self.services.people.on_unreachable = self._unreachable
         self.services.escalation.on_commit = self.sender.wake
+        self.services.extensions.on_commit = self.sender.wake
         self.services.statistics.on_commit = self.sender.wake
         await self.application.start()
         self.sender.start()

@@ -41,6 +41,8 @@ class Deadlines:
 class DeadlineClock(StrEnum):
     ACK = "ack"
     RESOLVE = "resolve"
+    HOLD = "hold"
+    """A 挂账's review date: the admins are reminded to review it."""
 
 
 class AlertStep(StrEnum):

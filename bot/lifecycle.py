@@ -20,6 +20,8 @@ class State(StrEnum):
     CANCELLED = "cancelled"
     # closures that say why: waiting for the head's or an admin's 同意
     CLOSING = "closing"
+    HELD = "held"
+    """挂账: cannot be solved for now; out of the overdue counts until it is reviewed."""
 
 
 class Action(StrEnum):
@@ -48,6 +50,17 @@ class Action(StrEnum):
     """The reporter's 异议 to an approved closure: reopened as 重办 does."""
     SECOND = "second"
     """附议: a worker follows the issue instead of reporting it again (an event, no state)."""
+    # extensions (延期) and 挂账: see bot/extensions.py
+    ASK_EXTENSION = "ask_extension"
+    EXTEND = "extend"
+    REFUSE_EXTENSION = "refuse_extension"
+    ASK_HOLD = "ask_hold"
+    HOLD = "hold"
+    REFUSE_HOLD = "refuse_hold"
+    RESUME = "resume"
+    """A 挂账 reviewed: back to work with a new resolve deadline."""
+    EXTEND_HOLD = "extend_hold"
+    CLOSE_HELD = "close_held"
 
 
 OPEN_STATES: frozenset[State] = frozenset(
@@ -112,6 +125,24 @@ for _state in (
     State.CLOSING,
 ):
     _TRANSITIONS[(_state, Action.SECOND)] = _state
+
+
+# Extensions (延期) and 挂账: asked and decided while the holder works on it (events that
+# keep the state); an approved 挂账 parks the issue until an admin reviews it.
+for _state in (State.ACKNOWLEDGED, State.REOPENED):
+    for _action in (
+        Action.ASK_EXTENSION,
+        Action.EXTEND,
+        Action.REFUSE_EXTENSION,
+        Action.ASK_HOLD,
+        Action.REFUSE_HOLD,
+    ):
+        _TRANSITIONS[(_state, _action)] = _state
+    _TRANSITIONS[(_state, Action.HOLD)] = State.HELD
+_TRANSITIONS[(State.HELD, Action.RESUME)] = State.ACKNOWLEDGED
+_TRANSITIONS[(State.HELD, Action.EXTEND_HOLD)] = State.HELD
+_TRANSITIONS[(State.HELD, Action.CLOSE_HELD)] = State.CLOSED
+_TRANSITIONS[(State.HELD, Action.CANCEL)] = State.CANCELLED
 
 
 class TransitionRefused(Exception):

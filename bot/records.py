@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.closures import ClosureKind
 from bot.deadlines import AlertStep, DeadlineClock
+from bot.extensions import Kind
 from bot.lifecycle import OPEN_STATES, State
 from bot.permissions import Role
 
@@ -43,6 +44,12 @@ class IssueRecord:
     transfer_count: int
     escalated: bool
     draft_key: str
+    # extensions and 挂账
+    original_resolve_deadline: int | None = None
+    """The resolve deadline before the first approved extension (None: never extended)."""
+    held_until: int | None = None
+    """While 挂账: the day it is to be reviewed."""
+    held_at: int | None = None
 
     @property
     def is_open(self) -> bool:
@@ -208,3 +215,22 @@ class ClosureRequest:
     decided_at: int | None
     approved: bool | None
     objected_at: int | None
+
+
+# extensions and 挂账
+@dataclass(frozen=True)
+class ExtensionRequest:
+    """A request for an extension (延期) or a 挂账, and its decision (times in epoch
+    seconds; `until`: the new deadline, or the 挂账's review time)."""
+
+    id: int
+    issue_id: int
+    kind: Kind
+    requested_by: int
+    requested_at: int
+    reason: str
+    until: int
+    status: str
+    decided_by: int | None
+    decided_at: int | None
+    refusal: str | None

@@ -16,7 +16,12 @@ the weekly push and the files.
 - **response rate** (响应率): acknowledged (报到) / received.
 - **on-time response rate**: acknowledged at or before the ack deadline / received.
 - **resolution rate** (解决率): resolved or closed / received.
-- **on-time resolution rate**: resolved at or before the resolve deadline / received.
+- **on-time resolution rate**: resolved at or before the resolve deadline / received. The
+  resolve deadline is the one in force, so an approved extension (延期) counts: this is
+  the rate *against the extended deadline*.
+- **on-time resolution rate against the original deadline**: resolved at or before the
+  deadline the issue had before its first approved extension (its only deadline when
+  never extended) / received. Both rates are published.
 - **satisfaction rate** (满意率): (满意 + 基本满意) / rated.
 - **time to acknowledge / to resolve**: median and p90 by nearest rank (the ⌈0.9·n⌉-th
   smallest) over the issues that got there; issues not yet acknowledged are counted
@@ -26,6 +31,13 @@ the weekly push and the files.
 - **overdue**: still open past the resolve deadline, or resolved after it. The open ones
   are bucketed by how late they are now (0–1, 1–3, 3–7, > 7 days); the ten oldest
   (by report time) are listed.
+- **挂账** (on hold: cannot be solved for now, approved by an admin): an issue in 挂账 is
+  neither open nor resolved, so it leaves the overdue counts (and gets no reminders)
+  until it is reviewed; one closed at its review is not resolved.
+- **extensions requested / approved**: extension requests made in the week (by when they
+  were asked, not by the cohort), and how many of them were approved as of the report.
+- **挂账 open at the week's end**: issues in 挂账 at the end of the week (or now, for the
+  current week); the report lists the issues in 挂账 now, with reason and review date.
 - **reopened / escalated / transferred**: issues that were so at least once, each also
   as a rate of received.
 - Per department (the department holding the issue when the report is made), per duty
@@ -57,6 +69,7 @@ OVERDUE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     (">7d", 7 * DAY, None),
 )
 OPEN = frozenset({"reported", "dispatched", "acknowledged", "transferred", "reopened", "closing"})
+"""Open for the figures; an issue in 挂账 ("held") is not."""
 RESOLVED = frozenset({"resolved", "closed"})
 GOOD_RATINGS = frozenset({"satisfied", "fair"})
 
@@ -83,6 +96,8 @@ class IssueRow:
     reopened: bool
     escalated: bool
     transferred: bool
+    original_resolve_deadline: int | None = None
+    """The resolve deadline before the first approved extension (None: never extended)."""
 
 
 # --- weeks ------------------------------------------------------------------------------
@@ -148,6 +163,7 @@ class Figures:
     not_acknowledged: int = 0
     resolved: int = 0
     resolved_on_time: int = 0
+    resolved_on_time_original: int = 0
     rated: int = 0
     satisfied: int = 0
     ack_median: int | None = None
@@ -178,6 +194,10 @@ class Figures:
         return _rate(self.resolved_on_time, self.received)
 
     @property
+    def on_time_resolution_rate_original(self) -> float | None:
+        return _rate(self.resolved_on_time_original, self.received)
+
+    @property
     def satisfaction_rate(self) -> float | None:
         return _rate(self.satisfied, self.rated)
 
@@ -198,6 +218,7 @@ class Figures:
         "on_time_response_rate",
         "resolution_rate",
         "on_time_resolution_rate",
+        "on_time_resolution_rate_original",
         "satisfaction_rate",
         "reopened_rate",
         "escalated_rate",
@@ -210,6 +231,7 @@ class Figures:
         "not_acknowledged",
         "resolved",
         "resolved_on_time",
+        "resolved_on_time_original",
         "rated",
         "satisfied",
         "overdue",
@@ -266,11 +288,13 @@ FACTS: tuple[str, ...] = (
     "reopened",
     "escalated",
     "transferred",
+    "resolved_on_time_original",
 )
 """The yes/no facts about one issue that the figures count, by the definitions above:
 open now (`OPEN`); acknowledged; acknowledged at or before the ack deadline; resolved or
 closed (`RESOLVED`); that, at or before the resolve deadline; that, after it; rated;
-rated well (`GOOD_RATINGS`); reopened, escalated, transferred at least once. A fact that
+rated well (`GOOD_RATINGS`); reopened, escalated, transferred at least once; resolved at
+or before the original (unextended) resolve deadline. A fact that
 cannot be told (no deadline) is no."""
 
 TIMES: tuple[str, ...] = (
@@ -334,6 +358,7 @@ def compute(cohort: CohortColumns, as_of: int) -> Computed:
                 "acknowledged_on_time",
                 "resolved",
                 "resolved_on_time",
+                "resolved_on_time_original",
                 "rated",
                 "satisfied",
             )
@@ -387,6 +412,7 @@ def compute(cohort: CohortColumns, as_of: int) -> Computed:
                 not_acknowledged=received - int(totals["acknowledged"][index]),
                 resolved=int(totals["resolved"][index]),
                 resolved_on_time=int(totals["resolved_on_time"][index]),
+                resolved_on_time_original=int(totals["resolved_on_time_original"][index]),
                 rated=int(totals["rated"][index]),
                 satisfied=int(totals["satisfied"][index]),
                 ack_median=ack[0][index] if durations else None,
@@ -446,6 +472,25 @@ class GroupFigures:
 
 
 @dataclass(frozen=True)
+class HeldIssue:
+    """An issue in 挂账 now: its number, the approved reason and its review date."""
+
+    id: int
+    reason: str
+    review_at: int
+
+
+@dataclass(frozen=True)
+class ExtensionFigures:
+    """The week's extensions and 挂账 (see the definitions above)."""
+
+    requested: int = 0
+    approved: int = 0
+    held_at_end: int = 0
+    held_now: tuple[HeldIssue, ...] = ()
+
+
+@dataclass(frozen=True)
 class WeeklyReport:
     week: str
     starts: datetime
@@ -459,6 +504,7 @@ class WeeklyReport:
     oldest_overdue: list[IssueRow]
     closures: dict[str, int] = field(default_factory=dict)
     """不属实 / 重复 / 非本辖区 closures of the week's reports (kind → count)."""
+    extensions: ExtensionFigures = ExtensionFigures()
 
 
 def _paired(now: dict[str, Figures], before: dict[str, Figures]) -> list[GroupFigures]:
@@ -481,6 +527,7 @@ def weekly_report(
     as_of: datetime,
     oldest_overdue: Sequence[IssueRow] = (),
     closures: dict[str, int] | None = None,
+    extensions: ExtensionFigures = ExtensionFigures(),
 ) -> WeeklyReport:
     """The whole report for one week's figures against the week before's."""
     starts, ends = week_bounds(week, zone)
@@ -499,6 +546,7 @@ def weekly_report(
         categories=_paired(current[Grouping.CATEGORY], previous[Grouping.CATEGORY]),
         oldest_overdue=list(oldest_overdue),
         closures=dict(closures or {}),
+        extensions=extensions,
     )
 
 

@@ -60,6 +60,7 @@ def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, s
         "on_time_response_rate",
         "resolution_rate",
         "on_time_resolution_rate",
+        "on_time_resolution_rate_original",
         "satisfaction_rate",
     ):
         value, previous = getattr(now, key), getattr(before, key)
@@ -125,6 +126,29 @@ def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, s
                 **{k: report.closures.get(k, 0) for k in ("invalid", "duplicate", "elsewhere")},
             )
         )
+    # extensions and 挂账
+    ext = report.extensions
+    lines.append(
+        text(
+            lang,
+            "st_extensions",
+            requested=ext.requested,
+            approved=ext.approved,
+            held=ext.held_at_end,
+        )
+    )
+    if ext.held_now:
+        lines.append(text(lang, "st_held_header", n=len(ext.held_now)))
+    for held in ext.held_now[:10]:
+        lines.append(
+            text(
+                lang,
+                "st_held_line",
+                id=held.id,
+                reason=held.reason,
+                review=from_epoch(held.review_at).astimezone(zone).strftime("%m-%d"),
+            )
+        )
     if len(report.departments) > 1:
         lines.append(text(lang, "st_ranking"))
         for rank, group in enumerate(report.departments, start=1):
@@ -174,6 +198,15 @@ def report_json(report: WeeklyReport, names: Names) -> dict[str, Any]:
         "categories": groups(report.categories, names.category),
         "oldest_overdue": [row.id for row in report.oldest_overdue],
         "closures": dict(report.closures),
+        "extensions": {
+            "requested": report.extensions.requested,
+            "approved": report.extensions.approved,
+            "held_at_end": report.extensions.held_at_end,
+            "held": [
+                {"id": h.id, "reason": h.reason, "review_at": from_epoch(h.review_at).isoformat()}
+                for h in report.extensions.held_now
+            ],
+        },
     }
 
 
@@ -206,6 +239,7 @@ ISSUE_COLUMNS = (
     "ack_seconds_from_dispatch",
     "resolve_seconds_from_report",
     "resolve_seconds_from_dispatch",
+    "original_resolve_deadline",
 )
 
 
@@ -262,6 +296,7 @@ def issue_rows(
                 since(r.acknowledged_at, r.dispatched_at),
                 since(resolved, r.reported_at),
                 since(resolved, r.dispatched_at),
+                moment(r.original_resolve_deadline),
             ]
         )
 

@@ -142,14 +142,17 @@ def card_buttons(
         return plain(lang, key), issue_button(kind, issue.id, argument)
 
     if audience == Audience.ASSIGNEE and issue.state in (State.ACKNOWLEDGED, State.REOPENED):
-        # closures that say why: the holder's 不属实 / 重复 / 非本辖区 under the usual rows
+        # the holder's rows: the group's buttons, 不属实 / 重复 / 非本辖区, 申请延期 / 挂账
         return [
             *card_buttons(lang, issue, Audience.GROUP, reroute_to, reassign_to),
             [
                 (plain(lang, f"btn_close_{kind.value}"), f"clr:{issue.id}:{kind.value}")
                 for kind in ClosureKind
             ],
+            extension_buttons(lang, issue),
         ]
+    if audience == Audience.ADMIN and issue.state == State.HELD:
+        return hold_review_buttons(lang, issue.id)
     if audience in (Audience.ASSIGNEE, Audience.GROUP):
         if issue.state == State.DISPATCHED:
             return [
@@ -186,6 +189,36 @@ def card_buttons(
     if audience == Audience.ADMIN and issue.state in OPEN_STATES:
         return reroute_buttons(lang, issue.id, reroute_to)
     return []
+
+
+# extensions and 挂账: the holder asks; the admins review a 挂账 (handlers/extensions.py)
+def extension_buttons(lang: str, issue: IssueRecord) -> list[tuple[str, str]]:
+    return [
+        (plain(lang, "btn_extend"), f"ext:{issue.id}"),
+        (plain(lang, "btn_hold"), f"hold:{issue.id}"),
+    ]
+
+
+def hold_review_buttons(lang: str, issue_id: int) -> Buttons:
+    return [
+        [
+            (plain(lang, "btn_hold_resume"), f"hv:{issue_id}:go"),
+            (plain(lang, "btn_hold_more"), f"hv:{issue_id}:more"),
+        ],
+        [(plain(lang, "btn_hold_close"), f"hv:{issue_id}:close")],
+    ]
+
+
+def resolve_by_text(lang: str, issue: IssueRecord, zone: ZoneInfo) -> str:
+    """The resolve deadline; once extended, 延期至 10-15（原时限 10-09）."""
+    original = issue.original_resolve_deadline
+    if original is None or original == issue.resolve_deadline:
+        return local_time(issue.resolve_deadline, zone)
+
+    def day(epoch: int | None) -> str:
+        return from_epoch(epoch).astimezone(zone).strftime("%m-%d") if epoch else "-"
+
+    return plain(lang, "card_extended", until=day(issue.resolve_deadline), original=day(original))
 
 
 def reroute_buttons(lang: str, issue_id: int, departments: Sequence[tuple[str, str]]) -> Buttons:
@@ -294,8 +327,10 @@ def _card_body(
     ]
     if issue.state in (State.DISPATCHED, State.REPORTED):
         lines.append(_field(lang, "f_ack_by", local_time(issue.ack_deadline, zone)))
-    if issue.state not in (State.CLOSED, State.CANCELLED):
-        lines.append(_field(lang, "f_resolve_by", local_time(issue.resolve_deadline, zone)))
+    if issue.state == State.HELD:
+        lines.append(_field(lang, "f_held", local_time(issue.held_until, zone)))
+    elif issue.state not in (State.CLOSED, State.CANCELLED):
+        lines.append(_field(lang, "f_resolve_by", resolve_by_text(lang, issue, zone)))
     if issue.acknowledged_at is not None:
         lines.append(
             _field(

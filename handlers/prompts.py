@@ -29,7 +29,13 @@ REPORT: Final = "report"
 ENDED: Final = "ended"
 """What `user_data` holds once a prompt was ended by something else the person started."""
 _KEY: Final = "prompt"
-_OWN_BUTTONS: Final = {REPORT: re.compile(r"^r:"), "note": re.compile(r"^n:(skip|submit)$")}
+_OWN_BUTTONS: Final = {
+    REPORT: re.compile(r"^r:"),
+    "note": re.compile(r"^n:(skip|submit)$"),
+    # extensions and 挂账: the new date's buttons
+    "extend": re.compile(r"^xd:"),
+    "hold": re.compile(r"^xd:"),
+}
 _KEEP_PROMPT_COMMANDS: Final = {"cancel"}
 
 
@@ -127,7 +133,7 @@ def _belongs(update: Update, prompt: Prompt, bot_username: str | None = None) ->
         )
         return prompt.kind == REPORT or prompt.takes_photos or not starts_a_report
     data = query.data or ""
-    own = _OWN_BUTTONS[REPORT if prompt.kind == REPORT else "note"]
+    own = _OWN_BUTTONS.get(prompt.kind, _OWN_BUTTONS["note"])
     if own.match(data):
         return True
     tapped = parse_issue_button(data)

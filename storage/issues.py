@@ -69,6 +69,10 @@ _UPDATABLE = {
     "reopen_count",
     "transfer_count",
     "escalated",
+    # extensions and 挂账
+    "original_resolve_deadline",
+    "held_until",
+    "held_at",
 }
 
 

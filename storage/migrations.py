@@ -315,6 +315,50 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
+        15,
+        # Extensions (延期) and 挂账: each request and its decision; the issue keeps its
+        # first resolve deadline once extended, and the date a 挂账 is to be reviewed. The
+        # alert table is rebuilt to take the 挂账 review reminder ('hold').
+        """
+        CREATE TABLE extension_request (
+            id            INTEGER PRIMARY KEY,
+            issue_id      INTEGER NOT NULL REFERENCES issue(id),
+            kind          TEXT NOT NULL CHECK (kind IN ('extend', 'hold')),
+            requested_by  INTEGER NOT NULL,
+            requested_at  INTEGER NOT NULL,
+            reason        TEXT NOT NULL,
+            until         INTEGER NOT NULL,
+            status        TEXT NOT NULL DEFAULT 'pending'
+                          CHECK (status IN ('pending', 'approved', 'refused')),
+            decided_by    INTEGER,
+            decided_at    INTEGER,
+            refusal       TEXT
+        );
+        CREATE UNIQUE INDEX extension_request_pending ON extension_request(issue_id)
+            WHERE status = 'pending';
+        CREATE INDEX extension_request_at ON extension_request(requested_at);
+        ALTER TABLE issue ADD COLUMN original_resolve_deadline INTEGER;
+        ALTER TABLE issue ADD COLUMN held_until INTEGER;
+        ALTER TABLE issue ADD COLUMN held_at INTEGER;
+        CREATE TABLE deadline_alert_new (
+            id            INTEGER PRIMARY KEY,
+            issue_id      INTEGER NOT NULL REFERENCES issue(id),
+            clock         TEXT NOT NULL CHECK (clock IN ('ack', 'resolve', 'hold')),
+            step          TEXT NOT NULL CHECK (step IN ('remind', 'head', 'admins')),
+            due_at        INTEGER NOT NULL,
+            deadline      INTEGER NOT NULL,
+            fired_at      INTEGER,
+            cancelled_at  INTEGER
+        );
+        INSERT INTO deadline_alert_new SELECT * FROM deadline_alert;
+        DROP TABLE deadline_alert;
+        ALTER TABLE deadline_alert_new RENAME TO deadline_alert;
+        CREATE INDEX deadline_alert_due ON deadline_alert(due_at)
+            WHERE fired_at IS NULL AND cancelled_at IS NULL;
+        CREATE INDEX deadline_alert_issue ON deadline_alert(issue_id);
+        """,
+    ),
+    (
         16,
         # Closures that say why (不属实, 重复, 非本辖区) with their approval and the
         # reporter's 异议; `issue.closure` is the approved closure's kind while it stands

@@ -45,6 +45,9 @@ _COHORT = f"""
            state IN {_RESOLVED} AND resolved_at IS NOT NULL AS resolved,
            state IN {_RESOLVED} AND resolved_at <= resolve_deadline AS resolved_on_time,
            state IN {_RESOLVED} AND resolved_at > resolve_deadline AS resolved_late,
+           state IN {_RESOLVED}
+             AND resolved_at <= COALESCE(original_resolve_deadline, resolve_deadline)
+             AS resolved_on_time_original,
            rating IS NOT NULL AS rated,
            rating IN {_sql_list(GOOD_RATINGS)} AS satisfied,
            reopen_count > 0 AS reopened,
@@ -140,7 +143,8 @@ async def cohort_columns(
 
 _ROW_COLUMNS = """id, reported_at, state, grid_code, category_code, department_code, assignee_id,
                   urgent, dispatched_at, acknowledged_at, ack_deadline, resolved_at,
-                  resolve_deadline, rating, reopen_count, escalated, transfer_count"""
+                  resolve_deadline, rating, reopen_count, escalated, transfer_count,
+                  original_resolve_deadline"""
 
 
 def _issue_row(r: Sequence[Any]) -> IssueRow:
@@ -162,6 +166,7 @@ def _issue_row(r: Sequence[Any]) -> IssueRow:
         reopened=bool(r[14]),
         escalated=bool(r[15]),
         transferred=bool(r[16]),
+        original_resolve_deadline=r[17],
     )
 
 
@@ -211,6 +216,56 @@ async def oldest_overdue(
         {"starts": starts, "ends": ends, "as_of": as_of, "limit": limit, **params},
     )
     return [_issue_row(tuple(r)) for r in rows]
+
+
+async def extension_figures(
+    conn: aiosqlite.Connection,
+    starts: int,
+    ends: int,
+    as_of: int,
+    departments: Sequence[str] = (),
+    member: int | None = None,
+) -> tuple[int, int, int, list[tuple[int, str, int]]]:
+    """Extensions (延期) asked in [starts, ends) and how many were approved; issues in 挂账
+    at the week's end (or `as_of`, if sooner); the issues in 挂账 now with the approved
+    reason and review date. Scoped like the cohort, by the issue's holder."""
+    scope, params = _scope(departments, member)
+    end = min(ends, as_of)
+    asked = await fetch_one(
+        conn,
+        f"""SELECT COUNT(*), COALESCE(SUM(r.status = 'approved'), 0)
+            FROM extension_request r JOIN issue ON issue.id = r.issue_id
+            WHERE r.kind = 'extend' AND r.requested_at >= :starts AND r.requested_at < :ends
+            {scope}""",
+        {"starts": starts, "ends": ends, **params},
+    )
+    held_then = await fetch_one(
+        conn,
+        f"""SELECT COUNT(DISTINCT r.issue_id)
+            FROM extension_request r JOIN issue ON issue.id = r.issue_id
+            WHERE r.kind = 'hold' AND r.status = 'approved' AND r.decided_at < :end
+              AND NOT EXISTS (
+                SELECT 1 FROM issue_event e WHERE e.issue_id = r.issue_id
+                  AND e.action IN ('resume', 'close_held', 'cancel')
+                  AND e.at >= r.decided_at AND e.at < :end)
+            {scope}""",
+        {"end": end, **params},
+    )
+    held_now = await fetch_all(
+        conn,
+        f"""SELECT issue.id, r.reason, issue.held_until FROM issue
+            JOIN extension_request r ON r.id = (
+                SELECT MAX(id) FROM extension_request
+                WHERE issue_id = issue.id AND kind = 'hold' AND status = 'approved')
+            WHERE issue.state = 'held' {scope} ORDER BY issue.held_until, issue.id""",
+        params,
+    )
+    return (
+        asked[0] if asked else 0,
+        asked[1] if asked else 0,
+        held_then[0] if held_then else 0,
+        [(r[0], r[1], r[2]) for r in held_now],
+    )
 
 
 async def claim_delivery(

@@ -21,6 +21,7 @@ def figures(rows: Iterable[IssueRow], as_of: int, from_dispatch: bool = False) -
     """The figures of one group of a cohort. Durations start at the report, or at the
     dispatch to the holding department when `from_dispatch`."""
     received = acknowledged = on_time_ack = resolved = on_time_resolved = 0
+    on_time_original = 0
     rated = satisfied = overdue = reopened = escalated = transferred = 0
     ack_times: list[int] = []
     resolve_times: list[int] = []
@@ -38,6 +39,10 @@ def figures(rows: Iterable[IssueRow], as_of: int, from_dispatch: bool = False) -
             resolve_times.append(row.resolved_at - start)
             if row.resolve_deadline is not None and row.resolved_at <= row.resolve_deadline:
                 on_time_resolved += 1
+            # Against the deadline before any extension (the only one when never extended).
+            original = row.original_resolve_deadline or row.resolve_deadline
+            if original is not None and row.resolved_at <= original:
+                on_time_original += 1
         if row.rating is not None:
             rated += 1
             satisfied += row.rating in GOOD_RATINGS
@@ -60,6 +65,7 @@ def figures(rows: Iterable[IssueRow], as_of: int, from_dispatch: bool = False) -
         not_acknowledged=received - acknowledged,
         resolved=resolved,
         resolved_on_time=on_time_resolved,
+        resolved_on_time_original=on_time_original,
         rated=rated,
         satisfied=satisfied,
         ack_median=nearest_rank(ack_times, 0.5),

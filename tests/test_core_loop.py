@@ -76,6 +76,8 @@ async def test_one_photo_is_pushed_with_the_card_as_its_caption(street: Street) 
         "🔍 不属实",
         "📑 重复",
         "🧭 非本辖区",
+        "⏳ 申请延期",
+        "📌 挂账",
     }
     failed = [c for c in street.api.calls if c.status != 200 and c.method.startswith("edit")]
     assert failed == []
@@ -101,6 +103,8 @@ async def test_acknowledge_edits_the_card_in_place_and_tells_the_reporter(street
         "🔍 不属实",
         "📑 重复",
         "🧭 非本辖区",
+        "⏳ 申请延期",
+        "📌 挂账",
     }
     group_card = await street.api.expect(CG_GROUP, f"#{number}")
     assert "处置中" in group_card.text

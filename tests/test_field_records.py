@@ -153,6 +153,9 @@ def _facts(row: IssueRow) -> dict[str, bool]:
         "reopened": row.reopened,
         "escalated": row.escalated,
         "transferred": row.transferred,
+        "resolved_on_time_original": resolved is not None
+        and (row.original_resolve_deadline or deadline) is not None
+        and resolved <= (row.original_resolve_deadline or deadline or 0),
     }
 
 

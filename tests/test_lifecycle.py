@@ -51,6 +51,22 @@ for _open in (
     State.CLOSING,
 ):
     ALLOWED[(_open, Action.SECOND)] = _open
+# Extensions (延期) and 挂账: asked and decided by the holder's side; an approved 挂账
+# parks the issue until an admin reviews it.
+for _holding in (State.ACKNOWLEDGED, State.REOPENED):
+    for _event in (
+        Action.ASK_EXTENSION,
+        Action.EXTEND,
+        Action.REFUSE_EXTENSION,
+        Action.ASK_HOLD,
+        Action.REFUSE_HOLD,
+    ):
+        ALLOWED[(_holding, _event)] = _holding
+    ALLOWED[(_holding, Action.HOLD)] = State.HELD
+ALLOWED[(State.HELD, Action.RESUME)] = State.ACKNOWLEDGED
+ALLOWED[(State.HELD, Action.EXTEND_HOLD)] = State.HELD
+ALLOWED[(State.HELD, Action.CLOSE_HELD)] = State.CLOSED
+ALLOWED[(State.HELD, Action.CANCEL)] = State.CANCELLED
 
 
 @pytest.mark.parametrize(("state", "action"), sorted(ALLOWED))

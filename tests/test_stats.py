@@ -85,8 +85,8 @@ async def store(db: Database, rows: list[IssueRow]) -> None:
             "INSERT INTO issue (id, reporter_id, grid_code, category_code, description, urgent,"
             " state, department_code, assignee_id, reported_at, dispatched_at, acknowledged_at,"
             " ack_deadline, resolved_at, resolve_deadline, rating, reopen_count, escalated,"
-            " transfer_count, draft_key) VALUES (?, 2001, ?, ?, 'x', ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-            " ?, ?, ?, ?, ?, ?)",
+            " transfer_count, draft_key, original_resolve_deadline) VALUES (?, 2001, ?, ?, 'x',"
+            " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     r.id,
@@ -107,6 +107,7 @@ async def store(db: Database, rows: list[IssueRow]) -> None:
                     int(r.escalated),
                     int(r.transferred),
                     f"k{r.id}",
+                    r.original_resolve_deadline,
                 )
                 for r in rows
             ],
@@ -297,6 +298,7 @@ states = st.sampled_from(
         "reopened",
         "closed",
         "cancelled",
+        "held",
     ]
 )
 
@@ -328,6 +330,10 @@ def cohorts(draw: st.DrawFn) -> list[IssueRow]:
                 reopened=draw(st.booleans()),
                 escalated=draw(st.booleans()),
                 transferred=draw(st.booleans()),
+                # extended (延期) before it was resolved, or not
+                original_resolve_deadline=draw(
+                    st.one_of(st.none(), st.integers(dispatched, dispatched + DAY))
+                ),
             )
         )
     return rows

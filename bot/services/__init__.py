@@ -9,6 +9,7 @@ from bot.clock import Clock
 from bot.i18n import plain
 from bot.services.closures import ClosureService
 from bot.services.escalation import EscalationService
+from bot.services.extensions import ExtensionService
 from bot.services.issues import IssueService, Redispatched
 from bot.services.languages import Languages
 from bot.services.notices import Notices
@@ -36,6 +37,7 @@ class Services:
     notices: Notices
     closures: ClosureService
     """Closures that say why (不属实, 重复, 非本辖区) and 附议."""
+    extensions: ExtensionService
 
 
 def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
@@ -88,6 +90,7 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
         ),
         notices=notices,
         closures=ClosureService(db, clock, issues, notices, reports, settings.max_text_length),
+        extensions=ExtensionService(db, clock, organisations, notices, settings.max_text_length),
     )
 
 

@@ -16,6 +16,7 @@ from bot.clock import Clock, from_epoch, to_epoch
 from bot.deadlines import AlertStep, DeadlineClock, after_quiet_hours
 from bot.lifecycle import Action, State
 from bot.records import PendingAlert
+from bot.services.extensions import review_due
 from bot.services.notices import Notices
 from bot.services.organisation import OrganisationService
 from bot.views import duration, local_time
@@ -26,6 +27,7 @@ from storage.db import Database
 _WATCHED = {
     DeadlineClock.ACK: frozenset({State.DISPATCHED}),
     DeadlineClock.RESOLVE: frozenset({State.DISPATCHED, State.ACKNOWLEDGED, State.REOPENED}),
+    DeadlineClock.HOLD: frozenset({State.HELD}),
 }
 
 
@@ -82,6 +84,9 @@ class EscalationService:
                     await alerts.postpone(tx, alert.id, to_epoch(wait_until))
                     return 0
             await alerts.mark_fired(tx, alert.id, now)
+            if alert.clock == DeadlineClock.HOLD:
+                await review_due(tx, self.notices, issue, now)
+                return 1
             names = await self.notices.issue_names(tx, issue)
             deadline = from_epoch(alert.deadline)
             values: dict[str, Any] = {

@@ -425,6 +425,7 @@ class IssueService:
             resolved_at=None,
             ack_deadline=to_epoch(due.acknowledge_by),
             resolve_deadline=to_epoch(due.resolve_by),
+            original_resolve_deadline=None,  # extensions: a new deadline starts unextended
         )
         await self.notices.refresh_cards(tx, updated, now)
         pushed = await self.notices.push(tx, updated, now)
@@ -717,6 +718,7 @@ class IssueService:
                 resolved_at=None,
                 reopen_count=issue.reopen_count + 1,
                 resolve_deadline=to_epoch(resolve_by),
+                original_resolve_deadline=None,  # extensions: a new deadline starts unextended
             )
             await alerts.schedule(
                 tx, issue_id, alerts_for(DeadlineClock.RESOLVE, moment, resolve_by)

@@ -18,8 +18,10 @@ from bot.services.notices import Notices
 from bot.services.refusal import Refused
 from bot.stats import (
     Computed,
+    ExtensionFigures,
     Figures,
     Grouping,
+    HeldIssue,
     IssueRow,
     WeeklyReport,
     compute,
@@ -135,7 +137,16 @@ class StatisticsService:
         closures = await store.closure_counts(
             self.db.reader, starts, ends, scope.departments, scope.member
         )
-        return weekly_report(week, self.zone, current, previous, moment, oldest, closures)
+        # extensions and 挂账
+        asked, approved, held_at_end, held_now = await store.extension_figures(
+            self.db.reader, starts, ends, as_of, scope.departments, scope.member
+        )
+        extensions = ExtensionFigures(
+            asked, approved, held_at_end, tuple(HeldIssue(*h) for h in held_now)
+        )
+        return weekly_report(
+            week, self.zone, current, previous, moment, oldest, closures, extensions
+        )
 
     def rows(self, week: str, scope: Scope = Scope()) -> Iterator[IssueRow]:
         """The per-issue rows behind the week's figures, read one batch at a time (blocking:

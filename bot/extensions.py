@@ -1,0 +1,111 @@
+"""Extensions (延期) and 挂账: the rules, with no Telegram and no SQL in them.
+
+The member holding an issue (acknowledged or reopened) asks for more time, or for the
+issue to be 挂账 (parked: it cannot be solved for now), giving a reason and a date. An
+extension is decided by the department's head, or by the admins when the head holds the
+issue; a 挂账 always by an admin. One request per issue waits at a time. The new date is
+a working day (by the organisation's calendar) after the current resolve deadline and at
+most `MAX_DAYS` ahead; the deadline falls at the end of that day's office hours.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from bot.lifecycle import Action, State
+from bot.workcalendar import WorkCalendar
+
+
+class Kind(StrEnum):
+    EXTEND = "extend"
+    HOLD = "hold"
+
+
+ASK: dict[Kind, Action] = {Kind.EXTEND: Action.ASK_EXTENSION, Kind.HOLD: Action.ASK_HOLD}
+APPROVE: dict[Kind, Action] = {Kind.EXTEND: Action.EXTEND, Kind.HOLD: Action.HOLD}
+REFUSE: dict[Kind, Action] = {Kind.EXTEND: Action.REFUSE_EXTENSION, Kind.HOLD: Action.REFUSE_HOLD}
+
+CHOICES: dict[Kind, tuple[int, ...]] = {Kind.EXTEND: (1, 3, 7), Kind.HOLD: (10, 20, 60)}
+"""The working-day buttons offered for each kind's new date."""
+MAX_DAYS: dict[Kind, int] = {Kind.EXTEND: 60, Kind.HOLD: 366}
+"""How far ahead of today (calendar days) a typed date may lie."""
+HOLD_EXTEND_WORKDAYS = 20
+"""A reviewed 挂账 extended by the button: its new review date, in working days."""
+
+HOLDER_STATES = frozenset({State.ACKNOWLEDGED, State.REOPENED})
+
+_DATE = re.compile(r"^\s*(?:(\d{4})-)?(\d{1,2})-(\d{1,2})\s*$")
+
+
+class Approver(StrEnum):
+    HEAD = "head"
+    ADMINS = "admins"
+
+
+def approver(kind: Kind, holder: int | None, head: int | None) -> Approver:
+    """Who decides: a 挂账 the admins; an extension the head, unless the head holds the
+    issue (or the department has none)."""
+    if kind == Kind.HOLD or head is None or head == holder:
+        return Approver.ADMINS
+    return Approver.HEAD
+
+
+def parse_date(typed: str, today: date) -> date | None:
+    """A typed date: YYYY-MM-DD, or MM-DD (this year, or next year once that day is past).
+    None for anything else."""
+    found = _DATE.match(typed.replace("/", "-").replace(".", "-"))
+    if found is None:
+        return None
+    year_text, month, day = found.groups()
+    year = int(year_text) if year_text else today.year
+    try:
+        chosen = date(year, int(month), int(day))
+    except ValueError:
+        return None
+    if not year_text and chosen < today:
+        try:
+            chosen = date(year + 1, int(month), int(day))
+        except ValueError:
+            return None
+    return chosen
+
+
+class DateProblem(StrEnum):
+    NOT_AFTER = "ext_date_not_after"
+    TOO_FAR = "ext_date_too_far"
+    NOT_WORKDAY = "ext_date_not_workday"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a new date is checked against: the current deadline (the issue's resolve
+    deadline, or a 挂账's review date) and today, both in the street's zone."""
+
+    after: date
+    today: date
+
+
+def check_date(
+    kind: Kind, chosen: date, limits: Limits, calendar: WorkCalendar
+) -> DateProblem | None:
+    if chosen <= limits.after or chosen <= limits.today:
+        return DateProblem.NOT_AFTER
+    if (chosen - limits.today).days > MAX_DAYS[kind]:
+        return DateProblem.TOO_FAR
+    if kind == Kind.EXTEND and not calendar.is_workday(chosen):
+        return DateProblem.NOT_WORKDAY
+    return None
+
+
+def after_workdays(start: date, count: int, calendar: WorkCalendar) -> date:
+    """The date a +N working days button stands for."""
+    return calendar.nth_workday_after(start, count)
+
+
+def due_at(day: date, day_ends: time, zone: ZoneInfo) -> datetime:
+    """The deadline on `day`: the end of that day's office hours."""
+    return datetime.combine(day, day_ends, tzinfo=zone)

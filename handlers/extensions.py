@@ -1,0 +1,279 @@
+"""申请延期 and 挂账 on an issue's card, 同意 / 不同意 on the request, and the review of a
+挂账. Asking takes a reason then a date (a +N working days button or a typed date); 不同意
+takes a reason. These are prompts (handlers/prompts.py): they end when the person starts
+anything else, and expire."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Any, Final
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.ext import (
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.extensions import Kind
+from bot.i18n import plain, text
+from bot.numbers import parse_id
+from bot.services import Refused
+from handlers import prompts
+from handlers.common import (
+    Context,
+    answer_query,
+    conversation,
+    language,
+    refuse,
+    reply,
+    say,
+    services,
+)
+
+REASON, DATE, REFUSAL = range(3)
+REFUSAL_PROMPT: Final = "refusal"
+_PENDING: Final = "pending_extension"
+_KINDS: Final = {"ext": Kind.EXTEND, "hold": Kind.HOLD}
+
+
+def _ids(data: str | None) -> list[str]:
+    return (data or "").split(":")
+
+
+async def ask_reason(update: Update, context: Context) -> int:
+    """申请延期 / 挂账 tapped: check the person may ask, then ask why, in private."""
+    query = update.callback_query
+    assert query is not None and context.user_data is not None
+    parts = _ids(query.data)
+    issue_id = parse_id(parts[1], hash_allowed=False) if len(parts) == 2 else None
+    kind = _KINDS.get(parts[0])
+    if issue_id is None or kind is None:
+        await refuse(update, context, Refused("ans_bad_button"))
+        return ConversationHandler.END
+    try:
+        await services(context).extensions.check(query.from_user.id, issue_id, kind)
+    except Refused as refused:
+        await refuse(update, context, refused)
+        return ConversationHandler.END
+    asked = prompts.begin(context, kind.value, issue_id)
+    context.user_data[_PENDING] = {"kind": kind, "issue": issue_id, "prompt": asked}
+    lang = await language(update, context)
+    in_private = query.message is not None and query.message.chat.type == "private"
+    await answer_query(query, None if in_private else plain(lang, "ans_check_private"))
+    await context.bot.send_message(
+        query.from_user.id,
+        str(text(lang, f"{kind.value}_ask_reason", id=issue_id)),
+        parse_mode=ParseMode.HTML,
+    )
+    return REASON
+
+
+async def receive_reason(update: Update, context: Context, pending: dict[str, Any]) -> int:
+    message = update.effective_message
+    assert message is not None and update.effective_user is not None
+    if not (message.text or "").strip():
+        await refuse(update, context, Refused("report_expect_text"))
+        return REASON
+    pending["reason"] = message.text
+    try:
+        prompt = await services(context).extensions.date_prompt(
+            update.effective_user.id, pending["issue"], pending["kind"]
+        )
+    except Refused as refused:
+        await refuse(update, context, refused)
+        return ConversationHandler.END
+    await reply(update, prompt)
+    return DATE
+
+
+async def _request(update: Update, context: Context, pending: dict[str, Any], choice: str) -> int:
+    assert update.effective_user is not None
+    try:
+        done = await services(context).extensions.request(
+            update.effective_user.id, pending["issue"], pending["kind"], pending["reason"], choice
+        )
+    except Refused as refused:
+        await refuse(update, context, refused)
+        return DATE if refused.key.startswith("ext_date") else ConversationHandler.END
+    await say(update, context, done, in_chat=True)
+    return ConversationHandler.END
+
+
+async def typed_date(update: Update, context: Context, pending: dict[str, Any]) -> int:
+    message = update.effective_message
+    assert message is not None
+    return await _request(update, context, pending, message.text or "")
+
+
+async def date_button(update: Update, context: Context, pending: dict[str, Any]) -> int:
+    query = update.callback_query
+    assert query is not None
+    parts = _ids(query.data)
+    if len(parts) != 3 or parse_id(parts[1], hash_allowed=False) != pending["issue"]:
+        await refuse(update, context, Refused("ans_bad_button"))
+        return DATE
+    await answer_query(query)
+    state = await _request(update, context, pending, f"+{parts[2]}")
+    if state == ConversationHandler.END:
+        await query.edit_message_reply_markup(None)
+    return state
+
+
+async def ask_refusal(update: Update, context: Context) -> int:
+    """不同意 tapped: check the person may decide, then ask why."""
+    query = update.callback_query
+    assert query is not None and context.user_data is not None
+    parts = _ids(query.data)
+    request_id = parse_id(parts[1], hash_allowed=False) if len(parts) == 2 else None
+    if request_id is None:
+        await refuse(update, context, Refused("ans_bad_button"))
+        return ConversationHandler.END
+    try:
+        issue_id = await services(context).extensions.check_decision(query.from_user.id, request_id)
+    except Refused as refused:
+        await refuse(update, context, refused)
+        return ConversationHandler.END
+    asked = prompts.begin(context, REFUSAL_PROMPT, issue_id)
+    context.user_data[_PENDING] = {"request": request_id, "issue": issue_id, "prompt": asked}
+    lang = await language(update, context)
+    await answer_query(query)
+    await context.bot.send_message(
+        query.from_user.id,
+        str(text(lang, "ext_ask_refusal", id=issue_id)),
+        parse_mode=ParseMode.HTML,
+    )
+    return REFUSAL
+
+
+async def receive_refusal(update: Update, context: Context, pending: dict[str, Any]) -> int:
+    message = update.effective_message
+    assert message is not None and update.effective_user is not None
+    try:
+        done = await services(context).extensions.refuse(
+            update.effective_user.id, pending["request"], message.text or ""
+        )
+    except Refused as refused:
+        await refuse(update, context, refused)
+        return REFUSAL if refused.key == "report_expect_text" else ConversationHandler.END
+    await say(update, context, done, in_chat=True)
+    return ConversationHandler.END
+
+
+async def cancel(update: Update, context: Context, pending: dict[str, Any]) -> int:
+    await reply(update, text(await language(update, context), "note_cancelled"))
+    return ConversationHandler.END
+
+
+Step = Callable[[Update, Context, dict[str, Any]], Coroutine[Any, Any, int]]
+
+
+def _answering(step: Step) -> Callable[[Update, Context], Coroutine[Any, Any, int]]:
+    """Input for the pending prompt, only while it is still the person's prompt and has
+    not expired; the prompt ends with the conversation."""
+
+    async def run(update: Update, context: Context) -> int:
+        assert context.user_data is not None
+        pending = context.user_data.get(_PENDING)
+        prompt = prompts.current(context)
+        if pending is None or prompt is None or pending.get("prompt") is not prompt:
+            context.user_data.pop(_PENDING, None)
+            return ConversationHandler.END
+        if prompts.expired(context, prompt.started_at):
+            context.user_data.pop(_PENDING, None)
+            prompts.finish(context)
+            if update.callback_query is not None:
+                await answer_query(update.callback_query)
+            await prompts.tell_expired(update, context, prompt)
+            return ConversationHandler.END
+        asked = services(context).clock.now()
+        state = await step(update, context, pending)
+        if state == ConversationHandler.END:
+            context.user_data.pop(_PENDING, None)
+            prompts.finish(context)
+        else:
+            pending["prompt"] = prompts.begin(context, prompt.kind, prompt.issue_id, at=asked)
+        return state
+
+    return run
+
+
+async def timed_out(update: Update, context: Context) -> None:
+    assert context.user_data is not None
+    pending = context.user_data.pop(_PENDING, None)
+    prompt = prompts.current(context)
+    if pending is not None and prompt is not None and pending.get("prompt") is prompt:
+        prompts.finish(context)
+        await prompts.tell_expired(update, context, prompt)
+
+
+def extension_conversation(prompt_minutes: int) -> ConversationHandler[Context]:
+    private_text = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & filters.TEXT
+    return conversation(
+        entry_points=[
+            CallbackQueryHandler(ask_reason, pattern=r"^(ext|hold):\d+$"),
+            CallbackQueryHandler(ask_refusal, pattern=r"^xn:\d+$"),
+        ],
+        states={
+            REASON: [MessageHandler(private_text & ~filters.COMMAND, _answering(receive_reason))],
+            DATE: [
+                MessageHandler(private_text & ~filters.COMMAND, _answering(typed_date)),
+                CallbackQueryHandler(_answering(date_button), pattern=r"^xd:"),
+            ],
+            REFUSAL: [MessageHandler(private_text & ~filters.COMMAND, _answering(receive_refusal))],
+            ConversationHandler.TIMEOUT: [TypeHandler(Update, timed_out)],
+        },
+        fallbacks=[CommandHandler("cancel", _answering(cancel))],
+        per_chat=False,
+        allow_reentry=True,
+        conversation_timeout=timedelta(minutes=prompt_minutes),
+        name="extension",
+    )
+
+
+async def approve(update: Update, context: Context) -> None:
+    """同意: acts at once."""
+    query = update.callback_query
+    assert query is not None
+    parts = _ids(query.data)
+    request_id = parse_id(parts[1], hash_allowed=False) if len(parts) == 2 else None
+    if request_id is None:
+        await refuse(update, context, Refused("ans_bad_button"))
+        return
+    try:
+        done = await services(context).extensions.approve(query.from_user.id, request_id)
+    except Refused as refused:
+        await refuse(update, context, refused)
+        return
+    await say(update, context, done)
+    await query.edit_message_reply_markup(None)
+
+
+async def review(update: Update, context: Context) -> None:
+    """继续办理 / 延长挂账 / 关闭 on a 挂账 due for review: acts at once."""
+    query = update.callback_query
+    assert query is not None
+    parts = _ids(query.data)
+    issue_id = parse_id(parts[1], hash_allowed=False) if len(parts) == 3 else None
+    if issue_id is None:
+        await refuse(update, context, Refused("ans_bad_button"))
+        return
+    try:
+        done = await services(context).extensions.review(query.from_user.id, issue_id, parts[2])
+    except Refused as refused:
+        await refuse(update, context, refused)
+        return
+    await say(update, context, done)
+    await query.edit_message_reply_markup(None)
+
+
+def decision_handlers() -> list[CallbackQueryHandler[Context, None]]:
+    return [
+        CallbackQueryHandler(approve, pattern=r"^xy:\d+$"),
+        CallbackQueryHandler(review, pattern=r"^hv:\d+:[a-z]+$"),
+    ]
