@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 from telegram.request import BaseRequest, RequestData
 
 from bot.records import OutboxState
-from bot.transport import DEFAULT_NONE, Timeout
+from bot.transport import DEFAULT_NONE, Timeout, WrappingRequest
 from storage import monitoring
 from storage.db import Database
 
@@ -147,7 +147,7 @@ async def health_problem(
     return None
 
 
-class MeteredRequest(BaseRequest):
+class MeteredRequest(WrappingRequest):
     """Wraps a request object and counts every call by method and outcome."""
 
     def __init__(
@@ -156,19 +156,9 @@ class MeteredRequest(BaseRequest):
         metrics: Metrics,
         now: Callable[[], float],
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.metrics = metrics
         self.now = now
-
-    @property
-    def read_timeout(self) -> float | None:
-        return self.inner.read_timeout
-
-    async def initialize(self) -> None:
-        await self.inner.initialize()
-
-    async def shutdown(self) -> None:
-        await self.inner.shutdown()
 
     async def do_request(
         self,
@@ -182,14 +172,14 @@ class MeteredRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         api_method = url.rsplit("/", 1)[-1]
         try:
-            status, body = await self.inner.do_request(
+            status, body = await self.forward(
                 url,
                 method,
                 request_data,
-                read_timeout=read_timeout,
-                write_timeout=write_timeout,
-                connect_timeout=connect_timeout,
-                pool_timeout=pool_timeout,
+                read_timeout,
+                write_timeout,
+                connect_timeout,
+                pool_timeout,
             )
         except Exception:
             self.metrics.api_call(api_method, "network_error")

@@ -51,7 +51,46 @@ def backlog_of(application: Application) -> Callable[[], int]:  # type: ignore[t
     return backlog
 
 
-class BacklogGatedPolling(BaseRequest):
+class WrappingRequest(BaseRequest):
+    """A request object that wraps another: it starts, stops and times out as `inner`
+    does, and `forward` passes a call on unchanged. Subclasses add what they are for
+    around `forward` in their `do_request`."""
+
+    def __init__(self, inner: BaseRequest) -> None:
+        self.inner = inner
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self.inner.read_timeout
+
+    async def initialize(self) -> None:
+        await self.inner.initialize()
+
+    async def shutdown(self) -> None:
+        await self.inner.shutdown()
+
+    async def forward(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None,
+        read_timeout: Timeout,
+        write_timeout: Timeout,
+        connect_timeout: Timeout,
+        pool_timeout: Timeout,
+    ) -> tuple[int, bytes]:
+        return await self.inner.do_request(
+            url,
+            method,
+            request_data,
+            read_timeout=read_timeout,
+            write_timeout=write_timeout,
+            connect_timeout=connect_timeout,
+            pool_timeout=pool_timeout,
+        )
+
+
+class BacklogGatedPolling(WrappingRequest):
     """Wraps the request object used for `getUpdates`: before each call it waits (at most
     `max_wait` seconds) while `backlog()` says fetched updates are still queued.
 
@@ -66,19 +105,9 @@ class BacklogGatedPolling(BaseRequest):
         backlog: Callable[[], int] = lambda: 0,
         max_wait: float = MAX_BACKLOG_WAIT_SECONDS,
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.backlog = backlog
         self.max_wait = max_wait
-
-    @property
-    def read_timeout(self) -> float | None:
-        return self.inner.read_timeout
-
-    async def initialize(self) -> None:
-        await self.inner.initialize()
-
-    async def shutdown(self) -> None:
-        await self.inner.shutdown()
 
     async def do_request(
         self,
@@ -94,14 +123,8 @@ class BacklogGatedPolling(BaseRequest):
         while self.backlog() > 0 and waited < self.max_wait:
             await asyncio.sleep(BACKLOG_CHECK_SECONDS)
             waited += BACKLOG_CHECK_SECONDS
-        return await self.inner.do_request(
-            url,
-            method,
-            request_data,
-            read_timeout=read_timeout,
-            write_timeout=write_timeout,
-            connect_timeout=connect_timeout,
-            pool_timeout=pool_timeout,
+        return await self.forward(
+            url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
         )
 
 
