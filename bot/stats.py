@@ -60,6 +60,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.clock import to_epoch
+from bot.lifecycle import OPEN_STATES
 
 DAY = 86400
 OVERDUE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
@@ -68,8 +69,8 @@ OVERDUE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("3-7d", 3 * DAY, 7 * DAY),
     (">7d", 7 * DAY, None),
 )
-OPEN = frozenset({"reported", "dispatched", "acknowledged", "transferred", "reopened", "closing"})
-"""Open for the figures; an issue in 挂账 ("held") is not."""
+OPEN = frozenset(state.value for state in OPEN_STATES)
+"""Open for the figures (the lifecycle's open states); an issue in 挂账 ("held") is not."""
 RESOLVED = frozenset({"resolved", "closed"})
 GOOD_RATINGS = frozenset({"satisfied", "fair"})
 

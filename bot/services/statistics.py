@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from bot.chart_process import chart_in_child
 from bot.clock import Clock, to_epoch
 from bot.i18n import Html, plain
+from bot.organisation import DAY_NAMES
 from bot.permissions import Actor
 from bot.services.notices import Notices
 from bot.services.refusal import Refused
@@ -36,8 +37,6 @@ from storage import org as org_store
 from storage import outbox, people
 from storage import stats as store
 from storage.db import Database
-
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ class StatisticsService:
         self.clock = clock
         self.zone = zone
         self.notices = notices
-        self.weekday = WEEKDAYS.index(weekday)
+        self.weekday = DAY_NAMES.index(weekday)
         self.at = at
         self.on_commit = on_commit
 
