@@ -267,6 +267,8 @@ class Whistle:
         self.db = Database(settings.database)
         self.lock = InstanceLock(settings.database)
         self.services = build_services(settings, self.clock, self.db)
+        # The running bot shows times in one zone: an import in another is refused.
+        self.services.organisations.zone = self.services.zone.key
         self.services.people.on_invite = redact_invite_code
         self.application: Application | None = None  # type: ignore[type-arg]
         self.sender: OutboxSender | None = None
@@ -469,17 +471,20 @@ class Whistle:
             request_log.removeFilter(_errors_dropped)
 
     async def _check_time_zone(self) -> None:
-        """Deadlines and rosters follow the organisation file's time zone, cards and
-        statistics show times in WHISTLE_TIMEZONE: if they differ, every time shown would
-        be off, so the bot does not start."""
+        """Deadlines and rosters follow the organisation file's time zone; cards and
+        statistics show times in the zone the bot runs in (the file's, read at start, or
+        WHISTLE_TIMEZONE where set). If they differ every time shown would be off, so the
+        bot does not start."""
         try:
             org = await self.services.organisations.current()
         except OrganisationMissing:
             return
-        if org.timezone.key != self.settings.timezone:
+        running = self.services.zone.key
+        if org.timezone.key != running:
             raise ConfigurationError(
-                f"WHISTLE_TIMEZONE is {self.settings.timezone} but the organisation file says "
-                f"timezone = {org.timezone.key!r}; set both to the same zone"
+                f"WHISTLE_TIMEZONE is {running} but the organisation file says "
+                f"timezone = {org.timezone.key!r}; set both to the same zone, or leave "
+                "WHISTLE_TIMEZONE empty (the file's zone is the street's)"
             )
 
     async def _sweep_deadlines(self, context: Context) -> None:

@@ -9,6 +9,7 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -29,8 +30,9 @@ from bot.permissions import Role
 from bot.records import Grant
 from bot.services import Refused, build_services
 from bot.services.organisation import OrganisationMissing
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import DEFAULT_ZONE, Settings, SettingsError, load_settings
 from storage.db import Database, DatabaseUnavailable
+from storage.org import stored_source_of
 
 log = logging.getLogger("whistle")
 
@@ -528,6 +530,32 @@ async def _backup(settings: Settings, path: Path) -> int:
     return 0
 
 
+def with_street_zone(settings: Settings, *, importing: bool = False) -> Settings:
+    """The street's time zone is the organisation file's; WHISTLE_TIMEZONE, when set, is a
+    check. Unset, it is read from WHISTLE_ORG_FILE, else from the organisation stored in
+    the database, else it is Asia/Shanghai. For `org import` the file being imported is
+    checked against what runs now: the setting, else the stored organisation (a fresh
+    database takes the file's zone)."""
+    if settings.timezone is not None:
+        return settings
+    zone: str | None = None
+    sources: list[Callable[[], str | None]] = [lambda: stored_source_of(settings.database)]
+    if settings.org_file is not None and not importing:
+        org_file = settings.org_file
+        sources.insert(0, lambda: read_organisation_text(org_file))
+    for source in sources:
+        try:
+            toml_text = source()
+            if toml_text is not None:
+                zone = parse_organisation(toml_text).timezone.key
+                break
+        except OrganisationInvalid:
+            continue  # the command itself says what is wrong with the file
+    if zone is None and importing:
+        return settings
+    return settings.model_copy(update={"timezone": zone or DEFAULT_ZONE})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -538,6 +566,8 @@ def main(argv: list[str] | None = None) -> int:
         for line in invalid.problems:
             print(f"whistle: {line}", file=sys.stderr)
         return 2
+    importing = args.command == "org" and args.action == "import"
+    settings = with_street_zone(settings, importing=importing)
     configure_logging(
         "WARNING" if args.command == "demo" else settings.log_level.upper(),
         settings.log_format,

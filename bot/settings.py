@@ -21,6 +21,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.numbers import parse_id
 
 PREFIX = "WHISTLE_"
+DEFAULT_ZONE = "Asia/Shanghai"
+"""The street's zone where neither WHISTLE_TIMEZONE nor an organisation file says one."""
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -82,7 +84,9 @@ class Settings(BaseSettings):
     database: Path = Path("whistle.db")
     org_file: Path | None = None
     admin_ids: Annotated[list[int], NoDecode] = []
-    timezone: str = "Asia/Shanghai"
+    timezone: str | None = None
+    """Optional: the organisation file's `timezone` is the street's. Set, it is a check —
+    a file in another zone is refused and the bot does not start."""
     language: Literal["zh", "en"] = "zh"
     invite_days: Annotated[int, Field(gt=0, le=365)] = 7
     max_photos: Annotated[int, Field(gt=0, le=10)] = 10
@@ -138,7 +142,9 @@ class Settings(BaseSettings):
 
     @field_validator("timezone")
     @classmethod
-    def _known_zone(cls, value: str) -> str:
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):

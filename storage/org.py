@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -119,6 +122,17 @@ async def stored_source(conn: aiosqlite.Connection) -> str | None:
     """The text of the organisation file last imported (None before the first import)."""
     row = await fetch_one(conn, "SELECT toml FROM org_source WHERE id = 1")
     return row["toml"] if row else None
+
+
+def stored_source_of(path: Path) -> str | None:
+    """The organisation file last imported into the database at `path`, read without
+    opening it for writing (None: no such database, or nothing imported yet)."""
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            row = conn.execute("SELECT toml FROM org_source WHERE id = 1").fetchone()
+    except sqlite3.Error:
+        return None
+    return str(row[0]) if row else None
 
 
 async def read_directory(conn: aiosqlite.Connection) -> Directory:

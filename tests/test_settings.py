@@ -56,7 +56,7 @@ def test_an_empty_value_means_not_set(tmp_path: Path, monkeypatch: pytest.Monkey
     assert settings.telegram_file_url is None
     assert settings.admin_ids == []
     assert settings.proxy is None
-    assert settings.timezone == "Asia/Shanghai"
+    assert settings.timezone is None  # the organisation file's zone is the street's
 
 
 @pytest.mark.parametrize(
@@ -177,3 +177,33 @@ async def test_the_bot_waits_for_an_unreachable_bot_api_and_starts_when_it_answe
         await asyncio.gather(starting, return_exceptions=True)
         await whistle.stop()
         await api.stop()
+
+
+BERLIN = (ROOT / "bot" / "data" / "district.toml").read_text(encoding="utf-8").replace(
+    'timezone = "Asia/Shanghai"', 'timezone = "Europe/Berlin"'
+)
+
+
+def test_the_organisation_files_zone_is_the_streets_without_the_setting(tmp_path: Path) -> None:
+    (tmp_path / "berlin.toml").write_text(BERLIN, encoding="utf-8")
+    env = {"WHISTLE_DATABASE": str(tmp_path / "w.db")}
+    imported = whistle(tmp_path, "org", "import", "berlin.toml", env=env)
+    assert imported.returncode == 0, imported.stderr
+    shown = whistle(tmp_path, "stats", "--format", "json", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert '"starts": "' in shown.stdout and "+01:00" in shown.stdout  # Berlin in winter
+
+
+def test_an_import_in_another_zone_than_the_stored_one_is_refused(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "bot" / "data" / "district.toml", tmp_path / "district.toml")
+    (tmp_path / "berlin.toml").write_text(BERLIN, encoding="utf-8")
+    env = {"WHISTLE_DATABASE": str(tmp_path / "w.db")}
+    assert whistle(tmp_path, "org", "import", "district.toml", env=env).returncode == 0
+    refused = whistle(tmp_path, "org", "import", "berlin.toml", env=env)
+    assert refused.returncode == 1
+    assert "'Europe/Berlin' differs" in refused.stderr and "Asia/Shanghai" in refused.stderr
+    # Set on purpose, the new zone is taken.
+    moved = whistle(
+        tmp_path, "org", "import", "berlin.toml", env={**env, "WHISTLE_TIMEZONE": "Europe/Berlin"}
+    )
+    assert moved.returncode == 0, moved.stderr

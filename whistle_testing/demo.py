@@ -16,7 +16,7 @@ from bot.app import Whistle
 from bot.clock import ManualClock
 from bot.organisation import parse_organisation
 from bot.services.statistics import Scope
-from bot.settings import Settings
+from bot.settings import DEFAULT_ZONE, Settings
 from whistle_testing import ApiCall, LoopbackBotApi, SentMessage, SimulatedUser
 
 PEOPLE: dict[int, str] = parse_organisation(
@@ -89,7 +89,7 @@ def _demo_start(zone: ZoneInfo) -> datetime:
 
 
 async def run_demo(settings: Settings, keep: Path | None = None, quiet: bool = False) -> int:
-    zone = ZoneInfo(settings.timezone)
+    zone = ZoneInfo(settings.timezone or DEFAULT_ZONE)
     clock = ManualClock(_demo_start(zone))
     folder = keep or Path(tempfile.mkdtemp(prefix="whistle-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -123,7 +123,7 @@ async def run_demo(settings: Settings, keep: Path | None = None, quiet: bool = F
     worker, admin = people[2001], people[3001]
     narrator.say(
         f"Whistle demo — {clock.now().astimezone(zone):%Y-%m-%d %H:%M} "
-        f"({settings.timezone}); database {folder / 'whistle.db'}"
+        f"({zone.key}); database {folder / 'whistle.db'}"
     )
     try:
         async with Whistle(demo_settings, clock) as whistle:

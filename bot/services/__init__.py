@@ -18,7 +18,7 @@ from bot.services.people import PeopleService
 from bot.services.refusal import Refused
 from bot.services.reports import ReportService
 from bot.services.statistics import StatisticsService
-from bot.settings import Settings
+from bot.settings import DEFAULT_ZONE, Settings
 from storage.db import Database
 
 
@@ -41,7 +41,7 @@ class Services:
 
 
 def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
-    zone = ZoneInfo(settings.timezone)
+    zone = ZoneInfo(settings.timezone or DEFAULT_ZONE)
     organisations = OrganisationService(db, clock, zone=settings.timezone)
     languages = Languages(settings.language)
     people_service = PeopleService(
