@@ -480,10 +480,10 @@ async def _stats(
             ).encode()
         elif form == "csv":
             rows = statistics.rows(label, scope)
-            data = await asyncio.to_thread(report_csv, report, rows, names, svc.zone)
+            data = await asyncio.to_thread(report_csv, report, rows, names, svc.zone, lang)
         elif form == "xlsx":
             rows = statistics.rows(label, scope)
-            data = await asyncio.to_thread(report_xlsx, report, rows, names, svc.zone)
+            data = await asyncio.to_thread(report_xlsx, report, rows, names, svc.zone, lang)
         else:
             trend = await statistics.trend(label, scope)
             data = await asyncio.to_thread(report_chart, report, trend, names, lang)
