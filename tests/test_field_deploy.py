@@ -454,11 +454,11 @@ async def test_id_in_a_group_shows_the_group_and_a_stranger_sees_their_own(
     assert str(group) in answer.text
     stranger = street.person(5555, "路人")
     await stranger.send("你好")
-    refusal = await stranger.expect("仅对本街道")
+    refusal = await stranger.expect("仅供本街道")
     assert "5555" in refusal.text
     mark = stranger.mark()
     await stranger.send("/start")
-    assert "5555" in (await stranger.expect("仅对本街道", mark)).text
+    assert "5555" in (await stranger.expect("仅供本街道", mark)).text
 
 
 # --- the new settings ----------------------------------------------------------------------
