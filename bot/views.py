@@ -361,14 +361,17 @@ def timeline(
         actor = names.person(event.actor_id) if event.actor_id else plain(lang, "system")
         detail = ""
         if event.action in ("dispatch", "reroute"):
-            detail = f" → {names.department(event.department_code)}"
+            department = names.department(event.department_code)
             if event.assignee_id:
-                detail += f" · {names.person(event.assignee_id)}"
+                member = names.person(event.assignee_id)
+                detail = plain(lang, "tl_to_member", department=department, member=member)
+            else:
+                detail = plain(lang, "tl_to", department=department)
         note = event.note
         if note and event.action == "rate":
             note = plain(lang, f"rating_{note}")
         if note:
-            detail += f"：{note}" if lang == "zh" else f": {note}"
+            detail += plain(lang, "tl_note", note=note)
         lines.append(
             text(
                 lang,

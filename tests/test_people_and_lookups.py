@@ -130,7 +130,7 @@ async def test_my_todo_and_issue(street: Street) -> None:
     await worker.send(f"/issue {first}")
     await worker.expect("第一件")
     timeline = await worker.expect("处置全过程")
-    assert "上报" in timeline.text and "派发 → 城管执法中队 · 张伟" in timeline.text
+    assert "上报" in timeline.text and "派发 → 城管执法中队（张伟）" in timeline.text
     await worker.send("/issue abc")
     await worker.expect("用法：/issue")
     await worker.send("/issue 999")

@@ -354,4 +354,7 @@ MESSAGES: dict[str, str] = {
     "sum_ack_p90": "time to accept, 90% within (s)",
     "sum_resolve_median": "time to resolve, median (s)",
     "sum_resolve_p90": "time to resolve, 90% within (s)",
+    "tl_to": " → {department}",
+    "tl_to_member": " → {department} ({member})",
+    "tl_note": ": {note}",
 }

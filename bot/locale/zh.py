@@ -363,4 +363,7 @@ MESSAGES: dict[str, str] = {
     "sum_ack_p90": "报到用时 90% 分位（秒）",
     "sum_resolve_median": "办结用时中位数（秒）",
     "sum_resolve_p90": "办结用时 90% 分位（秒）",
+    "tl_to": " → {department}",
+    "tl_to_member": " → {department}（{member}）",
+    "tl_note": "：{note}",
 }
