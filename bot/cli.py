@@ -252,6 +252,9 @@ async def _run(settings: Settings) -> None:
         if starting.done():
             starting.result()
             log.info("Whistle is running; Ctrl+C stops it")
+            from bot.chart_process import check_cjk_font
+
+            await check_cjk_font()
             await stopping
     finally:
         for task in (starting, stopping):

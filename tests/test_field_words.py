@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 import re
 import zipfile
@@ -196,3 +197,16 @@ def test_the_trend_leaves_a_gap_for_a_week_without_reports() -> None:
     trend = [("2026-W47", Figures()), ("2026-W48", Figures(received=2, acknowledged=1))]
     values = trend_rates(trend, "response_rate")
     assert math.isnan(values[0]) and values[1] == 50.0
+
+
+async def test_without_a_cjk_font_the_log_says_so_once(caplog: pytest.LogCaptureFixture) -> None:
+    from bot import chart_process
+    from bot.stats_views import CJK_FONTS
+
+    with caplog.at_level(logging.WARNING, logger="bot.chart_process"):
+        font = await chart_process.check_cjk_font()
+    assert font is None or font in CJK_FONTS
+    warnings = [r for r in caplog.records if "no CJK font" in r.getMessage()]
+    assert len(warnings) == (1 if font is None else 0)
+    if warnings:
+        assert "font cache" in warnings[0].getMessage()
