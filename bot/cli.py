@@ -58,7 +58,7 @@ def _command_parser(
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="whistle",
-        description="街巷吹哨、部门报到 — grid issue reporting bot. " + SETTINGS_NOTE,
+        description="街乡吹哨、部门报到 — grid issue reporting bot. " + SETTINGS_NOTE,
         epilog="examples:\n"
         "  whistle doctor                      check the whole setup\n"
         "  whistle org import district.toml    load the organisation\n"
