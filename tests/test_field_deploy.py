@@ -379,12 +379,12 @@ async def test_stopping_while_the_chart_is_drawn_kills_it_and_the_next_start_sen
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):  # killed and reaped
         os.kill(pid, 0)
-    assert [c for c in street.api.calls if "2026-W47" in str(c.params.get("text", ""))] == []
+    assert [c for c in street.api.calls if "2026 年第 47 周" in str(c.params.get("text", ""))] == []
     # The next start (a chart that draws) sends the report that was not sent.
     monkeypatch.undo()
     street.whistle = Whistle(street.settings, street.clock)
     await street.whistle.start()
-    await street.person(3001).expect("2026-W47", timeout=60)
+    await street.person(3001).expect("2026 年第 47 周", timeout=60)
 
 
 # --- README, deploy/ and the command line -------------------------------------------------
