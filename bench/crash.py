@@ -130,7 +130,7 @@ async def report(worker: SimulatedUser, rng: random.Random, outcome: Outcome) ->
             await worker.tap(prompt, "跳过")
         prompt = await worker.expect("请发送位置", mark, 30)
         await worker.send_location(39.9 + rng.random() / 100, 116.4 + rng.random() / 100)
-        await worker.tap(await worker.expect("紧急吗", mark, 30), rng.choice(["一般", "紧急"]))
+        await worker.tap(await worker.expect("紧急程度", mark, 30), rng.choice(["一般", "紧急"]))
         await worker.tap(await worker.expect("请核对", mark, 30), "提交")
         receipt = await worker.expect("已上报", mark, 30)
     except (AssertionError, LookupError, TimeoutError):

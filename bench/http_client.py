@@ -55,7 +55,7 @@ def send_message() -> RequestData:
         [
             [
                 InlineKeyboardButton("🙋 报到", callback_data="ack:1"),
-                InlineKeyboardButton("↩️ 转派", callback_data="tr:1"),
+                InlineKeyboardButton("↩️ 退回", callback_data="tr:1"),
             ]
         ]
     )

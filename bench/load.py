@@ -184,7 +184,7 @@ async def one_report(
     await worker.expect("请发送位置", mark, 20)
     counter.handled()
     await worker.send_location(39.9, 116.4)
-    prompt = await worker.expect("紧急吗", mark, 20)
+    prompt = await worker.expect("紧急程度", mark, 20)
     counter.handled()
     await worker.tap(prompt, "一般")
     summary = await worker.expect("请核对", mark, 20)

@@ -1,4 +1,4 @@
-"""Whistle: 街巷吹哨、部门报到 — grid issue reporting, dispatch and response statistics."""
+"""Whistle: 街乡吹哨、部门报到 — grid issue reporting, dispatch and response statistics."""
 
 import os
 

@@ -70,7 +70,46 @@ async def chart_in_child(
     return await asyncio.to_thread(report_chart, report, trend, names, lang)
 
 
+NO_CJK_FONT = (
+    "no CJK font is installed: the charts' labels fall back to codes and English. Install "
+    "one (e.g. apt-get install fonts-noto-cjk) and clear matplotlib's font cache "
+    "(rm -rf ~/.cache/matplotlib) so that it is found"
+)
+
+
+async def check_cjk_font(seconds: float = CHART_SECONDS) -> str | None:
+    """The CJK font the charts will use, found by a child (so the bot does not load
+    matplotlib); without one, the log says so (once, at start)."""
+    try:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            __name__,
+            "--font",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            out, _ = await asyncio.wait_for(child.communicate(), seconds)
+        except (TimeoutError, asyncio.CancelledError):
+            child.kill()
+            await child.wait()
+            raise
+    except (OSError, TimeoutError) as exc:
+        log.warning("could not look for a CJK font (%s)", exc)
+        return None
+    font = out.decode("utf-8", "replace").strip() or None
+    if font is None:
+        log.warning(NO_CJK_FONT)
+    return font
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--font"]:
+        from bot.stats_views import _cjk_font
+
+        print(_cjk_font() or "")
+        return
     report, trend, names, lang = pickle.loads(sys.stdin.buffer.read())
     sys.stdout.buffer.write(report_chart(report, trend, names, lang))
     sys.stdout.buffer.flush()

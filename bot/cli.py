@@ -67,7 +67,7 @@ def _said(settings: Settings, refused: Refused) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="whistle",
-        description="街巷吹哨、部门报到 — grid issue reporting bot. " + SETTINGS_NOTE,
+        description="街乡吹哨、部门报到 — grid issue reporting bot. " + SETTINGS_NOTE,
         epilog="examples:\n"
         "  whistle doctor                      check the whole setup\n"
         "  whistle org import district.toml    load the organisation\n"
@@ -260,6 +260,9 @@ async def _run(settings: Settings) -> None:
         if starting.done():
             starting.result()
             log.info("Whistle is running; Ctrl+C stops it")
+            from bot.chart_process import check_cjk_font
+
+            await check_cjk_font()
             await stopping
     finally:
         for task in (starting, stopping):
@@ -495,10 +498,10 @@ async def _stats(
             ).encode()
         elif form == "csv":
             rows = statistics.rows(label, scope)
-            data = await asyncio.to_thread(report_csv, report, rows, names, svc.zone)
+            data = await asyncio.to_thread(report_csv, report, rows, names, svc.zone, lang)
         elif form == "xlsx":
             rows = statistics.rows(label, scope)
-            data = await asyncio.to_thread(report_xlsx, report, rows, names, svc.zone)
+            data = await asyncio.to_thread(report_xlsx, report, rows, names, svc.zone, lang)
         else:
             trend = await statistics.trend(label, scope)
             data = await asyncio.to_thread(report_chart, report, trend, names, lang)

@@ -5,38 +5,104 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from bot.clock import from_epoch
 from bot.i18n import Html, plain, text
-from bot.stats import OVERDUE_BUCKETS, Figures, GroupFigures, IssueRow, WeeklyReport, is_overdue
-from bot.views import Names, duration
+from bot.stats import (
+    OVERDUE_BUCKETS,
+    Figures,
+    GroupFigures,
+    IssueRow,
+    WeeklyReport,
+    is_overdue,
+    parse_week,
+    week_bounds,
+)
+from bot.views import Names, duration, state_name
 
 TREND_WEEKS = 8
 
 
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.0f}%"
+def _percent(lang: str, value: float | None) -> str:
+    return plain(lang, "st_none") if value is None else f"{value * 100:.0f}%"
 
 
-def _change_points(now: float | None, before: float | None) -> str:
+def _signed(delta: float) -> str:
+    return f"{delta:+.0f}"
+
+
+def _change_points(lang: str, now: float | None, before: float | None) -> str:
+    """（较上周 +5 个百分点）, （与上周持平）, or nothing when a week has no rate."""
     if now is None or before is None:
         return ""
-    points = (now - before) * 100
-    return f"（{points:+.0f}pt）" if abs(points) >= 0.5 else "（±0）"
+    points = round((now - before) * 100)
+    phrase = (
+        plain(lang, "st_vs_points", delta=_signed(points)) if points else plain(lang, "st_vs_same")
+    )
+    return plain(lang, "st_change", change=phrase)
 
 
-def _change_count(now: int, before: int) -> str:
-    return f"（{now - before:+d}）" if now != before else "（±0）"
+def _versus(lang: str, now: int, before: int) -> str:
+    """较上周 +2, or 与上周持平."""
+    if now == before:
+        return plain(lang, "st_vs_same")
+    return plain(lang, "st_vs_count", delta=_signed(now - before))
+
+
+def _rate(lang: str, value: float | None) -> str:
+    return "" if value is None else plain(lang, "st_rate", rate=_percent(lang, value))
 
 
 def _span(lang: str, seconds: int | None) -> str:
-    if seconds is None:
-        return "-"
-    return duration(lang, timedelta(seconds=seconds))
+    return plain(lang, "st_none") if seconds is None else duration(lang, timedelta(seconds=seconds))
+
+
+def _month(lang: str, month: int) -> str:
+    return plain(lang, "month_names").split(",")[month - 1]
+
+
+def day_in_words(lang: str, day: date) -> str:
+    """11 月 23 日 / 23 November."""
+    return plain(lang, "st_date", month=_month(lang, day.month), day=day.day)
+
+
+def moment_in_words(lang: str, instant: datetime, zone: ZoneInfo) -> str:
+    """11 月 30 日 09:00 in the street's time zone."""
+    local = instant.astimezone(zone)
+    return plain(lang, "st_moment", date=day_in_words(lang, local.date()), time=f"{local:%H:%M}")
+
+
+def week_in_words(lang: str, label: str, zone: ZoneInfo) -> str:
+    """2026-W48 → 2026 年第 48 周（11 月 23 日—29 日）; the ISO label stays in files and on
+    the command line."""
+    year, number = parse_week(label)
+    starts, ends = week_bounds(label, zone)
+    first, last = starts.date(), (ends - timedelta(days=1)).date()
+    if first.month == last.month:
+        span = plain(
+            lang, "st_span_month", month=_month(lang, first.month), start=first.day, end=last.day
+        )
+    else:
+        span = plain(lang, "st_span", start=day_in_words(lang, first), end=day_in_words(lang, last))
+    return plain(lang, "st_week", year=year, number=number, span=span)
+
+
+OVERDUE_BUCKET_KEYS = {
+    "0-1d": "st_bucket_0_1d",
+    "1-3d": "st_bucket_1_3d",
+    "3-7d": "st_bucket_3_7d",
+    ">7d": "st_bucket_over_7d",
+}
+"""The catalogue key for each of bot/stats.py's OVERDUE_BUCKETS."""
+
+
+def _department(lang: str, names: Names, code: str | None) -> str:
+    return names.department(code) if code else plain(lang, "nobody")
 
 
 def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, scope: str) -> Html:
@@ -45,14 +111,15 @@ def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, s
         text(
             lang,
             "st_title",
-            week=report.week,
+            week=week_in_words(lang, report.week, zone),
             scope=scope,
-            start=report.starts.astimezone(zone).strftime("%m-%d"),
-            end=(report.ends - timedelta(seconds=1)).astimezone(zone).strftime("%m-%d"),
-            as_of=report.as_of.astimezone(zone).strftime("%m-%d %H:%M"),
+            as_of=moment_in_words(lang, report.as_of, zone),
         ),
         text(
-            lang, "st_received", n=now.received, change=_change_count(now.received, before.received)
+            lang,
+            "st_received",
+            n=now.received,
+            change=plain(lang, "st_change", change=_versus(lang, now.received, before.received)),
         ),
     ]
     for key in (
@@ -65,38 +132,54 @@ def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, s
     ):
         value, previous = getattr(now, key), getattr(before, key)
         lines.append(
-            text(lang, f"st_{key}", value=_percent(value), change=_change_points(value, previous))
+            text(
+                lang,
+                f"st_{key}",
+                value=_percent(lang, value),
+                change=_change_points(lang, value, previous),
+            )
         )
-    lines.append(
-        text(
-            lang,
-            "st_ack_time",
-            median=_span(lang, now.ack_median),
-            p90=_span(lang, now.ack_p90),
-            waiting=now.not_acknowledged,
+    if now.ack_median is None:
+        lines.append(text(lang, "st_ack_time_none", waiting=now.not_acknowledged))
+    else:
+        lines.append(
+            text(
+                lang,
+                "st_ack_time",
+                median=_span(lang, now.ack_median),
+                p90=_span(lang, now.ack_p90),
+                waiting=now.not_acknowledged,
+            )
         )
-    )
-    lines.append(
-        text(
-            lang,
-            "st_resolve_time",
-            median=_span(lang, now.resolve_median),
-            p90=_span(lang, now.resolve_p90),
+    if now.resolve_median is None:
+        lines.append(text(lang, "st_resolve_time_none"))
+    else:
+        lines.append(
+            text(
+                lang,
+                "st_resolve_time",
+                median=_span(lang, now.resolve_median),
+                p90=_span(lang, now.resolve_p90),
+            )
         )
-    )
-    buckets = " ".join(
-        f"{name} {now.overdue_buckets.get(name, 0)}" for name, _, _ in OVERDUE_BUCKETS
-    )
-    lines.append(
-        text(
-            lang,
-            "st_overdue",
-            n=now.overdue,
-            open=now.overdue_open,
-            buckets=buckets,
-            change=_change_count(now.overdue, before.overdue),
+    overdue_change = plain(lang, "st_change", change=_versus(lang, now.overdue, before.overdue))
+    if now.overdue_open:
+        buckets = plain(lang, "st_list_separator").join(
+            plain(lang, OVERDUE_BUCKET_KEYS[name], n=now.overdue_buckets.get(name, 0))
+            for name, _, _ in OVERDUE_BUCKETS
         )
-    )
+        lines.append(
+            text(
+                lang,
+                "st_overdue",
+                n=now.overdue,
+                open=now.overdue_open,
+                buckets=buckets,
+                change=overdue_change,
+            )
+        )
+    else:
+        lines.append(text(lang, "st_overdue_no_open", n=now.overdue, change=overdue_change))
     for row in report.oldest_overdue[:5]:
         lines.append(
             text(
@@ -104,8 +187,8 @@ def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, s
                 "st_overdue_line",
                 id=row.id,
                 category=names.category(row.category),
-                department=names.department(row.department),
-                reported=from_epoch(row.reported_at).astimezone(zone).strftime("%m-%d %H:%M"),
+                department=_department(lang, names, row.department),
+                reported=moment_in_words(lang, from_epoch(row.reported_at), zone),
             )
         )
     for key in ("reopened", "escalated", "transferred"):
@@ -114,8 +197,8 @@ def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, s
                 lang,
                 f"st_{key}",
                 n=getattr(now, key),
-                rate=_percent(getattr(now, f"{key}_rate")),
-                change=_change_count(getattr(now, key), getattr(before, key)),
+                rate=_rate(lang, getattr(now, f"{key}_rate")),
+                change=_versus(lang, getattr(now, key), getattr(before, key)),
             )
         )
     if any(report.closures.values()):
@@ -158,11 +241,11 @@ def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, s
                     lang,
                     "st_department_line",
                     rank=rank,
-                    name=names.department(group.key),
+                    name=_department(lang, names, group.key),
                     received=f.received,
-                    ack=_percent(f.on_time_response_rate),
-                    resolved=_percent(f.on_time_resolution_rate),
-                    satisfied=_percent(f.satisfaction_rate),
+                    ack=_percent(lang, f.on_time_response_rate),
+                    resolved=_percent(lang, f.on_time_resolution_rate),
+                    satisfied=_percent(lang, f.satisfaction_rate),
                 )
             )
     return Html("\n".join(lines))
@@ -190,7 +273,7 @@ def report_json(report: WeeklyReport, names: Names) -> dict[str, Any]:
         "week": report.week,
         "starts": report.starts.isoformat(),
         "ends": report.ends.isoformat(),
-        "as_of": report.as_of.isoformat(),
+        "as_of": report.as_of.astimezone(report.starts.tzinfo).isoformat(),
         "overall": _figures_json(report.overall.current, report.overall.previous),
         "departments": groups(report.departments, names.department),
         "members": groups(report.members, lambda k: names.person(int(k))),
@@ -222,6 +305,7 @@ ISSUE_COLUMNS = (
     "assignee",
     "assignee_name",
     "state",
+    "state_name",
     "urgent",
     "dispatched_at",
     "acknowledged_at",
@@ -231,6 +315,7 @@ ISSUE_COLUMNS = (
     "resolve_deadline",
     "resolved_on_time",
     "rating",
+    "rating_name",
     "overdue",
     "reopened",
     "escalated",
@@ -241,17 +326,39 @@ ISSUE_COLUMNS = (
     "resolve_seconds_from_dispatch",
     "original_resolve_deadline",
 )
+"""The per-issue columns; each is headed in the reader's language by its `col_` catalogue
+entry. Codes and names have columns of their own."""
+
+MOMENT_COLUMNS = frozenset(
+    {
+        "reported_at",
+        "dispatched_at",
+        "acknowledged_at",
+        "ack_deadline",
+        "resolved_at",
+        "resolve_deadline",
+        "original_resolve_deadline",
+    }
+)
+NAME_COLUMNS = frozenset(
+    {"grid_name", "category_name", "department_name", "assignee_name", "state_name"}
+)
+
+
+def issue_header(lang: str) -> list[str]:
+    return [plain(lang, f"col_{column}") for column in ISSUE_COLUMNS]
 
 
 def issue_rows(
-    report: WeeklyReport, rows: Iterable[IssueRow], names: Names, zone: ZoneInfo
+    report: WeeklyReport, rows: Iterable[IssueRow], names: Names, zone: ZoneInfo, lang: str
 ) -> Iterator[list[Any]]:
     """The per-issue rows behind the figures: enough to recompute every one of them. Made
-    one at a time as the files are written, so a week's rows are never all held as text."""
+    one at a time as the files are written, so a week's rows are never all held as text.
+    Moments are date-times in the street's time zone (or "" when there is none)."""
     as_of = int(report.as_of.timestamp())
 
-    def moment(value: int | None) -> str:
-        return "" if value is None else from_epoch(value).astimezone(zone).isoformat()
+    def moment(value: int | None) -> datetime | str:
+        return "" if value is None else from_epoch(value).astimezone(zone)
 
     def since(end: int | None, start: int | None) -> int | str:
         return "" if end is None or start is None else end - start
@@ -267,10 +374,11 @@ def issue_rows(
                 r.category,
                 names.category(r.category),
                 r.department or "",
-                names.department(r.department),
+                names.department(r.department) if r.department else "",
                 r.assignee or "",
                 names.person(r.assignee) if r.assignee else "",
                 r.state,
+                state_name(lang, r.state),
                 int(r.urgent),
                 moment(r.dispatched_at),
                 moment(r.acknowledged_at),
@@ -288,6 +396,7 @@ def issue_rows(
                     and resolved <= r.resolve_deadline
                 ),
                 r.rating or "",
+                plain(lang, f"rating_{r.rating}") if r.rating else "",
                 int(is_overdue(r, as_of)),
                 int(r.reopened),
                 int(r.escalated),
@@ -301,36 +410,45 @@ def issue_rows(
         )
 
 
+CSV_MOMENT = "%Y-%m-%d %H:%M:%S"
+"""Local time as spreadsheet programs read it as a date-time (the offset would make it text)."""
+
+
 def report_csv(
-    report: WeeklyReport, rows: Iterable[IssueRow], names: Names, zone: ZoneInfo
+    report: WeeklyReport, rows: Iterable[IssueRow], names: Names, zone: ZoneInfo, lang: str
 ) -> bytes:
     buffer = io.BytesIO()
     # Encoded as it is written (with the BOM spreadsheet programs need to read UTF-8), so
     # the text of the whole file is never held besides its bytes.
     with io.TextIOWrapper(buffer, encoding="utf-8-sig", newline="", write_through=True) as out:
         writer = csv.writer(out)
-        writer.writerow(ISSUE_COLUMNS)
-        writer.writerows(issue_rows(report, rows, names, zone))
+        writer.writerow(issue_header(lang))
+        writer.writerows(
+            [v.strftime(CSV_MOMENT) if isinstance(v, datetime) else v for v in row]
+            for row in issue_rows(report, rows, names, zone, lang)
+        )
         out.flush()
         return buffer.getvalue()
 
 
-def _summary_rows(report: WeeklyReport, names: Names) -> list[list[Any]]:
-    header = [
-        "group",
-        "key",
-        "name",
-        *Figures.COUNTS,
-        *Figures.RATES,
-        *(f"{d}_seconds" for d in Figures.DURATIONS),
-    ]
-    rows: list[list[Any]] = [header]
+SUMMARY_COLUMNS = (
+    "group",
+    "key",
+    "name",
+    *Figures.COUNTS,
+    *Figures.RATES,
+    *Figures.DURATIONS,
+)
+
+
+def _summary_rows(report: WeeklyReport, names: Names, lang: str) -> list[list[Any]]:
+    rows: list[list[Any]] = [[plain(lang, f"sum_{column}") for column in SUMMARY_COLUMNS]]
 
     def add(kind: str, group: GroupFigures, name: str) -> None:
         f = group.current
         rows.append(
             [
-                kind,
+                plain(lang, f"st_group_{kind}"),
                 group.key,
                 name,
                 *(getattr(f, c) for c in Figures.COUNTS),
@@ -339,9 +457,9 @@ def _summary_rows(report: WeeklyReport, names: Names) -> list[list[Any]]:
             ]
         )
 
-    add("overall", report.overall, "")
+    add("overall", report.overall, plain(lang, "st_scope_all"))
     for g in report.departments:
-        add("department", g, names.department(g.key))
+        add("department", g, _department(lang, names, g.key))
     for g in report.members:
         add("member", g, names.person(int(g.key)))
     for g in report.grids:
@@ -351,22 +469,59 @@ def _summary_rows(report: WeeklyReport, names: Names) -> list[list[Any]]:
     return rows
 
 
+def _text_width(value: str) -> int:
+    """Columns a spreadsheet needs for a text: CJK characters take two."""
+    return sum(2 if ord(c) > 0x2E80 else 1 for c in value)
+
+
+def _column_width(column: str, header: str) -> float:
+    if column in MOMENT_COLUMNS:
+        content = 17
+    elif column in NAME_COLUMNS:
+        content = 16
+    else:
+        content = 8
+    return max(content, _text_width(header)) + 2
+
+
 def report_xlsx(
-    report: WeeklyReport, rows: Iterable[IssueRow], names: Names, zone: ZoneInfo
+    report: WeeklyReport, rows: Iterable[IssueRow], names: Names, zone: ZoneInfo, lang: str
 ) -> bytes:
+    """Two sheets, summary and issues, headed in the reader's language, with the header row
+    frozen; moments are real date-time cells in the street's time zone."""
     import xlsxwriter
 
     buffer = io.BytesIO()
     # Rows go to a temporary file as they are written, not into memory: a week with
     # thousands of issues would otherwise hold every cell until the file is closed.
     workbook = xlsxwriter.Workbook(buffer, {"constant_memory": True})
-    summary = workbook.add_worksheet("summary")
-    for y, row in enumerate(_summary_rows(report, names)):
-        summary.write_row(y, 0, row)
-    issues = workbook.add_worksheet("issues")
-    issues.write_row(0, 0, ISSUE_COLUMNS)
-    for y, row in enumerate(issue_rows(report, rows, names, zone), start=1):
-        issues.write_row(y, 0, row)
+    bold = workbook.add_format({"bold": True})
+    when = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+    percent = workbook.add_format({"num_format": "0%"})
+
+    summary = workbook.add_worksheet(plain(lang, "st_sheet_summary"))
+    summary.freeze_panes(1, 0)
+    for x, column in enumerate(SUMMARY_COLUMNS):
+        header = plain(lang, f"sum_{column}")
+        wide = 16 if column == "name" else 8
+        summary.set_column(x, x, max(wide, _text_width(header)) + 2)
+    rates = {SUMMARY_COLUMNS.index(r) for r in Figures.RATES}
+    for y, row in enumerate(_summary_rows(report, names, lang)):
+        for x, value in enumerate(row):
+            summary.write(y, x, value, bold if y == 0 else percent if x in rates else None)
+
+    issues = workbook.add_worksheet(plain(lang, "st_sheet_issues"))
+    issues.freeze_panes(1, 0)
+    headers = issue_header(lang)
+    for x, column in enumerate(ISSUE_COLUMNS):
+        issues.set_column(x, x, _column_width(column, headers[x]))
+    issues.write_row(0, 0, headers, bold)
+    for y, row in enumerate(issue_rows(report, rows, names, zone, lang), start=1):
+        for x, value in enumerate(row):
+            if isinstance(value, datetime):
+                issues.write_datetime(y, x, value.replace(tzinfo=None), when)
+            else:
+                issues.write(y, x, value)
     workbook.close()
     return buffer.getvalue()
 
@@ -391,6 +546,13 @@ def _cjk_font() -> str | None:
     return next((name for name in CJK_FONTS if name in available), None)
 
 
+def trend_rates(trend: Sequence[tuple[str, Figures]], key: str) -> list[float]:
+    """A rate per week in percent for the trend lines; a week without the rate (nothing
+    reported, accepted or rated) is a gap (NaN), not 0 %."""
+    values = (getattr(f, key) for _, f in trend)
+    return [math.nan if v is None else v * 100 for v in values]
+
+
 def report_chart(
     report: WeeklyReport,
     trend: Sequence[tuple[str, Figures]],
@@ -403,6 +565,7 @@ def report_chart(
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     font = _cjk_font()
     chinese = font is not None and lang == "zh"
@@ -430,17 +593,20 @@ def report_chart(
         )
         left.set_xticks(list(positions), labels, rotation=30, ha="right")
         left.set_ylim(0, 105)
-        left.set_ylabel("%")
-        left.set_title(plain(label_lang, "st_chart_departments", week=report.week))
+        left.set_ylabel(plain(label_lang, "st_chart_percent"))
+        zone = cast(ZoneInfo, report.starts.tzinfo)
+        week = week_in_words(label_lang, report.week, zone)
+        left.set_title(plain(label_lang, "st_chart_departments", week=week))
         left.legend(loc="lower right")
-        weeks = [w for w, _ in trend]
+        weeks = [plain(label_lang, "st_chart_week", number=parse_week(w)[1]) for w, _ in trend]
         right.bar(
             weeks,
             [f.received for _, f in trend],
             color="#dddddd",
             label=plain(label_lang, "st_chart_received"),
         )
-        right.set_ylabel(plain(label_lang, "st_chart_received"))
+        right.set_ylabel(plain(label_lang, "st_chart_count"))
+        right.yaxis.set_major_locator(MaxNLocator(integer=True))
         rates = right.twinx()
         for key, label in (
             ("response_rate", "st_chart_response"),
@@ -449,12 +615,12 @@ def report_chart(
         ):
             rates.plot(
                 weeks,
-                [(getattr(f, key) or 0) * 100 for _, f in trend],
+                trend_rates(trend, key),
                 marker="o",
                 label=plain(label_lang, label),
             )
         rates.set_ylim(0, 105)
-        rates.set_ylabel("%")
+        rates.set_ylabel(plain(label_lang, "st_chart_percent"))
         rates.legend(loc="lower left")
         right.set_title(plain(label_lang, "st_chart_trend", weeks=len(trend)))
         right.tick_params(axis="x", rotation=30)

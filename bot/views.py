@@ -109,13 +109,19 @@ def local_time(epoch: int | None, zone: ZoneInfo, with_date: bool = True) -> str
 
 
 def duration(lang: str, span: timedelta) -> str:
+    """One way of writing a span everywhere: 5 分钟, 2 小时 5 分钟, 3 天 4 小时 (a zero
+    smaller unit is left out: 2 小时, 3 天)."""
     minutes = max(0, int(span.total_seconds() // 60))
     if minutes < 60:
         return plain(lang, "dur_minutes", m=minutes)
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
+        if minutes == 0:
+            return plain(lang, "dur_hours_whole", h=hours)
         return plain(lang, "dur_hours", h=hours, m=minutes)
     days, hours = divmod(hours, 24)
+    if hours == 0:
+        return plain(lang, "dur_days_whole", d=days)
     return plain(lang, "dur_days", d=days, h=hours)
 
 
@@ -400,14 +406,17 @@ def timeline(
         actor = names.person(event.actor_id) if event.actor_id else plain(lang, "system")
         detail = ""
         if event.action in ("dispatch", "reroute"):
-            detail = f" → {names.department(event.department_code)}"
+            department = names.department(event.department_code)
             if event.assignee_id:
-                detail += f" · {names.person(event.assignee_id)}"
+                member = names.person(event.assignee_id)
+                detail = plain(lang, "tl_to_member", department=department, member=member)
+            else:
+                detail = plain(lang, "tl_to", department=department)
         note = event.note
         if note and event.action == "rate":
             note = plain(lang, f"rating_{note}")
         if note:
-            detail += f"：{note}" if lang == "zh" else f": {note}"
+            detail += plain(lang, "tl_note", note=note)
         lines.append(
             text(
                 lang,

@@ -1,4 +1,4 @@
-"""Buttons on issue cards and notices: 报到, 转派, 进展, 办结, 确认, 重办, ratings, 改派, 撤销.
+"""Buttons on issue cards and notices: 报到, 退回, 进展, 办结, 确认, 重办, ratings, 改派, 撤销.
 
 Buttons that need words (a reason, a note, photos) start a short conversation in the
 person's private chat; the others act at once. Every tap is re-checked by the services.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import InputFile, Update
 from telegram.constants import ChatAction
 
-from bot.i18n import plain, text
+from bot.i18n import text
 from bot.numbers import parse_id
 from bot.services import Refused
 from handlers.common import Context, language, refuse, reply, services
@@ -64,5 +64,5 @@ async def statistics(update: Update, context: Context) -> None:
     await chat.send_photo(InputFile(bundle.chart, filename=f"whistle-{week}.png"))
     await chat.send_document(
         InputFile(bundle.xlsx, filename=f"whistle-{week}.xlsx"),
-        caption=plain(lang, "st_file_caption", week=week),
+        caption=svc.statistics.file_caption(lang, week),
     )

@@ -1,4 +1,4 @@
-"""The question the bot is waiting for a person to answer: the reason for 重办 or 转派, a
+"""The question the bot is waiting for a person to answer: the reason for 重办 or 退回, a
 进展 or 办结 note, or the report conversation's next step.
 
 A person has at most one such prompt. It ends when they start anything else (a command, a

@@ -125,7 +125,7 @@ class Street:
             await worker.send(address)
         else:
             await worker.tap(prompt, "跳过")
-        await worker.tap(await worker.expect("紧急吗", mark), "紧急" if urgent else "一般")
+        await worker.tap(await worker.expect("紧急程度", mark), "紧急" if urgent else "一般")
         await worker.tap(await worker.expect("请核对", mark), "提交")
         receipt = await worker.expect("已上报", mark)
         number = re.search(r"#(\d+)", receipt.text)

@@ -106,7 +106,7 @@ async def test_not_found_needs_a_site_photo_is_approved_and_the_reporter_objects
     await street.settle()
     assert await state(street, number) == (State.CLOSED, "invalid")
     assert card.buttons() == []
-    notice = await worker.expect(f"#{number} 已关闭：不属实", button="异议")
+    notice = await worker.expect(f"#{number} 已结案：不属实", button="异议")
     assert "现场已清理干净" in notice.text
     await member.expect(f"#{number} 的关闭申请已获同意")
     # A second tap on 同意 changes nothing.
@@ -150,7 +150,7 @@ async def test_duplicate_is_merged_and_its_reporter_follows_the_issue_it_repeats
     await head.answer_to(await head.tap(await decision_card(street, second), "同意"))
     await street.settle()
     assert await state(street, second) == (State.CLOSED, "duplicate")
-    await second_reporter.expect(f"#{second} 已关闭：重复", button="异议")
+    await second_reporter.expect(f"#{second} 已结案：重复", button="异议")
     await second_reporter.expect(f"与 #{first} 重复，已合并")
     followers = await follower_store.followers(street.whistle.db.reader, first)
     assert followers == [2002]
@@ -191,7 +191,7 @@ async def test_not_ours_refused_leaves_the_issue_with_its_holder(street: Street)
     await head.answer_to(await head.tap(await decision_card(street, number), "同意"))
     await street.settle()
     assert await state(street, number) == (State.CLOSED, "elsewhere")
-    await worker.expect(f"#{number} 已关闭：非本辖区", button="异议")
+    await worker.expect(f"#{number} 已结案：非本辖区", button="异议")
 
 
 async def test_the_reporter_and_other_people_cannot_ask_for_a_closure(street: Street) -> None:
@@ -277,7 +277,7 @@ async def test_the_statistics_leave_out_not_found_and_duplicates_and_count_each_
     assert body["closures"] == {"invalid": 1, "duplicate": 1, "elsewhere": 1}
     assert body["overall"]["received"] == 2
     assert await asyncio.to_thread(cli.main, ["stats", "--week", week, "--format", "text"]) == 0
-    assert "不属实 1 · 重复 1 · 非本辖区 1" in capsys.readouterr().out
+    assert "不属实 1 件、重复 1 件、非本辖区 1 件" in capsys.readouterr().out
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -33,7 +33,7 @@ async def test_report_is_routed_and_pushed_with_photos_and_location(street: Stre
     card = await member.expect(f"#{number}", button="报到")
     assert "环境卫生" in card.text and "幸福社区第一网格" in card.text
     assert "报到时限：11-25 10:30" in card.text and "办结时限：11-26 10:00" in card.text
-    assert [label for label, _ in card.buttons()] == ["🙋 报到", "↩️ 转派"]
+    assert [label for label, _ in card.buttons()] == ["🙋 报到", "↩️ 退回"]
     await street.settle()
     kinds = [m.kind for m in member.inbox()]
     assert kinds == ["photo", "photo", "text", "location"]
@@ -72,7 +72,7 @@ async def test_one_photo_is_pushed_with_the_card_as_its_caption(street: Street) 
     assert {label for label, _ in card.buttons()} == {
         "📝 进展",
         "✅ 办结",
-        "↩️ 转派",
+        "↩️ 退回",
         "🔍 不属实",
         "📑 重复",
         "🧭 非本辖区",
@@ -93,13 +93,13 @@ async def test_acknowledge_edits_the_card_in_place_and_tells_the_reporter(street
     street.clock.advance(street.clock.now() - street.clock.now())
     answer = await member.answer_to(await member.tap(card, "报到"))
     assert answer == "报到成功，请尽快处置。"
-    await worker.expect("张伟 已报到")
+    await worker.expect("张伟已报到")
     await street.settle()
     assert card.edits >= 1 and "处置中" in card.text and "报到：张伟，11-25 10:00" in card.text
     assert {label for label, _ in card.buttons()} == {
         "📝 进展",
         "✅ 办结",
-        "↩️ 转派",
+        "↩️ 退回",
         "🔍 不属实",
         "📑 重复",
         "🧭 非本辖区",
@@ -119,7 +119,7 @@ async def test_second_tap_on_report_to_duty_changes_nothing(street: Street) -> N
     await street.settle()
     before = street.dump()
     answer = await member.answer_to(await member.tap_data(card, ack))
-    assert answer == "已由 张伟 报到，无需重复操作。"
+    assert answer == "已由张伟报到，无需重复操作。"
     await street.settle()
     assert street.dump() == before
 
@@ -136,7 +136,7 @@ async def test_group_claim_race_yields_exactly_one_assignee(street: Street) -> N
     assert stored.state == State.ACKNOWLEDGED and stored.assignee_id in (1003, 1004)
     winner = "刘洋" if stored.assignee_id == 1003 else "赵磊"
     assert sorted(answers) == sorted(
-        ["报到成功，请尽快处置。", f"已由 {winner} 报到，无需重复操作。"]
+        ["报到成功，请尽快处置。", f"已由{winner}报到，无需重复操作。"]
     )
     history = await issue_store.events(street.whistle.db.reader, number)
     assert [e.action for e in history].count("acknowledge") == 1
@@ -170,9 +170,9 @@ async def test_unregistered_user_is_refused_and_nothing_changes(street: Street) 
     for command in ("/start", "/report", f"/issue {number}", "/todo", "随便说点什么"):
         mark = stranger.mark()
         await stranger.send(command)
-        await stranger.expect("仅对本街道登记的人员开放", mark)
+        await stranger.expect("仅供本街道在册人员使用", mark)
     answer = await stranger.answer_to(await stranger.tap(card, "报到"))
-    assert answer is not None and "登记" in answer
+    assert answer is not None and "在册" in answer
     assert street.dump() == before
 
 
@@ -182,24 +182,24 @@ async def test_transfer_goes_to_admins_who_reroute_it(street: Street) -> None:
     for person in (worker, admin, hb):
         await person.send("/start")
     number = await street.blow_whistle(worker, "噪音扰民", "工地夜间施工噪音")
-    card = await hb.expect(f"#{number}", button="转派")
-    await hb.tap(card, "转派")
-    await hb.expect("转派原因")
+    card = await hb.expect(f"#{number}", button="退回")
+    await hb.tap(card, "退回")
+    await hb.expect("退回理由")
     await hb.send("工地施工归住建办管")
-    await hb.expect(f"已转派 #{number}")
+    await hb.expect(f"已退回 #{number}")
     await admin.expect("工地施工归住建办管")
     admin_card = await admin.expect(f"#{number}", button="住建办")
-    await worker.expect("转回街道")
+    await worker.expect("退回：")
     stored = await issue(street, number)
     assert (stored.state, stored.assignee_id, stored.transfer_count) == (State.TRANSFERRED, None, 1)
     answer = await admin.answer_to(await admin.tap(admin_card, "住建办"))
-    assert answer == f"已改派 #{number} 至 住建办。"
+    assert answer == f"已改派 #{number} 至住建办。"
     stored = await issue(street, number)
     assert (stored.state, stored.department_code) == (State.DISPATCHED, "zj")
     assert stored.assignee_id in (1102, 1103)
     await street.person(stored.assignee_id).expect(f"#{number}", button="报到")
     await street.api.expect(ZJ_GROUP, f"#{number}", button="报到")
-    await worker.expect("已派给 住建办")
+    await worker.expect("已派至住建办")
     await street.settle()
     assert card.buttons() == [] and "住建办" in card.text
     assert "责任部门：住建办" in admin_card.text and "待报到" in admin_card.text
@@ -261,7 +261,7 @@ async def test_reopen_goes_back_to_the_same_member(street: Street) -> None:
     await worker.tap(notice, "重办")
     await worker.expect("需要重办的原因")
     await worker.send("垃圾还在")
-    await worker.expect(f"已退回 #{number} 重办")
+    await worker.expect(f"已要求 #{number} 重办")
     await member.expect("垃圾还在")
     stored = await issue(street, number)
     assert (stored.state, stored.assignee_id, stored.reopen_count) == (State.REOPENED, 1002, 1)
@@ -280,7 +280,7 @@ async def test_text_or_photo_outside_a_conversation_offers_a_report(street: Stre
     await worker.expect("请发送现场照片")
     await worker.tap(await worker.expect("请发送现场照片"), "跳过")
     await worker.tap(await worker.expect("请发送位置"), "跳过")
-    await worker.tap(await worker.expect("紧急吗"), "一般")
+    await worker.tap(await worker.expect("紧急程度"), "一般")
     summary = await worker.expect("请核对")
     assert "描述：路灯坏了三盏" in summary.text
     await worker.tap(summary, "提交")
@@ -293,7 +293,7 @@ async def test_text_or_photo_outside_a_conversation_offers_a_report(street: Stre
     photos = await other.expect("请发送现场照片")
     await other.tap(photos, "完成")
     await other.tap(await other.expect("请发送位置"), "跳过")
-    await other.tap(await other.expect("紧急吗"), "紧急")
+    await other.tap(await other.expect("紧急程度"), "紧急")
     summary = await other.expect("请核对")
     assert "照片：1 张" in summary.text and "紧急程度：紧急" in summary.text
 
@@ -311,7 +311,7 @@ async def test_restart_mid_report_keeps_the_draft(street: Street) -> None:
     prompt = await worker.expect("已收到 1 张照片", mark)
     await worker.tap(prompt, "完成")
     await worker.tap(await worker.expect("请发送位置", mark), "跳过")
-    await worker.tap(await worker.expect("紧急吗", mark), "紧急")
+    await worker.tap(await worker.expect("紧急程度", mark), "紧急")
     summary = await worker.expect("请核对", mark)
     assert "楼道堆放杂物堵塞消防通道" in summary.text and "消防隐患" in summary.text
     await worker.tap(summary, "提交")
@@ -330,7 +330,7 @@ async def test_restart_with_open_issues_loses_nothing(street: Street) -> None:
     await worker.send("垃圾堆积")
     await worker.tap(await worker.expect("请发送现场照片"), "跳过")
     await worker.tap(await worker.expect("请发送位置"), "跳过")
-    await worker.tap(await worker.expect("紧急吗"), "一般")
+    await worker.tap(await worker.expect("紧急程度"), "一般")
     await worker.tap(await worker.expect("请核对"), "提交")
     await street.api.wait_for(
         lambda: street.api.pending_updates() == 0 and any(c.status == 500 for c in street.api.calls)
@@ -425,7 +425,7 @@ async def test_a_draft_for_a_grid_the_worker_left_is_dropped_on_submit(street: S
     await worker.send("垃圾桶满溢")
     await worker.tap(await worker.expect("请发送现场照片", mark), "跳过")
     await worker.tap(await worker.expect("请发送位置", mark), "跳过")
-    await worker.tap(await worker.expect("紧急吗", mark), "一般")
+    await worker.tap(await worker.expect("紧急程度", mark), "一般")
     summary = await worker.expect("请核对", mark)
     # Meanwhile the street office moves her to another grid.
     await street.whistle.services.organisations.import_text(district_with_wang_fang_moved())

@@ -29,8 +29,8 @@ async def test_reminder_at_80_percent_head_at_100_admins_at_200(street: Street) 
         f"⏰ #{number}（环境卫生）请尽快报到：报到时限 11-25 10:30，还剩 6 分钟。"
     ]
     assert await sweep(street, 30) == 1
-    [head_notice] = texts(street, 1001, "超时未报到")
-    assert "城管执法中队 · 张伟" in head_notice and "已超时 0 分钟" in head_notice
+    [head_notice] = texts(street, 1001, "逾期未报到")
+    assert "城管执法中队张伟" in head_notice and "已逾期 0 分钟" in head_notice
     head_card = await street.person(1001).expect(f"#{number}", button="改派")
     assert {label for label, _ in head_card.buttons()} == {"改派 → 刘洋", "改派 → 赵磊"}
     stored = await issue_store.get_issue(street.whistle.db.reader, number)
@@ -38,7 +38,7 @@ async def test_reminder_at_80_percent_head_at_100_admins_at_200(street: Street) 
     assert await sweep(street, 59) == 0
     assert await sweep(street, 60) == 1
     [admin_notice] = texts(street, 3001, "升级至街道")
-    assert "已超时 30 分钟" in admin_notice
+    assert "已逾期 30 分钟" in admin_notice
     assert await sweep(street, 600) == 0
     history = await issue_store.events(street.whistle.db.reader, number)
     assert [e.note for e in history if e.action == "escalate"] == ["ack:head", "ack:admins"]
@@ -52,12 +52,12 @@ async def test_acknowledging_stops_the_ack_alerts_and_resolving_stops_all(street
     await member.tap(await member.expect(f"#{number}", button="报到"), "报到")
     await member.expect(f"#{number}", button="办结")
     assert await sweep(street, 120) == 0
-    assert texts(street, 1001, "超时") == []
+    assert texts(street, 1001, "逾期") == []
     assert await sweep(street, 24 * 60 * 0.8) == 1
     assert texts(street, 1002, "请尽快办结") != []
     await street.resolve(member, number, "好了")
     assert await sweep(street, 24 * 60 * 5) == 0
-    assert texts(street, 1001, "超时") == [] and texts(street, 3001, "超时") == []
+    assert texts(street, 1001, "逾期") == [] and texts(street, 3001, "逾期") == []
 
 
 async def test_quiet_hours_hold_non_urgent_reminders_but_never_urgent_ones(
@@ -105,7 +105,7 @@ async def test_the_head_reassigns_from_the_escalation_card(street: Street) -> No
     await sweep(street, 30)
     card = await head.expect(f"#{number}", button="改派 → 刘洋")
     answer = await head.answer_to(await head.tap(card, "改派 → 刘洋"))
-    assert answer == f"已改派 #{number} 给 刘洋。"
+    assert answer == f"已将 #{number} 改派给刘洋。"
     stored = await issue_store.get_issue(street.whistle.db.reader, number)
     assert stored is not None
     assert (stored.state, stored.assignee_id) == (State.DISPATCHED, 1003)

@@ -240,8 +240,8 @@ async def test_statistics_count_extensions_and_hold(
     mark = admin.mark()
     await admin.send("/stats")
     weekly = await admin.expect("按原时限解决率", mark)
-    assert "按时解决率：50" in weekly.text and "按原时限解决率（不计延期）：0" in weekly.text
-    assert "申请延期：1，同意 1；周末挂账：1" in weekly.text
+    assert "按时解决率 50%" in weekly.text and "按原时限解决率 0%" in weekly.text
+    assert "申请延期 1 件，同意 1 件；周末挂账 1 件" in weekly.text
     assert f"#{held} 需要区里立项 · 12-20 复查" in weekly.text
     monkeypatch.setenv("WHISTLE_DATABASE", str(street.settings.database))
     code = await asyncio.to_thread(cli.main, ["stats", "--week", "2026-W48", "--format", "json"])
@@ -302,7 +302,7 @@ async def test_a_reviewed_hold_is_extended_then_closed(street: Street) -> None:
     assert issue.state == State.HELD and issue.held_until is not None
     assert [c for c, _, _ in await pending_alerts(street, number)] == ["hold"]
     answer = await admin.answer_to(await admin.tap_data(reminder, close))
-    assert answer is not None and "已关闭" in answer
+    assert answer is not None and "已结案" in answer
     issue = await stored(street, number)
     assert issue.state == State.CLOSED and issue.resolved_at is None
     assert await pending_alerts(street, number) == []

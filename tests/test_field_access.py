@@ -76,7 +76,7 @@ async def test_an_admin_revokes_an_invited_member_and_their_open_issue_moves_on(
     mark, duty_mark = admin.mark(), on_duty.mark()
     await admin.send("/revoke 2700")
     answer = await admin.expect("已收回 2700", mark)
-    assert "部门党员 cg" in answer.text and f"#{number} 改派给 城管执法中队 · 张伟" in answer.text
+    assert "承办人 cg" in answer.text and f"#{number} 改派至城管执法中队（张伟）" in answer.text
     assert not (await street.whistle.services.people.actor(2700)).registered
     assert rows(street, "SELECT state, assignee_id FROM issue WHERE id = ?", number) == [
         ("dispatched", 1002)
@@ -96,7 +96,7 @@ async def test_an_admin_revokes_an_invited_member_and_their_open_issue_moves_on(
     # The revoked person is refused what they could do before.
     mark = newcomer.mark()
     await newcomer.send("/todo")
-    await newcomer.expect("仅对本街道登记的人员开放", mark)
+    await newcomer.expect("仅供本街道在册人员使用", mark)
 
 
 async def test_revoke_refuses_politely_and_changes_nothing(street: Street) -> None:
@@ -357,7 +357,7 @@ async def test_a_head_of_two_departments_sees_both_in_stats_and_the_weekly_push(
     await head.send("/stats")
     answer = await head.expect("响应统计", mark)
     assert "城管执法中队" in answer.text and "住建办" in answer.text
-    assert "收到：2" in answer.text
+    assert "受理 2 件" in answer.text
     # The street has been on Whistle long before these weeks (a fresh install pushes no
     # report about weeks before its first import).
     async with street.whistle.db.write() as tx:
@@ -382,4 +382,4 @@ async def test_a_revocation_on_the_command_line_reaches_the_running_bot(street: 
     assert [g.scope for g in done.revoked] == ["G02"]
     mark = newcomer.mark()
     await newcomer.send("/my")
-    await newcomer.expect("仅对本街道登记的人员开放", mark)
+    await newcomer.expect("仅供本街道在册人员使用", mark)

@@ -273,7 +273,7 @@ async def test_blank_and_invisible_text_from_a_stranger_meets_the_guard(
     stranger = street.person(STRANGER, "路人")
     mark = stranger.mark()
     await stranger.send(text)
-    await stranger.expect("仅对本街道登记的人员开放", mark, timeout=5)
+    await stranger.expect("仅供本街道在册人员使用", mark, timeout=5)
     await quiet(street)
     assert len(stranger.inbox()) == mark + 1
     assert errors(caplog) == []

@@ -379,12 +379,12 @@ async def test_stopping_while_the_chart_is_drawn_kills_it_and_the_next_start_sen
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):  # killed and reaped
         os.kill(pid, 0)
-    assert [c for c in street.api.calls if "2026-W47" in str(c.params.get("text", ""))] == []
+    assert [c for c in street.api.calls if "2026 年第 47 周" in str(c.params.get("text", ""))] == []
     # The next start (a chart that draws) sends the report that was not sent.
     monkeypatch.undo()
     street.whistle = Whistle(street.settings, street.clock)
     await street.whistle.start()
-    await street.person(3001).expect("2026-W47", timeout=60)
+    await street.person(3001).expect("2026 年第 47 周", timeout=60)
 
 
 # --- README, deploy/ and the command line -------------------------------------------------
@@ -454,11 +454,11 @@ async def test_id_in_a_group_shows_the_group_and_a_stranger_sees_their_own(
     assert str(group) in answer.text
     stranger = street.person(5555, "路人")
     await stranger.send("你好")
-    refusal = await stranger.expect("仅对本街道")
+    refusal = await stranger.expect("仅供本街道")
     assert "5555" in refusal.text
     mark = stranger.mark()
     await stranger.send("/start")
-    assert "5555" in (await stranger.expect("仅对本街道", mark)).text
+    assert "5555" in (await stranger.expect("仅供本街道", mark)).text
 
 
 # --- the new settings ----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""A pending prompt (the reason for 重办 or 转派, a 进展 or 办结 note, the report's next
+"""A pending prompt (the reason for 重办 or 退回, a 进展 or 办结 note, the report's next
 step) never captures unrelated input: it ends when the person starts something else, and
 expires after WHISTLE_PROMPT_MINUTES by the app's clock."""
 
@@ -87,18 +87,18 @@ def two_roles(district_file: Path) -> Path:
 async def test_member_who_is_also_a_worker_hands_back_nothing_by_reporting(
     tmp_path: Path, two_roles: Path
 ) -> None:
-    """张伟 is on the 城管 roster and a grid worker of G01: he taps 转派 on a card, then
+    """张伟 is on the 城管 roster and a grid worker of G01: he taps 退回 on a card, then
     starts /report; the card's issue stays with his department."""
     district_file = two_roles
     async with open_street(tmp_path, district_file) as street:
         worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
         number = await street.blow_whistle(worker)
         mark = member.mark()
-        await member.tap(await member.expect(f"#{number}", button="转派"), "转派")
-        await member.expect("转派原因", mark)
+        await member.tap(await member.expect(f"#{number}", button="退回"), "退回")
+        await member.expect("退回理由", mark)
         mark = member.mark()
         new = await street.blow_whistle(member, description="人行道护栏倒了")
-        await member.expect(f"已取消：#{number} 的转派", mark)
+        await member.expect(f"已取消：#{number} 的退回", mark)
         assert (await issue(street, new)).description == "人行道护栏倒了"
         stored = await issue(street, number)
         assert (stored.state, stored.department_code) == (State.DISPATCHED, "cg")
@@ -123,7 +123,7 @@ async def test_progress_prompt_ends_when_a_button_on_another_card_is_tapped(
     assert (await issue(street, second)).state == State.ACKNOWLEDGED
     mark = member.mark()
     await member.send("路过看了一眼")
-    await member.expect("没看懂", mark)
+    await member.expect("无法识别", mark)
     assert await note_actions(street, first) == []
     assert (await issue(street, first)).state == State.ACKNOWLEDGED
 
@@ -147,7 +147,7 @@ async def test_prompt_expires_after_fifteen_minutes_by_the_clock(street: Street)
     await worker.expect("需要重办的原因", mark)
     street.clock.advance(timedelta(minutes=14))
     await worker.send("垃圾还在")
-    await worker.expect(f"已退回 #{number} 重办", mark)
+    await worker.expect(f"已要求 #{number} 重办", mark)
     assert (await issue(street, number)).state == State.REOPENED
 
 
@@ -213,7 +213,7 @@ async def test_abandoned_resolve_note_resolves_nothing(street: Street) -> None:
     await member.send("/todo")
     await member.expect(f"已取消：#{number} 的办结", mark)
     await member.send("清理完毕")
-    await member.expect("没看懂", mark)
+    await member.expect("无法识别", mark)
     assert (await issue(street, number)).state == State.ACKNOWLEDGED
     # Abandoned at the photo step: the old 提交 button no longer resolves it.
     mark = member.mark()

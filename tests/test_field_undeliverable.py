@@ -45,7 +45,7 @@ async def test_an_issue_pushed_to_a_member_who_cannot_be_reached_goes_to_the_nex
     worker, admin, next_member = street.person(2001), street.person(ADMIN), street.person(1003)
     number = await street.blow_whistle(worker)
     # The receipt was written before anybody knew; the follow-up names the real holder.
-    await worker.expect(f"#{number} 改由 城管执法中队（刘洋）承办")
+    await worker.expect(f"#{number} 改由城管执法中队（刘洋）承办")
     await next_member.expect(f"#{number}", button="报到")
     await street.settle()
     assert "责任人：刘洋" in await holder_shown_by_issue(street, worker, number)
@@ -77,7 +77,7 @@ async def test_a_member_who_opens_the_chat_is_routed_to_again(street: Street, me
     street.api.never_started.add(1002)
     worker, member = street.person(2001), street.person(1002)
     first = await street.blow_whistle(worker)
-    await worker.expect(f"#{first} 改由 城管执法中队（刘洋）承办")
+    await worker.expect(f"#{first} 改由城管执法中队（刘洋）承办")
     await street.settle()
     mark = member.mark()
     await member.send(message)
@@ -100,7 +100,7 @@ async def test_a_department_nobody_can_reach_keeps_the_issue_in_its_group(street
     number = await street.blow_whistle(worker)
     note = await street.api.expect(CG_GROUP, "请在群里直接点“报到”认领")
     assert f"#{number}" in note.text
-    await worker.expect(f"#{number} 改由 城管执法中队 在部门群内认领承办")
+    await worker.expect(f"#{number} 改由城管执法中队在部门群内认领承办")
     await street.settle()
     assert "责任人：（待指定）" in await holder_shown_by_issue(street, worker, number)
     for user_id in (1001, 1002, 1003, 1004):
@@ -114,7 +114,7 @@ async def test_a_department_nobody_can_reach_keeps_the_issue_in_its_group(street
     # A member takes it in the group (a tap there does not open their private chat).
     member = street.person(1003)
     await member.answer_to(await member.tap(group_cards[-1], "报到"))
-    await worker.expect(f"#{number} 城管执法中队 的 刘洋 已报到")
+    await worker.expect(f"#{number} 城管执法中队刘洋已报到")
 
 
 async def test_a_department_without_a_group_that_nobody_can_reach_goes_before_the_admins(
@@ -138,11 +138,11 @@ async def test_a_member_who_blocks_the_bot_mid_run(street: Street) -> None:
     await member.answer_to(
         await member.tap(await member.expect(f"#{taken}", button="报到"), "报到")
     )
-    await worker.expect(f"#{taken} 城管执法中队 的 张伟 已报到")
+    await worker.expect(f"#{taken} 城管执法中队张伟已报到")
     await street.settle()  # the card edits to 张伟 went out before the block
     street.api.blocked.add(1002)
     waiting = await street.blow_whistle(worker, "占道经营", "刚刚发生")
-    await worker.expect(f"#{waiting} 改由 城管执法中队（")
+    await worker.expect(f"#{waiting} 改由城管执法中队（")
     await street.settle()
     assert len(admin_notices_about(admin, 1002)) == 1
     rows = await fetch_all(
@@ -181,7 +181,7 @@ async def test_escalations_for_a_head_who_cannot_be_reached_go_to_the_admins(
     street.clock.advance(timedelta(hours=4))
     await street.whistle.services.escalation.sweep()
     escalation = await admin.expect(f"#{number}（环境卫生，", mark)
-    assert "超时未办结：" in escalation.text and "升级至街道" not in escalation.text
+    assert "逾期未办结：" in escalation.text and "升级至街道" not in escalation.text
     await street.settle()
     assert len([c for c in street.api.calls if c.chat_id == 1001]) == 1
 
@@ -217,7 +217,7 @@ async def test_a_crash_before_the_issue_moved_on_is_made_good_at_the_next_start(
     assert [c.status for c in street.api.calls if c.chat_id == 1002] == [403]
     assert not [m for m in worker.inbox() if "改由" in m.text]
     await street.restart()
-    await worker.expect(f"#{number} 改由 城管执法中队（刘洋）承办")
+    await worker.expect(f"#{number} 改由城管执法中队（刘洋）承办")
     await street.person(1003).expect(f"#{number}", button="报到")
 
 
@@ -229,11 +229,11 @@ async def test_redispatch_moves_a_held_issue_to_the_next_member_and_tells_the_re
     worker, member = street.person(2001), street.person(1002)
     number = await street.blow_whistle(worker)
     await member.answer_to(await member.tap(await member.expect(f"#{number}"), "报到"))
-    await worker.expect(f"#{number} 城管执法中队 的 张伟 已报到")
+    await worker.expect(f"#{number} 城管执法中队张伟已报到")
     issues = street.whistle.services.issues
     moved = await issues.redispatch(number, "张伟 调离")
     assert moved is not None and moved.member == 1003 and moved.issue.state == "dispatched"
-    await worker.expect(f"#{number} 改由 城管执法中队（刘洋）承办")
+    await worker.expect(f"#{number} 改由城管执法中队（刘洋）承办")
     await street.person(1003).expect(f"#{number}", button="报到")
     await issues.cancel(2001, number)
     await street.settle()

@@ -103,7 +103,7 @@ async def test_not_the_same_problem_carries_on_with_the_new_report(street: Stree
     offer = await next_prompt(second, mark)
     assert f"#{number}" in offer.text
     await second.tap(offer, "不是同一个问题")
-    await second.tap(await second.expect("紧急吗", mark), "一般")
+    await second.tap(await second.expect("请选择紧急程度", mark), "一般")
     await second.tap(await second.expect("请核对", mark), "提交")
     await second.expect("已上报", mark)
     assert await issues(street) == 2
@@ -127,7 +127,7 @@ async def test_no_offer_outside_the_radius_another_category_or_after_a_week(
     street.clock.advance(timedelta(days=days, seconds=1 if days else 0))
     mark = await to_location(second, place, category)
     prompt = await next_prompt(second, mark)
-    assert "紧急吗" in prompt.text and "附近" not in prompt.text
+    assert "请选择紧急程度" in prompt.text and "附近" not in prompt.text
 
 
 async def test_a_forged_second_changes_nothing(street: Street) -> None:

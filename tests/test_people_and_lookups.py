@@ -73,11 +73,11 @@ async def test_an_admin_who_joins_by_invite_gets_the_admins_share_at_once(street
 
     async def transfer(description: str) -> int:
         number = await street.blow_whistle(worker, "噪音扰民", description)
-        card = await hb.expect(f"#{number}", button="转派")
-        await hb.tap(card, "转派")
-        await hb.expect("转派原因")
+        card = await hb.expect(f"#{number}", button="退回")
+        await hb.tap(card, "退回")
+        await hb.expect("退回理由")
         await hb.send("不归我们管")
-        await hb.expect(f"已转派 #{number}")
+        await hb.expect(f"已退回 #{number}")
         return number
 
     first = await transfer("第一件噪音")
@@ -130,7 +130,7 @@ async def test_my_todo_and_issue(street: Street) -> None:
     await worker.send(f"/issue {first}")
     await worker.expect("第一件")
     timeline = await worker.expect("处置全过程")
-    assert "上报" in timeline.text and "派发 → 城管执法中队 · 张伟" in timeline.text
+    assert "上报" in timeline.text and "派发 → 城管执法中队（张伟）" in timeline.text
     await worker.send("/issue abc")
     await worker.expect("用法：/issue")
     await worker.send("/issue 999")

@@ -179,8 +179,10 @@ async def test_the_bot_waits_for_an_unreachable_bot_api_and_starts_when_it_answe
         await api.stop()
 
 
-BERLIN = (ROOT / "bot" / "data" / "district.toml").read_text(encoding="utf-8").replace(
-    'timezone = "Asia/Shanghai"', 'timezone = "Europe/Berlin"'
+BERLIN = (
+    (ROOT / "bot" / "data" / "district.toml")
+    .read_text(encoding="utf-8")
+    .replace('timezone = "Asia/Shanghai"', 'timezone = "Europe/Berlin"')
 )
 
 

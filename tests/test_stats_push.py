@@ -21,7 +21,7 @@ def stats_calls(street: Street, chat_id: int) -> list[str]:
         if c.chat_id == chat_id
         and c.status == 200
         and c.method in ("sendMessage", "sendPhoto", "sendDocument")
-        and ("2026-W47" in str(c.params.get("text", "")) or c.method != "sendMessage")
+        and ("2026 年第 47 周" in str(c.params.get("text", "")) or c.method != "sendMessage")
     ]
 
 
@@ -37,8 +37,8 @@ async def test_the_weekly_report_goes_out_once_with_chart_and_files(street: Stre
     street.settings = street.settings.model_copy(update={"weekly_stats": True})
     await street.restart()
     admin = street.person(3001)
-    summary = await admin.expect("2026-W47", timeout=30)
-    assert "全街道" in summary.text and "收到：1（+1）" in summary.text
+    summary = await admin.expect("2026 年第 47 周", timeout=30)
+    assert "全街道" in summary.text and "受理 1 件（较上周 +1）" in summary.text
     await street.api.wait_for(lambda: len(stats_calls(street, 3001)) == 4, timeout=30)
     for head in HEADS:
         await street.api.wait_for(lambda h=head: len(stats_calls(street, h)) == 4, timeout=30)
@@ -50,8 +50,8 @@ async def test_the_weekly_report_goes_out_once_with_chart_and_files(street: Stre
     csv_text = street.api.files[documents[0]["file_id"]].decode("utf-8-sig")
     assert csv_text.splitlines()[1].split(",")[9] == "张伟"
     assert street.api.files[documents[1]["file_id"]].startswith(b"PK")
-    cg_head = [m.text for m in street.person(1001).inbox() if "2026-W47" in m.text]
-    assert "城管执法中队" in cg_head[0] and "收到：1" in cg_head[0]
+    cg_head = [m.text for m in street.person(1001).inbox() if "2026 年第 47 周" in m.text]
+    assert "城管执法中队" in cg_head[0] and "受理 1 件" in cg_head[0]
     await street.restart()
     await street.settle()
     await street.whistle.services.statistics.push_due()
@@ -70,13 +70,13 @@ async def test_stats_on_demand_follow_the_role(street: Street) -> None:
     await street.blow_whistle(worker)
     await admin.send("/stats")
     whole = await admin.expect("响应统计", timeout=30)
-    assert "全街道" in whole.text and "收到：1" in whole.text
+    assert "全街道" in whole.text and "受理 1 件" in whole.text
     await member.send("/stats")
     own = await member.expect("响应统计", timeout=30)
-    assert "张伟 个人" in own.text and "收到：1" in own.text
+    assert "张伟 个人" in own.text and "受理 1 件" in own.text
     await head.send("/stats last")
     department = await head.expect("响应统计", timeout=30)
-    assert "住建办" in department.text and "2026-W47" in department.text
+    assert "住建办" in department.text and "2026 年第 47 周" in department.text
     await worker.send("/stats")
     await worker.expect("统计仅对")
     await admin.send("/stats 2026-W99")
@@ -93,7 +93,7 @@ async def test_whistle_stats_writes_every_issue_of_the_week_to_the_files(street:
     csv_bytes = await cli_stats(street.settings, week, "csv", None)
     assert csv_bytes is not None
     lines = csv_bytes.decode("utf-8-sig").splitlines()
-    assert len(lines) == 3 and lines[0].startswith("id,")
+    assert len(lines) == 3 and lines[0].startswith("编号,")
     assert [line.split(",")[9] for line in lines[1:]] == ["张伟", "张伟"]
     xlsx = await cli_stats(street.settings, week, "xlsx", None)
     assert xlsx is not None and xlsx.startswith(b"PK")

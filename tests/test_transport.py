@@ -39,7 +39,7 @@ async def test_the_whole_loop_runs_over_the_aiohttp_client(
         await street.settle()
         assert [m.kind for m in member.inbox()] == ["photo", "location"]
         await member.tap(card, "报到")
-        await worker.expect("张伟 已报到")
+        await worker.expect("张伟已报到")
         await street.settle()
         assert "处置中" in card.text
         await street.api.expect(CG_GROUP, f"#{number}")

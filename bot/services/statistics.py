@@ -31,7 +31,7 @@ from bot.stats import (
     week_label,
     weekly_report,
 )
-from bot.stats_views import TREND_WEEKS, report_csv, report_text, report_xlsx
+from bot.stats_views import TREND_WEEKS, report_csv, report_text, report_xlsx, week_in_words
 from bot.views import Names
 from storage import org as org_store
 from storage import outbox, people
@@ -189,14 +189,20 @@ class StatisticsService:
 
         def files() -> tuple[bytes | None, bytes]:
             return (
-                report_csv(report, self.rows(week, scope), names, self.zone) if with_csv else None,
-                report_xlsx(report, self.rows(week, scope), names, self.zone),
+                report_csv(report, self.rows(week, scope), names, self.zone, lang)
+                if with_csv
+                else None,
+                report_xlsx(report, self.rows(week, scope), names, self.zone, lang),
             )
 
         chart, (csv_bytes, xlsx_bytes) = await asyncio.gather(
             chart_in_child(report, trend, names, lang), asyncio.to_thread(files)
         )
         return Bundle(text, chart, csv_bytes, xlsx_bytes)
+
+    def file_caption(self, lang: str, week: str) -> str:
+        """The caption of the files: the week in words (the file names keep its ISO label)."""
+        return plain(lang, "st_file_caption", week=week_in_words(lang, week, self.zone))
 
     def due_week(self) -> str:
         """The week whose report is due now: last week once this week's send time has
@@ -246,7 +252,7 @@ class StatisticsService:
         self, week: str, recipient: int, scope: Scope, lang: str, bundle: Bundle
     ) -> int:
         now = to_epoch(self.clock.now())
-        caption = plain(lang, "st_file_caption", week=week)
+        caption = self.file_caption(lang, week)
         async with self.db.write() as tx:
             if not await store.claim_delivery(tx, week, recipient, scope.key, now):
                 return 0
