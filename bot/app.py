@@ -40,7 +40,8 @@ from bot.services.organisation import OrganisationMissing
 from bot.settings import Settings, host_and_port
 from bot.transport import AiohttpRequest, BacklogGatedPolling, backlog_of
 from bot.updates import PerPersonOrder
-from handlers import actions, admin, lookup, people, prompts, report
+from bot.whistle_views import WHISTLE_BUTTON_PATTERN
+from handlers import actions, admin, lookup, people, prompts, report, whistles
 from handlers.common import Context, refuse, reply, services
 from storage.db import Database
 from storage.install import keep_install_value
@@ -200,6 +201,19 @@ def build_application(
     application.add_handler(TypeHandler(Update, people.guard), group=GUARD_GROUP)
     application.add_handler(TypeHandler(Update, prompts.observe), group=PROMPT_GROUP)
     application.add_handler(actions.note_conversation(settings.prompt_minutes), group=NOTE_GROUP)
+    # 联合吹哨: the place or location a whistle prompt waits for (else the update goes on)
+    application.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND,
+            whistles.whistle_input,
+        ),
+        group=NOTE_GROUP,
+    )
+    application.add_handler(CommandHandler("cancel", whistles.whistle_cancel), group=NOTE_GROUP)
+    application.add_handler(CommandHandler("whistle", whistles.whistle_command))
+    application.add_handler(
+        CallbackQueryHandler(whistles.whistle_button, pattern=WHISTLE_BUTTON_PATTERN)
+    )
     application.add_handler(CommandHandler("start", people.start))
     application.add_handler(report.report_conversation())
     application.add_handler(actions.action_handler())
@@ -274,6 +288,7 @@ class Whistle:
         )
         self.services.issues.on_commit = self.sender.wake
         self.services.escalation.on_commit = self.sender.wake
+        self.services.whistles.on_commit = self.sender.wake
         self.services.statistics.on_commit = self.sender.wake
         await self.application.start()
         self.sender.start()
@@ -450,12 +465,16 @@ class Whistle:
         escalation = self.services.escalation
         try:
             await escalation.sweep()
+            await self.services.whistles.sweep()  # 联合吹哨: arrival alerts
             # A crash between recording somebody unreachable and moving their issues on
             # is made good here.
             await self.services.issues.redispatch_unreachable()
         except Exception:
             log.exception("deadline sweep failed; the next one retries")
         upcoming = await escalation.next_due()
+        arrival = await self.services.whistles.next_due()
+        if arrival is not None and (upcoming is None or arrival < upcoming):
+            upcoming = arrival
         if upcoming is None or context.job_queue is None:
             return
         wait = (upcoming - self.clock.now()).total_seconds()

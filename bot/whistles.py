@@ -79,6 +79,8 @@ class WhistleRecord:
     longitude: float
     blown_by: int | None
     blown_at: int
+    override_by: int | None = None
+    override_reason: str | None = None
 
     @property
     def place(self) -> Place:

@@ -16,6 +16,7 @@ from bot.services.people import PeopleService
 from bot.services.refusal import Refused
 from bot.services.reports import ReportService
 from bot.services.statistics import StatisticsService
+from bot.services.whistles import WhistleService
 from bot.settings import Settings
 from storage.db import Database
 
@@ -33,6 +34,7 @@ class Services:
     escalation: EscalationService
     statistics: StatisticsService
     notices: Notices
+    whistles: WhistleService  # 联合吹哨
 
 
 def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
@@ -84,6 +86,7 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
             db, clock, zone, notices, settings.stats_weekday, settings.stats_time
         ),
         notices=notices,
+        whistles=WhistleService(db, clock, organisations, notices, issues),
     )
 
 

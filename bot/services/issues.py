@@ -23,6 +23,7 @@ from bot.organisation import Category, Organisation
 from bot.permissions import Actor, IssueFacts, may, may_see
 from bot.records import Draft, IssueRecord, NewIssue
 from bot.routing import Route, RouteReason, choose_member
+from bot.services import whistle_rules
 from bot.services.notices import Notices
 from bot.services.organisation import OrganisationService
 from bot.services.refusal import Refused
@@ -139,6 +140,8 @@ class IssueService:
             if action == Action.RATE and issue.rating:
                 raise Refused("ans_already_rated") from None
             raise Refused("ans_stale", state=issue.state) from None
+        if action == Action.RESOLVE:
+            await whistle_rules.resolve_gate(tx, self.notices, issue)  # 联合吹哨
         if tap is not None:
             if action == Action.RATE and issue.rating:
                 raise Refused("ans_already_rated")
@@ -681,6 +684,7 @@ class IssueService:
                 tx, issue, user_id, Action.CONFIRM, target, now, closed_at=now
             )
             await self.notices.refresh_cards(tx, updated, now)
+            await whistle_rules.rating_cards(tx, self.notices, updated, now)  # 联合吹哨
             lang = await self.notices.language(tx, user_id)
         self.on_commit()
         return Rendered(text(lang, "done_confirm", id=issue_id), rating_buttons(lang, issue_id))
@@ -709,6 +713,7 @@ class IssueService:
             await alerts.schedule(
                 tx, issue_id, alerts_for(DeadlineClock.RESOLVE, moment, resolve_by)
             )
+            await whistle_rules.bring_back(tx, self.notices, updated, reason, now)  # 联合吹哨
             await self.notices.refresh_cards(tx, updated, now)
             if updated.assignee_id is not None:
                 await self.notices.tell(
