@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
+from bot.stats_views import report_json, report_text
 from bot.whistles import EARTH_RADIUS_METERS
 from storage import issues as issue_store
 from storage import whistles as whistle_store
@@ -310,3 +311,84 @@ async def test_the_street_rates_each_department_after_confirmation(street: Stree
         "zj": "fair",
         "hb": "dissatisfied",
     }
+
+
+async def test_the_whistle_figures(street: Street) -> None:
+    """One whistle of three: cg on site on time after 10 minutes, zj late (after 40), hb
+    too far then on site after 20; rated 满意 / 不满意 / 基本满意. It counts once in
+    `received`, under the lead."""
+    number = await summoned_by_command(street, "cg", "zj", "hb")
+    lead = street.person(1002)
+    await lead.tap(await lead.expect(f"#{number}", button="报到"), "报到")
+    street.clock.set(WEDNESDAY_MORNING + timedelta(minutes=10))
+    await arrive(street, lead, number, SITE, "已到场")
+    street.clock.set(WEDNESDAY_MORNING + timedelta(minutes=15))
+    await arrive(street, street.person(1302), number, north(900), "您距现场 900 米")
+    street.clock.set(WEDNESDAY_MORNING + timedelta(minutes=20))
+    await arrive(street, street.person(1302), number, SITE, "已到场")
+    street.clock.set(WEDNESDAY_MORNING + timedelta(minutes=40))
+    await arrive(street, street.person(1102), number, SITE, "（已超过到场时限）")
+    await co_done(street, street.person(1102), number, "已拆除")
+    await co_done(street, street.person(1302), number, "无污染")
+    await street.resolve(lead, number, "违建已拆除")
+    worker, admin = street.person(2001), street.person(3001)
+    mark = admin.mark()
+    await worker.tap(await worker.expect("违建已拆除", button="确认"), "确认")
+    for name, rating in (
+        ("城管执法中队", "满意"),
+        ("住建办", "不满意"),
+        ("生态环境分局", "基本满意"),
+    ):
+        card = await admin.expect(f"请评价 {name} 在 #{number}", mark, button="满意")
+        await admin.tap_data(card, next(d for label, d in card.buttons() if label == rating))
+        await admin.expect(f"已评价 #{number} 的 {name}", mark)
+    statistics = street.whistle.services.statistics
+    report = await statistics.report(statistics.week(None))
+    body = report_json(report, await statistics.names())
+    overall = body["overall"]
+    assert overall["received"] == 1
+    assert {k: overall[k] for k in WHISTLE_KEYS} == {
+        "whistles": 3,
+        "arrived": 3,
+        "arrived_on_time": 2,
+        "on_site_rate": 2 / 3,
+        "arrive_median_seconds": 20 * 60,
+        "arrive_p90_seconds": 40 * 60,
+        "street_rated": 3,
+        "street_satisfied": 2,
+        "street_satisfaction_rate": 2 / 3,
+    }
+    by_department = {d["key"]: d for d in body["departments"]}
+    assert by_department["cg"]["received"] == 1
+    assert by_department["zj"]["received"] == 0 and by_department["hb"]["received"] == 0
+    assert {k: by_department["zj"][k] for k in WHISTLE_KEYS} == {
+        "whistles": 1,
+        "arrived": 1,
+        "arrived_on_time": 0,
+        "on_site_rate": 0.0,
+        "arrive_median_seconds": 40 * 60,
+        "arrive_p90_seconds": 40 * 60,
+        "street_rated": 1,
+        "street_satisfied": 0,
+        "street_satisfaction_rate": 0.0,
+    }
+    for group in (*body["departments"], *body["grids"], *body["categories"], *body["members"]):
+        assert set(WHISTLE_KEYS) <= set(group)
+    assert body["grids"][0]["whistles"] == 3 and body["categories"][0]["whistles"] == 3
+    lang = "zh"
+    weekly = report_text(lang, report, await statistics.names(), street.whistle.services.zone, "")
+    assert "联合吹哨：召集 3 个部门次，到场 3（按时 2），按时到场率 67%" in weekly
+    assert "住建办：召集 1 次，按时到场率 0%" in weekly
+
+
+WHISTLE_KEYS = (
+    "whistles",
+    "arrived",
+    "arrived_on_time",
+    "on_site_rate",
+    "arrive_median_seconds",
+    "arrive_p90_seconds",
+    "street_rated",
+    "street_satisfied",
+    "street_satisfaction_rate",
+)

@@ -8,7 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from bot.callbacks import Rating
 from bot.lifecycle import (
     SummonAction,
     SummonRefused,
@@ -16,7 +19,9 @@ from bot.lifecycle import (
     next_summon_state,
 )
 from bot.organisation import OrganisationInvalid, WhistleRules, parse_organisation
+from bot.stats import Grouping, SummonsRow, whistle_figures
 from bot.whistles import EARTH_RADIUS_METERS, Place, arrive_by, check_in, distance_meters, on_time
+from tests.stats_oracle import whistle_figures as oracle
 
 SITE = Place(39.9087, 116.3975)
 
@@ -106,3 +111,39 @@ def test_whistle_table_defaults_and_values() -> None:
     for bad in ("radius_meters = 0", "arrive_minutes = -5", "nonsense = 1"):
         with pytest.raises(OrganisationInvalid):
             parse_organisation(BASE + f"[whistle]\n{bad}\n")
+
+
+summons_rows = st.lists(
+    st.builds(
+        SummonsRow,
+        issue_id=st.integers(1, 20),
+        department=st.sampled_from(["cg", "zj", "hb"]),
+        grid=st.sampled_from(["G01", "G02"]),
+        category=st.sampled_from(["illegal_building", "sanitation"]),
+        summoned_at=st.just(1_000_000),
+        arrive_deadline=st.just(1_000_000 + 1800),
+        arrived_at=st.one_of(st.none(), st.integers(1_000_000, 1_000_000 + 7200)),
+        street_rating=st.one_of(st.none(), st.sampled_from([r.value for r in Rating])),
+    ),
+    max_size=40,
+)
+
+
+@given(summons_rows)
+@settings(max_examples=200, deadline=None)
+def test_whistle_figures_match_the_oracle(rows: list[SummonsRow]) -> None:
+    computed = whistle_figures(rows)
+    keys_of = {
+        Grouping.OVERALL: lambda r: "all",
+        Grouping.DEPARTMENT: lambda r: r.department,
+        Grouping.GRID: lambda r: r.grid,
+        Grouping.CATEGORY: lambda r: r.category,
+    }
+    for grouping, key in keys_of.items():
+        expected = {k: oracle([r for r in rows if key(r) == k]) for k in {key(r) for r in rows}}
+        got = {
+            k: {name: getattr(f, name.removesuffix("_seconds")) for name in expected[k]}
+            for k, f in computed[grouping].items()
+        }
+        assert got == expected
+    assert computed[Grouping.MEMBER] == {}

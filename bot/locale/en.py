@@ -324,4 +324,6 @@ MESSAGES: dict[str, str] = {
     "ev_co_done": "part done",
     "ev_whistle_override": "street let resolve through",
     "ev_street_rate": "street's rating",
+    "st_whistles": "📣 Joint whistles: {n} departments summoned, {arrived} on site ({on_time} on time), on-site rate {rate}; time to arrive median {median}, p90 {p90}; street rated {rated}, satisfaction {satisfaction}",
+    "st_whistle_department_line": "  · {name}: summoned {n}, on-site rate {rate}, arrival median {median}, street satisfaction {satisfaction}",
 }

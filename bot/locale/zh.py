@@ -333,4 +333,6 @@ MESSAGES: dict[str, str] = {
     "ev_co_done": "配合完成",
     "ev_whistle_override": "街道放行办结",
     "ev_street_rate": "街道评价",
+    "st_whistles": "📣 联合吹哨：召集 {n} 个部门次，到场 {arrived}（按时 {on_time}），按时到场率 {rate}；到场用时中位 {median}，90% {p90}；街道评价 {rated} 次，满意率 {satisfaction}",
+    "st_whistle_department_line": "  · {name}：召集 {n} 次，按时到场率 {rate}，到场中位 {median}，街道满意率 {satisfaction}",
 }
