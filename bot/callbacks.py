@@ -83,6 +83,8 @@ class ReportButton(StrEnum):
     URGENCY = "r:urg"
     SUBMIT = "r:submit"
     CANCEL = "r:cancel"
+    WHISTLE = "r:wh"
+    """联合吹哨: submit the report for the admins to blow a whistle (申请吹哨)."""
 
 
 def report_button(button: ReportButton, argument: str | None = None) -> str:

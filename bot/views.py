@@ -464,7 +464,10 @@ def report_prompt(
             location=location,
             urgency=plain(lang, "urgency_urgent" if draft.urgent else "urgency_normal"),
         ),
-        [[(plain(lang, "btn_submit"), report_button(ReportButton.SUBMIT)), *cancel]],
+        [
+            [(plain(lang, "btn_submit"), report_button(ReportButton.SUBMIT)), *cancel],
+            [(plain(lang, "wh_btn_ask"), report_button(ReportButton.WHISTLE))],  # 联合吹哨
+        ],
     )
 
 

@@ -224,7 +224,9 @@ async def submit(update: Update, context: Context) -> int | None:
     assert query is not None
     svc = services(context)
     try:
-        receipt = await svc.issues.submit_report(_user_id(update))
+        receipt = await svc.issues.submit_report(
+            _user_id(update), ask_whistle=query.data == ReportButton.WHISTLE.value
+        )
     except Refused as refused:
         await refuse(update, context, refused)
         return ConversationHandler.END
@@ -349,7 +351,10 @@ def report_conversation() -> ConversationHandler[Context]:
                 )
             ],
             Step.CONFIRM: [
-                CallbackQueryHandler(_asking(submit), pattern=f"^{ReportButton.SUBMIT.value}$")
+                CallbackQueryHandler(_asking(submit), pattern=f"^{ReportButton.SUBMIT.value}$"),
+                CallbackQueryHandler(  # 联合吹哨: 申请吹哨
+                    _asking(submit), pattern=f"^{ReportButton.WHISTLE.value}$"
+                ),
             ],
         },
         fallbacks=[

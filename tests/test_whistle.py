@@ -392,3 +392,37 @@ WHISTLE_KEYS = (
     "street_satisfied",
     "street_satisfaction_rate",
 )
+
+
+async def test_a_worker_asks_for_a_whistle_at_the_review_step(street: Street) -> None:
+    worker, admin = street.person(2001), street.person(3001)
+    mark = worker.mark()
+    admin_mark = admin.mark()
+    await worker.send("/report")
+    await worker.tap(await worker.expect("请选择问题类别", mark), "违章建筑")
+    await worker.expect("请用文字描述问题", mark)
+    await worker.send("燃气管上方路面下沉，旁边有违建")
+    await worker.tap(await worker.expect("请发送现场照片", mark), "跳过")
+    await worker.expect("请发送位置", mark)
+    await worker.send_location(*SITE)
+    await worker.tap(await worker.expect("紧急吗", mark), "一般")
+    await worker.tap(await worker.expect("请核对", mark, button="申请吹哨"), "申请吹哨")
+    receipt = await worker.expect("并已提请街道吹哨", mark)
+    number = int(receipt.text.split("#")[1].split("，")[0])
+    await street.settle()
+    issue = await issue_store.get_issue(street.whistle.db.reader, number)
+    assert issue is not None and issue.state == "reported" and issue.department_code is None
+    await admin.expect(f"王芳 申请为 #{number}（违章建筑）吹哨", admin_mark)
+    card = await admin.expect(f"#{number}", admin_mark, button="吹哨")
+    await admin.tap(card, "吹哨")
+    picker = await admin.expect("请点选要召集的部门", admin_mark)
+    await admin.tap(picker, "城管执法中队")
+    picker = await admin.expect("已选：城管执法中队", admin_mark)
+    await admin.tap(picker, "住建办")
+    picker = await admin.expect("已选：城管执法中队、住建办", admin_mark)
+    await admin.tap(picker, "吹哨（已选部门）")
+    await admin.expect(f"已为 #{number} 吹哨：城管执法中队、住建办", admin_mark)
+    await street.settle()
+    issue = await issue_store.get_issue(street.whistle.db.reader, number)
+    assert issue is not None and issue.state == "dispatched" and issue.department_code == "cg"
+    await street.person(1002).expect("城管执法中队（牵头）：待到场", button="到场")

@@ -326,4 +326,8 @@ MESSAGES: dict[str, str] = {
     "ev_street_rate": "street's rating",
     "st_whistles": "📣 Joint whistles: {n} departments summoned, {arrived} on site ({on_time} on time), on-site rate {rate}; time to arrive median {median}, p90 {p90}; street rated {rated}, satisfaction {satisfaction}",
     "st_whistle_department_line": "  · {name}: summoned {n}, on-site rate {rate}, arrival median {median}, street satisfaction {satisfaction}",
+    "wh_btn_ask": "📣 Ask for a whistle",
+    "wh_asked_receipt": "✅ Reported as <b>#{id}</b> and put before the street to blow a whistle (summon several departments). You will be told how it goes here.",
+    "wh_ad_asked": "📣 {name} asks for a whistle on #{id} ({category}); tap “Whistle” to pick the departments:",
+    "ev_ask_whistle": "asked for a whistle",
 }

@@ -335,4 +335,8 @@ MESSAGES: dict[str, str] = {
     "ev_street_rate": "街道评价",
     "st_whistles": "📣 联合吹哨：召集 {n} 个部门次，到场 {arrived}（按时 {on_time}），按时到场率 {rate}；到场用时中位 {median}，90% {p90}；街道评价 {rated} 次，满意率 {satisfaction}",
     "st_whistle_department_line": "  · {name}：召集 {n} 次，按时到场率 {rate}，到场中位 {median}，街道满意率 {satisfaction}",
+    "wh_btn_ask": "📣 申请吹哨",
+    "wh_asked_receipt": "✅ 已上报，编号 <b>#{id}</b>，并已提请街道吹哨（召集多个部门到场）。进展会在这里通知您。",
+    "wh_ad_asked": "📣 {name} 申请为 #{id}（{category}）吹哨，请点“吹哨”选择要召集的部门：",
+    "ev_ask_whistle": "申请吹哨",
 }

@@ -14,6 +14,7 @@ from bot.records import IssueRecord
 from bot.services.notices import Notices
 from bot.services.refusal import Refused
 from bot.whistle_views import WhistleButton, whistle_button
+from storage import issues as issue_store
 from storage import whistles as whistle_store
 
 
@@ -95,3 +96,22 @@ async def rating_cards(
                 id=issue.id,
                 department=names.department(code),
             )
+
+
+async def asked(
+    conn: aiosqlite.Connection, notices: Notices, issue: IssueRecord, worker: int, now: int
+) -> None:
+    """申请吹哨: the worker's report goes before the admins (their card has 吹哨)."""
+    await issue_store.add_event(
+        conn, issue.id, now, worker, "ask_whistle", issue.state, issue.state, None, None
+    )
+    names = await notices.issue_names(conn, issue)
+    await notices.push_to_admins(
+        conn,
+        issue,
+        now,
+        "wh_ad_asked",
+        id=issue.id,
+        category=names.category(issue.category_code),
+        name=names.person(worker),
+    )
