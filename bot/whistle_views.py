@@ -60,6 +60,13 @@ def parse_whistle_button(data: str | None) -> tuple[WhistleButton, int, str | No
     return button, issue_id, argument
 
 
+def on_group_cards(data: str | None) -> bool:
+    """Whether a tap is one of the whistle's buttons that a department's group card shows
+    (到场, 配合完成): they work in a group like the issue buttons."""
+    parsed = parse_whistle_button(data)
+    return parsed is not None and parsed[0] in (WhistleButton.ARRIVE, WhistleButton.CO_DONE)
+
+
 def summons_line(lang: str, summons: Summons, lead: str, names: Names, zone: ZoneInfo) -> Html:
     state = SummonState(summons.state)
     department = names.department(summons.department_code)

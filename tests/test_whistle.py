@@ -426,3 +426,26 @@ async def test_a_worker_asks_for_a_whistle_at_the_review_step(street: Street) ->
     issue = await issue_store.get_issue(street.whistle.db.reader, number)
     assert issue is not None and issue.state == "dispatched" and issue.department_code == "cg"
     await street.person(1002).expect("城管执法中队（牵头）：待到场", button="到场")
+
+
+async def test_the_group_card_checks_in_and_whistle_stays_private(street: Street) -> None:
+    number = await summoned_by_command(street, "cg", "zj")
+    member = street.person(1103)
+    card = await street.api.expect(ZJ_GROUP, "住建办：待到场", button="到场")
+    mark = member.mark()
+    await member.tap(card, "到场")
+    await member.expect(f"#{number} 到场签到：请发送您当前的位置", mark)
+    await member.send_location(*north(40))
+    await member.expect("距现场 40 米", mark)
+    await street.settle()
+    await street.api.expect(ZJ_GROUP, "住建办：已到场 10:00（距现场 40 米，")
+    # Somebody of another department cannot check in for zj, even from a private chat.
+    outsider = street.person(1302)
+    query = await outsider.tap_data(card, f"wa:{number}:zj")
+    assert await outsider.answer_to(query) == "您无权执行这个操作。"
+    # /whistle in a group: the private-chat hint, nothing else.
+    admin = street.person(3001)
+    await admin.send(f"/whistle {number} add hb 试试", chat_id=ZJ_GROUP)
+    await street.api.expect(ZJ_GROUP, "请在与机器人的私聊中使用这个命令")
+    stored = await whistle_store.get_summons(street.whistle.db.reader, number, "hb")
+    assert stored is None
