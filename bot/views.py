@@ -347,6 +347,20 @@ def rating_buttons(lang: str, issue_id: int) -> Buttons:
     ]
 
 
+_WHISTLE_STEPS = frozenset(
+    {
+        "arrive",
+        "check_in_far",
+        "arrive_alert",
+        "co_done",
+        "summon",
+        "release_department",
+        "street_rate",
+    }
+)
+"""联合吹哨's timeline events that concern one summoned department."""
+
+
 def timeline(
     lang: str, issue: IssueRecord, history: Sequence[EventRecord], names: Names, zone: ZoneInfo
 ) -> Html:
@@ -361,6 +375,10 @@ def timeline(
         note = event.note
         if note and event.action == "rate":
             note = plain(lang, f"rating_{note}")
+        if event.action in _WHISTLE_STEPS:  # 联合吹哨: the department the step concerns
+            detail = f" · {names.department(event.department_code)}"
+            if note and event.action == "street_rate":
+                note = plain(lang, f"rating_{note}")
         if note:
             detail += f"：{note}" if lang == "zh" else f": {note}"
         lines.append(

@@ -449,3 +449,17 @@ async def test_the_group_card_checks_in_and_whistle_stays_private(street: Street
     await street.api.expect(ZJ_GROUP, "请在与机器人的私聊中使用这个命令")
     stored = await whistle_store.get_summons(street.whistle.db.reader, number, "hb")
     assert stored is None
+
+
+async def test_the_timeline_shows_every_whistle_step(street: Street) -> None:
+    number = await summoned_by_command(street, "cg", "zj")
+    street.clock.advance(timedelta(minutes=5))
+    await arrive(street, street.person(1102), number, north(700), "您距现场 700 米")
+    await arrive(street, street.person(1102), number, north(20), "已到场")
+    admin = street.person(3001)
+    mark = admin.mark()
+    await admin.send(f"/issue {number}")
+    history = await admin.expect("处置全过程", mark)
+    assert "陈静 · 联合吹哨：城管执法中队、住建办" in history.text
+    assert "周杰 · 距离较远的签到 · 住建办：700 m" in history.text
+    assert "周杰 · 到场 · 住建办：20 m" in history.text
