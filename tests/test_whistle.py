@@ -237,6 +237,7 @@ async def test_lead_resolves_after_co_done_or_an_override_and_reopen_brings_all_
     await worker.expect(f"已退回 #{number} 重办", mark)
     await street.settle()
     await street.api.expect(ZJ_GROUP, f"#{number} 重办：住建办 请继续配合（棚子又搭起来了）")
+    await street.person(1302).expect(f"#{number} 重办：生态环境分局 请继续配合")  # no group
     stored = await whistle_store.summoned(street.whistle.db.reader, number)
     assert {s.department_code: s.state for s in stored} == {
         "cg": "arrived",
@@ -463,3 +464,23 @@ async def test_the_timeline_shows_every_whistle_step(street: Street) -> None:
     assert "陈静 · 联合吹哨：城管执法中队、住建办" in history.text
     assert "周杰 · 距离较远的签到 · 住建办：700 m" in history.text
     assert "周杰 · 到场 · 住建办：20 m" in history.text
+
+
+async def test_a_live_location_counts_by_its_first_point(street: Street) -> None:
+    number = await summoned_by_command(street, "cg", "zj")
+    member = street.person(1102)
+    mark = member.mark()
+    await member.tap(await member.expect(f"#{number}", button="到场"), "到场")
+    await member.expect("到场签到", mark)
+    lat, lon = north(120)
+    await member.send_raw({"location": {"latitude": lat, "longitude": lon, "live_period": 900}})
+    await member.expect("已到场 10:00，距现场 120 米", mark)
+    # Text instead of a location: asked again, nothing changes.
+    number2 = await summoned_by_command(street, "zj")
+    mark = member.mark()
+    await member.tap(await member.expect(f"#{number2}", button="到场"), "到场")
+    await member.expect(f"#{number2} 到场签到", mark)
+    await member.send("我到了")
+    await member.expect("请发送位置", mark)
+    stored = await whistle_store.get_summons(street.whistle.db.reader, number2, "zj")
+    assert stored is not None and stored.state == "summoned"

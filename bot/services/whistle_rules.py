@@ -15,6 +15,7 @@ from bot.services.notices import Notices
 from bot.services.refusal import Refused
 from bot.whistle_views import WhistleButton, whistle_button
 from storage import issues as issue_store
+from storage import people
 from storage import whistles as whistle_store
 
 
@@ -42,14 +43,23 @@ async def resolve_gate(conn: aiosqlite.Connection, notices: Notices, issue: Issu
 async def bring_back(
     conn: aiosqlite.Connection, notices: Notices, issue: IssueRecord, reason: str, now: int
 ) -> None:
-    """重办: the departments that had finished work again; each is told, and any override
-    of the 办结 gate no longer holds."""
+    """重办: every summoned department works on it again (those that had finished are back
+    to arrived) and is told; any override of the 办结 gate no longer holds."""
     if await whistle_store.get_whistle(conn, issue.id) is None:
         return
     await whistle_store.set_override(conn, issue.id, None, None)
     names = await notices.issue_names(conn, issue)
-    for code in await whistle_store.bring_back(conn, issue.id):
-        chat = await notices.group_chat(conn, code)
+    await whistle_store.bring_back(conn, issue.id)
+    for summons in await whistle_store.summoned(conn, issue.id):
+        if summons.state == SummonState.RELEASED.value:
+            continue
+        code = summons.department_code
+        # The department's group, else the member who was on site for it, else its head.
+        chat = (
+            await notices.group_chat(conn, code)
+            or summons.arrived_by
+            or await people.department_head(conn, code)
+        )
         if chat is None:
             continue
         await notices.tell(
