@@ -27,6 +27,7 @@ _PICKED = "whistle_picked"
 ARRIVE_PROMPT = "wh_arrive"
 PLACE_PROMPT = "wh_place"
 CO_DONE_PROMPT = "wh_co_done"
+PHOTO_PROMPT = "wh_photo"
 STEER_VERBS = ("add", "release", "override")
 
 
@@ -49,7 +50,9 @@ async def _ask(update: Update, context: Context, kind: str, issue_id: int, **ext
         ARRIVE_PROMPT: "wh_ask_location",
         PLACE_PROMPT: "wh_need_place",
         CO_DONE_PROMPT: "wh_ask_co_done",
-    }[kind]
+    }.get(kind)
+    if key is None:
+        return
     await context.bot.send_message(
         _caller(update), str(text(lang, key, id=issue_id)), parse_mode=ParseMode.HTML
     )
@@ -168,6 +171,11 @@ def _live(context: Context) -> dict[str, Any] | None:
     if pending is None:
         return None
     prompt = prompts.current(context)
+    if pending["kind"] == PHOTO_PROMPT:
+        if prompt is not None or prompts.expired(context, pending["at"]):
+            data.pop(_PENDING, None)
+            return None
+        return pending
     if prompt is None or pending.get("prompt") is not prompt:
         data.pop(_PENDING, None)
         return None
@@ -182,13 +190,32 @@ async def whistle_input(update: Update, context: Context) -> None:
         return
     message = update.effective_message
     assert message is not None
-    prompt = pending["prompt"]
-    if prompts.expired(context, prompt.started_at):
+    prompt = pending.get("prompt")
+    if prompt is not None and prompts.expired(context, prompt.started_at):
         _user_data(context).pop(_PENDING, None)
         prompts.finish(context)
         await prompts.tell_expired(update, context, prompt)
         raise ApplicationHandlerStop
     svc = services(context).whistles
+    if pending["kind"] == PHOTO_PROMPT:
+        # The optional photo after a check-in; anything else goes on as usual.
+        _user_data(context).pop(_PENDING, None)
+        if not message.photo:
+            return
+        try:
+            await say(
+                update,
+                context,
+                await svc.check_in_photo(
+                    _caller(update),
+                    pending["issue"],
+                    pending["department"],
+                    message.photo[-1].file_id,
+                ),
+            )
+        except Refused as refused:
+            await refuse(update, context, refused)
+        raise ApplicationHandlerStop
     if pending["kind"] == CO_DONE_PROMPT:
         try:
             note = clean_text(message.text, services(context).settings.max_text_length)
@@ -227,12 +254,23 @@ async def whistle_input(update: Update, context: Context) -> None:
     _user_data(context).pop(_PENDING, None)
     prompts.finish(context)
     await say(update, context, done)
+    if pending["kind"] == ARRIVE_PROMPT:
+        # A photo of the scene may follow (optional): taken if it is the person's next
+        # message, without a prompt of its own (anything else just goes on).
+        _user_data(context)[_PENDING] = {
+            "kind": PHOTO_PROMPT,
+            "issue": pending["issue"],
+            "department": pending["department"],
+            "at": services(context).clock.now(),
+        }
     raise ApplicationHandlerStop
 
 
 async def whistle_cancel(update: Update, context: Context) -> None:
     """/cancel while a whistle prompt waits: drop it (else /cancel goes on as usual)."""
-    if _live(context) is None:
+    pending = _live(context)
+    if pending is None or pending["kind"] == PHOTO_PROMPT:
+        _user_data(context).pop(_PENDING, None)
         return
     _user_data(context).pop(_PENDING, None)
     prompts.finish(context)

@@ -128,8 +128,32 @@ async def add_checkin(
     return cursor.lastrowid
 
 
-async def attach_photo(conn: aiosqlite.Connection, checkin_id: int, photo: str) -> None:
-    await conn.execute("UPDATE whistle_checkin SET photo = ? WHERE id = ?", (photo, checkin_id))
+async def attach_photo(
+    conn: aiosqlite.Connection, issue_id: int, department: str, user_id: int, photo: str
+) -> bool:
+    """The photo of this person's latest check-in for the department (one per check-in:
+    False when there is none, or it has one)."""
+    row = await fetch_one(
+        conn,
+        """UPDATE whistle_checkin SET photo = ?
+           WHERE id = (SELECT MAX(id) FROM whistle_checkin
+                       WHERE issue_id = ? AND department_code = ? AND user_id = ?)
+             AND photo IS NULL
+           RETURNING id""",
+        (photo, issue_id, department, user_id),
+    )
+    return row is not None
+
+
+async def checkin_photos(conn: aiosqlite.Connection, issue_id: int) -> list[tuple[str, str]]:
+    """(department, photo) of every check-in with a photo, oldest first."""
+    rows = await fetch_all(
+        conn,
+        """SELECT department_code, photo FROM whistle_checkin
+           WHERE issue_id = ? AND photo IS NOT NULL ORDER BY id""",
+        (issue_id,),
+    )
+    return [(r["department_code"], r["photo"]) for r in rows]
 
 
 async def schedule_alerts(

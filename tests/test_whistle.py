@@ -475,6 +475,11 @@ async def test_a_live_location_counts_by_its_first_point(street: Street) -> None
     lat, lon = north(120)
     await member.send_raw({"location": {"latitude": lat, "longitude": lon, "live_period": 900}})
     await member.expect("已到场 10:00，距现场 120 米", mark)
+    photo = await member.send_photo()  # the optional photo of the scene
+    await member.expect(f"已附上 #{number} 的现场照片", mark)
+    assert await whistle_store.checkin_photos(street.whistle.db.reader, number) == [
+        ("zj", photo)
+    ]
     # Text instead of a location: asked again, nothing changes.
     number2 = await summoned_by_command(street, "zj")
     mark = member.mark()

@@ -286,8 +286,8 @@ MESSAGES: dict[str, str] = {
     "wh_summoned": "📣 <b>Joint whistle</b> #{id}: the street summons {department} on site (lead: {lead}). Be there by {due} and tap “On site”.",
     "wh_ask_location": "📍 #{id} on-site check-in: send your current location (📎 → Location; a live location's first point counts). /cancel to stop.",
     "wh_expect_location": "Please send a location (📎 → Location), or /cancel.",
-    "wh_done_arrived": "✅ #{id} on site at {time}, {meters} m from the place.",
-    "wh_done_late": "✅ #{id} on site at {time} (after the arrival limit), {meters} m from the place.",
+    "wh_done_arrived": "✅ #{id} on site at {time}, {meters} m from the place. You may send a photo of the scene (optional).",
+    "wh_done_late": "✅ #{id} on site at {time} (after the arrival limit), {meters} m from the place. You may send a photo of the scene (optional).",
     "wh_done_far": "⚠️ #{id}: you are {meters} m from the place, more than {radius} m; not counted as on site. Tap “On site” again once there.",
     "wh_ad_far": "⚠️ #{id}: {name} of {department} checked in {meters} m from the place (radius {radius} m); not counted as on site.",
     "wh_rm_arrive": "⏰ #{id} joint whistle: {department} is not on site yet; {left} left (by {due}).",
@@ -331,4 +331,6 @@ MESSAGES: dict[str, str] = {
     "wh_ad_asked": "📣 {name} asks for a whistle on #{id} ({category}); tap “Whistle” to pick the departments:",
     "ev_ask_whistle": "asked for a whistle",
     "cmd_whistle": "Joint whistle",
+    "wh_done_photo": "Photo of the scene added to #{id}.",
+    "wh_photo_taken": "#{id}: this check-in already has a photo.",
 }

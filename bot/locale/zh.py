@@ -295,8 +295,8 @@ MESSAGES: dict[str, str] = {
     "wh_summoned": "📣 <b>联合吹哨</b> #{id}：街道召集 {department} 到场（牵头：{lead}），请于 {due} 前到达现场并点“到场”签到。",
     "wh_ask_location": "📍 #{id} 到场签到：请发送您当前的位置（📎 → 位置；共享实时位置时取第一个点）。发送 /cancel 取消。",
     "wh_expect_location": "请发送位置（📎 → 位置），或发送 /cancel 取消。",
-    "wh_done_arrived": "✅ #{id} 已到场 {time}，距现场 {meters} 米。",
-    "wh_done_late": "✅ #{id} 已到场 {time}（已超过到场时限），距现场 {meters} 米。",
+    "wh_done_arrived": "✅ #{id} 已到场 {time}，距现场 {meters} 米。可再发送一张现场照片（可选）。",
+    "wh_done_late": "✅ #{id} 已到场 {time}（已超过到场时限），距现场 {meters} 米。可再发送一张现场照片（可选）。",
     "wh_done_far": "⚠️ #{id}：您距现场 {meters} 米，超过 {radius} 米，未计为到场。到达现场后请再点“到场”签到。",
     "wh_ad_far": "⚠️ #{id}：{department} 的 {name} 在距现场 {meters} 米处签到（范围 {radius} 米），未计为到场。",
     "wh_rm_arrive": "⏰ #{id} 联合吹哨：{department} 尚未到场，还剩 {left}（{due} 前）。",
@@ -340,4 +340,6 @@ MESSAGES: dict[str, str] = {
     "wh_ad_asked": "📣 {name} 申请为 #{id}（{category}）吹哨，请点“吹哨”选择要召集的部门：",
     "ev_ask_whistle": "申请吹哨",
     "cmd_whistle": "联合吹哨",
+    "wh_done_photo": "已附上 #{id} 的现场照片。",
+    "wh_photo_taken": "#{id} 这次签到已有照片。",
 }

@@ -355,6 +355,16 @@ class WhistleService:
             {"id": issue_id, "meters": found.meters, "radius": org.whistle.radius_meters},
         )
 
+    async def check_in_photo(
+        self, user_id: int, issue_id: int, department: str, photo: str
+    ) -> Answer:
+        """The optional photo of the person's latest check-in for the department."""
+        async with self.db.write() as tx:
+            await self._summons_for(tx, user_id, issue_id, department)
+            if not await whistle_store.attach_photo(tx, issue_id, department, user_id, photo):
+                raise Refused("wh_photo_taken", id=issue_id)
+        return Answer("wh_done_photo", {"id": issue_id})
+
     # --- arrival alerts (the deadline machinery of bot/deadlines.py) --------------------
 
     async def next_due(self) -> datetime | None:
