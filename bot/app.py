@@ -41,7 +41,18 @@ from bot.services.organisation import OrganisationMissing
 from bot.settings import Settings, host_and_port
 from bot.transport import AiohttpRequest, BacklogGatedPolling, backlog_of
 from bot.updates import PerPersonOrder
-from handlers import actions, admin, closures, extensions, lookup, people, prompts, report
+from bot.whistle_views import WHISTLE_BUTTON_PATTERN
+from handlers import (
+    actions,
+    admin,
+    closures,
+    extensions,
+    lookup,
+    people,
+    prompts,
+    report,
+    whistles,
+)
 from handlers.common import Context, refuse, reply, services
 from storage.db import Database
 from storage.install import keep_install_value
@@ -55,11 +66,20 @@ class ConfigurationError(CannotStart):
 
 DEADLINE_SWEEP_SECONDS = 30.0
 # Handler groups, in the order they see an update: what a group chat may use (only card
-# buttons and /help), the guard, then the observer that ends
-# a pending prompt when the person starts something else, then the note conversation
-# (what it takes it stops; the rest goes on), then everything else (group 0).
-CHAT_GROUP, GUARD_GROUP, PROMPT_GROUP, NOTE_GROUP = -4, -3, -2, -1
-COUNT_GROUP = -5
+# buttons and /help), the guard, then the observer that ends a pending prompt when the
+# person starts something else, then each feature's prompt answers — the note
+# conversation, the closure reason, the whistle's location — each in a group of its own
+# (in one group only the first matching handler runs; what a feature takes it stops, the
+# rest goes on), then everything else (group 0).
+CHAT_GROUP, GUARD_GROUP, PROMPT_GROUP, NOTE_GROUP, CLOSURE_GROUP, WHISTLE_GROUP = (
+    -6,
+    -5,
+    -4,
+    -3,
+    -2,
+    -1,
+)
+COUNT_GROUP = -7
 """Before everything: counts each update for /metrics."""
 WEBHOOK_SECRET = "webhook_secret_token"
 """The name the webhook's secret token is kept under in the database."""
@@ -227,7 +247,20 @@ def build_application(
     application.add_handler(TypeHandler(Update, people.guard), group=GUARD_GROUP)
     application.add_handler(TypeHandler(Update, prompts.observe), group=PROMPT_GROUP)
     application.add_handler(actions.note_conversation(settings.prompt_minutes), group=NOTE_GROUP)
-    application.add_handler(closures.answer_handler(), group=NOTE_GROUP)
+    application.add_handler(closures.answer_handler(), group=CLOSURE_GROUP)
+    # 联合吹哨: the place or location a whistle prompt waits for (else the update goes on)
+    application.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND,
+            whistles.whistle_input,
+        ),
+        group=WHISTLE_GROUP,
+    )
+    application.add_handler(CommandHandler("cancel", whistles.whistle_cancel), group=WHISTLE_GROUP)
+    application.add_handler(CommandHandler("whistle", whistles.whistle_command))
+    application.add_handler(
+        CallbackQueryHandler(whistles.whistle_button, pattern=WHISTLE_BUTTON_PATTERN)
+    )
     application.add_handler(CommandHandler("start", people.start))
     # extensions and 挂账
     application.add_handler(extensions.extension_conversation(settings.prompt_minutes))
@@ -314,6 +347,7 @@ class Whistle:
         self.services.people.on_unreachable = self._unreachable
         self.services.escalation.on_commit = self.sender.wake
         self.services.extensions.on_commit = self.sender.wake
+        self.services.whistles.on_commit = self.sender.wake
         self.services.statistics.on_commit = self.sender.wake
         await self.application.start()
         self.sender.start()
@@ -493,12 +527,16 @@ class Whistle:
         escalation = self.services.escalation
         try:
             await escalation.sweep()
+            await self.services.whistles.sweep()  # 联合吹哨: arrival alerts
             # A crash between recording somebody unreachable and moving their issues on
             # is made good here.
             await self.services.issues.redispatch_unreachable()
         except Exception:
             log.exception("deadline sweep failed; the next one retries")
         upcoming = await escalation.next_due()
+        arrival = await self.services.whistles.next_due()
+        if arrival is not None and (upcoming is None or arrival < upcoming):
+            upcoming = arrival
         if upcoming is None or context.job_queue is None:
             return
         wait = (upcoming - self.clock.now()).total_seconds()

@@ -86,6 +86,8 @@ class ReportButton(StrEnum):
     # 附议
     SECOND = "r:me2"
     NOT_SAME = "r:notsame"
+    WHISTLE = "r:wh"
+    """联合吹哨: submit the report for the admins to blow a whistle (申请吹哨)."""
 
 
 def report_button(button: ReportButton, argument: str | None = None) -> str:

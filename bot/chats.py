@@ -31,6 +31,7 @@ BOT_COMMANDS: Final = frozenset(
         "start",
         "stats",
         "todo",
+        "whistle",
     }
 )
 """Every command the bot registers (bot/app.py adds a CommandHandler for each)."""

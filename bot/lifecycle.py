@@ -164,3 +164,83 @@ def next_state(state: State, action: Action) -> State:
 
 def allowed_actions(state: State) -> frozenset[Action]:
     return frozenset(action for (s, action) in _TRANSITIONS if s == state)
+
+
+# --- 联合吹哨: a summoned department's life within a whistle -----------------------------
+# The issue keeps its one state above (held by the lead department); each department the
+# street summons to it has a state of its own here, in the same table-driven way.
+
+
+class SummonState(StrEnum):
+    SUMMONED = "summoned"
+    """待到场: pushed, not yet on site, within the arrival limit."""
+    FAR = "far"
+    """Checked in farther than the radius (距离较远): not arrived; may check in again."""
+    OVERDUE = "overdue"
+    """逾期未到场: the arrival limit passed before an on-site check-in."""
+    ARRIVED = "arrived"
+    """已到场: checked in within the radius."""
+    DONE = "done"
+    """配合完成: a co-department finished its part (the lead finishes with 办结)."""
+    RELEASED = "released"
+    """Released by an admin: no longer part of the whistle."""
+
+
+class SummonAction(StrEnum):
+    CHECK_IN_FAR = "check_in_far"
+    ARRIVE = "arrive"
+    OVERDUE = "overdue"
+    CO_DONE = "co_done"
+    REOPEN = "reopen"
+    RELEASE = "release"
+
+
+ACTIVE_SUMMONS: frozenset[SummonState] = frozenset(
+    {SummonState.SUMMONED, SummonState.FAR, SummonState.OVERDUE, SummonState.ARRIVED}
+)
+"""States in which a department still has something to do for the whistle."""
+
+AWAITING_ARRIVAL: frozenset[SummonState] = frozenset(
+    {SummonState.SUMMONED, SummonState.FAR, SummonState.OVERDUE}
+)
+"""States in which the department has not reported on site yet (arrival alerts run)."""
+
+_SUMMON_TRANSITIONS: dict[tuple[SummonState, SummonAction], SummonState] = {
+    (SummonState.SUMMONED, SummonAction.CHECK_IN_FAR): SummonState.FAR,
+    (SummonState.FAR, SummonAction.CHECK_IN_FAR): SummonState.FAR,
+    (SummonState.OVERDUE, SummonAction.CHECK_IN_FAR): SummonState.OVERDUE,
+    (SummonState.SUMMONED, SummonAction.OVERDUE): SummonState.OVERDUE,
+    (SummonState.FAR, SummonAction.OVERDUE): SummonState.OVERDUE,
+    (SummonState.SUMMONED, SummonAction.ARRIVE): SummonState.ARRIVED,
+    (SummonState.FAR, SummonAction.ARRIVE): SummonState.ARRIVED,
+    (SummonState.OVERDUE, SummonAction.ARRIVE): SummonState.ARRIVED,
+    (SummonState.ARRIVED, SummonAction.CO_DONE): SummonState.DONE,
+    # 重办 brings every summoned department back to work (an arrival stays an arrival).
+    (SummonState.DONE, SummonAction.REOPEN): SummonState.ARRIVED,
+    (SummonState.ARRIVED, SummonAction.REOPEN): SummonState.ARRIVED,
+}
+for _summon in (
+    SummonState.SUMMONED,
+    SummonState.FAR,
+    SummonState.OVERDUE,
+    SummonState.ARRIVED,
+    SummonState.DONE,
+):
+    _SUMMON_TRANSITIONS[(_summon, SummonAction.RELEASE)] = SummonState.RELEASED
+
+
+class SummonRefused(Exception):
+    """The action is not valid from the summoned department's state; nothing was changed."""
+
+    def __init__(self, state: SummonState, action: SummonAction) -> None:
+        super().__init__(f"{action} is not allowed while the department is {state}")
+        self.state = state
+        self.action = action
+
+
+def next_summon_state(state: SummonState, action: SummonAction) -> SummonState:
+    """The state a summoned department moves to when `action` happens, or SummonRefused."""
+    try:
+        return _SUMMON_TRANSITIONS[(state, action)]
+    except KeyError:
+        raise SummonRefused(state, action) from None

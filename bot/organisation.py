@@ -145,9 +145,20 @@ class CalendarTable(_Entry):
         return self
 
 
+# 联合吹哨: the [whistle] table
+class WhistleRules(_Entry):
+    """`[whistle]`: how soon a summoned department must report on site (报到), and how near
+    the place a check-in must be to count as on site."""
+
+    arrive_minutes: Annotated[int, Field(gt=0, le=60 * 24)] = 30
+    urgent_arrive_minutes: Annotated[int, Field(gt=0, le=60 * 24)] = 15
+    radius_meters: Annotated[int, Field(gt=0, le=100_000)] = 300
+
+
 class OrganisationFile(_Entry):
     timezone: str = "Asia/Shanghai"
     calendar: CalendarTable = CalendarTable()
+    whistle: WhistleRules = WhistleRules()
     admins: list[UserId] = []
     people: dict[UserId, Name] = {}
     """Display names by Telegram user id, until people's own Telegram names are known."""
@@ -316,6 +327,7 @@ class Organisation:
     grids: dict[str, Grid]
     shifts: tuple[Shift, ...]
     calendar: WorkCalendar = field(default_factory=WorkCalendar)
+    whistle: WhistleRules = field(default_factory=WhistleRules)
 
     def working_time(self, department: str) -> tuple[Shift, ...]:
         """The department's working time: its duty roster, or else its office hours."""
@@ -471,6 +483,7 @@ def parse_organisation(text: str) -> Organisation:
             holidays=frozenset(parsed.calendar.holidays),
             workdays=frozenset(parsed.calendar.workdays),
         ),
+        whistle=parsed.whistle,
     )
 
 

@@ -45,6 +45,16 @@ the weekly push and the files.
   the previous week. Departments are ranked by on-time response rate, then on-time
   resolution rate, then received.
 
+- **联合吹哨** (whistles): a whistle counts once in `received`, under its lead department
+  (which holds the issue). Its summonses — one per department summoned and not released
+  — are counted per summoned department, and per grid, category and overall by the
+  issue (a whistle of three departments is three summonses): `whistles` (summonses),
+  `arrived` (checked in within the radius), `arrived_on_time` (at or before the arrival
+  deadline), `on_site_rate` = arrived on time / whistles, `arrive_median` / `arrive_p90`
+  (nearest rank, from the summons to the arrival, over those that arrived),
+  `street_rated`, `street_satisfied` (满意 or 基本满意) and `street_satisfaction_rate` =
+  street_satisfied / street_rated: the street's rating of each department.
+
 A rate whose denominator is zero is `None` (shown as "-"), never 0 %.
 """
 
@@ -53,7 +63,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
@@ -177,6 +187,22 @@ class Figures:
     reopened: int = 0
     escalated: int = 0
     transferred: int = 0
+    # 联合吹哨: per summons (see the module's definitions)
+    whistles: int = 0
+    arrived: int = 0
+    arrived_on_time: int = 0
+    arrive_median: int | None = None
+    arrive_p90: int | None = None
+    street_rated: int = 0
+    street_satisfied: int = 0
+
+    @property
+    def on_site_rate(self) -> float | None:
+        return _rate(self.arrived_on_time, self.whistles)
+
+    @property
+    def street_satisfaction_rate(self) -> float | None:
+        return _rate(self.street_satisfied, self.street_rated)
 
     @property
     def response_rate(self) -> float | None:
@@ -224,6 +250,8 @@ class Figures:
         "reopened_rate",
         "escalated_rate",
         "transferred_rate",
+        "on_site_rate",
+        "street_satisfaction_rate",
     )
     COUNTS = (
         "received",
@@ -240,8 +268,20 @@ class Figures:
         "reopened",
         "escalated",
         "transferred",
+        "whistles",
+        "arrived",
+        "arrived_on_time",
+        "street_rated",
+        "street_satisfied",
     )
-    DURATIONS = ("ack_median", "ack_p90", "resolve_median", "resolve_p90")
+    DURATIONS = (
+        "ack_median",
+        "ack_p90",
+        "resolve_median",
+        "resolve_p90",
+        "arrive_median",
+        "arrive_p90",
+    )
 
 
 def is_overdue(row: IssueRow, as_of: int) -> bool:
@@ -554,3 +594,75 @@ def weekly_report(
 def epoch_bounds(week: str, zone: ZoneInfo) -> tuple[int, int]:
     starts, ends = week_bounds(week, zone)
     return to_epoch(starts), to_epoch(ends)
+
+
+# --- 联合吹哨: the summonses of a cohort ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SummonsRow:
+    """One department summoned (and not released) to a whistle on a cohort issue."""
+
+    issue_id: int
+    department: str
+    grid: str
+    category: str
+    summoned_at: int
+    arrive_deadline: int
+    arrived_at: int | None
+    street_rating: str | None
+
+
+def whistle_figures(rows: Sequence[SummonsRow]) -> dict[Grouping, dict[str, Figures]]:
+    """The whistle figures per summoned department, grid, category and overall (members:
+    none), by the definitions above; every other figure is left at its default."""
+    groups: dict[Grouping, dict[str, list[SummonsRow]]] = {g: {} for g in Grouping}
+    for row in rows:
+        groups[Grouping.OVERALL].setdefault("all", []).append(row)
+        groups[Grouping.DEPARTMENT].setdefault(row.department, []).append(row)
+        groups[Grouping.GRID].setdefault(row.grid, []).append(row)
+        groups[Grouping.CATEGORY].setdefault(row.category, []).append(row)
+    result: dict[Grouping, dict[str, Figures]] = {g: {} for g in Grouping}
+    for grouping, by_key in groups.items():
+        for key, members in by_key.items():
+            times = sorted(
+                r.arrived_at - r.summoned_at for r in members if r.arrived_at is not None
+            )
+            result[grouping][key] = Figures(
+                whistles=len(members),
+                arrived=len(times),
+                arrived_on_time=sum(
+                    1
+                    for r in members
+                    if r.arrived_at is not None and r.arrived_at <= r.arrive_deadline
+                ),
+                arrive_median=nearest_rank(times, 0.5),
+                arrive_p90=nearest_rank(times, 0.9),
+                street_rated=sum(1 for r in members if r.street_rating is not None),
+                street_satisfied=sum(1 for r in members if r.street_rating in GOOD_RATINGS),
+            )
+    return result
+
+
+WHISTLE_FIELDS = (
+    "whistles",
+    "arrived",
+    "arrived_on_time",
+    "arrive_median",
+    "arrive_p90",
+    "street_rated",
+    "street_satisfied",
+)
+
+
+def with_whistles(computed: Computed, rows: Sequence[SummonsRow]) -> Computed:
+    """`computed` with the whistle figures of `rows` filled in (a group that only has
+    summonses, like a co-department that holds no issue, appears with them)."""
+    merged: Computed = {g: dict(by_key) for g, by_key in computed.items()}
+    for grouping, by_key in whistle_figures(rows).items():
+        for key, found in by_key.items():
+            base = merged[grouping].get(key, Figures())
+            merged[grouping][key] = replace(
+                base, **{name: getattr(found, name) for name in WHISTLE_FIELDS}
+            )
+    return merged

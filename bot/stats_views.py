@@ -232,6 +232,36 @@ def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, s
                 review=from_epoch(held.review_at).astimezone(zone).strftime("%m-%d"),
             )
         )
+    # 联合吹哨: the summonses, overall and per summoned department
+    if now.whistles:
+        lines.append(
+            text(
+                lang,
+                "st_whistles",
+                n=now.whistles,
+                arrived=now.arrived,
+                on_time=now.arrived_on_time,
+                rate=_percent(lang, now.on_site_rate),
+                median=_span(lang, now.arrive_median),
+                p90=_span(lang, now.arrive_p90),
+                satisfaction=_percent(lang, now.street_satisfaction_rate),
+                rated=now.street_rated,
+            )
+        )
+        for group in report.departments:
+            f = group.current
+            if f.whistles:
+                lines.append(
+                    text(
+                        lang,
+                        "st_whistle_department_line",
+                        name=names.department(group.key),
+                        n=f.whistles,
+                        rate=_percent(lang, f.on_site_rate),
+                        median=_span(lang, f.arrive_median),
+                        satisfaction=_percent(lang, f.street_satisfaction_rate),
+                    )
+                )
     if len(report.departments) > 1:
         lines.append(text(lang, "st_ranking"))
         for rank, group in enumerate(report.departments, start=1):

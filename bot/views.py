@@ -398,6 +398,20 @@ def rating_buttons(lang: str, issue_id: int) -> Buttons:
     ]
 
 
+_WHISTLE_STEPS = frozenset(
+    {
+        "arrive",
+        "check_in_far",
+        "arrive_alert",
+        "co_done",
+        "summon",
+        "release_department",
+        "street_rate",
+    }
+)
+"""联合吹哨's timeline events that concern one summoned department."""
+
+
 def timeline(
     lang: str, issue: IssueRecord, history: Sequence[EventRecord], names: Names, zone: ZoneInfo
 ) -> Html:
@@ -415,6 +429,10 @@ def timeline(
         note = event.note
         if note and event.action == "rate":
             note = plain(lang, f"rating_{note}")
+        if event.action in _WHISTLE_STEPS:  # 联合吹哨: the department the step concerns
+            detail = f" · {names.department(event.department_code)}"
+            if note and event.action == "street_rate":
+                note = plain(lang, f"rating_{note}")
         if note:
             detail += plain(lang, "tl_note", note=note)
         lines.append(
@@ -525,7 +543,10 @@ def report_prompt(
     room = TEXT_LIMIT - visible_length(summary(""))
     return Rendered(
         summary(shorten_plain(draft.description or "", room)),
-        [[(plain(lang, "btn_submit"), report_button(ReportButton.SUBMIT)), *cancel]],
+        [
+            [(plain(lang, "btn_submit"), report_button(ReportButton.SUBMIT)), *cancel],
+            [(plain(lang, "wh_btn_ask"), report_button(ReportButton.WHISTLE))],  # 联合吹哨
+        ],
     )
 
 

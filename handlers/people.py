@@ -13,13 +13,14 @@ from bot.callbacks import parse_issue_button
 from bot.chats import GroupHints, bot_command, command_name, works_in_group
 from bot.i18n import LANGUAGES, plain, text
 from bot.permissions import Actor, Role
+from bot.whistle_views import on_group_cards
 from handlers.common import Context, answer_query, language, reply, services
 
 ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.WORKER: ("report", "my"),
     Role.MEMBER: ("todo", "stats"),
     Role.HEAD: ("todo", "stats"),
-    Role.ADMIN: ("pending", "reroute", "invite", "revoke", "stats"),
+    Role.ADMIN: ("pending", "reroute", "whistle", "invite", "revoke", "stats"),
 }
 COMMON_COMMANDS = ("issue", "lang", "cancel", "help")
 GUEST_COMMANDS = ("start", "help", "lang")
@@ -60,7 +61,7 @@ async def keep_to_private(update: Update, context: Context) -> None:
         return
     query = update.callback_query
     if query is not None:
-        if parse_issue_button(query.data) is None:
+        if parse_issue_button(query.data) is None and not on_group_cards(query.data):
             lang = await language(update, context)
             await answer_query(query, plain(lang, "group_only_private")[:200])
             raise ApplicationHandlerStop

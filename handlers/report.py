@@ -265,7 +265,9 @@ async def submit(update: Update, context: Context) -> int | None:
     assert query is not None
     svc = services(context)
     try:
-        receipt = await svc.issues.submit_report(_user_id(update))
+        receipt = await svc.issues.submit_report(
+            _user_id(update), ask_whistle=query.data == ReportButton.WHISTLE.value
+        )
     except Refused as refused:
         await refuse(update, context, refused)
         if refused.key == "report_category_gone":
@@ -398,7 +400,10 @@ def report_conversation() -> ConversationHandler[Context]:
                 CallbackQueryHandler(_asking(not_same), pattern=f"^{ReportButton.NOT_SAME.value}$"),
             ],
             Step.CONFIRM: [
-                CallbackQueryHandler(_asking(submit), pattern=f"^{ReportButton.SUBMIT.value}$")
+                CallbackQueryHandler(_asking(submit), pattern=f"^{ReportButton.SUBMIT.value}$"),
+                CallbackQueryHandler(  # 联合吹哨: 申请吹哨
+                    _asking(submit), pattern=f"^{ReportButton.WHISTLE.value}$"
+                ),
             ],
         },
         fallbacks=[

@@ -315,6 +315,68 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
+        14,
+        # 联合吹哨: a whistle on an issue (its place and lead), each summoned department's
+        # state (bot/lifecycle.py SummonState), every 到场 check-in with its distance, the
+        # street's rating of each department, and the arrival alerts (bot/deadlines.py
+        # alerts_for, one set per summoned department).
+        """
+        CREATE TABLE whistle (
+            issue_id    INTEGER PRIMARY KEY REFERENCES issue(id),
+            lead        TEXT NOT NULL,
+            latitude    REAL NOT NULL,
+            longitude   REAL NOT NULL,
+            blown_by    INTEGER,
+            blown_at    INTEGER NOT NULL,
+            override_by      INTEGER,
+            override_reason  TEXT
+        );
+        CREATE TABLE whistle_department (
+            issue_id         INTEGER NOT NULL REFERENCES whistle(issue_id),
+            department_code  TEXT NOT NULL,
+            state            TEXT NOT NULL CHECK (state IN
+                                 ('summoned', 'far', 'overdue', 'arrived', 'done', 'released')),
+            summoned_at      INTEGER NOT NULL,
+            arrive_deadline  INTEGER NOT NULL,
+            arrived_at       INTEGER,
+            arrived_by       INTEGER,
+            arrived_meters   INTEGER,
+            last_meters      INTEGER,
+            done_at          INTEGER,
+            released_at      INTEGER,
+            street_rating    TEXT,
+            street_reason    TEXT,
+            rated_at         INTEGER,
+            PRIMARY KEY (issue_id, department_code)
+        );
+        CREATE TABLE whistle_checkin (
+            id               INTEGER PRIMARY KEY,
+            issue_id         INTEGER NOT NULL REFERENCES whistle(issue_id),
+            department_code  TEXT NOT NULL,
+            user_id          INTEGER NOT NULL,
+            at               INTEGER NOT NULL,
+            latitude         REAL NOT NULL,
+            longitude        REAL NOT NULL,
+            meters           INTEGER NOT NULL,
+            on_site          INTEGER NOT NULL,
+            photo            TEXT
+        );
+        CREATE INDEX whistle_checkin_issue ON whistle_checkin(issue_id, department_code);
+        CREATE TABLE whistle_alert (
+            id               INTEGER PRIMARY KEY,
+            issue_id         INTEGER NOT NULL REFERENCES whistle(issue_id),
+            department_code  TEXT NOT NULL,
+            step             TEXT NOT NULL CHECK (step IN ('remind', 'head', 'admins')),
+            due_at           INTEGER NOT NULL,
+            deadline         INTEGER NOT NULL,
+            fired_at         INTEGER,
+            cancelled_at     INTEGER
+        );
+        CREATE INDEX whistle_alert_due ON whistle_alert(due_at)
+            WHERE fired_at IS NULL AND cancelled_at IS NULL;
+        """,
+    ),
+    (
         15,
         # Extensions (延期) and 挂账: each request and its decision; the issue keeps its
         # first resolve deadline once extended, and the date a 挂账 is to be reviewed. The

@@ -12,7 +12,16 @@ from typing import Any
 import aiosqlite
 
 from bot.closures import EXCLUDED_FROM_RATES, ClosureKind
-from bot.stats import FACTS, GOOD_RATINGS, OPEN, RESOLVED, TIMES, CohortColumns, IssueRow
+from bot.stats import (
+    FACTS,
+    GOOD_RATINGS,
+    OPEN,
+    RESOLVED,
+    TIMES,
+    CohortColumns,
+    IssueRow,
+    SummonsRow,
+)
 from storage.db import fetch_all, fetch_one
 
 ROWS_PER_BATCH = 1000
@@ -318,3 +327,39 @@ async def closure_counts(
     counts = {kind.value: 0 for kind in ClosureKind}
     counts.update({str(kind): int(n) for kind, n in rows})
     return counts
+
+
+# 联合吹哨: the summonses of a cohort
+async def summons_rows(
+    conn: aiosqlite.Connection,
+    starts: int,
+    ends: int,
+    departments: Sequence[str] = (),
+    member: int | None = None,
+) -> list[SummonsRow]:
+    """The departments summoned (and not released) to whistles on the non-cancelled issues
+    reported in [starts, ends): of `departments` when given, or on issues assigned to
+    `member`."""
+    where = ""
+    params: dict[str, object] = {"starts": starts, "ends": ends}
+    held: list[str] = []
+    if departments:
+        names = {f"department{i}": d for i, d in enumerate(departments)}
+        params.update(names)
+        held.append(f"w.department_code IN ({', '.join(':' + k for k in names)})")
+    if member is not None:
+        held.append("i.assignee_id = :member")
+        params["member"] = member
+    if held:
+        where = f"AND ({' OR '.join(held)})"
+    rows = await fetch_all(
+        conn,
+        f"""SELECT w.issue_id, w.department_code, i.grid_code, i.category_code, w.summoned_at,
+                   w.arrive_deadline, w.arrived_at, w.street_rating
+            FROM whistle_department AS w JOIN issue AS i ON i.id = w.issue_id
+            WHERE i.reported_at >= :starts AND i.reported_at < :ends
+              AND i.state != 'cancelled' AND w.state != 'released' {where}
+            ORDER BY w.issue_id, w.department_code""",
+        params,
+    )
+    return [SummonsRow(*tuple(r)) for r in rows]

@@ -316,7 +316,7 @@ async def test_a_group_upgraded_to_a_supergroup_is_followed_and_told_to_the_admi
 # 6. A person the bot cannot write to is told so on the tap, and nothing is logged as an error.
 
 
-@pytest.mark.parametrize("label", ["转派", "办结"])
+@pytest.mark.parametrize("label", ["退回", "办结"])
 async def test_a_member_who_never_opened_the_bot_is_told_to_open_it_first(
     street: Street, caplog: pytest.LogCaptureFixture, label: str
 ) -> None:
@@ -476,7 +476,7 @@ async def draft_at_summary_in_category_hb(street: Street) -> tuple[SimulatedUser
     await worker.send_photo()
     await worker.tap(await worker.expect("已收到 1 张照片", mark), "完成")
     await worker.send_location(31.2, 121.5)
-    await worker.tap(await worker.expect("紧急吗", mark), "一般")
+    await worker.tap(await worker.expect("请选择紧急程度", mark), "一般")
     await worker.expect("请核对", mark)
     await street.whistle.services.organisations.import_text(without_hb(district_text()))
     street.whistle.services.organisations.recheck_seconds = 0
@@ -579,7 +579,7 @@ async def report_up_to_the_summary(street: Street, description: str, address: st
     await worker.tap(await worker.expect("请发送现场照片", mark), "跳过")
     await worker.expect("请发送位置", mark)
     await worker.send(address)
-    await worker.tap(await worker.expect("紧急吗", mark), "一般")
+    await worker.tap(await worker.expect("请选择紧急程度", mark), "一般")
     summary = await worker.expect("请核对", mark)
     shown = summary.text  # the message becomes the receipt once 提交 is tapped
     await worker.tap(summary, "提交")

@@ -25,6 +25,7 @@ DOMAIN_MODULES = (
     "bot/organisation.py",
     "bot/stats.py",
     "bot/clock.py",
+    "bot/whistles.py",  # 联合吹哨: the distance rule and arrival limits
 )
 """The pure core. A records module joins it when it exists (see `domain_files`)."""
 

@@ -28,6 +28,7 @@ async def test_people_named_in_the_file_join_with_start_and_get_their_menu(stree
     assert menu(street, 3001) == [
         "pending",
         "reroute",
+        "whistle",
         "invite",
         "revoke",
         "stats",

@@ -32,6 +32,7 @@ CAST = {
         1302: "生态环境",
         1102: "住建",
         1103: "住建",
+        1101: "住建负责人",
         3001: "街道值班",
     }.items()
 }
@@ -88,6 +89,125 @@ def _demo_start(zone: ZoneInfo) -> datetime:
     return datetime.combine(wednesday, time(10, 0), tzinfo=zone)
 
 
+SITE = (39.91530, 116.40310)
+FAR = (39.92340, 116.40310)  # 900 m north of the site
+ZJ_GROUP = -1001000000002
+
+
+async def _whistle_story(
+    narrator: Narrator,
+    whistle: Whistle,
+    api: LoopbackBotApi,
+    people: dict[int, SimulatedUser],
+    clock: ManualClock,
+) -> None:
+    """联合吹哨: a grid worker asks for a whistle on an illegal structure over a gas main; the
+    street summons 城管 (lead), 住建 and 生态环境. 城管 arrives on time; 生态环境 first checks
+    in too far away, then on site; 住建 is reminded and arrives late. The co-departments
+    report their part done, the lead resolves, the worker confirms, the street rates all
+    three."""
+    worker, admin = people[2001], people[3001]
+    cg, zj, hb = people[1002], people[1102], people[1302]
+    alerts = whistle.services.whistles
+
+    async def settle() -> None:
+        assert whistle.sender is not None
+        await whistle.sender.wait_idle()
+
+    async def check_in(member: SimulatedUser, card: SentMessage, at: tuple[float, float]) -> None:
+        await settle()
+        mark = member.mark()
+        await _tap(narrator, member, card, "到场")
+        await member.expect("到场签到", mark)
+        mark = member.mark()
+        narrator.say(f"\n📍 {CAST.get(member.id, member.id)} 发送位置 {at[0]:.5f}, {at[1]:.5f}")
+        await member.send_location(*at)
+        await member.expect("距现场", mark)
+        await settle()
+
+    narrator.say("\n━━ 5a. 联合吹哨：违建压在燃气管上，网格员申请吹哨")
+    clock.advance(timedelta(minutes=5))
+    mark, admin_mark = worker.mark(), admin.mark()
+    await worker.send("/report")
+    await _tap(narrator, worker, await worker.expect("请选择问题类别", mark), "违章建筑")
+    await worker.send("幸福路8号人行道上新搭违建棚子，压在燃气管线上方，路面已开裂下沉。")
+    await _tap(narrator, worker, await worker.expect("请发送现场照片", mark), "跳过")
+    await worker.send_location(*SITE)
+    await _tap(narrator, worker, await worker.expect("请选择紧急程度", mark), "一般")
+    await _tap(narrator, worker, await worker.expect("请核对", mark), "申请吹哨")
+    await worker.expect("提请街道吹哨", mark)
+
+    narrator.say("\n━━ 5b. 街道吹哨：召集城管（牵头）、住建、生态环境")
+    card = await admin.expect("#3", admin_mark, button="吹哨")
+    await _tap(narrator, admin, card, "吹哨")
+    for name in ("城管执法中队", "住建办", "生态环境分局"):
+        picker = await admin.expect("请点选要召集的部门", admin_mark)
+        await _tap(narrator, admin, picker, name)
+        await admin.expect(name, admin_mark)
+    await _tap(
+        narrator,
+        admin,
+        await admin.expect("已选：城管执法中队、住建办、生态环境分局", admin_mark),
+        "吹哨（已选部门）",
+    )
+    await admin.expect("已为 #3 吹哨", admin_mark)
+
+    narrator.say("\n━━ 5c. 到场：城管按时到场，生态环境先在 900 米外签到，住建被提醒后迟到")
+    cg_card = await cg.expect("#3", button="报到")
+    clock.advance(timedelta(minutes=2))
+    await _tap(narrator, cg, cg_card, "报到")
+    clock.advance(timedelta(minutes=8))
+    await check_in(cg, await cg.expect("#3", button="到场"), SITE)
+    clock.advance(timedelta(minutes=2))
+    hb_card = await hb.expect("#3", button="到场")
+    await check_in(hb, hb_card, FAR)
+    clock.advance(timedelta(minutes=8))
+    await check_in(hb, await hb.expect("距离较远", button="到场"), SITE)
+    clock.advance(timedelta(minutes=4))
+    await alerts.sweep()  # 24 minutes: the reminder at 80 % of the 30-minute limit
+    await api.expect(ZJ_GROUP, "尚未到场")
+    clock.advance(timedelta(minutes=16))
+    await alerts.sweep()  # 40 minutes: past the limit, the head of 住建办 is told
+    await people[1101].expect("逾期未到场")
+    await check_in(zj, await api.expect(ZJ_GROUP, "#3", button="到场"), SITE)
+
+    narrator.say("\n━━ 5d. 配合完成，牵头部门办结（事不完、人不撤）")
+    for member, note in (
+        (zj, "已核查房屋结构，违建已拆除。"),
+        (hb, "已检测周边土壤与空气，无燃气泄漏污染。"),
+    ):
+        clock.advance(timedelta(minutes=20))
+        mark = member.mark()
+        await _tap(narrator, member, await member.expect("#3", button="配合完成"), "配合完成")
+        await member.expect("请写明本部门完成的工作", mark)
+        mark = member.mark()
+        await member.send(note)
+        await member.expect("已报 #3 配合完成", mark)
+        await settle()
+    clock.advance(timedelta(minutes=10))
+    mark = cg.mark()
+    await _tap(narrator, cg, await cg.expect("#3", button="办结"), "办结")
+    await cg.expect("办结说明", mark)
+    await cg.send("违建已拆除，燃气公司复查管线正常，路面已回填。")
+    await _tap(narrator, cg, await cg.expect("处置后照片", mark), "跳过")
+    resolved = await worker.expect("违建已拆除，燃气公司")
+
+    narrator.say("\n━━ 5e. 网格员确认，街道逐一评价被召集的部门")
+    clock.advance(timedelta(minutes=15))
+    admin_mark, mark = admin.mark(), worker.mark()
+    await _tap(narrator, worker, resolved, "确认")
+    await _tap(narrator, worker, await worker.expect("请评价", mark), "满意")
+    for name, rating in (
+        ("城管执法中队", "满意"),
+        ("住建办", "基本满意"),
+        ("生态环境分局", "满意"),
+    ):
+        card = await admin.expect(f"请评价 {name}", admin_mark)
+        narrator.say(f"\n👆 {CAST[3001]} 点击「{rating}」")
+        await admin.tap_data(card, next(d for label, d in card.buttons() if label == rating))
+        await admin.expect(f"已评价 #3 的 {name}", admin_mark)
+
+
 async def run_demo(settings: Settings, keep: Path | None = None, quiet: bool = False) -> int:
     zone = ZoneInfo(settings.timezone or DEFAULT_ZONE)
     clock = ManualClock(_demo_start(zone))
@@ -127,7 +247,7 @@ async def run_demo(settings: Settings, keep: Path | None = None, quiet: bool = F
     )
     try:
         async with Whistle(demo_settings, clock) as whistle:
-            for uid in (2001, 1002, 1302, 1102, 1103, 3001):
+            for uid in (2001, 1002, 1302, 1102, 1103, 1101, 3001):
                 await people[uid].send("/start")
                 await people[uid].expect("欢迎")
 
@@ -191,10 +311,12 @@ async def run_demo(settings: Settings, keep: Path | None = None, quiet: bool = F
             await _tap(narrator, people[1103], card, "报到")
             await worker.expect("已报到", mark)
 
+            await _whistle_story(narrator, whistle, api, people, clock)
+
             narrator.say("\n━━ 5. 全过程（/issue）")
             quiet_before = narrator.quiet
             narrator.quiet = True
-            for issue_id in (1, 2):
+            for issue_id in (1, 2, 3):
                 mark = admin.mark()
                 await admin.send(f"/issue {issue_id}")
                 history = await admin.expect("处置全过程", mark)

@@ -18,6 +18,7 @@ from bot.services.people import PeopleService
 from bot.services.refusal import Refused
 from bot.services.reports import ReportService
 from bot.services.statistics import StatisticsService
+from bot.services.whistles import WhistleService
 from bot.settings import DEFAULT_ZONE, Settings
 from storage.db import Database
 
@@ -38,6 +39,7 @@ class Services:
     closures: ClosureService
     """Closures that say why (不属实, 重复, 非本辖区) and 附议."""
     extensions: ExtensionService
+    whistles: WhistleService  # 联合吹哨
 
 
 def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
@@ -91,6 +93,7 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
         notices=notices,
         closures=ClosureService(db, clock, issues, notices, reports, settings.max_text_length),
         extensions=ExtensionService(db, clock, organisations, notices, settings.max_text_length),
+        whistles=WhistleService(db, clock, organisations, notices, issues),
     )
 
 

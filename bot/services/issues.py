@@ -23,6 +23,7 @@ from bot.organisation import Category, Organisation
 from bot.permissions import Actor, IssueFacts, may, may_see
 from bot.records import Draft, IssueRecord, NewIssue
 from bot.routing import Route, RouteReason, Staff, choose_member
+from bot.services import whistle_rules
 from bot.services.notices import Notices
 from bot.services.organisation import OrganisationService
 from bot.services.refusal import Refused
@@ -141,6 +142,8 @@ class IssueService:
             if action == Action.RATE and issue.rating:
                 raise Refused("ans_already_rated") from None
             raise Refused("ans_stale", state=issue.state) from None
+        if action == Action.RESOLVE:
+            await whistle_rules.resolve_gate(tx, self.notices, issue)  # 联合吹哨
         if tap is not None:
             if action == Action.RATE and issue.rating:
                 raise Refused("ans_already_rated")
@@ -189,8 +192,9 @@ class IssueService:
 
     # --- report and dispatch ---------------------------------------------------------
 
-    async def submit(self, user_id: int) -> IssueRecord:
-        """Turn the user's finished draft into an issue and dispatch it, all in one commit."""
+    async def submit(self, user_id: int, ask_whistle: bool = False) -> IssueRecord:
+        """Turn the user's finished draft into an issue and dispatch it, all in one commit
+        (申请吹哨, `ask_whistle`: put it before the admins to blow a whistle instead)."""
         org = await self.organisations.current()
         moment, now = self._now()
         draft = await self.reports.current(user_id)
@@ -210,7 +214,7 @@ class IssueService:
                 if draft.grid_code in actor.grids and draft.grid_code in org.grids:
                     if draft.category_code not in org.categories or not draft.description:
                         raise Refused("report_category_gone")
-                    issue = await self._insert_report(tx, org, draft, moment)
+                    issue = await self._insert_report(tx, org, draft, moment, ask_whistle)
         finally:
             self.reports.forget(user_id)
         if issue is None:
@@ -218,16 +222,23 @@ class IssueService:
         self.on_commit()
         return issue
 
-    async def submit_report(self, user_id: int) -> Rendered:
+    async def submit_report(self, user_id: int, ask_whistle: bool = False) -> Rendered:
         """`submit`, answered with the receipt the reporter reads (in their language)."""
-        issue = await self.submit(user_id)
+        issue = await self.submit(user_id, ask_whistle)
         conn = self.db.reader
         names = await self.notices.issue_names(conn, issue)
         lang = await self.notices.language(conn, user_id)
+        if ask_whistle:
+            return Rendered(text(lang, "wh_asked_receipt", id=issue.id))  # 联合吹哨
         return Rendered(report_receipt(lang, issue, names, self.notices.zone))
 
     async def _insert_report(
-        self, tx: aiosqlite.Connection, org: Organisation, draft: Draft, moment: datetime
+        self,
+        tx: aiosqlite.Connection,
+        org: Organisation,
+        draft: Draft,
+        moment: datetime,
+        ask_whistle: bool = False,
     ) -> IssueRecord:
         now = to_epoch(moment)
         assert draft.grid_code is not None and draft.category_code is not None
@@ -251,6 +262,10 @@ class IssueService:
         await store.add_event(
             tx, issue.id, now, draft.user_id, Action.REPORT.value, None, State.REPORTED, None, None
         )
+        if ask_whistle:
+            # 联合吹哨: 申请吹哨 — before the admins with the 吹哨 button, not dispatched.
+            await whistle_rules.asked(tx, self.notices, issue, draft.user_id, now)
+            return issue
         department = org.department_for(issue.category_code, issue.grid_code)
         route = await self._choose(tx, org, department, moment)
         return await self._dispatch(tx, issue, route, None, Action.DISPATCH, moment)
@@ -694,6 +709,7 @@ class IssueService:
                 tx, issue, user_id, Action.CONFIRM, target, now, closed_at=now
             )
             await self.notices.refresh_cards(tx, updated, now)
+            await whistle_rules.rating_cards(tx, self.notices, updated, now)  # 联合吹哨
             lang = await self.notices.language(tx, user_id)
         self.on_commit()
         return Rendered(text(lang, "done_confirm", id=issue_id), rating_buttons(lang, issue_id))
@@ -723,6 +739,7 @@ class IssueService:
             await alerts.schedule(
                 tx, issue_id, alerts_for(DeadlineClock.RESOLVE, moment, resolve_by)
             )
+            await whistle_rules.bring_back(tx, self.notices, updated, reason, now)  # 联合吹哨
             await self.notices.refresh_cards(tx, updated, now)
             if updated.assignee_id is not None:
                 await self.notices.tell(

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import aiosqlite
 
 from bot.callbacks import IssueButton, issue_button
-from bot.i18n import plain, text
-from bot.lifecycle import ASSIGNED_STATES, State
+from bot.i18n import Html, plain, text
+from bot.lifecycle import ASSIGNED_STATES, AWAITING_ARRIVAL, OPEN_STATES, State, SummonState
 from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT
 from bot.records import Directory, IssueRecord
 from bot.services.languages import Languages
@@ -25,10 +25,12 @@ from bot.views import (
     reporter_buttons,
     shows_resolution_note,
 )
+from bot.whistle_views import WhistleButton, whistle_button, whistle_buttons, whistle_section
 from storage import followers as follower_store
 from storage import issues as issue_store
 from storage import org as org_store
 from storage import outbox, people
+from storage import whistles as whistle_store
 
 MEDIA_GROUP_LIMIT = 10
 
@@ -127,7 +129,7 @@ class Notices:
             members = await people.department_members(conn, issue.department_code)
             member_names = await self.display_names(conn, set(members))
             reassign_to = [(m, member_names.get(m) or str(m)) for m in members]
-        card = issue_card(
+        rendered = issue_card(
             lang,
             issue,
             names,
@@ -142,9 +144,61 @@ class Notices:
         seconded = await follower_store.count(conn, issue.id, "second")
         if seconded:
             seconds = text(lang, "card_seconded", n=seconded)
-            body = text(lang, "card_with_line", card=card.text, line=seconds)
-            return Rendered(body, card.buttons)
-        return card
+            body = text(lang, "card_with_line", card=rendered.text, line=seconds)
+            rendered = Rendered(body, rendered.buttons)
+        return await self._whistle_card(conn, issue, chat_id, audience, lang, names, rendered)
+
+    # 联合吹哨: the summoned departments on every card of a whistle, and its buttons
+    async def _whistle_card(
+        self,
+        conn: aiosqlite.Connection,
+        issue: IssueRecord,
+        chat_id: int,
+        audience: Audience,
+        lang: str,
+        names: Names,
+        rendered: Rendered,
+    ) -> Rendered:
+        whistle = await whistle_store.get_whistle(conn, issue.id)
+        if whistle is None:
+            if audience == Audience.ADMIN and issue.state in OPEN_STATES:
+                start = whistle_button(WhistleButton.START, issue.id)
+                return Rendered(
+                    rendered.text, [*rendered.buttons, [(plain(lang, "wh_btn_blow"), start)]]
+                )
+            return rendered
+        summoned = await whistle_store.summoned(conn, issue.id)
+        arrivals = {s.arrived_by for s in summoned if s.arrived_by is not None}
+        if names.departments or names.people:
+            extra = await self.display_names(conn, arrivals - set(names.people))
+            names = Names(
+                names.departments, names.categories, names.grids, {**names.people, **extra}
+            )
+        section = whistle_section(lang, whistle, summoned, names, self.zone)
+        mine: set[str] = set()
+        if issue.state in OPEN_STATES:
+            if chat_id < 0:
+                for s in summoned:
+                    if await self.group_chat(conn, s.department_code) == chat_id:
+                        mine.add(s.department_code)
+            else:
+                mine = set((await people.load_actor(conn, chat_id)).departments)
+        arrive_for = [
+            s.department_code
+            for s in summoned
+            if s.department_code in mine and SummonState(s.state) in AWAITING_ARRIVAL
+        ]
+        done_for = [
+            s.department_code
+            for s in summoned
+            if s.department_code in mine
+            and s.department_code != whistle.lead
+            and s.state == SummonState.ARRIVED
+        ]
+        return Rendered(
+            Html(f"{rendered.text}\n\n{section}"),
+            [*rendered.buttons, *whistle_buttons(lang, issue.id, arrive_for, done_for, names)],
+        )
 
     async def buttons_seen(
         self, conn: aiosqlite.Connection, issue: IssueRecord, user_id: int, chat_id: int

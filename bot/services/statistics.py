@@ -30,6 +30,7 @@ from bot.stats import (
     shift_week,
     week_label,
     weekly_report,
+    with_whistles,
 )
 from bot.stats_views import TREND_WEEKS, report_csv, report_text, report_xlsx, week_in_words
 from bot.views import Names
@@ -119,7 +120,12 @@ class StatisticsService:
         cohort = await store.cohort_columns(
             self.db.reader, starts, ends, scope.departments, scope.member, durations
         )
-        return await asyncio.to_thread(compute, cohort, as_of)
+        computed = await asyncio.to_thread(compute, cohort, as_of)
+        # 联合吹哨: the summonses' figures, per summoned department
+        summonses = await store.summons_rows(
+            self.db.reader, starts, ends, scope.departments, scope.member
+        )
+        return with_whistles(computed, summonses) if summonses else computed
 
     async def report(self, week: str, scope: Scope = Scope()) -> WeeklyReport:
         """The week's figures against the week before's, as of now."""
