@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from storage.outbox import SUPERSEDED
 from whistle_testing import SENDING_METHODS, Fault, FaultPlan, LoopbackBotApi, SimulatedUser
 from whistle_testing.demo import PEOPLE
 
@@ -259,7 +260,10 @@ def check(database: Path, api: LoopbackBotApi, outcome: Outcome) -> None:
         stuck = [n for n, s in states.items() if s == "reported"]
         if stuck:
             outcome.problems.append(f"issues never dispatched: {stuck}")
-        pending = conn.execute("SELECT COUNT(*) FROM outbox WHERE status != 'sent'").fetchone()[0]
+        pending = conn.execute(
+            "SELECT COUNT(*) FROM outbox WHERE status != 'sent' AND last_error IS NOT ?",
+            (SUPERSEDED,),  # card edits replaced by newer ones before they went out
+        ).fetchone()[0]
         if pending:
             outcome.problems.append(f"{pending} outbox rows not delivered")
         pushes = conn.execute(

@@ -141,15 +141,20 @@ async def mark_failed(conn: aiosqlite.Connection, item_id: int, now: int, error:
     )
 
 
+SUPERSEDED = "superseded by a newer edit of the card"
+
+
 async def drop_pending_edits(conn: aiosqlite.Connection, issue_id: int) -> int:
     """Drop the edits of this issue's cards still waiting to go out: the caller queues
     edits that show the card as it is now (whole text and buttons), so the older ones would
     only spend the chats' budget (a group gets 20 messages a minute) on states already
-    gone. An edit being sent meanwhile finds its row gone when it is recorded, which
-    changes nothing."""
+    gone. They are marked, not deleted: the table's ids are SQLite rowids, and a deleted
+    highest id is given again to the next row — so an edit the sender had already taken
+    would, when recorded as sent, mark the new edit sent and it would never go out."""
     cursor = await conn.execute(
-        "DELETE FROM outbox WHERE issue_id = ? AND purpose = 'edit' AND status = 'pending'",
-        (issue_id,),
+        """UPDATE outbox SET status = 'failed', last_error = ?
+           WHERE issue_id = ? AND purpose = 'edit' AND status = 'pending'""",
+        (SUPERSEDED, issue_id),
     )
     return cursor.rowcount
 

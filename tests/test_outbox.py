@@ -207,7 +207,9 @@ async def test_a_card_and_its_edit_read_together_go_out_in_order_in_one_run(
         assert "处置中" in group_card.text and group_card.edits == 1
         assert 2 in reads  # the card and its edit came in one read
         failed = await fetch_all(
-            street.whistle.db.reader, "SELECT last_error FROM outbox WHERE status = 'failed'"
+            street.whistle.db.reader,
+            "SELECT last_error FROM outbox WHERE status = 'failed' AND last_error IS NOT ?",
+            (outbox.SUPERSEDED,),
         )
         assert not failed
 
@@ -333,7 +335,11 @@ async def test_cards_and_notices_stay_right_while_changes_interleave_with_faults
         await run_sender(
             api, db, within_seconds=60, overall_per_second=100_000, private_per_second=100_000
         )
-        failed = await fetch_all(db.reader, "SELECT id FROM outbox WHERE status != 'sent'")
+        failed = await fetch_all(
+            db.reader,
+            "SELECT id FROM outbox WHERE status != 'sent' AND last_error IS NOT ?",
+            (outbox.SUPERSEDED,),
+        )
         cards = await fetch_all(db.reader, "SELECT issue_id, chat_id, message_id FROM push_message")
     assert not failed
     assert len(cards) == 12
@@ -347,3 +353,39 @@ async def test_cards_and_notices_stay_right_while_changes_interleave_with_faults
     for chat_id in CHATS:
         got = [m.text for m in api.chat(chat_id) if m.from_bot and m.text.startswith("notice")]
         assert got == told[chat_id]
+
+
+async def test_an_edit_taken_by_the_sender_then_superseded_does_not_mark_its_successor_sent(
+    tmp_path: Path,
+) -> None:
+    """The sender takes an edit; a state change supersedes it and queues the new card;
+    the old edit is then recorded as sent. The new edit must still go out: a deleted
+    highest rowid would be given to it, and recording the old id would mark it sent."""
+    async with Database(tmp_path / "w.db") as db:
+        async with db.write() as tx:
+            first = await outbox.enqueue(
+                tx,
+                chat_id=-100,
+                method="editMessageText",
+                payload={"text": "v1"},
+                purpose="edit",
+                now=1,
+                issue_id=None,
+            )
+            await tx.execute("UPDATE outbox SET issue_id = 7 WHERE id = ?", (first,))
+        async with db.write() as tx:
+            await outbox.drop_pending_edits(tx, 7)
+            second = await outbox.enqueue(
+                tx,
+                chat_id=-100,
+                method="editMessageText",
+                payload={"text": "v2"},
+                purpose="edit",
+                now=2,
+                issue_id=7,
+            )
+        assert second != first
+        async with db.write() as tx:
+            await outbox.mark_sent(tx, 3, [(first, None)])
+        rows = await fetch_all(db.reader, "SELECT id, status FROM outbox ORDER BY id")
+        assert [(r["id"], r["status"]) for r in rows] == [(first, "sent"), (second, "pending")]
