@@ -561,4 +561,9 @@ MESSAGES: dict[str, str] = {
     "sum_excluded": "not found/duplicate (left out of resolution and satisfaction rates)",
     "col_closure": "closure",
     "col_closure_name": "closure name",
+    # calendar: 挂账 in lists, 延长挂账's date
+    "list_held": "review {review} (not overdue)",
+    "held_header": "📌 On hold (reviewed on the date):",
+    "hold_more_ask_date": "Pick the new review date for #{id}, or type a date (YYYY-MM-DD or MM-DD) (/cancel to stop):",
+    "prompt_what_hold_more": "extending the hold of #{id}",
 }

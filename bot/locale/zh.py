@@ -570,4 +570,9 @@ MESSAGES: dict[str, str] = {
     "sum_excluded": "不属实/重复（不计入解决率、满意率）",
     "col_closure": "结案类型",
     "col_closure_name": "结案类型名称",
+    # calendar: 挂账 in lists, 延长挂账's date
+    "list_held": "{review} 复查（不计逾期）",
+    "held_header": "📌 挂账中（到期复查）：",
+    "hold_more_ask_date": "请选择 #{id} 新的挂账复查日期，或输入日期（YYYY-MM-DD 或 MM-DD）（发送 /cancel 取消）：",
+    "prompt_what_hold_more": "#{id} 的延长挂账",
 }
