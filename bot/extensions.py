@@ -34,7 +34,9 @@ CHOICES: dict[Kind, tuple[int, ...]] = {Kind.EXTEND: (1, 3, 7), Kind.HOLD: (10, 
 MAX_DAYS: dict[Kind, int] = {Kind.EXTEND: 60, Kind.HOLD: 366}
 """How far ahead of today (calendar days) a typed date may lie."""
 HOLD_EXTEND_WORKDAYS = 20
-"""A reviewed 挂账 extended by the button: its new review date, in working days."""
+"""A reviewed 挂账 extended (延长挂账) without a chosen date: its new review date, in
+working days. At the review the admin picks +N working days (`CHOICES[Kind.HOLD]`) or
+types a date, checked like a 挂账 request's."""
 
 HOLDER_STATES = frozenset({State.ACKNOWLEDGED, State.REOPENED})
 

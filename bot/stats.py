@@ -3,26 +3,31 @@ the weekly push and the files.
 
 - **Week**: Monday 00:00 to the next Monday 00:00 in the configured time zone
   (ISO weeks, labelled like ``2026-W47``).
-- **Cohort**: the non-cancelled issues *reported* in that week, except those closed as
-  不属实 (not found on site) or 重复 (a duplicate): like 12345's invalid reports they are
-  not valid reports, so they leave every denominator, 解决率 and 满意率 included (an
-  issue whose closure was objected to is back in). Figures are as of the moment the
-  report is made (`as_of`): an issue reported last week and resolved today counts as
-  resolved.
+- **Cohort**: the non-cancelled issues *reported* in that week. Figures are as of the
+  moment the report is made (`as_of`): an issue reported last week and resolved today
+  counts as resolved.
+- **excluded** (不属实 or 重复): the cohort's issues standing closed as 不属实 (not found
+  on site) or 重复 (a duplicate). Like 12345's invalid reports they are not valid reports
+  *to resolve*: they leave the 解决率 and 满意率 denominators (and are never counted
+  resolved, rated or overdue), but they were received, so they stay in `received`, in the
+  响应率 (counted acknowledged when they were), the reopened/escalated/transferred counts
+  and the times to acknowledge. An issue whose closure was objected to (异议) is back
+  among the valid ones.
+- **valid**: received − excluded.
 - **closures** (on their own line): the week's reports standing closed as 不属实, 重复
-  and 非本辖区 (not this street's or department's), each counted. 非本辖区 stays in the
-  cohort, closed but not resolved.
+  and 非本辖区 (not this street's or department's), each counted. 非本辖区 is a valid
+  report, closed but not resolved: it stays in every denominator.
 - **received**: the size of the cohort.
 - **response rate** (响应率): acknowledged (报到) / received.
 - **on-time response rate**: acknowledged at or before the ack deadline / received.
-- **resolution rate** (解决率): resolved or closed / received.
-- **on-time resolution rate**: resolved at or before the resolve deadline / received. The
+- **resolution rate** (解决率): resolved or closed (after 办结) / valid.
+- **on-time resolution rate**: resolved at or before the resolve deadline / valid. The
   resolve deadline is the one in force, so an approved extension (延期) counts: this is
   the rate *against the extended deadline*.
 - **on-time resolution rate against the original deadline**: resolved at or before the
   deadline the issue had before its first approved extension (its only deadline when
-  never extended) / received. Both rates are published.
-- **satisfaction rate** (满意率): (满意 + 基本满意) / rated.
+  never extended) / valid. Both rates are published.
+- **satisfaction rate** (满意率): (满意 + 基本满意) / rated, over the valid issues.
 - **time to acknowledge / to resolve**: median and p90 by nearest rank (the ⌈0.9·n⌉-th
   smallest) over the issues that got there; issues not yet acknowledged are counted
   (`not_acknowledged`), never averaged in. Overall, per grid and per category they are
@@ -70,6 +75,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.clock import to_epoch
+from bot.closures import EXCLUDED_FROM_RATES
 from bot.lifecycle import OPEN_STATES
 
 DAY = 86400
@@ -83,6 +89,8 @@ OPEN = frozenset(state.value for state in OPEN_STATES)
 """Open for the figures (the lifecycle's open states); an issue in 挂账 ("held") is not."""
 RESOLVED = frozenset({"resolved", "closed"})
 GOOD_RATINGS = frozenset({"satisfied", "fair"})
+EXCLUDED = frozenset(kind.value for kind in EXCLUDED_FROM_RATES)
+"""The closures (不属实, 重复) that leave the 解决率 and 满意率 denominators."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +117,13 @@ class IssueRow:
     transferred: bool
     original_resolve_deadline: int | None = None
     """The resolve deadline before the first approved extension (None: never extended)."""
+    closure: str | None = None
+    """The closure that stands on the issue: 'invalid', 'duplicate', 'elsewhere' or None."""
+
+
+def is_excluded(row: IssueRow) -> bool:
+    """Standing closed as 不属实 or 重复: out of the 解决率 and 满意率 denominators."""
+    return row.state == "closed" and row.closure in EXCLUDED
 
 
 # --- weeks ------------------------------------------------------------------------------
@@ -187,6 +202,8 @@ class Figures:
     reopened: int = 0
     escalated: int = 0
     transferred: int = 0
+    excluded: int = 0
+    """Closed as 不属实 or 重复: received, but out of the 解决率 and 满意率 denominators."""
     # 联合吹哨: per summons (see the module's definitions)
     whistles: int = 0
     arrived: int = 0
@@ -205,6 +222,11 @@ class Figures:
         return _rate(self.street_satisfied, self.street_rated)
 
     @property
+    def valid(self) -> int:
+        """The denominator of the resolution rates: received, less 不属实 and 重复."""
+        return self.received - self.excluded
+
+    @property
     def response_rate(self) -> float | None:
         return _rate(self.acknowledged, self.received)
 
@@ -214,15 +236,15 @@ class Figures:
 
     @property
     def resolution_rate(self) -> float | None:
-        return _rate(self.resolved, self.received)
+        return _rate(self.resolved, self.valid)
 
     @property
     def on_time_resolution_rate(self) -> float | None:
-        return _rate(self.resolved_on_time, self.received)
+        return _rate(self.resolved_on_time, self.valid)
 
     @property
     def on_time_resolution_rate_original(self) -> float | None:
-        return _rate(self.resolved_on_time_original, self.received)
+        return _rate(self.resolved_on_time_original, self.valid)
 
     @property
     def satisfaction_rate(self) -> float | None:
@@ -268,6 +290,7 @@ class Figures:
         "reopened",
         "escalated",
         "transferred",
+        "excluded",
         "whistles",
         "arrived",
         "arrived_on_time",
@@ -285,8 +308,8 @@ class Figures:
 
 
 def is_overdue(row: IssueRow, as_of: int) -> bool:
-    """Still open past the resolve deadline, or resolved after it."""
-    if row.resolve_deadline is None:
+    """Still open past the resolve deadline, or resolved after it (never 不属实 or 重复)."""
+    if row.resolve_deadline is None or is_excluded(row):
         return False
     if row.state in OPEN:
         return as_of > row.resolve_deadline
@@ -330,13 +353,15 @@ FACTS: tuple[str, ...] = (
     "escalated",
     "transferred",
     "resolved_on_time_original",
+    "excluded",
 )
 """The yes/no facts about one issue that the figures count, by the definitions above:
 open now (`OPEN`); acknowledged; acknowledged at or before the ack deadline; resolved or
 closed (`RESOLVED`); that, at or before the resolve deadline; that, after it; rated;
 rated well (`GOOD_RATINGS`); reopened, escalated, transferred at least once; resolved at
-or before the original (unextended) resolve deadline. A fact that
-cannot be told (no deadline) is no."""
+or before the original (unextended) resolve deadline; standing closed as 不属实 or 重复
+(`EXCLUDED`: `compute` leaves these out of every resolution and rating count). A fact
+that cannot be told (no deadline) is no."""
 
 TIMES: tuple[str, ...] = (
     "ack_from_report",
@@ -371,102 +396,146 @@ class CohortColumns:
         return self.facts[name]
 
 
+COUNTED: tuple[str, ...] = (
+    "received",
+    "excluded",
+    "acknowledged",
+    "acknowledged_on_time",
+    "resolved",
+    "resolved_on_time",
+    "resolved_on_time_original",
+    "rated",
+    "satisfied",
+    "overdue",
+    "reopened",
+    "escalated",
+    "transferred",
+)
+"""The per-issue flags `compute` sums into each group's counts (see `_flags`)."""
+
+
 def compute(cohort: CohortColumns, as_of: int) -> Computed:
     """Every grouping's figures for one cohort, by the definitions above, vectorised: the
-    rows are split into groups once per grouping and every count is a bincount; medians and
-    p90s (when the cohort was read with its durations) are picked by nearest rank from the
-    values sorted within each group."""
-    import numpy as np
-
+    per-issue flags are derived once (`_flags`), the rows are split into groups once per
+    grouping (`_groups`), every count is a bincount and medians and p90s (when the cohort
+    was read with its durations) are picked by nearest rank from the values sorted within
+    each group (`_group_figures`)."""
     result: Computed = {grouping: {} for grouping in Grouping}
     if len(cohort) == 0:
         return result
+    flags, buckets, times = _flags(cohort, as_of)
+    for grouping in Grouping:
+        names, codes, keep = _groups(cohort, grouping)
+        if names:
+            result[grouping] = _group_figures(grouping, names, codes, keep, flags, buckets, times)
+    return result
+
+
+def _flags(cohort: CohortColumns, as_of: int) -> tuple[dict[str, Any], list[Any], dict[str, Any]]:
+    """Per issue, as boolean arrays: each of `COUNTED`, and open-overdue in each of
+    `OVERDUE_BUCKETS`; and the durations of `TIMES` (NaN where not counted). An issue
+    closed as 不属实 or 重复 is never resolved, rated or overdue, and has no resolve time."""
+    import numpy as np
+
     c = cohort
+    excluded = c.fact("excluded")
+    valid = ~excluded
     with np.errstate(invalid="ignore"):
         late_now = as_of - c.resolve_deadline
         open_overdue = c.fact("open") & (late_now > 0)
-        overdue = open_overdue | c.fact("resolved_late")
         buckets = [
             open_overdue & (late_now >= low) & (late_now < (high if high is not None else np.inf))
             for _, low, high in OVERDUE_BUCKETS
         ]
-    counted = (
-        ("received", np.ones(len(c), dtype=bool)),
-        *(
-            (name, c.fact(name))
+    flags: dict[str, Any] = {
+        "received": np.ones(len(c), dtype=bool),
+        "excluded": excluded,
+        **{name: c.fact(name) for name in ("acknowledged", "acknowledged_on_time")},
+        **{
+            name: c.fact(name) & valid
             for name in (
-                "acknowledged",
-                "acknowledged_on_time",
                 "resolved",
                 "resolved_on_time",
                 "resolved_on_time_original",
                 "rated",
                 "satisfied",
             )
-        ),
-        ("overdue", overdue),
-        *((name, c.fact(name)) for name in ("reopened", "escalated", "transferred")),
-    )
-    durations = bool(c.times)
+        },
+        "overdue": open_overdue | (c.fact("resolved_late") & valid),
+        **{name: c.fact(name) for name in ("reopened", "escalated", "transferred")},
+    }
+    times = {
+        name: np.where(excluded, np.nan, values) if name.startswith("resolve") else values
+        for name, values in c.times.items()
+    }
+    return flags, buckets, times
+
+
+def _groups(cohort: CohortColumns, grouping: Grouping) -> tuple[list[str], Any, Any]:
+    """The group names of one grouping, each issue's group as an index into them, and which
+    issues are in a group at all (a member grouping leaves unassigned issues out)."""
+    import numpy as np
+
     keys_of = {
         Grouping.OVERALL: None,
-        Grouping.DEPARTMENT: c.department,
-        Grouping.MEMBER: c.assignee,
-        Grouping.GRID: c.grid,
-        Grouping.CATEGORY: c.category,
+        Grouping.DEPARTMENT: cohort.department,
+        Grouping.MEMBER: cohort.assignee,
+        Grouping.GRID: cohort.grid,
+        Grouping.CATEGORY: cohort.category,
     }
-    for grouping, raw_keys in keys_of.items():
-        if raw_keys is None:
-            names, codes, keep = ["all"], np.zeros(len(c), dtype=np.int64), slice(None)
-        else:
-            names, coded = _codes(raw_keys, missing="-" if grouping != Grouping.MEMBER else None)
-            keep = coded >= 0
-            codes = coded[keep]
-        size = len(names)
-        if size == 0:
-            continue
-        totals = {
-            name: np.bincount(codes, weights=flag[keep], minlength=size).astype(int)
-            for name, flag in counted
+    raw_keys = keys_of[grouping]
+    if raw_keys is None:
+        return ["all"], np.zeros(len(cohort), dtype=np.int64), slice(None)
+    names, coded = _codes(raw_keys, missing="-" if grouping != Grouping.MEMBER else None)
+    keep = coded >= 0
+    return names, coded[keep], keep
+
+
+def _group_figures(
+    grouping: Grouping,
+    names: list[str],
+    codes: Any,
+    keep: Any,
+    flags: dict[str, Any],
+    buckets: list[Any],
+    times: dict[str, Any],
+) -> dict[str, Figures]:
+    """The figures of each group of one grouping: counts by bincount, durations by nearest
+    rank (from the dispatch for a department's or a member's view, else from the report)."""
+    import numpy as np
+
+    size = len(names)
+
+    def per_group(flag: Any) -> list[int]:
+        return [int(n) for n in np.bincount(codes, weights=flag[keep], minlength=size)]
+
+    totals = {name: per_group(flags[name]) for name in COUNTED}
+    bucket_totals = [per_group(b) for b in buckets]
+    origin = "dispatch" if grouping.from_dispatch else "report"
+    ranks: dict[str, tuple[list[int | None], list[int | None]]] = {}
+    for label in ("ack", "resolve") if times else ():
+        values = times[f"{label}_from_{origin}"][keep]
+        mask = ~np.isnan(values)
+        ranks[label] = _nearest_ranks(codes[mask], values[mask], size)
+    empty: list[int | None] = [None] * size
+    ack_median, ack_p90 = ranks.get("ack", (empty, empty))
+    resolve_median, resolve_p90 = ranks.get("resolve", (empty, empty))
+    result: dict[str, Figures] = {}
+    for index, key in enumerate(names):
+        counts = {name: totals[name][index] for name in COUNTED}
+        bucket_counts = {
+            name: bucket_totals[b][index] for b, (name, _, _) in enumerate(OVERDUE_BUCKETS)
         }
-        bucket_totals = [
-            np.bincount(codes, weights=b[keep], minlength=size).astype(int) for b in buckets
-        ]
-        origin = "dispatch" if grouping.from_dispatch else "report"
-        ranks: dict[str, tuple[Any, Any]] = {}
-        if durations:
-            for label in ("ack", "resolve"):
-                values = c.times[f"{label}_from_{origin}"][keep]
-                mask = ~np.isnan(values)
-                ranks[label] = _nearest_ranks(codes[mask], values[mask], size)
-        for index, key in enumerate(names):
-            ack = ranks.get("ack", ((), ()))
-            res = ranks.get("resolve", ((), ()))
-            bucket_counts = {
-                name: int(bucket_totals[b][index]) for b, (name, _, _) in enumerate(OVERDUE_BUCKETS)
-            }
-            received = int(totals["received"][index])
-            result[grouping][str(key)] = Figures(
-                received=received,
-                acknowledged=int(totals["acknowledged"][index]),
-                acknowledged_on_time=int(totals["acknowledged_on_time"][index]),
-                not_acknowledged=received - int(totals["acknowledged"][index]),
-                resolved=int(totals["resolved"][index]),
-                resolved_on_time=int(totals["resolved_on_time"][index]),
-                resolved_on_time_original=int(totals["resolved_on_time_original"][index]),
-                rated=int(totals["rated"][index]),
-                satisfied=int(totals["satisfied"][index]),
-                ack_median=ack[0][index] if durations else None,
-                ack_p90=ack[1][index] if durations else None,
-                resolve_median=res[0][index] if durations else None,
-                resolve_p90=res[1][index] if durations else None,
-                overdue=int(totals["overdue"][index]),
-                overdue_open=sum(bucket_counts.values()),
-                overdue_buckets=bucket_counts,
-                reopened=int(totals["reopened"][index]),
-                escalated=int(totals["escalated"][index]),
-                transferred=int(totals["transferred"][index]),
-            )
+        result[str(key)] = Figures(
+            **counts,
+            not_acknowledged=counts["received"] - counts["acknowledged"],
+            ack_median=ack_median[index],
+            ack_p90=ack_p90[index],
+            resolve_median=resolve_median[index],
+            resolve_p90=resolve_p90[index],
+            overdue_open=sum(bucket_counts.values()),
+            overdue_buckets=bucket_counts,
+        )
     return result
 
 

@@ -355,6 +355,8 @@ ISSUE_COLUMNS = (
     "resolve_seconds_from_report",
     "resolve_seconds_from_dispatch",
     "original_resolve_deadline",
+    "closure",
+    "closure_name",
 )
 """The per-issue columns; each is headed in the reader's language by its `col_` catalogue
 entry. Codes and names have columns of their own."""
@@ -371,7 +373,14 @@ MOMENT_COLUMNS = frozenset(
     }
 )
 NAME_COLUMNS = frozenset(
-    {"grid_name", "category_name", "department_name", "assignee_name", "state_name"}
+    {
+        "grid_name",
+        "category_name",
+        "department_name",
+        "assignee_name",
+        "state_name",
+        "closure_name",
+    }
 )
 
 
@@ -436,6 +445,8 @@ def issue_rows(
                 since(resolved, r.reported_at),
                 since(resolved, r.dispatched_at),
                 moment(r.original_resolve_deadline),
+                r.closure or "",
+                plain(lang, f"closure_{r.closure}") if r.closure else "",
             ]
         )
 

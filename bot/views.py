@@ -566,8 +566,16 @@ def issue_line(
         grid=names.grid(issue.grid_code),
         state=state_name(lang, issue.state),
         time=local_time(issue.reported_at, zone),
-        deadline=deadline_status(lang, issue, now),
+        deadline=held_review(lang, issue, zone)
+        if issue.state == State.HELD
+        else deadline_status(lang, issue, now),
     )
+
+
+def held_review(lang: str, issue: IssueRecord, zone: ZoneInfo) -> str:
+    """An issue in 挂账 in a list: its review date, and that it is not overdue."""
+    review = from_epoch(issue.held_until).astimezone(zone) if issue.held_until else None
+    return plain(lang, "list_held", review=review.strftime("%m-%d") if review else "-")
 
 
 def issue_list(

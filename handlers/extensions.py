@@ -30,14 +30,17 @@ from handlers.common import (
     answer_query,
     conversation,
     language,
+    markup,
     refuse,
     reply,
     say,
     services,
 )
 
-REASON, DATE, REFUSAL = range(3)
+REASON, DATE, REFUSAL, HOLD_DATE = range(4)
 REFUSAL_PROMPT: Final = "refusal"
+HOLD_MORE_PROMPT: Final = "hold_more"
+"""The prompt for a reviewed 挂账's new review date (延长挂账)."""
 _PENDING: Final = "pending_extension"
 _KINDS: Final = {"ext": Kind.EXTEND, "hold": Kind.HOLD}
 
@@ -165,6 +168,66 @@ async def receive_refusal(update: Update, context: Context, pending: dict[str, A
     return ConversationHandler.END
 
 
+# 延长挂账: a new review date, by a +N working days button or typed
+async def ask_hold_date(update: Update, context: Context) -> int:
+    """延长挂账 tapped on a review reminder: check the admin may, then ask for the date."""
+    query = update.callback_query
+    assert query is not None and context.user_data is not None
+    parts = _ids(query.data)
+    issue_id = parse_id(parts[1], hash_allowed=False) if len(parts) == 3 else None
+    if issue_id is None:
+        await refuse(update, context, Refused("ans_bad_button"))
+        return ConversationHandler.END
+    try:
+        prompt = await services(context).extensions.hold_more_prompt(query.from_user.id, issue_id)
+    except Refused as refused:
+        await refuse(update, context, refused)
+        return ConversationHandler.END
+    asked = prompts.begin(context, HOLD_MORE_PROMPT, issue_id)
+    context.user_data[_PENDING] = {"issue": issue_id, "prompt": asked}
+    await answer_query(query)
+    await context.bot.send_message(
+        query.from_user.id,
+        str(prompt.text),
+        parse_mode=ParseMode.HTML,
+        reply_markup=markup(prompt.buttons),
+    )
+    return HOLD_DATE
+
+
+async def _hold_more(update: Update, context: Context, pending: dict[str, Any], day: str) -> int:
+    assert update.effective_user is not None
+    try:
+        done = await services(context).extensions.review(
+            update.effective_user.id, pending["issue"], "more", day
+        )
+    except Refused as refused:
+        await refuse(update, context, refused)
+        return HOLD_DATE if refused.key.startswith("ext_date") else ConversationHandler.END
+    await say(update, context, done, in_chat=True)
+    return ConversationHandler.END
+
+
+async def typed_hold_date(update: Update, context: Context, pending: dict[str, Any]) -> int:
+    message = update.effective_message
+    assert message is not None
+    return await _hold_more(update, context, pending, message.text or "")
+
+
+async def hold_date_button(update: Update, context: Context, pending: dict[str, Any]) -> int:
+    query = update.callback_query
+    assert query is not None
+    parts = _ids(query.data)
+    if len(parts) != 3 or parse_id(parts[1], hash_allowed=False) != pending["issue"]:
+        await refuse(update, context, Refused("ans_bad_button"))
+        return HOLD_DATE
+    await answer_query(query)
+    state = await _hold_more(update, context, pending, f"+{parts[2]}")
+    if state == ConversationHandler.END:
+        await query.edit_message_reply_markup(None)
+    return state
+
+
 async def cancel(update: Update, context: Context, pending: dict[str, Any]) -> int:
     await reply(update, text(await language(update, context), "note_cancelled"))
     return ConversationHandler.END
@@ -218,6 +281,7 @@ def extension_conversation(prompt_minutes: int) -> ConversationHandler[Context]:
         entry_points=[
             CallbackQueryHandler(ask_reason, pattern=r"^(ext|hold):\d+$"),
             CallbackQueryHandler(ask_refusal, pattern=r"^xn:\d+$"),
+            CallbackQueryHandler(ask_hold_date, pattern=r"^hv:\d+:more$"),
         ],
         states={
             REASON: [MessageHandler(private_text & ~filters.COMMAND, _answering(receive_reason))],
@@ -226,6 +290,10 @@ def extension_conversation(prompt_minutes: int) -> ConversationHandler[Context]:
                 CallbackQueryHandler(_answering(date_button), pattern=r"^xd:"),
             ],
             REFUSAL: [MessageHandler(private_text & ~filters.COMMAND, _answering(receive_refusal))],
+            HOLD_DATE: [
+                MessageHandler(private_text & ~filters.COMMAND, _answering(typed_hold_date)),
+                CallbackQueryHandler(_answering(hold_date_button), pattern=r"^hm:"),
+            ],
             ConversationHandler.TIMEOUT: [TypeHandler(Update, timed_out)],
         },
         fallbacks=[CommandHandler("cancel", _answering(cancel))],
@@ -255,7 +323,8 @@ async def approve(update: Update, context: Context) -> None:
 
 
 async def review(update: Update, context: Context) -> None:
-    """继续办理 / 延长挂账 / 关闭 on a 挂账 due for review: acts at once."""
+    """继续办理 / 关闭 on a 挂账 due for review: acts at once (延长挂账 asks for the new
+    date first: `ask_hold_date`)."""
     query = update.callback_query
     assert query is not None
     parts = _ids(query.data)
@@ -275,5 +344,5 @@ async def review(update: Update, context: Context) -> None:
 def decision_handlers() -> list[CallbackQueryHandler[Context, None]]:
     return [
         CallbackQueryHandler(approve, pattern=r"^xy:\d+$"),
-        CallbackQueryHandler(review, pattern=r"^hv:\d+:[a-z]+$"),
+        CallbackQueryHandler(review, pattern=r"^hv:\d+:(go|close)$"),
     ]

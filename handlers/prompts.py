@@ -35,6 +35,7 @@ _OWN_BUTTONS: Final = {
     # extensions and 挂账: the new date's buttons
     "extend": re.compile(r"^xd:"),
     "hold": re.compile(r"^xd:"),
+    "hold_more": re.compile(r"^hm:"),
 }
 _KEEP_PROMPT_COMMANDS: Final = {"cancel"}
 

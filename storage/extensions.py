@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 
 import aiosqlite
 
 from bot.extensions import Kind
-from bot.records import ExtensionRequest
-from storage.db import fetch_one
+from bot.records import ExtensionRequest, IssueRecord
+from storage.db import fetch_all, fetch_one
+from storage.issues import issue_from_row
 
 
 def _request(row: sqlite3.Row) -> ExtensionRequest:
@@ -119,3 +121,26 @@ async def lapse(conn: aiosqlite.Connection, request_id: int, now: int) -> None:
            WHERE id = ? AND status = 'pending'""",
         (now, request_id),
     )
+
+
+async def held_issues(
+    conn: aiosqlite.Connection,
+    limit: int,
+    user_id: int | None = None,
+    departments: Iterable[str] = (),
+) -> list[IssueRecord]:
+    """Issues in 挂账 assigned to `user_id` or held by one of `departments` (neither given:
+    all of them), by review date."""
+    depts = sorted(departments)
+    if user_id is None and not depts:
+        where, params = "", []
+    else:
+        marks = ",".join("?" * len(depts)) or "NULL"
+        where = f"AND (assignee_id = ? OR department_code IN ({marks}))"
+        params = [user_id, *depts]
+    rows = await fetch_all(
+        conn,
+        f"SELECT * FROM issue WHERE state = 'held' {where} ORDER BY held_until, id LIMIT ?",
+        [*params, limit],
+    )
+    return [issue_from_row(r) for r in rows]

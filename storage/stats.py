@@ -11,8 +11,9 @@ from typing import Any
 
 import aiosqlite
 
-from bot.closures import EXCLUDED_FROM_RATES, ClosureKind
+from bot.closures import ClosureKind
 from bot.stats import (
+    EXCLUDED,
     FACTS,
     GOOD_RATINGS,
     OPEN,
@@ -33,8 +34,6 @@ def _sql_list(values: frozenset[str]) -> str:
 
 _OPEN = _sql_list(OPEN)
 _RESOLVED = _sql_list(RESOLVED)
-# closures that say why: 不属实 and 重复 are not valid reports and leave the cohort
-_VALID = f"(closure IS NULL OR closure NOT IN {_sql_list(EXCLUDED_FROM_RATES)})"
 
 
 def _scope(departments: Sequence[str], member: int | None) -> tuple[str, dict[str, object]]:
@@ -62,6 +61,7 @@ _COHORT = f"""
            reopen_count > 0 AS reopened,
            escalated > 0 AS escalated,
            transfer_count > 0 AS transferred,
+           state = 'closed' AND closure IN {_sql_list(EXCLUDED)} AS excluded,
            department_code AS department,
            assignee_id AS assignee,
            grid_code AS grid,
@@ -74,8 +74,7 @@ _COHORT = f"""
            CASE WHEN state IN {_RESOLVED} THEN resolved_at - COALESCE(dispatched_at, reported_at)
            END AS resolve_from_dispatch
     FROM issue INDEXED BY issue_reported_at
-    WHERE reported_at >= :starts AND reported_at < :ends AND state != 'cancelled'
-      AND {_VALID}"""
+    WHERE reported_at >= :starts AND reported_at < :ends AND state != 'cancelled'"""
 """A cohort, one row per issue: the facts the figures count (bot.stats.FACTS), the group
 keys, the resolve deadline and the durations (bot.stats.TIMES), each a named column."""
 
@@ -153,7 +152,7 @@ async def cohort_columns(
 _ROW_COLUMNS = """id, reported_at, state, grid_code, category_code, department_code, assignee_id,
                   urgent, dispatched_at, acknowledged_at, ack_deadline, resolved_at,
                   resolve_deadline, rating, reopen_count, escalated, transfer_count,
-                  original_resolve_deadline"""
+                  original_resolve_deadline, closure"""
 
 
 def _issue_row(r: Sequence[Any]) -> IssueRow:
@@ -176,6 +175,7 @@ def _issue_row(r: Sequence[Any]) -> IssueRow:
         escalated=bool(r[15]),
         transferred=bool(r[16]),
         original_resolve_deadline=r[17],
+        closure=r[18],
     )
 
 
@@ -196,7 +196,7 @@ def cohort_rows(
         cursor = conn.execute(
             f"""SELECT {_ROW_COLUMNS} FROM issue INDEXED BY issue_reported_at
                 WHERE reported_at >= :starts AND reported_at < :ends AND state != 'cancelled'
-                  AND {_VALID} {scope} ORDER BY reported_at, id""",
+                  {scope} ORDER BY reported_at, id""",
             {"starts": starts, "ends": ends, **params},
         )
         while batch := cursor.fetchmany(ROWS_PER_BATCH):

@@ -4,6 +4,7 @@ check the vectorised computation (bot.stats.compute)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from bot.stats import (
     GOOD_RATINGS,
@@ -23,7 +24,7 @@ def figures(rows: Iterable[IssueRow], as_of: int, from_dispatch: bool = False) -
     dispatch to the holding department when `from_dispatch`."""
     received = acknowledged = on_time_ack = resolved = on_time_resolved = 0
     on_time_original = 0
-    rated = satisfied = overdue = reopened = escalated = transferred = 0
+    rated = satisfied = overdue = reopened = escalated = transferred = excluded = 0
     ack_times: list[int] = []
     resolve_times: list[int] = []
     buckets = {name: 0 for name, _, _ in OVERDUE_BUCKETS}
@@ -35,6 +36,13 @@ def figures(rows: Iterable[IssueRow], as_of: int, from_dispatch: bool = False) -
             ack_times.append(row.acknowledged_at - start)
             if row.ack_deadline is not None and row.acknowledged_at <= row.ack_deadline:
                 on_time_ack += 1
+        reopened += row.reopened
+        escalated += row.escalated
+        transferred += row.transferred
+        # 不属实 and 重复: received (and acknowledged), but never resolved, rated or overdue
+        if row.state == "closed" and row.closure in EXCLUDED:
+            excluded += 1
+            continue
         if row.state in RESOLVED and row.resolved_at is not None:
             resolved += 1
             resolve_times.append(row.resolved_at - start)
@@ -54,9 +62,6 @@ def figures(rows: Iterable[IssueRow], as_of: int, from_dispatch: bool = False) -
                 for name, low, high in OVERDUE_BUCKETS:
                     if late >= low and (high is None or late < high):
                         buckets[name] += 1
-        reopened += row.reopened
-        escalated += row.escalated
-        transferred += row.transferred
     ack_times.sort()
     resolve_times.sort()
     return Figures(
@@ -79,6 +84,7 @@ def figures(rows: Iterable[IssueRow], as_of: int, from_dispatch: bool = False) -
         reopened=reopened,
         escalated=escalated,
         transferred=transferred,
+        excluded=excluded,
     )
 
 
@@ -86,13 +92,10 @@ def figures(rows: Iterable[IssueRow], as_of: int, from_dispatch: bool = False) -
 
 
 def cohort(rows: Iterable[tuple[IssueRow, str | None]]) -> list[IssueRow]:
-    """The weekly cohort of issues with their standing closure (None, 'invalid',
-    'duplicate', 'elsewhere'): not cancelled, and not closed as 不属实 or 重复."""
-    return [
-        row
-        for row, closure in rows
-        if row.state != "cancelled" and not (row.state == "closed" and closure in EXCLUDED)
-    ]
+    """The weekly cohort of issues given with their standing closure (None, 'invalid',
+    'duplicate', 'elsewhere'): the non-cancelled ones, each carrying its closure (不属实 and
+    重复 stay in the cohort; `figures` leaves them out of the 解决率 and 满意率 counts)."""
+    return [replace(row, closure=closure) for row, closure in rows if row.state != "cancelled"]
 
 
 def closure_counts(rows: Iterable[tuple[IssueRow, str | None]]) -> dict[str, int]:

@@ -265,8 +265,10 @@ async def test_the_statistics_leave_out_not_found_and_duplicates_and_count_each_
     week = week_label(street.clock.now(), street.whistle.services.zone)
     report = await street.whistle.services.statistics.report(week)
     figures = report.overall.current
-    # 不属实 and 重复 leave every denominator; 非本辖区 stays, closed but not resolved.
-    assert figures.received == 2 and figures.resolved == 1
+    # 不属实 and 重复 are received (and were acknowledged) but leave the 解决率 and 满意率
+    # denominators; 非本辖区 stays in them, closed but not resolved.
+    assert figures.received == 4 and figures.excluded == 2 and figures.resolved == 1
+    assert figures.response_rate == 1.0 and figures.resolution_rate == 0.5
     assert report.closures == {"invalid": 1, "duplicate": 1, "elsewhere": 1}
 
     monkeypatch.setenv("WHISTLE_DATABASE", str(street.settings.database))
@@ -275,7 +277,8 @@ async def test_the_statistics_leave_out_not_found_and_duplicates_and_count_each_
     assert await asyncio.to_thread(cli.main, ["stats", "--week", week, "--format", "json"]) == 0
     body = json.loads(capsys.readouterr().out)
     assert body["closures"] == {"invalid": 1, "duplicate": 1, "elsewhere": 1}
-    assert body["overall"]["received"] == 2
+    assert body["overall"]["received"] == 4 and body["overall"]["excluded"] == 2
+    assert body["overall"]["resolution_rate"] == 0.5
     assert await asyncio.to_thread(cli.main, ["stats", "--week", week, "--format", "text"]) == 0
     assert "不属实 1 件、重复 1 件、非本辖区 1 件" in capsys.readouterr().out
 

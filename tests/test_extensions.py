@@ -296,7 +296,11 @@ async def test_a_reviewed_hold_is_extended_then_closed(street: Street) -> None:
     assert await street.whistle.services.escalation.sweep() == 1
     reminder = await admin.expect("挂账到期", admin_mark, button="延长挂账")
     close = reminder.button("关闭")
-    await admin.answer_to(await admin.tap(reminder, "延长挂账"))
+    mark = admin.mark()
+    await admin.tap(reminder, "延长挂账")
+    prompt = await admin.expect("新的挂账复查日期", mark, button="+20")
+    await admin.tap(prompt, "+20")
+    await admin.expect("挂账延长至", mark)
     await street.settle()
     issue = await stored(street, number)
     assert issue.state == State.HELD and issue.held_until is not None

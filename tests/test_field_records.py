@@ -156,6 +156,7 @@ def _facts(row: IssueRow) -> dict[str, bool]:
         "resolved_on_time_original": resolved is not None
         and (row.original_resolve_deadline or deadline) is not None
         and resolved <= (row.original_resolve_deadline or deadline or 0),
+        "excluded": row.state == "closed" and row.closure in ("invalid", "duplicate"),
     }
 
 

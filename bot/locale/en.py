@@ -314,7 +314,7 @@ MESSAGES: dict[str, str] = {
     "card_seconded": "Me too (附议): {n}",
     "card_with_line": "{card}\n{line}",
     "fc_notice": "🙋 #{id}, which you follow:\n{notice}",
-    "st_closures": "Closed: not found {invalid} · duplicate {duplicate} · not ours {elsewhere} (not found and duplicates are left out of the figures)",
+    "st_closures": "Closed: not found {invalid} · duplicate {duplicate} · not ours {elsewhere} (not found and duplicates count as received, not in the resolution and satisfaction rates)",
     "help_closures_worker": "After you send the location, open issues of the same kind nearby (last 7 days) are shown first: 附议 follows one (its progress, 确认), 不是同一个问题 carries on",
     "help_closures_member": "On the card, 不属实 (with a site photo), 重复 (the issue number) and 非本辖区 (whose it is) ask to close it, approved by the head or an admin",
     "help_closures_approver": "Closure requests come to you: tap 同意 or 不同意",
@@ -557,4 +557,13 @@ MESSAGES: dict[str, str] = {
     "cmd_whistle": "Joint whistle",
     "wh_done_photo": "Photo of the scene added to #{id}.",
     "wh_photo_taken": "#{id}: this check-in already has a photo.",
+    # calendar: closures in the statistics
+    "sum_excluded": "not found/duplicate (left out of resolution and satisfaction rates)",
+    "col_closure": "closure",
+    "col_closure_name": "closure name",
+    # calendar: 挂账 in lists, 延长挂账's date
+    "list_held": "review {review} (not overdue)",
+    "held_header": "📌 On hold (reviewed on the date):",
+    "hold_more_ask_date": "Pick the new review date for #{id}, or type a date (YYYY-MM-DD or MM-DD) (/cancel to stop):",
+    "prompt_what_hold_more": "extending the hold of #{id}",
 }

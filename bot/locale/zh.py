@@ -323,7 +323,7 @@ MESSAGES: dict[str, str] = {
     "card_seconded": "附议：{n} 人",
     "card_with_line": "{card}\n{line}",
     "fc_notice": "🙋 你关注的 #{id}：\n{notice}",
-    "st_closures": "结案：不属实 {invalid} 件、重复 {duplicate} 件、非本辖区 {elsewhere} 件（不属实、重复不计入统计）",
+    "st_closures": "结案：不属实 {invalid} 件、重复 {duplicate} 件、非本辖区 {elsewhere} 件（不属实、重复计入受理，不计入解决率、满意率）",
     "help_closures_worker": "上报时发送位置后，附近 7 天内的同类问题会先列出：点“附议”关注它（收到进展、可确认），点“不是同一个问题”继续上报",
     "help_closures_member": "卡片上的“不属实”（需现场照片）、“重复”（填编号）、“非本辖区”（写明归属）可申请关闭，需负责人或管理员同意",
     "help_closures_approver": "关闭申请会发给你审核：点“同意”或“不同意”",
@@ -566,4 +566,13 @@ MESSAGES: dict[str, str] = {
     "cmd_whistle": "联合吹哨",
     "wh_done_photo": "已附上 #{id} 的现场照片。",
     "wh_photo_taken": "#{id} 这次签到已有照片。",
+    # calendar: closures in the statistics
+    "sum_excluded": "不属实/重复（不计入解决率、满意率）",
+    "col_closure": "结案类型",
+    "col_closure_name": "结案类型名称",
+    # calendar: 挂账 in lists, 延长挂账's date
+    "list_held": "{review} 复查（不计逾期）",
+    "held_header": "📌 挂账中（到期复查）：",
+    "hold_more_ask_date": "请选择 #{id} 新的挂账复查日期，或输入日期（YYYY-MM-DD 或 MM-DD）（发送 /cancel 取消）：",
+    "prompt_what_hold_more": "#{id} 的延长挂账",
 }

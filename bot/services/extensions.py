@@ -18,7 +18,7 @@ from bot.clock import Clock, from_epoch, to_epoch
 from bot.deadlines import Alert, AlertStep, DeadlineClock, alerts_for, deadlines_in
 from bot.extensions import Approver, Kind, Limits
 from bot.i18n import plain, text
-from bot.lifecycle import Action, TransitionRefused, next_state
+from bot.lifecycle import Action, State, TransitionRefused, next_state
 from bot.organisation import Organisation
 from bot.records import ExtensionRequest, IssueRecord
 from bot.services.notices import Notices
@@ -369,10 +369,50 @@ class ExtensionService:
 
     # --- reviewing a 挂账 ----------------------------------------------------------------
 
-    async def review(self, user_id: int, issue_id: int, choice: str) -> Answer:
+    async def _reviewing(
+        self, conn: aiosqlite.Connection, user_id: int, issue_id: int, action: Action
+    ) -> tuple[IssueRecord, State]:
+        """The issue in 挂账 and the state `action` takes it to, if `user_id` (an admin)
+        may review it now; else Refused."""
+        if not (await people.load_actor(conn, user_id)).admin:
+            raise Refused("not_admin")
+        issue = await issue_store.get_issue(conn, issue_id)
+        if issue is None:
+            raise Refused("ans_not_found")
+        try:
+            return issue, next_state(issue.state, action)
+        except TransitionRefused:
+            raise Refused("ans_stale", state=issue.state) from None
+
+    async def hold_more_prompt(self, user_id: int, issue_id: int) -> Rendered:
+        """延长挂账 tapped at a review: the question for the new review date, with the
+        working-day buttons (counted from today) — or a date typed like a 延期's."""
+        conn = self.db.reader
+        await self._reviewing(conn, user_id, issue_id, Action.EXTEND_HOLD)
+        org = await self.organisations.current()
+        lang = await self.notices.language(conn, user_id)
+        today = self.clock.now().astimezone(org.timezone).date()
+        buttons = [
+            [
+                (
+                    plain(
+                        lang,
+                        "btn_ext_days",
+                        n=n,
+                        day=rules.after_workdays(today, n, org.calendar).strftime("%m-%d"),
+                    ),
+                    f"hm:{issue_id}:{n}",
+                )
+                for n in rules.CHOICES[Kind.HOLD]
+            ]
+        ]
+        return Rendered(text(lang, "hold_more_ask_date", id=issue_id), buttons)
+
+    async def review(self, user_id: int, issue_id: int, choice: str, day: str = "") -> Answer:
         """An admin reviews a 挂账: "go" back to work with a new resolve deadline (by the
-        category's rule, from now), "more" another HOLD_EXTEND_WORKDAYS working days, or
-        "close" it."""
+        category's rule, from now), "more" to a new review date — `day`, a +N working days
+        button's "+N" or a typed date checked like a 挂账 request's (another
+        HOLD_EXTEND_WORKDAYS working days when not given) — or "close" it."""
         org = await self.organisations.current()
         moment = self.clock.now()
         now = to_epoch(moment)
@@ -381,15 +421,15 @@ class ExtensionService:
             raise Refused("ans_bad_button")
         action = actions[choice]
         async with self.db.write() as tx:
-            if not (await people.load_actor(tx, user_id)).admin:
-                raise Refused("not_admin")
-            issue = await issue_store.get_issue(tx, issue_id)
-            if issue is None:
-                raise Refused("ans_not_found")
-            try:
-                target = next_state(issue.state, action)
-            except TransitionRefused:
-                raise Refused("ans_stale", state=issue.state) from None
+            issue, target = await self._reviewing(tx, user_id, issue_id, action)
+            if action == Action.EXTEND_HOLD:
+                today = moment.astimezone(org.timezone).date()
+                chosen = self._chosen(
+                    day.strip() or f"+{rules.HOLD_EXTEND_WORKDAYS}",
+                    Limits(after=today, today=today),
+                    Kind.HOLD,
+                    org,
+                )
             changes: dict[str, object] = {}
             note: str | None = None
             await alerts.cancel(tx, issue_id, now)
@@ -407,9 +447,7 @@ class ExtensionService:
                     tx, issue_id, alerts_for(DeadlineClock.RESOLVE, moment, resolve_by)
                 )
             elif action == Action.EXTEND_HOLD:
-                today = moment.astimezone(org.timezone).date()
-                day = rules.after_workdays(today, rules.HOLD_EXTEND_WORKDAYS, org.calendar)
-                until = to_epoch(rules.due_at(day, REVIEW_AT, org.timezone))
+                until = to_epoch(rules.due_at(chosen, REVIEW_AT, org.timezone))
                 changes = {"held_until": until}
                 note = _day(until, org)
                 await self._plan_review(tx, issue_id, until)

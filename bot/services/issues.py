@@ -40,6 +40,7 @@ from bot.views import (
 )
 from storage import alerts, people
 from storage import drafts as draft_store
+from storage import extensions as extension_store
 from storage import followers as follower_store
 from storage import issues as store
 from storage import org as org_store
@@ -946,6 +947,8 @@ class IssueService:
         conn = self.db.reader
         actor = await self._registered(conn, user_id)
         found = await store.to_do(conn, actor.user_id, actor.departments, limit)
+        # extensions and 挂账: still theirs, listed last with the review date
+        found += await extension_store.held_issues(conn, limit, actor.user_id, actor.departments)
         return await self._list(conn, user_id, found, ("todo_empty", "todo_header", "todo_line"))
 
     async def pending(self, user_id: int, limit: int = 30) -> Rendered:
@@ -954,6 +957,15 @@ class IssueService:
         if not (await people.load_actor(conn, user_id)).admin:
             raise Refused("not_admin")
         found = await store.transferred(conn, limit)
-        return await self._list(
-            conn, user_id, found, ("pending_empty", "pending_header", "todo_line")
-        )
+        # extensions and 挂账: the issues in 挂账 wait for the admins' review
+        held = await extension_store.held_issues(conn, limit)
+        if not held:
+            return await self._list(
+                conn, user_id, found, ("pending_empty", "pending_header", "todo_line")
+            )
+        keys = ("pending_empty", "held_header", "todo_line")
+        parts = [(await self._list(conn, user_id, held, keys)).text]
+        if found:
+            keys = ("pending_empty", "pending_header", "todo_line")
+            parts.insert(0, (await self._list(conn, user_id, found, keys)).text)
+        return Rendered(Html("\n\n".join(parts)))
