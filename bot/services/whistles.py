@@ -24,7 +24,6 @@ from bot.lifecycle import (
     ASSIGNED_STATES,
     AWAITING_ARRIVAL,
     OPEN_STATES,
-    Action,
     State,
     SummonAction,
     SummonRefused,
@@ -157,10 +156,7 @@ class WhistleService:
             if not place.valid():
                 raise Refused("wh_bad_place")
             if issue.department_code != lead or issue.state not in ASSIGNED_STATES:
-                route = await self.issues._choose(tx, org, lead, moment)
-                issue = await self.issues._dispatch(
-                    tx, issue, route, user_id, Action.REROUTE, moment
-                )
+                issue = await self.issues.hand_to(tx, issue, lead, user_id, moment)
             await whistle_store.insert_whistle(tx, issue_id, lead, place, user_id, now)
             names = await self.notices.issue_names(tx, issue)
             await store.add_event(
@@ -217,9 +213,9 @@ class WhistleService:
         if code == issue.department_code and issue.assignee_id is not None:
             chats.append(issue.assignee_id)
         else:
-            route = await self.issues._choose(tx, org, code, moment)
-            if route.member is not None:
-                chats.append(route.member)
+            member = await self.issues.member_on_duty(tx, org, code, moment)
+            if member is not None:
+                chats.append(member)
         group = await self.notices.group_chat(tx, code)
         if group is not None:
             chats.append(group)
