@@ -8,9 +8,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT, telegram_length
-from tests.conftest import open_street
-from tests.test_whistle import SITE, ZJ_GROUP, arrive
+from bot.services import Refused
+from storage import whistles as whistle_store
+from tests.conftest import Street, open_street
+from tests.test_whistle import SITE, ZJ_GROUP, all_on_site, arrive, summoned_by_command
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_DEPARTMENTS = ("cg", "zj", "sj", "hb", "yj", "pcs", "sw", "gd")
@@ -66,3 +70,84 @@ async def test_a_long_card_with_every_department_fits_with_its_whistle_section(
         await arrive(street, street.person(1102), number, SITE, "已到场")
         card = await street.api.expect(ZJ_GROUP, "住建办：已到场")
         assert telegram_length(card.text) <= TEXT_LIMIT and "供电所：待到场" in card.text
+
+
+# --- 3. photos with 配合完成, a reason with the street's rating ------------------------
+
+
+async def test_co_done_carries_photos_and_a_rating_carries_a_reason(street: Street) -> None:
+    number = await summoned_by_command(street, "cg", "zj", "hb")
+    await all_on_site(street, number)
+    lead, zj, hb = street.person(1002), street.person(1102), street.person(1302)
+    # 住建办: a note and two photos, then 提交.
+    mark, lead_mark = zj.mark(), lead.mark()
+    await zj.tap(await zj.expect(f"#{number}", button="配合完成"), "配合完成")
+    await zj.expect("请写明本部门完成的工作", mark)
+    await zj.send("已拆除棚子骨架")
+    await zj.expect(f"可发送 #{number} 配合完成的现场照片", mark, button="跳过")
+    first = await zj.send_photo()
+    await zj.expect("已收到 1 张照片", mark)
+    second = await zj.send_photo()
+    await zj.tap(await zj.expect("已收到 2 张照片", mark, button="提交"), "提交")
+    await zj.expect(f"已报 #{number} 配合完成", mark)
+    await street.settle()
+    album = await lead.expect(f"#{number} 住建办 配合完成的照片", lead_mark)
+    assert album.kind == "photo"
+    assert await whistle_store.step_photos(street.whistle.db.reader, number) == [
+        ("zj", first),
+        ("zj", second),
+    ]
+    # 生态环境分局: text where a photo is asked for is answered politely; then 跳过.
+    mark = hb.mark()
+    await hb.tap(await hb.expect(f"#{number}", button="配合完成"), "配合完成")
+    await hb.send("土壤无污染")
+    prompt = await hb.expect("配合完成的现场照片", mark)
+    before = street.dump()
+    await hb.send("没有照片")
+    await hb.expect("请发送照片，或点“提交”", mark)
+    assert street.dump() == before
+    await hb.tap(prompt, "跳过")
+    await hb.expect(f"已报 #{number} 配合完成", mark)
+    await street.settle()
+    # Resolved, confirmed; the street rates 住建办 with a reason and 城管 without one.
+    await street.resolve(lead, number, "违建已拆除")
+    worker, admin = street.person(2001), street.person(3001)
+    mark = admin.mark()
+    await worker.tap(await worker.expect("违建已拆除", button="确认"), "确认")
+    await street.settle()
+    zj_card = await admin.expect(f"请评价 住建办 在 #{number}", mark, button="不满意")
+    cg_card = await admin.expect(f"请评价 城管执法中队 在 #{number}", mark, button="满意")
+    rated = admin.mark()
+    await admin.tap(zj_card, "不满意")
+    await admin.expect(f"已评价 #{number} 的 住建办", rated)
+    await admin.expect("评价的理由", rated, button="跳过")
+    await admin.send("到场晚了四十分钟")
+    await admin.expect(f"已记下对 #{number} 的 住建办 的评价理由", rated)
+    rated = admin.mark()
+    await admin.tap(cg_card, "满意")
+    await admin.tap(await admin.expect("评价的理由", rated, button="跳过"), "跳过")
+    await admin.expect("好的，不写理由", rated)
+    await street.settle()
+    await street.api.expect(ZJ_GROUP, f"#{number}：街道对 住建办 的评价理由：到场晚了四十分钟")
+    stored = await whistle_store.get_summons(street.whistle.db.reader, number, "zj")
+    assert stored is not None and stored.street_reason == "到场晚了四十分钟"
+    cg = await whistle_store.get_summons(street.whistle.db.reader, number, "cg")
+    assert cg is not None and cg.street_rating == "satisfied" and cg.street_reason is None
+    # A second reason, or one from somebody who is not an admin: refused, nothing changes.
+    before = street.dump()
+    whistles = street.whistle.services.whistles
+    with pytest.raises(Refused) as again:
+        await whistles.rate_reason(3001, number, "zj", "再说一次")
+    assert again.value.key == "wh_reason_taken"
+    with pytest.raises(Refused) as member:
+        await whistles.rate_reason(1002, number, "cg", "我来写")
+    assert member.value.key == "not_admin"
+    assert street.dump() == before
+    # Every step on the timeline.
+    mark = admin.mark()
+    await admin.send(f"/issue {number}")
+    history = (await admin.expect("处置全过程", mark)).text
+    assert "配合完成 · 住建办：已拆除棚子骨架（附照片 2 张）" in history
+    assert "配合完成 · 生态环境分局：土壤无污染" in history
+    assert "街道评价 · 住建办：不满意" in history
+    assert "评价理由 · 住建办：到场晚了四十分钟" in history

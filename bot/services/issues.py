@@ -43,6 +43,7 @@ from storage import drafts as draft_store
 from storage import followers as follower_store
 from storage import issues as store
 from storage import org as org_store
+from storage import whistles as whistle_store
 from storage.db import Database
 
 
@@ -927,7 +928,8 @@ class IssueService:
             resolution_note=await self.notices.resolution_note(conn, issue),
         )
         lang = await self.notices.language(conn, user_id)
-        return card, timeline(lang, issue, history, names, self.notices.zone)
+        photos = await whistle_store.photo_counts(conn, issue_id)  # 联合吹哨: 配合完成's
+        return card, timeline(lang, issue, history, names, self.notices.zone, photos)
 
     async def _registered(self, conn: aiosqlite.Connection, user_id: int) -> Actor:
         actor = await people.load_actor(conn, user_id)

@@ -52,6 +52,7 @@ ARRIVE_ALERT_EVENT = "arrive_alert"
 SUMMON_EVENT = "summon"
 RELEASE_EVENT = "release_department"
 CO_DONE_EVENT = "co_done"
+RATE_REASON_EVENT = "street_rate_reason"
 
 
 class WhistleService:
@@ -491,8 +492,16 @@ class WhistleService:
             if not offers(seen, tap.data):
                 raise Refused("ans_bad_button")
 
-    async def co_done(self, user_id: int, issue_id: int, department: str, note: str) -> Answer:
-        """配合完成: a co-department's part is done, with a note; the lead is told."""
+    async def co_done(
+        self,
+        user_id: int,
+        issue_id: int,
+        department: str,
+        note: str,
+        photos: Sequence[tuple[str, str | None]] = (),
+    ) -> Answer:
+        """配合完成: a co-department's part is done, with a note and photos (file id, unique
+        id), like 办结's; the lead is told and gets the photos; the timeline counts them."""
         _, now = self._now()
         async with self.db.write() as tx:
             issue, whistle, summons = await self._summons_for(tx, user_id, issue_id, department)
@@ -519,8 +528,20 @@ class WhistleService:
                 issue.assignee_id,
                 note,
             )
+            await whistle_store.add_step_photos(tx, issue_id, department, CO_DONE_EVENT, photos)
             names = await self.notices.issue_names(tx, issue)
             lead_chat = issue.assignee_id or await self.notices.group_chat(tx, whistle.lead)
+            if lead_chat is not None and photos:
+                lang = await self.notices.language(tx, lead_chat)
+                caption = plain(
+                    lang,
+                    "wh_co_photos_caption",
+                    id=issue_id,
+                    department=names.department(department),
+                )
+                await self.notices.photos(
+                    tx, lead_chat, issue, [p for p, _ in photos], caption, now
+                )
             if lead_chat is not None:
                 await self.notices.tell(
                     tx,
@@ -676,9 +697,7 @@ class WhistleService:
                 rating.value,
             )
             names = await self.notices.issue_names(tx, issue)
-            group = await self.notices.group_chat(tx, code)
-            head = await people.department_head(tx, code)
-            for chat in {c for c in (group, head) if c is not None}:
+            for chat in await self._rating_chats(tx, code):
                 lang = await self.notices.language(tx, chat)
                 await self.notices.tell(
                     tx,
@@ -693,3 +712,53 @@ class WhistleService:
             await self.notices.refresh_cards(tx, issue, now)
         self.on_commit()
         return Answer("wh_done_rated", {"id": issue_id, "department": names.department(code)})
+
+    async def rate_reason(
+        self, user_id: int, issue_id: int, department: str, reason: str
+    ) -> Answer:
+        """The optional reason an admin gives after rating a department: once, on the
+        timeline, and told to the department as the rating was."""
+        if not reason.strip():
+            raise Refused("wh_reason_needed")
+        _, now = self._now()
+        async with self.db.write() as tx:
+            await self._admin(tx, user_id)
+            issue = await store.get_issue(tx, issue_id)
+            if issue is None or not await whistle_store.set_street_reason(
+                tx, issue_id, department, reason
+            ):
+                raise Refused("wh_reason_taken", id=issue_id)
+            await store.add_event(
+                tx,
+                issue_id,
+                now,
+                user_id,
+                RATE_REASON_EVENT,
+                issue.state,
+                issue.state,
+                department,
+                issue.assignee_id,
+                reason,
+            )
+            names = await self.notices.issue_names(tx, issue)
+            for chat in await self._rating_chats(tx, department):
+                await self.notices.tell(
+                    tx,
+                    chat,
+                    now,
+                    "wh_rated_reason",
+                    issue=issue,
+                    id=issue_id,
+                    department=names.department(department),
+                    reason=reason,
+                )
+        self.on_commit()
+        return Answer(
+            "wh_done_reason", {"id": issue_id, "department": names.department(department)}
+        )
+
+    async def _rating_chats(self, tx: aiosqlite.Connection, department: str) -> set[int]:
+        """Who hears the street's rating of a department: its group and its head."""
+        group = await self.notices.group_chat(tx, department)
+        head = await people.department_head(tx, department)
+        return {c for c in (group, head) if c is not None}
