@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bot.clock import SystemClock
 from bot.deadlines import deadlines_in
+from bot.gazetteer import far_from_the_others
 from bot.i18n import strip_markup, text
 from bot.instance import CannotStart
 from bot.logs import configure_logging
@@ -369,10 +370,17 @@ async def _org(settings: Settings, action: str, path: Path) -> int:
         return 1
     for warning in calendar_warnings(org, SystemClock().now()):
         print(f"{path}: warning: {warning}", file=sys.stderr)
+    for place, meters in far_from_the_others(org.places):  # 联合吹哨: a mistyped coordinate?
+        print(
+            f"{path}: warning: [[place]] {place.name} is {meters / 1000:.0f} km from the "
+            "street's other places: check its lat and lon",
+            file=sys.stderr,
+        )
     if action == "check":
         print(
             f"{path}: OK — {len(org.departments)} departments, {len(org.categories)} "
             f"categories, {len(org.grids)} grids, {len(org.shifts)} duty shifts"
+            + (f", {len(org.places)} places" if org.places else "")  # 联合吹哨: gazetteer
         )
         return 0
     async with Database(settings.database) as db:

@@ -372,11 +372,25 @@ async def _reason_input(update: Update, context: Context, pending: dict[str, Any
 async def _location_input(update: Update, context: Context, pending: dict[str, Any]) -> None:
     """The check-in's location (到场), or the whistle's place."""
     message = _message(update)
+    svc = services(context).whistles
+    if message.location is None and pending["kind"] == PLACE_PROMPT and message.text:
+        # An address: found in the street's gazetteer, else a location pin is asked for.
+        try:
+            done = await svc.blow_at(
+                _caller(update), pending["issue"], pending["codes"], message.text
+            )
+        except Refused as refused:
+            if refused.key not in ("wh_place_unknown", "wh_place_ambiguous"):
+                _done(context)
+            raise
+        _picks(context).pop(pending["issue"], None)
+        _done(context)
+        await say(update, context, done)
+        return
     if message.location is None:
         await reply(update, text(await language(update, context), "wh_expect_location"))
         return
     place = Place(message.location.latitude, message.location.longitude)
-    svc = services(context).whistles
     try:
         if pending["kind"] == ARRIVE_PROMPT:
             done = await svc.check_in(

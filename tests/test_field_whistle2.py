@@ -5,12 +5,18 @@ statistics, and the whistle in the crash bench."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from bot import gazetteer
+from bot.gazetteer import Ambiguous, Found, NotFound, normalise
 from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT, telegram_length
+from bot.organisation import OrganisationInvalid, parse_organisation
 from bot.services import Refused
 from storage import whistles as whistle_store
 from tests.conftest import Street, open_street
@@ -151,3 +157,178 @@ async def test_co_done_carries_photos_and_a_rating_carries_a_reason(street: Stre
     assert "配合完成 · 生态环境分局：土壤无污染" in history
     assert "街道评价 · 住建办：不满意" in history
     assert "评价理由 · 住建办：到场晚了四十分钟" in history
+
+
+# --- 4. a place given as an address: the street's gazetteer, offline -------------------
+
+GAZETTEER = """
+[[place]]
+name = "幸福小区3号楼"
+lat = 39.9101
+lon = 116.4012
+aliases = ["幸福3号楼", "Xingfu Building 3"]
+
+[[place]]
+name = "幸福小区"
+lat = 39.9095
+lon = 116.4005
+
+[[place]]
+name = "和平小区3号楼"
+lat = 39.9120
+lon = 116.4100
+
+[[place]]
+name = "建国路与东大桥路口"
+lat = 39.9080
+lon = 116.4300
+aliases = ["东大桥路口"]
+"""
+PLACES = tuple(
+    p
+    for p in parse_organisation(
+        (ROOT / "bot" / "data" / "district.toml").read_text(encoding="utf-8") + GAZETTEER
+    ).places
+)
+
+
+def test_addresses_are_normalised_and_matched_by_the_rule() -> None:
+    assert normalise("幸福小区 ３号楼") == "幸福小区3号楼"  # full width, spaces
+    assert normalise("Ｘｉｎｇｆｕ　Building-3") == "xingfubuilding3"
+    by_name = {p.name: p for p in PLACES}
+    cases: list[tuple[str, gazetteer.Match]] = [
+        ("幸福小区３号楼", Found(by_name["幸福小区3号楼"])),  # the name, full width
+        ("xingfu building 3", Found(by_name["幸福小区3号楼"])),  # an alias, any case
+        ("幸福小区 3号楼东侧人行道", Found(by_name["幸福小区3号楼"])),  # the longest inside
+        ("幸福小区北门", Found(by_name["幸福小区"])),
+        ("东大桥路口西南角", Found(by_name["建国路与东大桥路口"])),
+        ("建国路", Found(by_name["建国路与东大桥路口"])),  # part of exactly one place
+        ("3号楼", Ambiguous(("幸福小区3号楼", "和平小区3号楼"))),
+        ("火星路100号", NotFound()),
+        ("3", NotFound()),  # too short to mean anything
+        ("  ", NotFound()),
+    ]
+    for address, expected in cases:
+        assert gazetteer.find(PLACES, address) == expected, address
+    assert gazetteer.find((), "幸福小区") == NotFound()
+
+
+def test_org_check_validates_the_gazetteer(tmp_path: Path) -> None:
+    district = (ROOT / "bot" / "data" / "district.toml").read_text(encoding="utf-8")
+    bad = (
+        district
+        + GAZETTEER
+        + """
+[[place]]
+name = "幸福 3号楼"
+lat = 39.91
+lon = 116.40
+
+[[place]]
+name = "A"
+lat = 95.0
+lon = 116.40
+
+[[place]]
+name = "远处"
+lat = 39.91
+lon = 116.40
+colour = "red"
+"""
+    )
+    with pytest.raises(OrganisationInvalid) as invalid:
+        parse_organisation(bad)
+    messages = [str(e) for e in invalid.value.errors]
+    assert any("[[place]] #6 (A) lat" in m and "less than or equal to 90" in m for m in messages)
+    assert any("[[place]] #7 (远处) colour" in m for m in messages)
+    # Names and aliases: checked once the types are right.
+    fixed = bad.replace("lat = 95.0", "lat = 39.90").replace('colour = "red"\n', "")
+    with pytest.raises(OrganisationInvalid) as invalid:
+        parse_organisation(fixed)
+    messages = [str(e) for e in invalid.value.errors]
+    assert len(messages) == 2, messages
+    assert "[[place]] #5 (幸福 3号楼) name:" in messages[0]
+    assert "also names place #1 (幸福小区3号楼)" in messages[0]
+    assert "line " in messages[0]
+    assert "[[place]] #6 (A) name: 'A' is too short" in messages[1]
+    # The command line: the errors with their lines, or OK with the places counted and a
+    # warning for a place far from the others.
+    env = {**os.environ, "WHISTLE_DATABASE": str(tmp_path / "cli.db")}
+    (tmp_path / "bad.toml").write_text(fixed, encoding="utf-8")
+    good = district + GAZETTEER + '\n[[place]]\nname = "错位的点"\nlat = 36.91\nlon = 116.40\n'
+    (tmp_path / "good.toml").write_text(good, encoding="utf-8")
+
+    def whistle(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    checked = whistle("org", "check", "bad.toml")
+    assert checked.returncode == 1 and "2 error(s)" in checked.stderr
+    assert "also names place #1" in checked.stderr and "is too short" in checked.stderr
+    checked = whistle("org", "check", "good.toml")
+    assert checked.returncode == 0, checked.stderr
+    assert "5 places" in checked.stdout
+    assert "[[place]] 错位的点 is 334 km from the street's other places" in checked.stderr
+
+
+def _street_with_places(district_file: Path) -> None:
+    district_file.write_text(
+        district_file.read_text(encoding="utf-8") + GAZETTEER, encoding="utf-8"
+    )
+
+
+async def test_a_place_by_address_from_the_gazetteer_else_a_pin(
+    tmp_path: Path, district_file: Path
+) -> None:
+    _street_with_places(district_file)
+    async with open_street(tmp_path, district_file) as street:
+        worker, admin = street.person(2001), street.person(3001)
+        reader = street.whistle.db.reader
+        # The report's own address is in the gazetteer: the whistle needs nothing more.
+        number = await street.blow_whistle(
+            worker, "违章建筑", "楼下违建", address="幸福小区３号楼 东侧"
+        )
+        mark = admin.mark()
+        await admin.send(f"/whistle {number} cg zj")
+        await admin.expect(f"已为 #{number} 吹哨：城管执法中队、住建办", mark)
+        whistle = await whistle_store.get_whistle(reader, number)
+        assert whistle is not None and (whistle.latitude, whistle.longitude) == (39.9101, 116.4012)
+        # No place at all: asked; an unknown address and an ambiguous one are answered
+        # politely and change nothing; a known one blows the whistle there.
+        number = await street.blow_whistle(worker, "违章建筑", "路口有违建")
+        await street.settle()
+        mark = admin.mark()
+        await admin.send(f"/whistle {number} cg zj")
+        await admin.expect(f"#{number} 没有位置", mark)
+        before = street.dump()
+        await admin.send("火星路100号")
+        await admin.expect("地名册里没有找到“火星路100号”。请发送现场位置", mark)
+        await admin.send("3号楼")
+        await admin.expect("“3号楼”可能是：幸福小区3号楼、和平小区3号楼", mark)
+        assert street.dump() == before
+        await admin.send("东大桥路口 西南角")
+        await admin.expect(
+            f"已为 #{number} 吹哨：城管执法中队、住建办。地点：建国路与东大桥路口（按地名册）",
+            mark,
+        )
+        whistle = await whistle_store.get_whistle(reader, number)
+        assert whistle is not None and (whistle.latitude, whistle.longitude) == (39.908, 116.43)
+        # Unknown, then a location pin: the pin is the place.
+        number = await street.blow_whistle(worker, "违章建筑", "不知名的地方")
+        await street.settle()
+        mark = admin.mark()
+        await admin.send(f"/whistle {number} cg")
+        await admin.expect(f"#{number} 没有位置", mark)
+        await admin.send("没听说过的地方")
+        await admin.expect("地名册里没有找到", mark)
+        await admin.send_location(*SITE)
+        await admin.expect(f"已为 #{number} 吹哨：城管执法中队", mark)
+        whistle = await whistle_store.get_whistle(reader, number)
+        assert whistle is not None and (whistle.latitude, whistle.longitude) == SITE

@@ -501,7 +501,7 @@ MESSAGES: dict[str, str] = {
     "wh_st_rated": ", street's rating: {rating}",
     "wh_usage": "Usage: /whistle NUMBER LEAD [DEPT ...] (department codes, the first leads), e.g. /whistle 12 cg zj hb",
     "wh_pick_prompt": "📣 Whistle for #{id}: tap the departments to summon (the first leads), then Blow.\nChosen: {chosen}",
-    "wh_need_place": "#{id} has no location. Send the place (📎 → Location), or /cancel.",
+    "wh_need_place": "#{id} has no location. Send the place (📎 → Location; you may pick any point on the map), or write a place name (a 小区, a building, a crossing), or /cancel.",
     "wh_bad_place": "That location is not valid; nothing changed. Please send it again.",
     "wh_not_open": "#{id} is no longer being handled; no whistle.",
     "wh_already": "A whistle was already blown for #{id}.",
@@ -572,4 +572,7 @@ MESSAGES: dict[str, str] = {
     "wh_done_reason": "Noted the reason for {department} on #{id}.",
     "ev_street_rate_reason": "reason for the street's rating",
     "prompt_what_wh_reason": "the reason for a rating on #{id}",
+    "wh_place_unknown": "“{address}” is not in the street's list of places. Please send the location instead: 📎 → Location, where you may move the pin to any point on the map; or send /cancel.",
+    "wh_place_ambiguous": "“{address}” could be: {places}. Please be more precise, or send the location (📎 → Location).",
+    "wh_done_blow_at": "📣 Whistle blown for #{id}: {departments}. Place: {place} (from the street's list of places). Every department has been told.",
 }

@@ -510,7 +510,7 @@ MESSAGES: dict[str, str] = {
     "wh_st_rated": "，街道评价：{rating}",
     "wh_usage": "用法：/whistle 编号 牵头部门 [配合部门 ...]（部门代码，第一个为牵头部门），例如 /whistle 12 cg zj hb",
     "wh_pick_prompt": "📣 为 #{id} 吹哨：请点选要召集的部门（第一个为牵头部门），再点“吹哨”。\n已选：{chosen}",
-    "wh_need_place": "#{id} 没有位置。请发送现场位置（📎 → 位置），或发送 /cancel 取消。",
+    "wh_need_place": "#{id} 没有位置。请发送现场位置（📎 → 位置，可在地图上选任意一点），或写出地名（小区、楼号、路口），或发送 /cancel 取消。",
     "wh_bad_place": "这个位置无效，未做改动。请重新发送位置。",
     "wh_not_open": "#{id} 已不在办理中，不能吹哨。",
     "wh_already": "#{id} 已经吹过哨了。",
@@ -581,4 +581,7 @@ MESSAGES: dict[str, str] = {
     "wh_done_reason": "已记下对 #{id} 的 {department} 的评价理由。",
     "ev_street_rate_reason": "评价理由",
     "prompt_what_wh_reason": "#{id} 的评价理由",
+    "wh_place_unknown": "地名册里没有找到“{address}”。请发送现场位置：点 📎 → 位置，可在地图上移动到任意一点后发送；或发送 /cancel 取消。",
+    "wh_place_ambiguous": "“{address}”可能是：{places}。请写得更具体一些，或发送现场位置（📎 → 位置）。",
+    "wh_done_blow_at": "📣 已为 #{id} 吹哨：{departments}。地点：{place}（按地名册）。各部门已收到通知。",
 }

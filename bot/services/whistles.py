@@ -16,6 +16,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot import gazetteer
 from bot.callbacks import Rating
 from bot.clock import Clock, from_epoch, to_epoch
 from bot.deadlines import AlertStep, DeadlineClock, alerts_for
@@ -104,7 +105,35 @@ class WhistleService:
         await self._admin(self.db.reader, user_id)
         issue = await self._blowable(self.db.reader, issue_id)
         self._departments(org, codes)
-        return issue.latitude is None or issue.longitude is None
+        return self._issue_place(org, issue) is None
+
+    @staticmethod
+    def _issue_place(org: Organisation, issue: IssueRecord) -> Place | None:
+        """The issue's place: its location, else its address found in the street's
+        gazetteer (bot/gazetteer.py), else None."""
+        if issue.latitude is not None and issue.longitude is not None:
+            return Place(issue.latitude, issue.longitude)
+        if issue.address:
+            found = gazetteer.find(org.places, issue.address)
+            if isinstance(found, gazetteer.Found):
+                return Place(found.place.latitude, found.place.longitude)
+        return None
+
+    async def blow_at(
+        self, user_id: int, issue_id: int, codes: Sequence[str], address: str
+    ) -> Answer:
+        """`blow` at a place the admin names by address, found in the street's gazetteer;
+        refused, politely and asking for a location pin, when it is not there or could be
+        several places."""
+        org = await self.organisations.current()
+        found = gazetteer.find(org.places, address)
+        if isinstance(found, gazetteer.Ambiguous):
+            raise Refused("wh_place_ambiguous", address=address, places="、".join(found.names))
+        if not isinstance(found, gazetteer.Found):
+            raise Refused("wh_place_unknown", address=address)
+        place = Place(found.place.latitude, found.place.longitude)
+        done = await self.blow(user_id, issue_id, codes, place)
+        return Answer("wh_done_blow_at", {**done.values, "place": found.place.name})
 
     @staticmethod
     def _departments(org: Organisation, codes: Sequence[str]) -> list[str]:
@@ -150,10 +179,9 @@ class WhistleService:
         async with self.db.write() as tx:
             await self._admin(tx, user_id)
             issue = await self._blowable(tx, issue_id)
+            place = place or self._issue_place(org, issue)
             if place is None:
-                if issue.latitude is None or issue.longitude is None:
-                    raise Refused("wh_need_place", id=issue_id)
-                place = Place(issue.latitude, issue.longitude)
+                raise Refused("wh_need_place", id=issue_id)
             if not place.valid():
                 raise Refused("wh_bad_place")
             if issue.department_code != lead or issue.state not in ASSIGNED_STATES:
