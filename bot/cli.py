@@ -152,9 +152,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     stats.add_argument(
         "--format",
-        choices=["text", "json", "csv", "xlsx", "png"],
+        choices=["text", "json", "csv", "xlsx", "png", "whistles-csv"],
         default="text",
-        help="what to write (xlsx and png need --output), e.g. --format csv",
+        help="what to write (xlsx and png need --output; whistles-csv: one row per issue "
+        "and summoned department), e.g. --format csv",
     )
     stats.add_argument(
         "--output",
@@ -481,7 +482,14 @@ async def _stats(
 ) -> bytes | None:
     """The statistics in the asked form, or None (after saying why) for a bad week."""
     from bot.services.statistics import Scope
-    from bot.stats_views import report_chart, report_csv, report_json, report_text, report_xlsx
+    from bot.stats_views import (
+        report_chart,
+        report_csv,
+        report_json,
+        report_text,
+        report_xlsx,
+        whistles_csv,
+    )
 
     async with Database(settings.database) as db:
         svc = build_services(settings, SystemClock(), db)
@@ -509,7 +517,13 @@ async def _stats(
             data = await asyncio.to_thread(report_csv, report, rows, names, svc.zone, lang)
         elif form == "xlsx":
             rows = statistics.rows(label, scope)
-            data = await asyncio.to_thread(report_xlsx, report, rows, names, svc.zone, lang)
+            summonses = await statistics.summonses(label, scope)
+            data = await asyncio.to_thread(
+                report_xlsx, report, rows, names, svc.zone, lang, summonses
+            )
+        elif form == "whistles-csv":  # 联合吹哨: one row per issue and summoned department
+            summonses = await statistics.summonses(label, scope)
+            data = await asyncio.to_thread(whistles_csv, summonses, names, svc.zone, lang)
         else:
             trend = await statistics.trend(label, scope)
             data = await asyncio.to_thread(report_chart, report, trend, names, lang)

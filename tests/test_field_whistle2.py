@@ -5,24 +5,53 @@ statistics, and the whistle in the crash bench."""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import subprocess
 import sys
+import zipfile
+from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot import gazetteer
+from bot.callbacks import Rating
+from bot.cli import _stats as cli_stats
 from bot.gazetteer import Ambiguous, Found, NotFound, normalise
 from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT, telegram_length
 from bot.organisation import OrganisationInvalid, parse_organisation
 from bot.services import Refused
+from bot.services.statistics import Scope
+from bot.stats import Grouping, SummonsRow, week_label, whistle_figures
+from bot.stats_views import (
+    WHISTLE_COLUMNS,
+    chart_series,
+    report_chart,
+    report_json,
+    whistle_rows,
+)
+from bot.views import Names
 from storage import whistles as whistle_store
-from tests.conftest import Street, open_street
-from tests.test_whistle import SITE, ZJ_GROUP, all_on_site, arrive, summoned_by_command
+from tests import stats_oracle as oracle
+from tests.conftest import WEDNESDAY_MORNING, Street, open_street
+from tests.test_whistle import (
+    SITE,
+    ZJ_GROUP,
+    all_on_site,
+    arrive,
+    co_done,
+    north,
+    summoned_by_command,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
+UTC_ZONE = ZoneInfo("UTC")
 ALL_DEPARTMENTS = ("cg", "zj", "sj", "hb", "yj", "pcs", "sw", "gd")
 
 
@@ -332,3 +361,162 @@ async def test_a_place_by_address_from_the_gazetteer_else_a_pin(
         await admin.expect(f"已为 #{number} 吹哨：城管执法中队", mark)
         whistle = await whistle_store.get_whistle(reader, number)
         assert whistle is not None and (whistle.latitude, whistle.longitude) == SITE
+
+
+# --- 5. the whistle rows, the chart's series, the figures per member ------------------
+
+
+async def rated_whistle(street: Street) -> int:
+    """One whistle of three: cg (张伟) on site on time after 10 minutes at 0 m, zj (周杰)
+    late after 40 at 20 m, hb (孙敏) too far then on site after 20 at 85 m; rated 满意 /
+    不满意 (with a reason) / 基本满意."""
+    number = await summoned_by_command(street, "cg", "zj", "hb")
+    lead = street.person(1002)
+    await lead.tap(await lead.expect(f"#{number}", button="报到"), "报到")
+    for minutes, uid, at, answer in (
+        (10, 1002, SITE, "已到场"),
+        (15, 1302, north(900), "您距现场 900 米"),
+        (20, 1302, north(85), "已到场"),
+        (40, 1102, north(20), "（已超过到场时限）"),
+    ):
+        street.clock.set(WEDNESDAY_MORNING + timedelta(minutes=minutes))
+        await arrive(street, street.person(uid), number, at, answer)
+    await co_done(street, street.person(1102), number, "已拆除")
+    await co_done(street, street.person(1302), number, "无污染")
+    await street.resolve(lead, number, "违建已拆除")
+    worker, admin = street.person(2001), street.person(3001)
+    mark = admin.mark()
+    await worker.tap(await worker.expect("违建已拆除", button="确认"), "确认")
+    for name, rating, reason in (
+        ("城管执法中队", "满意", None),
+        ("住建办", "不满意", "迟到四十分钟"),
+        ("生态环境分局", "基本满意", None),
+    ):
+        card = await admin.expect(f"请评价 {name} 在 #{number}", mark, button="满意")
+        rated = admin.mark()
+        await admin.tap_data(card, next(d for label, d in card.buttons() if label == rating))
+        asked = await admin.expect("评价的理由", rated)
+        if reason:
+            await admin.send(reason)
+            await admin.expect("已记下", rated)
+        else:
+            await admin.tap(asked, "跳过")
+            await admin.expect("不写理由", rated)
+    await street.settle()
+    return number
+
+
+def xlsx_sheets(data: bytes) -> dict[str, str]:
+    """Each sheet's name and its XML (xlsxwriter's constant-memory mode writes strings
+    inline, so a sheet's texts are in its XML)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as book:
+        workbook = book.read("xl/workbook.xml").decode()
+        names = re.findall(r'<sheet name="([^"]+)"', workbook)
+        return {
+            name: book.read(f"xl/worksheets/sheet{i}.xml").decode()
+            for i, name in enumerate(names, start=1)
+        }
+
+
+async def test_the_whistle_rows_series_and_member_figures(street: Street) -> None:
+    number = await rated_whistle(street)
+    statistics = street.whistle.services.statistics
+    week = week_label(street.clock.now(), street.whistle.services.zone)
+    # Figures per member: the member who checked in on site.
+    report = await statistics.report(week)
+    body = report_json(report, await statistics.names())
+    members = {m["key"]: m for m in body["members"]}
+    assert {k: members["1102"][k] for k in ("whistles", "arrived", "arrived_on_time")} == {
+        "whistles": 1,
+        "arrived": 1,
+        "arrived_on_time": 0,
+    }
+    assert members["1102"]["arrive_median_seconds"] == 40 * 60
+    assert members["1102"]["street_satisfaction_rate"] == 0.0
+    assert members["1302"]["on_site_rate"] == 1.0 and members["1302"]["received"] == 0
+    assert members["1002"]["received"] == 1 and members["1002"]["whistles"] == 1
+    # The "whistles" file: one row per issue and summoned department.
+    data = await cli_stats(street.settings, week, "whistles-csv", None)
+    assert data is not None
+    table = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert table[0][:4] == ["问题编号", "被召集部门代码", "被召集部门", "是否牵头"]
+    assert len(table[0]) == len(WHISTLE_COLUMNS)
+    by_department = {row[1]: dict(zip(WHISTLE_COLUMNS, row, strict=True)) for row in table[1:]}
+    assert set(by_department) == {"cg", "zj", "hb"}
+    zj = by_department["zj"]
+    assert zj["issue"] == str(number) and zj["lead"] == "0" and zj["department_name"] == "住建办"
+    assert zj["summoned_at"] == "2026-11-25 10:00:00"
+    assert zj["arrived_at"] == "2026-11-25 10:40:00" and zj["arrive_seconds"] == "2400"
+    assert zj["arrived_by_name"] == "周杰" and zj["distance_meters"] == "20"
+    assert zj["arrived_on_time"] == "0"
+    assert (zj["street_rating_name"], zj["street_reason"]) == ("不满意", "迟到四十分钟")
+    assert by_department["cg"]["lead"] == "1" and by_department["cg"]["arrived_on_time"] == "1"
+    assert by_department["hb"]["distance_meters"] == "85"
+    # The XLSX has a "whistles" sheet with the same rows; the weekly bundle a CSV file.
+    bundle = await statistics.bundle(week, Scope(), "zh")
+    sheets = xlsx_sheets(bundle.xlsx)
+    assert list(sheets) == ["汇总", "明细", "联合吹哨"]
+    assert "迟到四十分钟" in sheets["联合吹哨"] and "周杰" in sheets["联合吹哨"]
+    assert bundle.whistles_csv == data
+    # The chart: on-site rate per department as a series of its own.
+    series = dict(chart_series(report))
+    on_site = dict(
+        zip([g.key for g in report.departments], series["st_chart_on_site"], strict=True)
+    )
+    assert on_site == {"cg": 100.0, "zj": 0.0, "hb": 100.0}
+    trend = await statistics.trend(week)
+    assert report_chart(report, trend, await statistics.names(), "zh").startswith(b"\x89PNG")
+
+
+async def test_a_week_without_whistles_has_no_whistle_sheet_file_or_series(
+    street: Street,
+) -> None:
+    await street.blow_whistle(street.person(2001), "环境卫生", "垃圾满溢")
+    statistics = street.whistle.services.statistics
+    week = week_label(street.clock.now(), street.whistle.services.zone)
+    report = await statistics.report(week)
+    assert [key for key, _ in chart_series(report)] == [
+        "st_chart_on_time_ack",
+        "st_chart_on_time_resolve",
+    ]
+    bundle = await statistics.bundle(week, Scope(), "zh")
+    assert bundle.whistles_csv is None
+    assert list(xlsx_sheets(bundle.xlsx)) == ["汇总", "明细"]
+
+
+summonses = st.lists(
+    st.builds(
+        SummonsRow,
+        issue_id=st.integers(1, 20),
+        department=st.sampled_from(["cg", "zj", "hb"]),
+        grid=st.sampled_from(["G01", "G02"]),
+        category=st.sampled_from(["illegal_building", "sanitation"]),
+        summoned_at=st.just(1_000_000),
+        arrive_deadline=st.just(1_000_000 + 1800),
+        arrived_at=st.one_of(st.none(), st.integers(1_000_000, 1_000_000 + 7200)),
+        street_rating=st.one_of(st.none(), st.sampled_from([r.value for r in Rating])),
+        lead=st.booleans(),
+        arrived_by=st.one_of(st.none(), st.sampled_from([1002, 1102, 1302])),
+        arrived_meters=st.one_of(st.none(), st.integers(0, 300)),
+        street_reason=st.one_of(st.none(), st.text(max_size=5)),
+    ),
+    max_size=40,
+)
+
+
+@given(summonses)
+@settings(max_examples=150, deadline=None)
+def test_member_figures_and_rows_match_the_oracle(rows: list[SummonsRow]) -> None:
+    """The figures per member and the "whistles" rows against the plain reading of the
+    definitions (tests/stats_oracle.py)."""
+    computed = whistle_figures(rows)
+    expected = oracle.whistle_members(rows)
+    got = {
+        member: {name: getattr(f, name.removesuffix("_seconds")) for name in expected[member]}
+        for member, f in computed[Grouping.MEMBER].items()
+    }
+    assert got == expected
+    names = Names({}, {}, {}, {})
+    for row, cells in zip(rows, whistle_rows(rows, names, UTC_ZONE, "zh"), strict=True):
+        shown = dict(zip(WHISTLE_COLUMNS, cells, strict=True))
+        assert {k: shown[k] for k in oracle.whistle_row(row)} == oracle.whistle_row(row)
