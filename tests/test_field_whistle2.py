@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.crash import run_whistles
 from bot import gazetteer
 from bot.callbacks import Rating
 from bot.cli import _stats as cli_stats
@@ -520,3 +521,19 @@ def test_member_figures_and_rows_match_the_oracle(rows: list[SummonsRow]) -> Non
     for row, cells in zip(rows, whistle_rows(rows, names, UTC_ZONE, "zh"), strict=True):
         shown = dict(zip(WHISTLE_COLUMNS, cells, strict=True))
         assert {k: shown[k] for k in oracle.whistle_row(row)} == oracle.whistle_row(row)
+
+
+# --- 6. bench/crash.py kills the bot during whistles ---------------------------------
+
+
+async def test_killing_the_bot_during_whistles_loses_no_arrival_rating_or_push(
+    tmp_path: Path,
+) -> None:
+    """The bot (a real `whistle run` subprocess) is killed right after the whistle is
+    blown, after the first 到场 and after the first rating: everything it acknowledged is
+    stored, every summons push and rating card arrived."""
+    outcome = await run_whistles(kills=3, seed=5, folder=tmp_path, whistles=1)
+    assert outcome.kills == 3
+    assert outcome.problems == []
+    assert len(outcome.arrivals) == 3 and len(outcome.ratings) == 3
+    assert len(outcome.co_done) == 2
