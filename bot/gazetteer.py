@@ -155,3 +155,18 @@ def far_from_the_others(places: Sequence[GazetteerPlace]) -> list[tuple[Gazettee
         if math.isfinite(meters) and meters > FAR_FROM_THE_OTHERS_METERS:
             far.append((place, round(meters)))
     return far
+
+
+def gazetteer_changes(old: Sequence[GazetteerPlace], new: Sequence[GazetteerPlace]) -> list[str]:
+    """What an import changes in the gazetteer, one line per place, for its summary."""
+    before = {p.name: p for p in old}
+    after = {p.name: p for p in new}
+    changes = [f"place {name} added" for name in after if name not in before]
+    changes += [f"place {name} removed" for name in before if name not in after]
+    changes += [
+        f"place {name} changed ({before[name].latitude}, {before[name].longitude} → "
+        f"{place.latitude}, {place.longitude}; aliases {', '.join(place.aliases) or '-'})"
+        for name, place in after.items()
+        if name in before and before[name] != place
+    ]
+    return changes

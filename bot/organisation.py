@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.gazetteer import GazetteerPlace
+from bot.gazetteer import GazetteerPlace, gazetteer_changes
 from bot.gazetteer import problems as gazetteer_problems
 from bot.workcalendar import WorkCalendar
 
@@ -620,4 +620,5 @@ def routing_changes(old: Organisation, new: Organisation) -> list[str]:
         was_name, now_name = old.people.get(user_id), new.people.get(user_id)
         if was_name != now_name:
             changes.append(f"name {user_id} {was_name or '-'} → {now_name or '-'}")
+    changes.extend(gazetteer_changes(old.places, new.places))  # 联合吹哨
     return changes

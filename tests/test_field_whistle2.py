@@ -26,7 +26,7 @@ from bot.callbacks import Rating
 from bot.cli import _stats as cli_stats
 from bot.gazetteer import Ambiguous, Found, NotFound, normalise
 from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT, telegram_length
-from bot.organisation import OrganisationInvalid, parse_organisation
+from bot.organisation import OrganisationInvalid, parse_organisation, routing_changes
 from bot.services import Refused
 from bot.services.statistics import Scope
 from bot.stats import Grouping, SummonsRow, week_label, whistle_figures
@@ -306,6 +306,23 @@ colour = "red"
     assert checked.returncode == 0, checked.stderr
     assert "5 places" in checked.stdout
     assert "[[place]] 错位的点 is 334 km from the street's other places" in checked.stderr
+
+
+def test_an_import_names_what_it_changes_in_the_gazetteer() -> None:
+    district = (ROOT / "bot" / "data" / "district.toml").read_text(encoding="utf-8")
+    before = parse_organisation(district + GAZETTEER)
+    changed = GAZETTEER.replace("lat = 39.9120", "lat = 39.9130").replace(
+        '[[place]]\nname = "幸福小区"\nlat = 39.9095\nlon = 116.4005\n', ""
+    )
+    after = parse_organisation(
+        district + changed + '[[place]]\nname = "新市场"\nlat = 39.91\nlon = 116.41\n'
+    )
+    assert routing_changes(before, after) == [
+        "place 新市场 added",
+        "place 幸福小区 removed",
+        "place 和平小区3号楼 changed (39.912, 116.41 → 39.913, 116.41; aliases -)",
+    ]
+    assert routing_changes(before, parse_organisation(district + GAZETTEER)) == []
 
 
 def _street_with_places(district_file: Path) -> None:
