@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bot.clock import SystemClock
 from bot.deadlines import deadlines_in
+from bot.gazetteer import far_from_the_others
 from bot.i18n import strip_markup, text
 from bot.instance import CannotStart
 from bot.logs import configure_logging
@@ -151,9 +152,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     stats.add_argument(
         "--format",
-        choices=["text", "json", "csv", "xlsx", "png"],
+        choices=["text", "json", "csv", "xlsx", "png", "whistles-csv"],
         default="text",
-        help="what to write (xlsx and png need --output), e.g. --format csv",
+        help="what to write (xlsx and png need --output; whistles-csv: one row per issue "
+        "and summoned department), e.g. --format csv",
     )
     stats.add_argument(
         "--output",
@@ -369,10 +371,17 @@ async def _org(settings: Settings, action: str, path: Path) -> int:
         return 1
     for warning in calendar_warnings(org, SystemClock().now()):
         print(f"{path}: warning: {warning}", file=sys.stderr)
+    for place, meters in far_from_the_others(org.places):  # 联合吹哨: a mistyped coordinate?
+        print(
+            f"{path}: warning: [[place]] {place.name} is {meters / 1000:.0f} km from the "
+            "street's other places: check its lat and lon",
+            file=sys.stderr,
+        )
     if action == "check":
         print(
             f"{path}: OK — {len(org.departments)} departments, {len(org.categories)} "
             f"categories, {len(org.grids)} grids, {len(org.shifts)} duty shifts"
+            + (f", {len(org.places)} places" if org.places else "")  # 联合吹哨: gazetteer
         )
         return 0
     async with Database(settings.database) as db:
@@ -473,7 +482,14 @@ async def _stats(
 ) -> bytes | None:
     """The statistics in the asked form, or None (after saying why) for a bad week."""
     from bot.services.statistics import Scope
-    from bot.stats_views import report_chart, report_csv, report_json, report_text, report_xlsx
+    from bot.stats_views import (
+        report_chart,
+        report_csv,
+        report_json,
+        report_text,
+        report_xlsx,
+        whistles_csv,
+    )
 
     async with Database(settings.database) as db:
         svc = build_services(settings, SystemClock(), db)
@@ -501,7 +517,13 @@ async def _stats(
             data = await asyncio.to_thread(report_csv, report, rows, names, svc.zone, lang)
         elif form == "xlsx":
             rows = statistics.rows(label, scope)
-            data = await asyncio.to_thread(report_xlsx, report, rows, names, svc.zone, lang)
+            summonses = await statistics.summonses(label, scope)
+            data = await asyncio.to_thread(
+                report_xlsx, report, rows, names, svc.zone, lang, summonses
+            )
+        elif form == "whistles-csv":  # 联合吹哨: one row per issue and summoned department
+            summonses = await statistics.summonses(label, scope)
+            data = await asyncio.to_thread(whistles_csv, summonses, names, svc.zone, lang)
         else:
             trend = await statistics.trend(label, scope)
             data = await asyncio.to_thread(report_chart, report, trend, names, lang)

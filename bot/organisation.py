@@ -25,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from bot.gazetteer import GazetteerPlace, gazetteer_changes
+from bot.gazetteer import problems as gazetteer_problems
 from bot.workcalendar import WorkCalendar
 
 SQLITE_MAX_INTEGER = 2**63 - 1
@@ -155,6 +157,19 @@ class WhistleRules(_Entry):
     radius_meters: Annotated[int, Field(gt=0, le=100_000)] = 300
 
 
+class PlaceEntry(_Entry):
+    """`[[place]]`: one of the street's places (a building, a 小区, a crossing) in its
+    gazetteer, so that an address can be found offline (bot/gazetteer.py)."""
+
+    name: Name
+    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+    lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+    aliases: list[Name] = []
+
+    def gazetteer_place(self) -> GazetteerPlace:
+        return GazetteerPlace(self.name, self.lat, self.lon, tuple(self.aliases))
+
+
 class OrganisationFile(_Entry):
     timezone: str = "Asia/Shanghai"
     calendar: CalendarTable = CalendarTable()
@@ -166,6 +181,8 @@ class OrganisationFile(_Entry):
     category: list[Category] = []
     grid: list[Grid] = []
     duty: list[Duty] = []
+    place: list[PlaceEntry] = []
+    """联合吹哨: the street's gazetteer (addresses found offline)."""
 
     @field_validator("timezone")
     @classmethod
@@ -276,7 +293,8 @@ def _where(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
         table, index = loc[0], loc[1]
         entries = raw.get(table)
         if isinstance(entries, list) and index < len(entries) and isinstance(entries[index], dict):
-            code = entries[index].get("code") or entries[index].get("member")
+            entry = entries[index]
+            code = entry.get("code") or entry.get("member") or entry.get("name")  # [[place]]
             label = f"[[{table}]] #{index + 1}" + (f" ({code})" if code is not None else "")
             rest = ".".join(str(p) for p in loc[2:])
             return f"{label} {rest}".strip()
@@ -328,6 +346,8 @@ class Organisation:
     shifts: tuple[Shift, ...]
     calendar: WorkCalendar = field(default_factory=WorkCalendar)
     whistle: WhistleRules = field(default_factory=WhistleRules)
+    places: tuple[GazetteerPlace, ...] = ()
+    """联合吹哨: the street's gazetteer, `[[place]]`."""
 
     def working_time(self, department: str) -> tuple[Shift, ...]:
         """The department's working time: its duty roster, or else its office hours."""
@@ -439,6 +459,9 @@ def _cross_check(org: OrganisationFile) -> list[tuple[tuple[Any, ...], str]]:
                     f"{duty.member} is not on the roster of department {duty.department!r}",
                 )
             )
+    # 联合吹哨: the gazetteer's names and aliases each lead to one place
+    for index, key, message in gazetteer_problems([p.gazetteer_place() for p in org.place]):
+        problems.append((("place", index, key), message))
     if not org.category:
         problems.append((("category",), "the file defines no categories"))
     if not org.grid:
@@ -484,6 +507,7 @@ def parse_organisation(text: str) -> Organisation:
             workdays=frozenset(parsed.calendar.workdays),
         ),
         whistle=parsed.whistle,
+        places=tuple(p.gazetteer_place() for p in parsed.place),
     )
 
 
@@ -596,4 +620,5 @@ def routing_changes(old: Organisation, new: Organisation) -> list[str]:
         was_name, now_name = old.people.get(user_id), new.people.get(user_id)
         if was_name != now_name:
             changes.append(f"name {user_id} {was_name or '-'} → {now_name or '-'}")
+    changes.extend(gazetteer_changes(old.places, new.places))  # 联合吹哨
     return changes

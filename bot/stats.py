@@ -58,7 +58,10 @@ the weekly push and the files.
   deadline), `on_site_rate` = arrived on time / whistles, `arrive_median` / `arrive_p90`
   (nearest rank, from the summons to the arrival, over those that arrived),
   `street_rated`, `street_satisfied` (满意 or 基本满意) and `street_satisfaction_rate` =
-  street_satisfied / street_rated: the street's rating of each department.
+  street_satisfied / street_rated: the street's rating of each department. Per duty
+  member, the summonses that member checked in on site for (the one who reported the
+  department arrived): the same figures over those, so `whistles` = `arrived` for a
+  member. The files list each summons on a row of its own (sheet or file "whistles").
 
 A rate whose denominator is zero is `None` (shown as "-"), never 0 %.
 """
@@ -680,17 +683,31 @@ class SummonsRow:
     arrive_deadline: int
     arrived_at: int | None
     street_rating: str | None
+    lead: bool = False
+    """The lead department (牵头), which holds the issue."""
+    arrived_by: int | None = None
+    """Who checked in on site for the department (its figures count for that member)."""
+    arrived_meters: int | None = None
+    street_reason: str | None = None
+
+    @property
+    def on_time(self) -> bool:
+        """Arrived on site at or before the arrival deadline."""
+        return self.arrived_at is not None and self.arrived_at <= self.arrive_deadline
 
 
 def whistle_figures(rows: Sequence[SummonsRow]) -> dict[Grouping, dict[str, Figures]]:
-    """The whistle figures per summoned department, grid, category and overall (members:
-    none), by the definitions above; every other figure is left at its default."""
+    """The whistle figures per summoned department, grid, category, member (who checked
+    in on site) and overall, by the definitions above; every other figure is left at its
+    default."""
     groups: dict[Grouping, dict[str, list[SummonsRow]]] = {g: {} for g in Grouping}
     for row in rows:
         groups[Grouping.OVERALL].setdefault("all", []).append(row)
         groups[Grouping.DEPARTMENT].setdefault(row.department, []).append(row)
         groups[Grouping.GRID].setdefault(row.grid, []).append(row)
         groups[Grouping.CATEGORY].setdefault(row.category, []).append(row)
+        if row.arrived_by is not None:
+            groups[Grouping.MEMBER].setdefault(str(row.arrived_by), []).append(row)
     result: dict[Grouping, dict[str, Figures]] = {g: {} for g in Grouping}
     for grouping, by_key in groups.items():
         for key, members in by_key.items():
@@ -700,11 +717,7 @@ def whistle_figures(rows: Sequence[SummonsRow]) -> dict[Grouping, dict[str, Figu
             result[grouping][key] = Figures(
                 whistles=len(members),
                 arrived=len(times),
-                arrived_on_time=sum(
-                    1
-                    for r in members
-                    if r.arrived_at is not None and r.arrived_at <= r.arrive_deadline
-                ),
+                arrived_on_time=sum(1 for r in members if r.on_time),
                 arrive_median=nearest_rank(times, 0.5),
                 arrive_p90=nearest_rank(times, 0.9),
                 street_rated=sum(1 for r in members if r.street_rating is not None),

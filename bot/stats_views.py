@@ -18,6 +18,7 @@ from bot.stats import (
     Figures,
     GroupFigures,
     IssueRow,
+    SummonsRow,
     WeeklyReport,
     is_overdue,
     parse_week,
@@ -106,6 +107,8 @@ def _department(lang: str, names: Names, code: str | None) -> str:
 
 
 def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, scope: str) -> Html:
+    """The weekly message: the street's figures, then overdue issues, closures, 挂账, the
+    whistles and the departments' ranking."""
     now, before = report.overall.current, report.overall.previous
     lines = [
         text(
@@ -121,24 +124,38 @@ def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, s
             n=now.received,
             change=plain(lang, "st_change", change=_versus(lang, now.received, before.received)),
         ),
+        *_rate_lines(lang, now, before),
+        *_time_lines(lang, now),
+        *_overdue_lines(lang, report, names, zone),
+        *_count_lines(lang, report),
+        *_extension_lines(lang, report, zone),
+        *_whistle_lines(lang, report, names),
+        *_ranking_lines(lang, report, names),
     ]
-    for key in (
-        "response_rate",
-        "on_time_response_rate",
-        "resolution_rate",
-        "on_time_resolution_rate",
-        "on_time_resolution_rate_original",
-        "satisfaction_rate",
-    ):
-        value, previous = getattr(now, key), getattr(before, key)
-        lines.append(
-            text(
-                lang,
-                f"st_{key}",
-                value=_percent(lang, value),
-                change=_change_points(lang, value, previous),
-            )
+    return Html("\n".join(lines))
+
+
+def _rate_lines(lang: str, now: Figures, before: Figures) -> list[Html]:
+    return [
+        text(
+            lang,
+            f"st_{key}",
+            value=_percent(lang, getattr(now, key)),
+            change=_change_points(lang, getattr(now, key), getattr(before, key)),
         )
+        for key in (
+            "response_rate",
+            "on_time_response_rate",
+            "resolution_rate",
+            "on_time_resolution_rate",
+            "on_time_resolution_rate_original",
+            "satisfaction_rate",
+        )
+    ]
+
+
+def _time_lines(lang: str, now: Figures) -> list[Html]:
+    lines: list[Html] = []
     if now.ack_median is None:
         lines.append(text(lang, "st_ack_time_none", waiting=now.not_acknowledged))
     else:
@@ -162,6 +179,12 @@ def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, s
                 p90=_span(lang, now.resolve_p90),
             )
         )
+    return lines
+
+
+def _overdue_lines(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo) -> list[Html]:
+    now, before = report.overall.current, report.overall.previous
+    lines: list[Html] = []
     overdue_change = plain(lang, "st_change", change=_versus(lang, now.overdue, before.overdue))
     if now.overdue_open:
         buckets = plain(lang, "st_list_separator").join(
@@ -191,16 +214,21 @@ def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, s
                 reported=moment_in_words(lang, from_epoch(row.reported_at), zone),
             )
         )
-    for key in ("reopened", "escalated", "transferred"):
-        lines.append(
-            text(
-                lang,
-                f"st_{key}",
-                n=getattr(now, key),
-                rate=_rate(lang, getattr(now, f"{key}_rate")),
-                change=_versus(lang, getattr(now, key), getattr(before, key)),
-            )
+    return lines
+
+
+def _count_lines(lang: str, report: WeeklyReport) -> list[Html]:
+    now, before = report.overall.current, report.overall.previous
+    lines = [
+        text(
+            lang,
+            f"st_{key}",
+            n=getattr(now, key),
+            rate=_rate(lang, getattr(now, f"{key}_rate")),
+            change=_versus(lang, getattr(now, key), getattr(before, key)),
         )
+        for key in ("reopened", "escalated", "transferred")
+    ]
     if any(report.closures.values()):
         lines.append(
             text(
@@ -209,9 +237,13 @@ def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, s
                 **{k: report.closures.get(k, 0) for k in ("invalid", "duplicate", "elsewhere")},
             )
         )
-    # extensions and 挂账
+    return lines
+
+
+def _extension_lines(lang: str, report: WeeklyReport, zone: ZoneInfo) -> list[Html]:
+    """extensions and 挂账"""
     ext = report.extensions
-    lines.append(
+    lines = [
         text(
             lang,
             "st_extensions",
@@ -219,7 +251,7 @@ def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, s
             approved=ext.approved,
             held=ext.held_at_end,
         )
-    )
+    ]
     if ext.held_now:
         lines.append(text(lang, "st_held_header", n=len(ext.held_now)))
     for held in ext.held_now[:10]:
@@ -232,53 +264,64 @@ def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, s
                 review=from_epoch(held.review_at).astimezone(zone).strftime("%m-%d"),
             )
         )
-    # 联合吹哨: the summonses, overall and per summoned department
-    if now.whistles:
-        lines.append(
-            text(
-                lang,
-                "st_whistles",
-                n=now.whistles,
-                arrived=now.arrived,
-                on_time=now.arrived_on_time,
-                rate=_percent(lang, now.on_site_rate),
-                median=_span(lang, now.arrive_median),
-                p90=_span(lang, now.arrive_p90),
-                satisfaction=_percent(lang, now.street_satisfaction_rate),
-                rated=now.street_rated,
-            )
+    return lines
+
+
+def _whistle_lines(lang: str, report: WeeklyReport, names: Names) -> list[Html]:
+    """联合吹哨: the summonses, overall and per summoned department."""
+    now = report.overall.current
+    if not now.whistles:
+        return []
+    lines = [
+        text(
+            lang,
+            "st_whistles",
+            n=now.whistles,
+            arrived=now.arrived,
+            on_time=now.arrived_on_time,
+            rate=_percent(lang, now.on_site_rate),
+            median=_span(lang, now.arrive_median),
+            p90=_span(lang, now.arrive_p90),
+            satisfaction=_percent(lang, now.street_satisfaction_rate),
+            rated=now.street_rated,
         )
-        for group in report.departments:
-            f = group.current
-            if f.whistles:
-                lines.append(
-                    text(
-                        lang,
-                        "st_whistle_department_line",
-                        name=names.department(group.key),
-                        n=f.whistles,
-                        rate=_percent(lang, f.on_site_rate),
-                        median=_span(lang, f.arrive_median),
-                        satisfaction=_percent(lang, f.street_satisfaction_rate),
-                    )
-                )
-    if len(report.departments) > 1:
-        lines.append(text(lang, "st_ranking"))
-        for rank, group in enumerate(report.departments, start=1):
-            f = group.current
+    ]
+    for group in report.departments:
+        f = group.current
+        if f.whistles:
             lines.append(
                 text(
                     lang,
-                    "st_department_line",
-                    rank=rank,
-                    name=_department(lang, names, group.key),
-                    received=f.received,
-                    ack=_percent(lang, f.on_time_response_rate),
-                    resolved=_percent(lang, f.on_time_resolution_rate),
-                    satisfied=_percent(lang, f.satisfaction_rate),
+                    "st_whistle_department_line",
+                    name=names.department(group.key),
+                    n=f.whistles,
+                    rate=_percent(lang, f.on_site_rate),
+                    median=_span(lang, f.arrive_median),
+                    satisfaction=_percent(lang, f.street_satisfaction_rate),
                 )
             )
-    return Html("\n".join(lines))
+    return lines
+
+
+def _ranking_lines(lang: str, report: WeeklyReport, names: Names) -> list[Html]:
+    if len(report.departments) <= 1:
+        return []
+    lines = [text(lang, "st_ranking")]
+    for rank, group in enumerate(report.departments, start=1):
+        f = group.current
+        lines.append(
+            text(
+                lang,
+                "st_department_line",
+                rank=rank,
+                name=_department(lang, names, group.key),
+                received=f.received,
+                ack=_percent(lang, f.on_time_response_rate),
+                resolved=_percent(lang, f.on_time_resolution_rate),
+                satisfied=_percent(lang, f.satisfaction_rate),
+            )
+        )
+    return lines
 
 
 def _figures_json(f: Figures, previous: Figures) -> dict[str, Any]:
@@ -472,6 +515,75 @@ def report_csv(
         return buffer.getvalue()
 
 
+# 联合吹哨: one row per issue and summoned department (sheet or file "whistles")
+WHISTLE_COLUMNS = (
+    "issue",
+    "department",
+    "department_name",
+    "lead",
+    "summoned_at",
+    "arrive_deadline",
+    "arrived_at",
+    "arrived_by",
+    "arrived_by_name",
+    "arrive_seconds",
+    "distance_meters",
+    "arrived_on_time",
+    "street_rating",
+    "street_rating_name",
+    "street_reason",
+)
+"""Each headed in the reader's language by its `wcol_` catalogue entry."""
+WHISTLE_MOMENTS = frozenset({"summoned_at", "arrive_deadline", "arrived_at"})
+
+
+def whistle_header(lang: str) -> list[str]:
+    return [plain(lang, f"wcol_{column}") for column in WHISTLE_COLUMNS]
+
+
+def whistle_rows(
+    rows: Iterable[SummonsRow], names: Names, zone: ZoneInfo, lang: str
+) -> Iterator[list[Any]]:
+    """The summonses behind the whistle figures, one per issue and summoned department
+    (released ones are not summonses): enough to recompute each of them."""
+
+    def moment(value: int | None) -> datetime | str:
+        return "" if value is None else from_epoch(value).astimezone(zone)
+
+    for r in rows:
+        yield [
+            r.issue_id,
+            r.department,
+            names.department(r.department),
+            int(r.lead),
+            moment(r.summoned_at),
+            moment(r.arrive_deadline),
+            moment(r.arrived_at),
+            r.arrived_by or "",
+            names.person(r.arrived_by) if r.arrived_by else "",
+            "" if r.arrived_at is None else r.arrived_at - r.summoned_at,
+            "" if r.arrived_meters is None else r.arrived_meters,
+            int(r.on_time),
+            r.street_rating or "",
+            plain(lang, f"rating_{r.street_rating}") if r.street_rating else "",
+            r.street_reason or "",
+        ]
+
+
+def whistles_csv(rows: Iterable[SummonsRow], names: Names, zone: ZoneInfo, lang: str) -> bytes:
+    """The "whistles" file: `whistle_rows` as CSV (UTF-8 with a BOM, like the issues')."""
+    buffer = io.BytesIO()
+    with io.TextIOWrapper(buffer, encoding="utf-8-sig", newline="", write_through=True) as out:
+        writer = csv.writer(out)
+        writer.writerow(whistle_header(lang))
+        writer.writerows(
+            [v.strftime(CSV_MOMENT) if isinstance(v, datetime) else v for v in row]
+            for row in whistle_rows(rows, names, zone, lang)
+        )
+        out.flush()
+        return buffer.getvalue()
+
+
 SUMMARY_COLUMNS = (
     "group",
     "key",
@@ -526,10 +638,16 @@ def _column_width(column: str, header: str) -> float:
 
 
 def report_xlsx(
-    report: WeeklyReport, rows: Iterable[IssueRow], names: Names, zone: ZoneInfo, lang: str
+    report: WeeklyReport,
+    rows: Iterable[IssueRow],
+    names: Names,
+    zone: ZoneInfo,
+    lang: str,
+    whistles: Sequence[SummonsRow] = (),
 ) -> bytes:
     """Two sheets, summary and issues, headed in the reader's language, with the header row
-    frozen; moments are real date-time cells in the street's time zone."""
+    frozen; moments are real date-time cells in the street's time zone. With `whistles`
+    (联合吹哨's summonses), a third sheet lists them."""
     import xlsxwriter
 
     buffer = io.BytesIO()
@@ -563,8 +681,35 @@ def report_xlsx(
                 issues.write_datetime(y, x, value.replace(tzinfo=None), when)
             else:
                 issues.write(y, x, value)
+    if whistles:
+        _whistle_sheet(workbook, whistles, names, zone, lang, bold, when)
     workbook.close()
     return buffer.getvalue()
+
+
+def _whistle_sheet(
+    workbook: Any,
+    whistles: Sequence[SummonsRow],
+    names: Names,
+    zone: ZoneInfo,
+    lang: str,
+    bold: Any,
+    when: Any,
+) -> None:
+    """联合吹哨: the "whistles" sheet, one row per issue and summoned department."""
+    sheet = workbook.add_worksheet(plain(lang, "st_sheet_whistles"))
+    sheet.freeze_panes(1, 0)
+    headers = whistle_header(lang)
+    for x, column in enumerate(WHISTLE_COLUMNS):
+        wide = 17 if column in WHISTLE_MOMENTS else 14 if column.endswith("name") else 8
+        sheet.set_column(x, x, max(wide, _text_width(headers[x])) + 2)
+    sheet.write_row(0, 0, headers, bold)
+    for y, row in enumerate(whistle_rows(whistles, names, zone, lang), start=1):
+        for x, value in enumerate(row):
+            if isinstance(value, datetime):
+                sheet.write_datetime(y, x, value.replace(tzinfo=None), when)
+            else:
+                sheet.write(y, x, value)
 
 
 CJK_FONTS = (
@@ -600,13 +745,13 @@ def report_chart(
     names: Names,
     lang: str,
 ) -> bytes:
-    """Departments side by side, and the last weeks' trend. With no CJK font installed the
-    labels fall back to codes and English, so the picture stays readable."""
+    """Departments side by side (with 联合吹哨's on-site rate where the week had whistles),
+    and the last weeks' trend. With no CJK font installed the labels fall back to codes
+    and English, so the picture stays readable."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     font = _cjk_font()
     chinese = font is not None and lang == "zh"
@@ -616,57 +761,78 @@ def report_chart(
         params["font.family"] = [font, "DejaVu Sans"]
     with plt.rc_context(cast(Any, params)):
         figure, (left, right) = plt.subplots(1, 2, figsize=(13, 5.5), dpi=100)
-        departments = report.departments
-        labels = [names.department(g.key) if font else (g.key or "-") for g in departments]
-        positions = range(len(departments))
-        width = 0.38
-        left.bar(
-            [p - width / 2 for p in positions],
-            [(g.current.on_time_response_rate or 0) * 100 for g in departments],
-            width,
-            label=plain(label_lang, "st_chart_on_time_ack"),
-        )
-        left.bar(
-            [p + width / 2 for p in positions],
-            [(g.current.on_time_resolution_rate or 0) * 100 for g in departments],
-            width,
-            label=plain(label_lang, "st_chart_on_time_resolve"),
-        )
-        left.set_xticks(list(positions), labels, rotation=30, ha="right")
-        left.set_ylim(0, 105)
-        left.set_ylabel(plain(label_lang, "st_chart_percent"))
-        zone = cast(ZoneInfo, report.starts.tzinfo)
-        week = week_in_words(label_lang, report.week, zone)
-        left.set_title(plain(label_lang, "st_chart_departments", week=week))
-        left.legend(loc="lower right")
-        weeks = [plain(label_lang, "st_chart_week", number=parse_week(w)[1]) for w, _ in trend]
-        right.bar(
-            weeks,
-            [f.received for _, f in trend],
-            color="#dddddd",
-            label=plain(label_lang, "st_chart_received"),
-        )
-        right.set_ylabel(plain(label_lang, "st_chart_count"))
-        right.yaxis.set_major_locator(MaxNLocator(integer=True))
-        rates = right.twinx()
-        for key, label in (
-            ("response_rate", "st_chart_response"),
-            ("resolution_rate", "st_chart_resolution"),
-            ("satisfaction_rate", "st_chart_satisfaction"),
-        ):
-            rates.plot(
-                weeks,
-                trend_rates(trend, key),
-                marker="o",
-                label=plain(label_lang, label),
-            )
-        rates.set_ylim(0, 105)
-        rates.set_ylabel(plain(label_lang, "st_chart_percent"))
-        rates.legend(loc="lower left")
-        right.set_title(plain(label_lang, "st_chart_trend", weeks=len(trend)))
-        right.tick_params(axis="x", rotation=30)
+        _department_bars(left, report, names, label_lang, font is not None)
+        _trend_lines(right, trend, label_lang)
         figure.tight_layout()
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
         plt.close(figure)
     return buffer.getvalue()
+
+
+def chart_series(report: WeeklyReport) -> list[tuple[str, list[float]]]:
+    """The department chart's series: (catalogue key of its label, percent per department
+    in `report.departments`' order). 联合吹哨's on-site rate (arrived on time ÷ summoned)
+    is one of them when any department was summoned that week."""
+    departments = report.departments
+    series = [
+        (
+            "st_chart_on_time_ack",
+            [(g.current.on_time_response_rate or 0) * 100 for g in departments],
+        ),
+        (
+            "st_chart_on_time_resolve",
+            [(g.current.on_time_resolution_rate or 0) * 100 for g in departments],
+        ),
+    ]
+    if any(g.current.whistles for g in departments):
+        series.append(
+            ("st_chart_on_site", [(g.current.on_site_rate or 0) * 100 for g in departments])
+        )
+    return series
+
+
+def _department_bars(
+    axes: Any, report: WeeklyReport, names: Names, label_lang: str, named: bool
+) -> None:
+    departments = report.departments
+    labels = [names.department(g.key) if named else (g.key or "-") for g in departments]
+    positions = range(len(departments))
+    series = chart_series(report)
+    width = 0.76 / len(series)
+    for index, (key, values) in enumerate(series):
+        offset = (index - (len(series) - 1) / 2) * width
+        axes.bar([p + offset for p in positions], values, width, label=plain(label_lang, key))
+    axes.set_xticks(list(positions), labels, rotation=30, ha="right")
+    axes.set_ylim(0, 105)
+    axes.set_ylabel(plain(label_lang, "st_chart_percent"))
+    zone = cast(ZoneInfo, report.starts.tzinfo)
+    week = week_in_words(label_lang, report.week, zone)
+    axes.set_title(plain(label_lang, "st_chart_departments", week=week))
+    axes.legend(loc="lower right")
+
+
+def _trend_lines(axes: Any, trend: Sequence[tuple[str, Figures]], label_lang: str) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    weeks = [plain(label_lang, "st_chart_week", number=parse_week(w)[1]) for w, _ in trend]
+    axes.bar(
+        weeks,
+        [f.received for _, f in trend],
+        color="#dddddd",
+        label=plain(label_lang, "st_chart_received"),
+    )
+    axes.set_ylabel(plain(label_lang, "st_chart_count"))
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    rates = axes.twinx()
+    for key, label in (
+        ("response_rate", "st_chart_response"),
+        ("resolution_rate", "st_chart_resolution"),
+        ("satisfaction_rate", "st_chart_satisfaction"),
+    ):
+        rates.plot(weeks, trend_rates(trend, key), marker="o", label=plain(label_lang, label))
+    rates.set_ylim(0, 105)
+    rates.set_ylabel(plain(label_lang, "st_chart_percent"))
+    rates.legend(loc="lower left")
+    axes.set_title(plain(label_lang, "st_chart_trend", weeks=len(trend)))
+    axes.tick_params(axis="x", rotation=30)

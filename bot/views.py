@@ -407,14 +407,21 @@ _WHISTLE_STEPS = frozenset(
         "summon",
         "release_department",
         "street_rate",
+        "street_rate_reason",
     }
 )
 """联合吹哨's timeline events that concern one summoned department."""
 
 
 def timeline(
-    lang: str, issue: IssueRecord, history: Sequence[EventRecord], names: Names, zone: ZoneInfo
+    lang: str,
+    issue: IssueRecord,
+    history: Sequence[EventRecord],
+    names: Names,
+    zone: ZoneInfo,
+    photos: Mapping[int, int] | None = None,
 ) -> Html:
+    """The issue's timeline; `photos`: how many photos came with an event (by its id)."""
     lines = [text(lang, "timeline_header")]
     for event in history:
         actor = names.person(event.actor_id) if event.actor_id else plain(lang, "system")
@@ -435,6 +442,8 @@ def timeline(
                 note = plain(lang, f"rating_{note}")
         if note:
             detail += plain(lang, "tl_note", note=note)
+        if photos and photos.get(event.id):  # 联合吹哨: 配合完成's photos
+            detail += plain(lang, "tl_photos", n=photos[event.id])
         lines.append(
             text(
                 lang,

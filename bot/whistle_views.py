@@ -28,9 +28,11 @@ class WhistleButton(StrEnum):
     """配合完成: a co-department's part is done."""
     RATE = "wr"
     """The street's rating of one summoned department (argument: code.rating)."""
+    FINISH = "wf"
+    """提交 / 跳过 of a whistle prompt: 配合完成's photos, the rating's reason."""
 
 
-WHISTLE_BUTTON_PATTERN = r"^w[spbadr]:"
+WHISTLE_BUTTON_PATTERN = r"^w[spbadrf]:"
 
 
 def whistle_button(button: WhistleButton, issue_id: int, argument: str | None = None) -> str:

@@ -36,6 +36,9 @@ _OWN_BUTTONS: Final = {
     "extend": re.compile(r"^xd:"),
     "hold": re.compile(r"^xd:"),
     "hold_more": re.compile(r"^hm:"),
+    # 联合吹哨: 配合完成's photos (提交 / 跳过); the rating's reason (跳过, the next rating)
+    "wh_co_photos": re.compile(r"^wf:"),
+    "wh_reason": re.compile(r"^w[fr]:"),
 }
 _KEEP_PROMPT_COMMANDS: Final = {"cancel"}
 

@@ -452,6 +452,23 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX follower_user ON follower(user_id);
         """,
     ),
+    (
+        17,
+        # 联合吹哨: the photos a co-department sends with 配合完成, each row tied to the
+        # co_done event it came with (the timeline counts them).
+        """
+        CREATE TABLE whistle_photo (
+            event_id INTEGER NOT NULL REFERENCES issue_event(id),
+            position INTEGER NOT NULL,
+            issue_id INTEGER NOT NULL REFERENCES issue(id),
+            department_code TEXT NOT NULL,
+            file_id TEXT NOT NULL,
+            file_unique_id TEXT,
+            PRIMARY KEY (event_id, position)
+        );
+        CREATE INDEX whistle_photo_issue ON whistle_photo(issue_id);
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -339,7 +339,7 @@ async def summons_rows(
 ) -> list[SummonsRow]:
     """The departments summoned (and not released) to whistles on the non-cancelled issues
     reported in [starts, ends): of `departments` when given, or on issues assigned to
-    `member`."""
+    `member` or checked in on site for by `member`."""
     where = ""
     params: dict[str, object] = {"starts": starts, "ends": ends}
     held: list[str] = []
@@ -348,18 +348,38 @@ async def summons_rows(
         params.update(names)
         held.append(f"w.department_code IN ({', '.join(':' + k for k in names)})")
     if member is not None:
-        held.append("i.assignee_id = :member")
+        # the member's issues, and the summonses the member checked in on site for
+        held.append("i.assignee_id = :member OR w.arrived_by = :member")
         params["member"] = member
     if held:
         where = f"AND ({' OR '.join(held)})"
     rows = await fetch_all(
         conn,
         f"""SELECT w.issue_id, w.department_code, i.grid_code, i.category_code, w.summoned_at,
-                   w.arrive_deadline, w.arrived_at, w.street_rating
+                   w.arrive_deadline, w.arrived_at, w.street_rating,
+                   w.department_code = wh.lead AS lead, w.arrived_by, w.arrived_meters,
+                   w.street_reason
             FROM whistle_department AS w JOIN issue AS i ON i.id = w.issue_id
+                 JOIN whistle AS wh ON wh.issue_id = w.issue_id
             WHERE i.reported_at >= :starts AND i.reported_at < :ends
               AND i.state != 'cancelled' AND w.state != 'released' {where}
             ORDER BY w.issue_id, w.department_code""",
         params,
     )
-    return [SummonsRow(*tuple(r)) for r in rows]
+    return [
+        SummonsRow(
+            issue_id=r["issue_id"],
+            department=r["department_code"],
+            grid=r["grid_code"],
+            category=r["category_code"],
+            summoned_at=r["summoned_at"],
+            arrive_deadline=r["arrive_deadline"],
+            arrived_at=r["arrived_at"],
+            street_rating=r["street_rating"],
+            lead=bool(r["lead"]),
+            arrived_by=r["arrived_by"],
+            arrived_meters=r["arrived_meters"],
+            street_reason=r["street_reason"],
+        )
+        for r in rows
+    ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -245,5 +245,71 @@ async def rate_summons(
            WHERE issue_id = ? AND department_code = ? AND street_rating IS NULL
            RETURNING issue_id""",
         (rating, now, issue_id, department),
+    )
+    return row is not None
+
+
+async def add_step_photos(
+    conn: aiosqlite.Connection,
+    issue_id: int,
+    department: str,
+    action: str,
+    photos: Sequence[tuple[str, str | None]],
+) -> None:
+    """The photos of the department's latest `action` event on the issue (配合完成's)."""
+    if not photos:
+        return
+    row = await fetch_one(
+        conn,
+        """SELECT MAX(id) AS id FROM issue_event
+           WHERE issue_id = ? AND department_code = ? AND action = ?""",
+        (issue_id, department, action),
+    )
+    assert row is not None and row["id"] is not None
+    await conn.executemany(
+        """INSERT INTO whistle_photo (event_id, position, issue_id, department_code, file_id,
+                                      file_unique_id)
+           VALUES (?, ?, ?, ?, ?, ?)""",
+        [
+            (row["id"], position, issue_id, department, file_id, unique)
+            for position, (file_id, unique) in enumerate(photos)
+        ],
+    )
+
+
+async def photo_counts(conn: aiosqlite.Connection, issue_id: int) -> dict[int, int]:
+    """How many photos came with each of the issue's events that have any (by event id)."""
+    rows = await fetch_all(
+        conn,
+        """SELECT event_id, COUNT(*) AS n FROM whistle_photo WHERE issue_id = ?
+           GROUP BY event_id""",
+        (issue_id,),
+    )
+    return {r["event_id"]: r["n"] for r in rows}
+
+
+async def step_photos(conn: aiosqlite.Connection, issue_id: int) -> list[tuple[str, str]]:
+    """(department, photo) of every photo sent with a step (配合完成), oldest first."""
+    rows = await fetch_all(
+        conn,
+        """SELECT department_code, file_id FROM whistle_photo WHERE issue_id = ?
+           ORDER BY event_id, position""",
+        (issue_id,),
+    )
+    return [(r["department_code"], r["file_id"]) for r in rows]
+
+
+async def set_street_reason(
+    conn: aiosqlite.Connection, issue_id: int, department: str, reason: str
+) -> bool:
+    """The reason for the street's rating of a department, once it is rated and only once:
+    False otherwise."""
+    row = await fetch_one(
+        conn,
+        """UPDATE whistle_department SET street_reason = ?
+           WHERE issue_id = ? AND department_code = ? AND street_rating IS NOT NULL
+             AND street_reason IS NULL
+           RETURNING issue_id""",
+        (reason, issue_id, department),
     )
     return row is not None

@@ -136,3 +136,31 @@ def whistle_figures(rows: Iterable[SummonsRow]) -> dict[str, object]:
         "street_satisfied": satisfied,
         "street_satisfaction_rate": satisfied / rated if rated else None,
     }
+
+
+def whistle_members(rows: Iterable[SummonsRow]) -> dict[str, dict[str, object]]:
+    """The whistle figures per duty member: over the summonses each member checked in on
+    site for (`arrived_by`), keyed like the member grouping (the user id as text)."""
+    by_member: dict[str, list[SummonsRow]] = {}
+    for row in rows:
+        if row.arrived_by is not None:
+            by_member.setdefault(str(row.arrived_by), []).append(row)
+    return {member: whistle_figures(group) for member, group in by_member.items()}
+
+
+def whistle_row(row: SummonsRow) -> dict[str, object]:
+    """What one row of the "whistles" file says about its summons, read from the
+    definitions: lead, seconds to arrive (from the summons), distance, on time, rating."""
+    arrived = row.arrived_at is not None
+    return {
+        "issue": row.issue_id,
+        "department": row.department,
+        "lead": int(row.lead),
+        "arrive_seconds": row.arrived_at - row.summoned_at if row.arrived_at is not None else "",
+        "distance_meters": row.arrived_meters if row.arrived_meters is not None else "",
+        "arrived_on_time": int(
+            arrived and row.arrived_at is not None and row.arrived_at <= row.arrive_deadline
+        ),
+        "street_rating": row.street_rating or "",
+        "street_reason": row.street_reason or "",
+    }

@@ -195,6 +195,7 @@ async def co_done(street: Street, member: SimulatedUser, number: int, note: str)
     await member.tap(await member.expect(f"#{number}", button="配合完成"), "配合完成")
     await member.expect("请写明本部门完成的工作", mark)
     await member.send(note)
+    await member.tap(await member.expect("配合完成的现场照片", mark), "跳过")
     await member.expect(f"已报 #{number} 配合完成", mark)
     await street.settle()
 

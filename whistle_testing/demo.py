@@ -182,6 +182,13 @@ async def _whistle_story(
         await member.expect("请写明本部门完成的工作", mark)
         mark = member.mark()
         await member.send(note)
+        prompt = await member.expect("配合完成的现场照片", mark)
+        if member is zj:  # with a photo of the site, as 办结 may carry
+            await member.send_photo()
+            prompt = await member.expect("已收到 1 张照片", mark)
+            await _tap(narrator, member, prompt, "提交")
+        else:
+            await _tap(narrator, member, prompt, "跳过")
         await member.expect("已报 #3 配合完成", mark)
         await settle()
     clock.advance(timedelta(minutes=10))
@@ -204,8 +211,16 @@ async def _whistle_story(
     ):
         card = await admin.expect(f"请评价 {name}", admin_mark)
         narrator.say(f"\n👆 {CAST[3001]} 点击「{rating}」")
+        rated = admin.mark()
         await admin.tap_data(card, next(d for label, d in card.buttons() if label == rating))
-        await admin.expect(f"已评价 #3 的 {name}", admin_mark)
+        await admin.expect(f"已评价 #3 的 {name}", rated)
+        asked = await admin.expect("评价的理由", rated)
+        if rating == "基本满意":  # a reason with the rating (optional)
+            await admin.send("拆除及时，但未提前告知周边居民。")
+            await admin.expect(f"已记下对 #3 的 {name} 的评价理由", rated)
+        else:
+            await _tap(narrator, admin, asked, "跳过")
+            await admin.expect("不写理由", rated)
 
 
 async def run_demo(settings: Settings, keep: Path | None = None, quiet: bool = False) -> int:

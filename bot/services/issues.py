@@ -44,6 +44,7 @@ from storage import extensions as extension_store
 from storage import followers as follower_store
 from storage import issues as store
 from storage import org as org_store
+from storage import whistles as whistle_store
 from storage.db import Database
 
 
@@ -290,6 +291,33 @@ class IssueService:
         load = await store.member_loads(tx, candidates)
         unreachable = await people.unreachable(tx, candidates)
         return choose_member(org, department, moment, load, exclude | unreachable, staff)
+
+    # --- for other services, inside their own transaction ------------------------------
+
+    async def member_on_duty(
+        self, tx: aiosqlite.Connection, org: Organisation, department: str, moment: datetime
+    ) -> int | None:
+        """The member the routing rules would give a new issue of `department` now (on duty
+        by the roster, else the least loaded), nobody recorded unreachable; None when the
+        department has nobody who can be reached. Reads only: for a service that pushes to
+        a department without giving it the issue (联合吹哨's summons)."""
+        return (await self._choose(tx, org, department, moment)).member
+
+    async def hand_to(
+        self,
+        tx: aiosqlite.Connection,
+        issue: IssueRecord,
+        department: str,
+        actor_id: int,
+        moment: datetime,
+    ) -> IssueRecord:
+        """Inside the caller's transaction `tx`: give the issue to `department` as an
+        admin's reroute does (the member routing picks, deadlines restarted, cards
+        refreshed, the push). The caller has checked that `actor_id` may (联合吹哨: the
+        lead department holds the whistle's issue)."""
+        org = await self.organisations.current()
+        route = await self._choose(tx, org, department, moment)
+        return await self._dispatch(tx, issue, route, actor_id, Action.REROUTE, moment)
 
     async def _staff(self, tx: aiosqlite.Connection, department: str) -> Staff:
         """Who the department has now: the file's members and head and those invited,
@@ -901,7 +929,8 @@ class IssueService:
             resolution_note=await self.notices.resolution_note(conn, issue),
         )
         lang = await self.notices.language(conn, user_id)
-        return card, timeline(lang, issue, history, names, self.notices.zone)
+        photos = await whistle_store.photo_counts(conn, issue_id)  # 联合吹哨: 配合完成's
+        return card, timeline(lang, issue, history, names, self.notices.zone, photos)
 
     async def _registered(self, conn: aiosqlite.Connection, user_id: int) -> Actor:
         actor = await people.load_actor(conn, user_id)

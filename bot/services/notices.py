@@ -12,7 +12,7 @@ import aiosqlite
 from bot.callbacks import IssueButton, issue_button
 from bot.i18n import Html, plain, text
 from bot.lifecycle import ASSIGNED_STATES, AWAITING_ARRIVAL, OPEN_STATES, State, SummonState
-from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT
+from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT, shorten_html, visible_length
 from bot.records import Directory, IssueRecord
 from bot.services.languages import Languages
 from bot.views import (
@@ -129,6 +129,23 @@ class Notices:
             members = await people.department_members(conn, issue.department_code)
             member_names = await self.display_names(conn, set(members))
             reassign_to = [(m, member_names.get(m) or str(m)) for m in members]
+        limit = CAPTION_LIMIT if captioned else TEXT_LIMIT
+        # 附议: how many workers reported the same problem, on every card.
+        seconded = await follower_store.count(conn, issue.id, "second")
+        section, extra_buttons = await self._whistle_part(
+            conn, issue, chat_id, audience, lang, names
+        )
+
+        def whole(card: Html) -> Html:
+            if seconded:
+                seconds = text(lang, "card_seconded", n=seconded)
+                card = text(lang, "card_with_line", card=card, line=seconds)
+            return card if section is None else Html(f"{card}\n\n{section}")
+
+        # The whole card fits Telegram's limit: the issue's own part is fitted to the room
+        # the lines after it leave (shortening what people wrote), and should those lines
+        # alone not leave room, the whole is cut with "…" (every step stays on /issue N).
+        room = max(1, limit - visible_length(whole(Html(""))))
         rendered = issue_card(
             lang,
             issue,
@@ -138,18 +155,15 @@ class Notices:
             resolution_note=resolution_note,
             reroute_to=reroute_to,
             reassign_to=reassign_to,
-            limit=CAPTION_LIMIT if captioned else TEXT_LIMIT,
+            limit=room,
         )
-        # 附议: how many workers reported the same problem, on every card.
-        seconded = await follower_store.count(conn, issue.id, "second")
-        if seconded:
-            seconds = text(lang, "card_seconded", n=seconded)
-            body = text(lang, "card_with_line", card=rendered.text, line=seconds)
-            rendered = Rendered(body, rendered.buttons)
-        return await self._whistle_card(conn, issue, chat_id, audience, lang, names, rendered)
+        body = whole(rendered.text)
+        if visible_length(body) > limit:
+            body = Html(shorten_html(body, limit))
+        return Rendered(body, [*rendered.buttons, *extra_buttons])
 
     # 联合吹哨: the summoned departments on every card of a whistle, and its buttons
-    async def _whistle_card(
+    async def _whistle_part(
         self,
         conn: aiosqlite.Connection,
         issue: IssueRecord,
@@ -157,16 +171,14 @@ class Notices:
         audience: Audience,
         lang: str,
         names: Names,
-        rendered: Rendered,
-    ) -> Rendered:
+    ) -> tuple[Html | None, Buttons]:
+        """The whistle's section of the card (None: not a whistle) and its buttons."""
         whistle = await whistle_store.get_whistle(conn, issue.id)
         if whistle is None:
             if audience == Audience.ADMIN and issue.state in OPEN_STATES:
                 start = whistle_button(WhistleButton.START, issue.id)
-                return Rendered(
-                    rendered.text, [*rendered.buttons, [(plain(lang, "wh_btn_blow"), start)]]
-                )
-            return rendered
+                return None, [[(plain(lang, "wh_btn_blow"), start)]]
+            return None, []
         summoned = await whistle_store.summoned(conn, issue.id)
         arrivals = {s.arrived_by for s in summoned if s.arrived_by is not None}
         if names.departments or names.people:
@@ -195,10 +207,7 @@ class Notices:
             and s.department_code != whistle.lead
             and s.state == SummonState.ARRIVED
         ]
-        return Rendered(
-            Html(f"{rendered.text}\n\n{section}"),
-            [*rendered.buttons, *whistle_buttons(lang, issue.id, arrive_for, done_for, names)],
-        )
+        return section, whistle_buttons(lang, issue.id, arrive_for, done_for, names)
 
     async def buttons_seen(
         self, conn: aiosqlite.Connection, issue: IssueRecord, user_id: int, chat_id: int

@@ -24,6 +24,7 @@ from bot.stats import (
     Grouping,
     HeldIssue,
     IssueRow,
+    SummonsRow,
     WeeklyReport,
     compute,
     epoch_bounds,
@@ -32,7 +33,14 @@ from bot.stats import (
     weekly_report,
     with_whistles,
 )
-from bot.stats_views import TREND_WEEKS, report_csv, report_text, report_xlsx, week_in_words
+from bot.stats_views import (
+    TREND_WEEKS,
+    report_csv,
+    report_text,
+    report_xlsx,
+    week_in_words,
+    whistles_csv,
+)
 from bot.views import Names
 from storage import org as org_store
 from storage import outbox, people
@@ -63,6 +71,8 @@ class Bundle:
     csv: bytes | None
     """None when not asked for (the /stats answer sends the chart and the XLSX only)."""
     xlsx: bytes
+    whistles_csv: bytes | None = None
+    """联合吹哨: the week's summonses, one per row; None without CSV or without whistles."""
 
 
 class StatisticsService:
@@ -122,9 +132,7 @@ class StatisticsService:
         )
         computed = await asyncio.to_thread(compute, cohort, as_of)
         # 联合吹哨: the summonses' figures, per summoned department
-        summonses = await store.summons_rows(
-            self.db.reader, starts, ends, scope.departments, scope.member
-        )
+        summonses = await self.summonses(week, scope)
         return with_whistles(computed, summonses) if summonses else computed
 
     async def report(self, week: str, scope: Scope = Scope()) -> WeeklyReport:
@@ -193,18 +201,28 @@ class StatisticsService:
         names = await self.names()
         text = report_text(lang, report, names, self.zone, self.scope_title(lang, scope, names))
 
-        def files() -> tuple[bytes | None, bytes]:
+        summonses = await self.summonses(week, scope)  # 联合吹哨
+
+        def files() -> tuple[bytes | None, bytes, bytes | None]:
             return (
                 report_csv(report, self.rows(week, scope), names, self.zone, lang)
                 if with_csv
                 else None,
-                report_xlsx(report, self.rows(week, scope), names, self.zone, lang),
+                report_xlsx(report, self.rows(week, scope), names, self.zone, lang, summonses),
+                whistles_csv(summonses, names, self.zone, lang) if with_csv and summonses else None,
             )
 
-        chart, (csv_bytes, xlsx_bytes) = await asyncio.gather(
+        chart, (csv_bytes, xlsx_bytes, whistles_bytes) = await asyncio.gather(
             chart_in_child(report, trend, names, lang), asyncio.to_thread(files)
         )
-        return Bundle(text, chart, csv_bytes, xlsx_bytes)
+        return Bundle(text, chart, csv_bytes, xlsx_bytes, whistles_bytes)
+
+    async def summonses(self, week: str, scope: Scope = Scope()) -> list[SummonsRow]:
+        """联合吹哨: the summonses behind the week's whistle figures (see bot/stats.py)."""
+        starts, ends = epoch_bounds(week, self.zone)
+        return await store.summons_rows(
+            self.db.reader, starts, ends, scope.departments, scope.member
+        )
 
     def file_caption(self, lang: str, week: str) -> str:
         """The caption of the files: the week in words (the file names keep its ISO label)."""
@@ -271,7 +289,7 @@ class StatisticsService:
                 now=now,
             )
             assert bundle.csv is not None, "the weekly push sends the CSV"
-            files = (
+            files: tuple[tuple[str, str, str, bytes], ...] = (
                 ("sendPhoto", f"whistle-{week}.png", "image/png", bundle.chart),
                 ("sendDocument", f"whistle-{week}.csv", "text/csv", bundle.csv),
                 (
@@ -281,6 +299,15 @@ class StatisticsService:
                     bundle.xlsx,
                 ),
             )
+            if bundle.whistles_csv is not None:  # 联合吹哨: the summonses, a file of their own
+                files += (
+                    (
+                        "sendDocument",
+                        f"whistle-{week}-whistles.csv",
+                        "text/csv",
+                        bundle.whistles_csv,
+                    ),
+                )
             for method, filename, mime, data in files:
                 attachment = await store.store_attachment(tx, filename, mime, data, now)
                 body: dict[str, object] = {"attachment": attachment}

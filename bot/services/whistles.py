@@ -11,11 +11,13 @@ its one state; the other departments are co-departments.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
+from bot import gazetteer
 from bot.callbacks import Rating
 from bot.clock import Clock, from_epoch, to_epoch
 from bot.deadlines import AlertStep, DeadlineClock, alerts_for
@@ -24,7 +26,6 @@ from bot.lifecycle import (
     ASSIGNED_STATES,
     AWAITING_ARRIVAL,
     OPEN_STATES,
-    Action,
     State,
     SummonAction,
     SummonRefused,
@@ -40,7 +41,7 @@ from bot.services.organisation import OrganisationService
 from bot.services.refusal import Refused
 from bot.views import Answer, Rendered, duration, local_time, offers
 from bot.whistle_views import picker
-from bot.whistles import Place, Summons, WhistleRecord, arrive_by, check_in
+from bot.whistles import CheckIn, Place, Summons, WhistleRecord, arrive_by, check_in
 from storage import issues as store
 from storage import people
 from storage import whistles as whistle_store
@@ -53,6 +54,20 @@ ARRIVE_ALERT_EVENT = "arrive_alert"
 SUMMON_EVENT = "summon"
 RELEASE_EVENT = "release_department"
 CO_DONE_EVENT = "co_done"
+RATE_REASON_EVENT = "street_rate_reason"
+
+
+@dataclass(frozen=True)
+class Steer:
+    """An admin's step on a running whistle (add, release, override), in its transaction."""
+
+    tx: aiosqlite.Connection
+    org: Organisation
+    issue: IssueRecord
+    whistle: WhistleRecord
+    user_id: int
+    reason: str
+    moment: datetime
 
 
 class WhistleService:
@@ -104,7 +119,35 @@ class WhistleService:
         await self._admin(self.db.reader, user_id)
         issue = await self._blowable(self.db.reader, issue_id)
         self._departments(org, codes)
-        return issue.latitude is None or issue.longitude is None
+        return self._issue_place(org, issue) is None
+
+    @staticmethod
+    def _issue_place(org: Organisation, issue: IssueRecord) -> Place | None:
+        """The issue's place: its location, else its address found in the street's
+        gazetteer (bot/gazetteer.py), else None."""
+        if issue.latitude is not None and issue.longitude is not None:
+            return Place(issue.latitude, issue.longitude)
+        if issue.address:
+            found = gazetteer.find(org.places, issue.address)
+            if isinstance(found, gazetteer.Found):
+                return Place(found.place.latitude, found.place.longitude)
+        return None
+
+    async def blow_at(
+        self, user_id: int, issue_id: int, codes: Sequence[str], address: str
+    ) -> Answer:
+        """`blow` at a place the admin names by address, found in the street's gazetteer;
+        refused, politely and asking for a location pin, when it is not there or could be
+        several places."""
+        org = await self.organisations.current()
+        found = gazetteer.find(org.places, address)
+        if isinstance(found, gazetteer.Ambiguous):
+            raise Refused("wh_place_ambiguous", address=address, places="、".join(found.names))
+        if not isinstance(found, gazetteer.Found):
+            raise Refused("wh_place_unknown", address=address)
+        place = Place(found.place.latitude, found.place.longitude)
+        done = await self.blow(user_id, issue_id, codes, place)
+        return Answer("wh_done_blow_at", {**done.values, "place": found.place.name})
 
     @staticmethod
     def _departments(org: Organisation, codes: Sequence[str]) -> list[str]:
@@ -150,17 +193,13 @@ class WhistleService:
         async with self.db.write() as tx:
             await self._admin(tx, user_id)
             issue = await self._blowable(tx, issue_id)
+            place = place or self._issue_place(org, issue)
             if place is None:
-                if issue.latitude is None or issue.longitude is None:
-                    raise Refused("wh_need_place", id=issue_id)
-                place = Place(issue.latitude, issue.longitude)
+                raise Refused("wh_need_place", id=issue_id)
             if not place.valid():
                 raise Refused("wh_bad_place")
             if issue.department_code != lead or issue.state not in ASSIGNED_STATES:
-                route = await self.issues._choose(tx, org, lead, moment)
-                issue = await self.issues._dispatch(
-                    tx, issue, route, user_id, Action.REROUTE, moment
-                )
+                issue = await self.issues.hand_to(tx, issue, lead, user_id, moment)
             await whistle_store.insert_whistle(tx, issue_id, lead, place, user_id, now)
             names = await self.notices.issue_names(tx, issue)
             await store.add_event(
@@ -217,9 +256,9 @@ class WhistleService:
         if code == issue.department_code and issue.assignee_id is not None:
             chats.append(issue.assignee_id)
         else:
-            route = await self.issues._choose(tx, org, code, moment)
-            if route.member is not None:
-                chats.append(route.member)
+            member = await self.issues.member_on_duty(tx, org, code, moment)
+            if member is not None:
+                chats.append(member)
         group = await self.notices.group_chat(tx, code)
         if group is not None:
             chats.append(group)
@@ -291,53 +330,11 @@ class WhistleService:
             if issue.state not in OPEN_STATES or state not in AWAITING_ARRIVAL:
                 raise Refused("wh_not_awaiting", id=issue_id)
             found = check_in(whistle.place, at, org.whistle.radius_meters)
-            await whistle_store.add_checkin(
-                tx, issue_id, department, user_id, now, at, found.meters, found.on_site
-            )
-            action = SummonAction.ARRIVE if found.on_site else SummonAction.CHECK_IN_FAR
-            target = next_summon_state(state, action)
-            changes: dict[str, object] = {"last_meters": found.meters}
-            if found.on_site:
-                changes |= {
-                    "arrived_at": now,
-                    "arrived_by": user_id,
-                    "arrived_meters": found.meters,
-                }
-            updated = await whistle_store.update_summons(
-                tx, issue_id, department, summons.state, state=target.value, **changes
-            )
-            if updated is None:
-                raise Refused("wh_not_awaiting", id=issue_id)
-            await store.add_event(
-                tx,
-                issue_id,
-                now,
-                user_id,
-                ARRIVE_EVENT if found.on_site else CHECK_IN_FAR_EVENT,
-                issue.state,
-                issue.state,
-                department,
-                issue.assignee_id,
-                f"{found.meters} m",
-            )
-            names = await self.notices.issue_names(tx, issue)
+            await self._record_check_in(tx, issue, summons, user_id, at, found, now)
             if found.on_site:
                 await whistle_store.cancel_alerts(tx, issue_id, now, department)
             else:
-                who = await self.notices.names(tx, [user_id])
-                for admin in await self.notices.admins(tx):
-                    await self.notices.tell(
-                        tx,
-                        admin,
-                        now,
-                        "wh_ad_far",
-                        issue=issue,
-                        id=issue_id,
-                        department=names.department(department),
-                        name=who.person(user_id),
-                        meters=found.meters,
-                        radius=org.whistle.radius_meters,
-                    )
+                await self._tell_far(tx, org, issue, department, user_id, found, now)
             await self.notices.refresh_cards(tx, issue, now)
         self.on_commit()
         if found.on_site:
@@ -354,6 +351,72 @@ class WhistleService:
             "wh_done_far",
             {"id": issue_id, "meters": found.meters, "radius": org.whistle.radius_meters},
         )
+
+    async def _record_check_in(
+        self,
+        tx: aiosqlite.Connection,
+        issue: IssueRecord,
+        summons: Summons,
+        user_id: int,
+        at: Place,
+        found: CheckIn,
+        now: int,
+    ) -> None:
+        """The check-in row, the department's new state (arrived, or 距离较远) and the
+        timeline event; refused when the department's state moved meanwhile."""
+        department = summons.department_code
+        await whistle_store.add_checkin(
+            tx, issue.id, department, user_id, now, at, found.meters, found.on_site
+        )
+        action = SummonAction.ARRIVE if found.on_site else SummonAction.CHECK_IN_FAR
+        target = next_summon_state(SummonState(summons.state), action)
+        changes: dict[str, object] = {"last_meters": found.meters}
+        if found.on_site:
+            changes |= {"arrived_at": now, "arrived_by": user_id, "arrived_meters": found.meters}
+        updated = await whistle_store.update_summons(
+            tx, issue.id, department, summons.state, state=target.value, **changes
+        )
+        if updated is None:
+            raise Refused("wh_not_awaiting", id=issue.id)
+        await store.add_event(
+            tx,
+            issue.id,
+            now,
+            user_id,
+            ARRIVE_EVENT if found.on_site else CHECK_IN_FAR_EVENT,
+            issue.state,
+            issue.state,
+            department,
+            issue.assignee_id,
+            f"{found.meters} m",
+        )
+
+    async def _tell_far(
+        self,
+        tx: aiosqlite.Connection,
+        org: Organisation,
+        issue: IssueRecord,
+        department: str,
+        user_id: int,
+        found: CheckIn,
+        now: int,
+    ) -> None:
+        """A check-in too far from the place: the admins are told."""
+        names = await self.notices.issue_names(tx, issue)
+        who = await self.notices.names(tx, [user_id])
+        for admin in await self.notices.admins(tx):
+            await self.notices.tell(
+                tx,
+                admin,
+                now,
+                "wh_ad_far",
+                issue=issue,
+                id=issue.id,
+                department=names.department(department),
+                name=who.person(user_id),
+                meters=found.meters,
+                radius=org.whistle.radius_meters,
+            )
 
     async def check_in_photo(
         self, user_id: int, issue_id: int, department: str, photo: str
@@ -410,46 +473,17 @@ class WhistleService:
                 or SummonState(summons.state) not in AWAITING_ARRIVAL
             ):
                 return 0
+            if step == AlertStep.REMIND:
+                recipients, key = await self._reminded(tx, department), "wh_rm_arrive"
+            else:
+                recipients = await self._escalate(tx, issue, summons, step, now)
+                key = f"wh_es_arrive_{step.value}"
             names = await self.notices.issue_names(tx, issue)
             values: dict[str, Any] = {
                 "id": issue_id,
                 "department": names.department(department),
                 "due": local_time(deadline, self.notices.zone, with_date=False),
             }
-            recipients: list[int] = []
-            if step == AlertStep.REMIND:
-                group = await self.notices.group_chat(tx, department)
-                members = [
-                    m
-                    for m in await people.department_members(tx, department)
-                    if m not in await people.unreachable(tx, [m])
-                ]
-                recipients = [group] if group is not None else members[:1]
-                key = "wh_rm_arrive"
-            else:
-                if step == AlertStep.HEAD:
-                    head = await people.department_head(tx, department)
-                    recipients = [head] if head is not None else []
-                    target = next_summon_state(SummonState(summons.state), SummonAction.OVERDUE)
-                    if target.value != summons.state:
-                        await whistle_store.update_summons(
-                            tx, issue_id, department, summons.state, state=target.value
-                        )
-                if not recipients or step == AlertStep.ADMINS:
-                    recipients = list(await self.notices.admins(tx))
-                key = f"wh_es_arrive_{step.value}"
-                await store.add_event(
-                    tx,
-                    issue_id,
-                    now,
-                    None,
-                    ARRIVE_ALERT_EVENT,
-                    issue.state,
-                    issue.state,
-                    department,
-                    issue.assignee_id,
-                    step.value,
-                )
             for chat in recipients:
                 lang = await self.notices.language(tx, chat)
                 extra: dict[str, Any] = {
@@ -461,6 +495,51 @@ class WhistleService:
                     await self.notices.send_card(tx, issue, chat, now)
             await self.notices.refresh_cards(tx, issue, now)
             return 1
+
+    async def _reminded(self, tx: aiosqlite.Connection, department: str) -> list[int]:
+        """Who gets the reminder at 80 %: the department's group, else a reachable member."""
+        group = await self.notices.group_chat(tx, department)
+        if group is not None:
+            return [group]
+        members = await people.department_members(tx, department)
+        unreachable = await people.unreachable(tx, members)
+        return [m for m in members if m not in unreachable][:1]
+
+    async def _escalate(
+        self,
+        tx: aiosqlite.Connection,
+        issue: IssueRecord,
+        summons: Summons,
+        step: AlertStep,
+        now: int,
+    ) -> list[int]:
+        """At the limit the department's head is told (and the department is overdue); at
+        twice the limit, or with no head, the admins. The step is on the timeline."""
+        department = summons.department_code
+        recipients: list[int] = []
+        if step == AlertStep.HEAD:
+            head = await people.department_head(tx, department)
+            recipients = [head] if head is not None else []
+            target = next_summon_state(SummonState(summons.state), SummonAction.OVERDUE)
+            if target.value != summons.state:
+                await whistle_store.update_summons(
+                    tx, issue.id, department, summons.state, state=target.value
+                )
+        if not recipients or step == AlertStep.ADMINS:
+            recipients = list(await self.notices.admins(tx))
+        await store.add_event(
+            tx,
+            issue.id,
+            now,
+            None,
+            ARRIVE_ALERT_EVENT,
+            issue.state,
+            issue.state,
+            department,
+            issue.assignee_id,
+            step.value,
+        )
+        return recipients
 
     # --- the whistle's part in working the issue ----------------------------------------
 
@@ -495,8 +574,16 @@ class WhistleService:
             if not offers(seen, tap.data):
                 raise Refused("ans_bad_button")
 
-    async def co_done(self, user_id: int, issue_id: int, department: str, note: str) -> Answer:
-        """配合完成: a co-department's part is done, with a note; the lead is told."""
+    async def co_done(
+        self,
+        user_id: int,
+        issue_id: int,
+        department: str,
+        note: str,
+        photos: Sequence[tuple[str, str | None]] = (),
+    ) -> Answer:
+        """配合完成: a co-department's part is done, with a note and photos (file id, unique
+        id), like 办结's; the lead is told and gets the photos; the timeline counts them."""
         _, now = self._now()
         async with self.db.write() as tx:
             issue, whistle, summons = await self._summons_for(tx, user_id, issue_id, department)
@@ -523,22 +610,43 @@ class WhistleService:
                 issue.assignee_id,
                 note,
             )
-            names = await self.notices.issue_names(tx, issue)
-            lead_chat = issue.assignee_id or await self.notices.group_chat(tx, whistle.lead)
-            if lead_chat is not None:
-                await self.notices.tell(
-                    tx,
-                    lead_chat,
-                    now,
-                    "wh_lead_told_done",
-                    issue=issue,
-                    id=issue_id,
-                    department=names.department(department),
-                    note=note,
-                )
+            await whistle_store.add_step_photos(tx, issue_id, department, CO_DONE_EVENT, photos)
+            await self._tell_lead(tx, issue, whistle, department, note, photos, now)
             await self.notices.refresh_cards(tx, issue, now)
         self.on_commit()
         return Answer("wh_done_co_done", {"id": issue_id})
+
+    async def _tell_lead(
+        self,
+        tx: aiosqlite.Connection,
+        issue: IssueRecord,
+        whistle: WhistleRecord,
+        department: str,
+        note: str,
+        photos: Sequence[tuple[str, str | None]],
+        now: int,
+    ) -> None:
+        """配合完成: the lead's holder (else its group) is told, with the photos."""
+        lead_chat = issue.assignee_id or await self.notices.group_chat(tx, whistle.lead)
+        if lead_chat is None:
+            return
+        names = await self.notices.issue_names(tx, issue)
+        if photos:
+            lang = await self.notices.language(tx, lead_chat)
+            caption = plain(
+                lang, "wh_co_photos_caption", id=issue.id, department=names.department(department)
+            )
+            await self.notices.photos(tx, lead_chat, issue, [p for p, _ in photos], caption, now)
+        await self.notices.tell(
+            tx,
+            lead_chat,
+            now,
+            "wh_lead_told_done",
+            issue=issue,
+            id=issue.id,
+            department=names.department(department),
+            note=note,
+        )
 
     # --- the admins steer a running whistle ----------------------------------------------
 
@@ -548,7 +656,7 @@ class WhistleService:
         """/whistle N add DEPT REASON, /whistle N release DEPT REASON, /whistle N override
         REASON: summon one more department, release one, or let the lead's 办结 through."""
         org = await self.organisations.current()
-        moment, now = self._now()
+        moment, _ = self._now()
         if not reason.strip():
             raise Refused("wh_reason_needed")
         async with self.db.write() as tx:
@@ -559,92 +667,97 @@ class WhistleService:
                 raise Refused("wh_no_whistle", id=issue_id)
             if issue.state not in OPEN_STATES:
                 raise Refused("wh_not_open", id=issue_id)
-            names = await self.notices.issue_names(tx, issue)
+            step = Steer(tx, org, issue, whistle, user_id, reason, moment)
             if verb == "override":
-                await whistle_store.set_override(tx, issue_id, user_id, reason)
-                await store.add_event(
-                    tx,
-                    issue_id,
-                    now,
-                    user_id,
-                    "whistle_override",
-                    issue.state,
-                    issue.state,
-                    whistle.lead,
-                    issue.assignee_id,
-                    reason,
-                )
-                if issue.assignee_id is not None:
-                    await self.notices.tell(
-                        tx,
-                        issue.assignee_id,
-                        now,
-                        "wh_lead_override",
-                        issue=issue,
-                        id=issue_id,
-                        reason=reason,
-                    )
-                answer = Answer("wh_done_override", {"id": issue_id})
+                answer = await self._override(step)
             else:
                 code = department.strip().lower()
                 if code not in org.departments:
                     raise Refused("unknown_department", code=department)
-                summons = await whistle_store.get_summons(tx, issue_id, code)
                 if verb == "add":
-                    if summons is not None and summons.state != SummonState.RELEASED.value:
-                        raise Refused("wh_already_summoned", department=names.department(code))
-                    await self._summon(tx, org, issue, code, moment)
-                    event = SUMMON_EVENT
+                    answer = await self._add(step, code)
                 else:
-                    if code == whistle.lead:
-                        raise Refused("wh_lead_stays")
-                    if summons is None:
-                        raise Refused("wh_not_summoned", department=names.department(code))
-                    try:
-                        target = next_summon_state(SummonState(summons.state), SummonAction.RELEASE)
-                    except SummonRefused:
-                        raise Refused(
-                            "wh_not_summoned", department=names.department(code)
-                        ) from None
-                    await whistle_store.update_summons(
-                        tx, issue_id, code, summons.state, state=target.value, released_at=now
-                    )
-                    await whistle_store.cancel_alerts(tx, issue_id, now, code)
-                    event = RELEASE_EVENT
-                await store.add_event(
-                    tx,
-                    issue_id,
-                    now,
-                    user_id,
-                    event,
-                    issue.state,
-                    issue.state,
-                    code,
-                    issue.assignee_id,
-                    reason,
-                )
-                await self.notices.refresh_cards(tx, issue, now)
-                if verb == "add":
-                    await self._push(tx, org, issue, code, moment)
-                else:
-                    group = await self.notices.group_chat(tx, code)
-                    if group is not None:
-                        await self.notices.tell(
-                            tx,
-                            group,
-                            now,
-                            "wh_released",
-                            issue=issue,
-                            id=issue_id,
-                            department=names.department(code),
-                            reason=reason,
-                        )
-                answer = Answer(
-                    "wh_done_add" if verb == "add" else "wh_done_release",
-                    {"id": issue_id, "department": names.department(code)},
-                )
+                    answer = await self._release(step, code)
         self.on_commit()
         return answer
+
+    async def _override(self, step: Steer) -> Answer:
+        """The lead's 办结 need not wait for the co-departments any more."""
+        tx, issue, now = step.tx, step.issue, to_epoch(step.moment)
+        await whistle_store.set_override(tx, issue.id, step.user_id, step.reason)
+        await self._steer_event(step, "whistle_override", step.whistle.lead)
+        if issue.assignee_id is not None:
+            await self.notices.tell(
+                tx,
+                issue.assignee_id,
+                now,
+                "wh_lead_override",
+                issue=issue,
+                id=issue.id,
+                reason=step.reason,
+            )
+        return Answer("wh_done_override", {"id": issue.id})
+
+    async def _add(self, step: Steer, code: str) -> Answer:
+        """One more department summoned (or one released summoned again, afresh)."""
+        tx, issue = step.tx, step.issue
+        names = await self.notices.issue_names(tx, issue)
+        summons = await whistle_store.get_summons(tx, issue.id, code)
+        if summons is not None and summons.state != SummonState.RELEASED.value:
+            raise Refused("wh_already_summoned", department=names.department(code))
+        await self._summon(tx, step.org, issue, code, step.moment)
+        await self._steer_event(step, SUMMON_EVENT, code)
+        await self.notices.refresh_cards(tx, issue, to_epoch(step.moment))
+        await self._push(tx, step.org, issue, code, step.moment)
+        return Answer("wh_done_add", {"id": issue.id, "department": names.department(code)})
+
+    async def _release(self, step: Steer, code: str) -> Answer:
+        """A co-department released: its alerts stop, its group is told."""
+        tx, issue, now = step.tx, step.issue, to_epoch(step.moment)
+        names = await self.notices.issue_names(tx, issue)
+        if code == step.whistle.lead:
+            raise Refused("wh_lead_stays")
+        summons = await whistle_store.get_summons(tx, issue.id, code)
+        if summons is None:
+            raise Refused("wh_not_summoned", department=names.department(code))
+        try:
+            target = next_summon_state(SummonState(summons.state), SummonAction.RELEASE)
+        except SummonRefused:
+            raise Refused("wh_not_summoned", department=names.department(code)) from None
+        await whistle_store.update_summons(
+            tx, issue.id, code, summons.state, state=target.value, released_at=now
+        )
+        await whistle_store.cancel_alerts(tx, issue.id, now, code)
+        await self._steer_event(step, RELEASE_EVENT, code)
+        await self.notices.refresh_cards(tx, issue, now)
+        group = await self.notices.group_chat(tx, code)
+        if group is not None:
+            await self.notices.tell(
+                tx,
+                group,
+                now,
+                "wh_released",
+                issue=issue,
+                id=issue.id,
+                department=names.department(code),
+                reason=step.reason,
+            )
+        return Answer("wh_done_release", {"id": issue.id, "department": names.department(code)})
+
+    async def _steer_event(self, step: Steer, action: str, department: str) -> None:
+        issue = step.issue
+        await store.add_event(
+            step.tx,
+            issue.id,
+            to_epoch(step.moment),
+            step.user_id,
+            action,
+            issue.state,
+            issue.state,
+            department,
+            issue.assignee_id,
+            step.reason,
+        )
 
     # --- the street rates each department -----------------------------------------------
 
@@ -680,9 +793,7 @@ class WhistleService:
                 rating.value,
             )
             names = await self.notices.issue_names(tx, issue)
-            group = await self.notices.group_chat(tx, code)
-            head = await people.department_head(tx, code)
-            for chat in {c for c in (group, head) if c is not None}:
+            for chat in await self._rating_chats(tx, code):
                 lang = await self.notices.language(tx, chat)
                 await self.notices.tell(
                     tx,
@@ -697,3 +808,53 @@ class WhistleService:
             await self.notices.refresh_cards(tx, issue, now)
         self.on_commit()
         return Answer("wh_done_rated", {"id": issue_id, "department": names.department(code)})
+
+    async def rate_reason(
+        self, user_id: int, issue_id: int, department: str, reason: str
+    ) -> Answer:
+        """The optional reason an admin gives after rating a department: once, on the
+        timeline, and told to the department as the rating was."""
+        if not reason.strip():
+            raise Refused("wh_reason_needed")
+        _, now = self._now()
+        async with self.db.write() as tx:
+            await self._admin(tx, user_id)
+            issue = await store.get_issue(tx, issue_id)
+            if issue is None or not await whistle_store.set_street_reason(
+                tx, issue_id, department, reason
+            ):
+                raise Refused("wh_reason_taken", id=issue_id)
+            await store.add_event(
+                tx,
+                issue_id,
+                now,
+                user_id,
+                RATE_REASON_EVENT,
+                issue.state,
+                issue.state,
+                department,
+                issue.assignee_id,
+                reason,
+            )
+            names = await self.notices.issue_names(tx, issue)
+            for chat in await self._rating_chats(tx, department):
+                await self.notices.tell(
+                    tx,
+                    chat,
+                    now,
+                    "wh_rated_reason",
+                    issue=issue,
+                    id=issue_id,
+                    department=names.department(department),
+                    reason=reason,
+                )
+        self.on_commit()
+        return Answer(
+            "wh_done_reason", {"id": issue_id, "department": names.department(department)}
+        )
+
+    async def _rating_chats(self, tx: aiosqlite.Connection, department: str) -> set[int]:
+        """Who hears the street's rating of a department: its group and its head."""
+        group = await self.notices.group_chat(tx, department)
+        head = await people.department_head(tx, department)
+        return {c for c in (group, head) if c is not None}
