@@ -19,7 +19,7 @@ from bot.closures import (
     may_request,
     nearby,
 )
-from bot.deadlines import DeadlineClock, alerts_for, deadlines_in
+from bot.deadlines import DeadlineKind, alerts_for, deadlines_in
 from bot.i18n import Html, plain, text
 from bot.lifecycle import OPEN_STATES, Action, State, TransitionRefused, next_state
 from bot.numbers import parse_id
@@ -130,7 +130,7 @@ class ClosureService:
                     raise Refused("cl_bad_duplicate", id=duplicate_of)
             updated = await self._move(tx, issue, user_id, Action.REQUEST_CLOSURE, now, note)
             # No reminders to the holder while the head or an admin decides.
-            await alerts.cancel(tx, issue_id, now, DeadlineClock.RESOLVE)
+            await alerts.cancel(tx, issue_id, now, DeadlineKind.RESOLVE)
             request = await store.add_request(
                 tx, issue_id, kind, note, photo[0] if photo else None, duplicate_of, user_id, now
             )
@@ -259,12 +259,12 @@ class ClosureService:
         while the closure waited) are planned again, any already due firing at once."""
         if issue.resolve_deadline is None:
             return
-        await alerts.cancel(tx, issue.id, now, DeadlineClock.RESOLVE)
+        await alerts.cancel(tx, issue.id, now, DeadlineKind.RESOLVE)
         started = from_epoch(issue.dispatched_at or issue.reported_at)
         await alerts.schedule(
             tx,
             issue.id,
-            alerts_for(DeadlineClock.RESOLVE, started, from_epoch(issue.resolve_deadline)),
+            alerts_for(DeadlineKind.RESOLVE, started, from_epoch(issue.resolve_deadline)),
         )
 
     async def _tell_reporter(
@@ -347,7 +347,7 @@ class ClosureService:
             )
             await store.set_issue_closure(tx, issue.id, None)
             await alerts.schedule(
-                tx, issue.id, alerts_for(DeadlineClock.RESOLVE, moment, resolve_by)
+                tx, issue.id, alerts_for(DeadlineKind.RESOLVE, moment, resolve_by)
             )
             await self.notices.refresh_cards(tx, updated, now)
             if updated.assignee_id is not None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock, from_epoch, to_epoch
-from bot.deadlines import AlertStep, DeadlineClock, after_quiet_hours
+from bot.deadlines import AlertStep, DeadlineKind, after_quiet_hours
 from bot.lifecycle import Action, State
 from bot.records import PendingAlert
 from bot.services.extensions import review_due
@@ -25,9 +25,9 @@ from storage import issues as store
 from storage.db import Database
 
 _WATCHED = {
-    DeadlineClock.ACK: frozenset({State.DISPATCHED}),
-    DeadlineClock.RESOLVE: frozenset({State.DISPATCHED, State.ACKNOWLEDGED, State.REOPENED}),
-    DeadlineClock.HOLD: frozenset({State.HELD}),
+    DeadlineKind.ACK: frozenset({State.DISPATCHED}),
+    DeadlineKind.RESOLVE: frozenset({State.DISPATCHED, State.ACKNOWLEDGED, State.REOPENED}),
+    DeadlineKind.HOLD: frozenset({State.HELD}),
 }
 
 
@@ -73,7 +73,7 @@ class EscalationService:
             if not await alerts.still_pending(tx, alert.id):
                 return 0
             issue = await store.get_issue(tx, alert.issue_id)
-            if issue is None or issue.state not in _WATCHED[alert.clock]:
+            if issue is None or issue.state not in _WATCHED[alert.kind]:
                 await alerts.mark_cancelled(tx, alert.id, now)
                 return 0
             if alert.step == AlertStep.REMIND and not issue.urgent:
@@ -84,7 +84,7 @@ class EscalationService:
                     await alerts.postpone(tx, alert.id, to_epoch(wait_until))
                     return 0
             await alerts.mark_fired(tx, alert.id, now)
-            if alert.clock == DeadlineClock.HOLD:
+            if alert.kind == DeadlineKind.HOLD:
                 await review_due(tx, self.notices, issue, now)
                 return 1
             names = await self.notices.issue_names(tx, issue)
@@ -99,7 +99,7 @@ class EscalationService:
                 else names.department(issue.department_code),
                 "due": local_time(alert.deadline, self.notices.zone),
             }
-            clock = alert.clock.value
+            clock = alert.kind.value
             if alert.step == AlertStep.REMIND:
                 # A holder who cannot be reached would never see it: the department does.
                 target = issue.assignee_id

@@ -15,7 +15,7 @@ import aiosqlite
 
 from bot import extensions as rules
 from bot.clock import Clock, from_epoch, to_epoch
-from bot.deadlines import Alert, AlertStep, DeadlineClock, alerts_for, deadlines_in
+from bot.deadlines import Alert, AlertStep, DeadlineKind, alerts_for, deadlines_in
 from bot.extensions import Approver, Kind, Limits
 from bot.i18n import plain, text
 from bot.lifecycle import Action, TransitionRefused, next_state
@@ -314,7 +314,7 @@ class ExtensionService:
                 await alerts.schedule(
                     tx,
                     issue.id,
-                    alerts_for(DeadlineClock.RESOLVE, moment, from_epoch(request.until)),
+                    alerts_for(DeadlineKind.RESOLVE, moment, from_epoch(request.until)),
                 )
             else:
                 await self._plan_review(tx, issue.id, request.until)
@@ -334,7 +334,7 @@ class ExtensionService:
     @staticmethod
     async def _plan_review(tx: aiosqlite.Connection, issue_id: int, review_at: int) -> None:
         due = from_epoch(review_at)
-        await alerts.schedule(tx, issue_id, [Alert(DeadlineClock.HOLD, AlertStep.ADMINS, due, due)])
+        await alerts.schedule(tx, issue_id, [Alert(DeadlineKind.HOLD, AlertStep.ADMINS, due, due)])
 
     async def refuse(self, user_id: int, request_id: int, reason: str) -> Answer:
         reason = clean_text(reason, self.max_text_length)
@@ -404,7 +404,7 @@ class ExtensionService:
                 changes = {"resolve_deadline": to_epoch(resolve_by), "held_until": None}
                 note = _day(to_epoch(resolve_by), org)
                 await alerts.schedule(
-                    tx, issue_id, alerts_for(DeadlineClock.RESOLVE, moment, resolve_by)
+                    tx, issue_id, alerts_for(DeadlineKind.RESOLVE, moment, resolve_by)
                 )
             elif action == Action.EXTEND_HOLD:
                 today = moment.astimezone(org.timezone).date()

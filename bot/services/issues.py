@@ -15,7 +15,7 @@ import aiosqlite
 
 from bot.callbacks import IssueButton, IssueCallback, Rating
 from bot.clock import Clock, to_epoch
-from bot.deadlines import DeadlineClock, alerts_for, deadlines_in
+from bot.deadlines import DeadlineKind, alerts_for, deadlines_in
 from bot.i18n import Html, plain, text
 from bot.lifecycle import ASSIGNED_STATES, Action, State, TransitionRefused, next_state
 from bot.numbers import parse_id
@@ -421,8 +421,8 @@ class IssueService:
             tx,
             issue.id,
             [
-                *alerts_for(DeadlineClock.ACK, moment, due.acknowledge_by),
-                *alerts_for(DeadlineClock.RESOLVE, moment, due.resolve_by),
+                *alerts_for(DeadlineKind.ACK, moment, due.acknowledge_by),
+                *alerts_for(DeadlineKind.RESOLVE, moment, due.resolve_by),
             ],
         )
         updated = await self._record(
@@ -508,7 +508,7 @@ class IssueService:
                 assignee_id=user_id,
                 acknowledged_at=now,
             )
-            await alerts.cancel(tx, issue_id, now, DeadlineClock.ACK)
+            await alerts.cancel(tx, issue_id, now, DeadlineKind.ACK)
             await self.notices.refresh_cards(tx, updated, now)
             names = await self.notices.issue_names(tx, updated)
             await self.notices.tell(
@@ -737,7 +737,7 @@ class IssueService:
                 original_resolve_deadline=None,  # extensions: a new deadline starts unextended
             )
             await alerts.schedule(
-                tx, issue_id, alerts_for(DeadlineClock.RESOLVE, moment, resolve_by)
+                tx, issue_id, alerts_for(DeadlineKind.RESOLVE, moment, resolve_by)
             )
             await whistle_rules.bring_back(tx, self.notices, updated, reason, now)  # 联合吹哨
             await self.notices.refresh_cards(tx, updated, now)

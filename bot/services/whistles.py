@@ -18,7 +18,7 @@ import aiosqlite
 
 from bot.callbacks import Rating
 from bot.clock import Clock, from_epoch, to_epoch
-from bot.deadlines import AlertStep, DeadlineClock, alerts_for
+from bot.deadlines import AlertStep, DeadlineKind, alerts_for
 from bot.i18n import plain
 from bot.lifecycle import (
     ASSIGNED_STATES,
@@ -199,7 +199,7 @@ class WhistleService:
         await whistle_store.summon(tx, issue.id, code, to_epoch(moment), to_epoch(due))
         await whistle_store.cancel_alerts(tx, issue.id, to_epoch(moment), code)
         await whistle_store.schedule_alerts(
-            tx, issue.id, code, alerts_for(DeadlineClock.ACK, moment, due)
+            tx, issue.id, code, alerts_for(DeadlineKind.ACK, moment, due)
         )
 
     async def _push(
