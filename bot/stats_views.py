@@ -23,7 +23,7 @@ from bot.stats import (
     parse_week,
     week_bounds,
 )
-from bot.views import Names, duration, state_name
+from bot.views import Names, duration, rating_name, state_name
 
 TREND_WEEKS = 8
 
@@ -122,19 +122,19 @@ def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, s
             change=plain(lang, "st_change", change=_versus(lang, now.received, before.received)),
         ),
     ]
-    for key in (
-        "response_rate",
-        "on_time_response_rate",
-        "resolution_rate",
-        "on_time_resolution_rate",
-        "on_time_resolution_rate_original",
-        "satisfaction_rate",
+    for key, message in (
+        ("response_rate", "st_response_rate"),
+        ("on_time_response_rate", "st_on_time_response_rate"),
+        ("resolution_rate", "st_resolution_rate"),
+        ("on_time_resolution_rate", "st_on_time_resolution_rate"),
+        ("on_time_resolution_rate_original", "st_on_time_resolution_rate_original"),
+        ("satisfaction_rate", "st_satisfaction_rate"),
     ):
         value, previous = getattr(now, key), getattr(before, key)
         lines.append(
             text(
                 lang,
-                f"st_{key}",
+                message,
                 value=_percent(lang, value),
                 change=_change_points(lang, value, previous),
             )
@@ -191,11 +191,15 @@ def report_text(lang: str, report: WeeklyReport, names: Names, zone: ZoneInfo, s
                 reported=moment_in_words(lang, from_epoch(row.reported_at), zone),
             )
         )
-    for key in ("reopened", "escalated", "transferred"):
+    for key, message in (
+        ("reopened", "st_reopened"),
+        ("escalated", "st_escalated"),
+        ("transferred", "st_transferred"),
+    ):
         lines.append(
             text(
                 lang,
-                f"st_{key}",
+                message,
                 n=getattr(now, key),
                 rate=_rate(lang, getattr(now, f"{key}_rate")),
                 change=_versus(lang, getattr(now, key), getattr(before, key)),
@@ -357,7 +361,40 @@ ISSUE_COLUMNS = (
     "original_resolve_deadline",
 )
 """The per-issue columns; each is headed in the reader's language by its `col_` catalogue
-entry. Codes and names have columns of their own."""
+entry (`ISSUE_HEADERS`). Codes and names have columns of their own."""
+ISSUE_HEADERS: dict[str, str] = {
+    "id": "col_id",
+    "reported_at": "col_reported_at",
+    "grid": "col_grid",
+    "grid_name": "col_grid_name",
+    "category": "col_category",
+    "category_name": "col_category_name",
+    "department": "col_department",
+    "department_name": "col_department_name",
+    "assignee": "col_assignee",
+    "assignee_name": "col_assignee_name",
+    "state": "col_state",
+    "state_name": "col_state_name",
+    "urgent": "col_urgent",
+    "dispatched_at": "col_dispatched_at",
+    "acknowledged_at": "col_acknowledged_at",
+    "ack_deadline": "col_ack_deadline",
+    "acknowledged_on_time": "col_acknowledged_on_time",
+    "resolved_at": "col_resolved_at",
+    "resolve_deadline": "col_resolve_deadline",
+    "resolved_on_time": "col_resolved_on_time",
+    "rating": "col_rating",
+    "rating_name": "col_rating_name",
+    "overdue": "col_overdue",
+    "reopened": "col_reopened",
+    "escalated": "col_escalated",
+    "transferred": "col_transferred",
+    "ack_seconds_from_report": "col_ack_seconds_from_report",
+    "ack_seconds_from_dispatch": "col_ack_seconds_from_dispatch",
+    "resolve_seconds_from_report": "col_resolve_seconds_from_report",
+    "resolve_seconds_from_dispatch": "col_resolve_seconds_from_dispatch",
+    "original_resolve_deadline": "col_original_resolve_deadline",
+}
 
 MOMENT_COLUMNS = frozenset(
     {
@@ -376,7 +413,7 @@ NAME_COLUMNS = frozenset(
 
 
 def issue_header(lang: str) -> list[str]:
-    return [plain(lang, f"col_{column}") for column in ISSUE_COLUMNS]
+    return [plain(lang, ISSUE_HEADERS[column]) for column in ISSUE_COLUMNS]
 
 
 def issue_rows(
@@ -426,7 +463,7 @@ def issue_rows(
                     and resolved <= r.resolve_deadline
                 ),
                 r.rating or "",
-                plain(lang, f"rating_{r.rating}") if r.rating else "",
+                rating_name(lang, r.rating) if r.rating else "",
                 int(is_overdue(r, as_of)),
                 int(r.reopened),
                 int(r.escalated),
@@ -469,16 +506,64 @@ SUMMARY_COLUMNS = (
     *Figures.RATES,
     *Figures.DURATIONS,
 )
+SUMMARY_HEADERS: dict[str, str] = {
+    "group": "sum_group",
+    "key": "sum_key",
+    "name": "sum_name",
+    "received": "sum_received",
+    "acknowledged": "sum_acknowledged",
+    "acknowledged_on_time": "sum_acknowledged_on_time",
+    "not_acknowledged": "sum_not_acknowledged",
+    "resolved": "sum_resolved",
+    "resolved_on_time": "sum_resolved_on_time",
+    "resolved_on_time_original": "sum_resolved_on_time_original",
+    "rated": "sum_rated",
+    "satisfied": "sum_satisfied",
+    "overdue": "sum_overdue",
+    "overdue_open": "sum_overdue_open",
+    "reopened": "sum_reopened",
+    "escalated": "sum_escalated",
+    "transferred": "sum_transferred",
+    "whistles": "sum_whistles",
+    "arrived": "sum_arrived",
+    "arrived_on_time": "sum_arrived_on_time",
+    "street_rated": "sum_street_rated",
+    "street_satisfied": "sum_street_satisfied",
+    "response_rate": "sum_response_rate",
+    "on_time_response_rate": "sum_on_time_response_rate",
+    "resolution_rate": "sum_resolution_rate",
+    "on_time_resolution_rate": "sum_on_time_resolution_rate",
+    "on_time_resolution_rate_original": "sum_on_time_resolution_rate_original",
+    "satisfaction_rate": "sum_satisfaction_rate",
+    "reopened_rate": "sum_reopened_rate",
+    "escalated_rate": "sum_escalated_rate",
+    "transferred_rate": "sum_transferred_rate",
+    "on_site_rate": "sum_on_site_rate",
+    "street_satisfaction_rate": "sum_street_satisfaction_rate",
+    "ack_median": "sum_ack_median",
+    "ack_p90": "sum_ack_p90",
+    "resolve_median": "sum_resolve_median",
+    "resolve_p90": "sum_resolve_p90",
+    "arrive_median": "sum_arrive_median",
+    "arrive_p90": "sum_arrive_p90",
+}
+GROUP_NAMES: dict[str, str] = {
+    "overall": "st_group_overall",
+    "department": "st_group_department",
+    "member": "st_group_member",
+    "grid": "st_group_grid",
+    "category": "st_group_category",
+}
 
 
 def _summary_rows(report: WeeklyReport, names: Names, lang: str) -> list[list[Any]]:
-    rows: list[list[Any]] = [[plain(lang, f"sum_{column}") for column in SUMMARY_COLUMNS]]
+    rows: list[list[Any]] = [[plain(lang, SUMMARY_HEADERS[column]) for column in SUMMARY_COLUMNS]]
 
     def add(kind: str, group: GroupFigures, name: str) -> None:
         f = group.current
         rows.append(
             [
-                plain(lang, f"st_group_{kind}"),
+                plain(lang, GROUP_NAMES[kind]),
                 group.key,
                 name,
                 *(getattr(f, c) for c in Figures.COUNTS),
@@ -532,7 +617,7 @@ def report_xlsx(
     summary = workbook.add_worksheet(plain(lang, "st_sheet_summary"))
     summary.freeze_panes(1, 0)
     for x, column in enumerate(SUMMARY_COLUMNS):
-        header = plain(lang, f"sum_{column}")
+        header = plain(lang, SUMMARY_HEADERS[column])
         wide = 16 if column == "name" else 8
         summary.set_column(x, x, max(wide, _text_width(header)) + 2)
     rates = {SUMMARY_COLUMNS.index(r) for r in Figures.RATES}

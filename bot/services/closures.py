@@ -21,6 +21,7 @@ from bot.closures import (
 )
 from bot.deadlines import DeadlineKind, alerts_for, deadlines_in
 from bot.i18n import Html, plain, text
+from bot.labels import CLOSURE_KEYS, CLOSURE_QUESTION_KEYS
 from bot.lifecycle import OPEN_STATES, Action, State, TransitionRefused, next_state
 from bot.numbers import parse_id
 from bot.permissions import may_report
@@ -91,7 +92,7 @@ class ClosureService:
         person is found allowed to ask for it."""
         await self._holder_checks(self.db.reader, user_id, issue_id)
         lang = await self.notices.language(self.db.reader, user_id)
-        return Rendered(text(lang, f"cl_ask_{kind.value}", id=issue_id))
+        return Rendered(text(lang, CLOSURE_QUESTION_KEYS[kind], id=issue_id))
 
     async def request(
         self,
@@ -156,7 +157,7 @@ class ClosureService:
                     ],
                     id=issue_id,
                     member=names.person(user_id),
-                    kind=plain(lang, f"closure_{kind.value}"),
+                    kind=plain(lang, CLOSURE_KEYS[kind]),
                     note=note or "-",
                 )
             await self.notices.refresh_cards(tx, updated, now)
@@ -285,7 +286,7 @@ class ClosureService:
             issue=issue,
             buttons=[[(plain(lang, "btn_object"), f"{OBJECT_PREFIX}:{request_id}")]],
             id=issue.id,
-            kind=plain(lang, f"closure_{kind.value}"),
+            kind=plain(lang, CLOSURE_KEYS[kind]),
             note=note or "-",
         )
 
@@ -340,7 +341,7 @@ class ClosureService:
                 user_id,
                 Action.OBJECT,
                 now,
-                plain(await self.notices.language(tx, user_id), f"closure_{request.kind.value}"),
+                plain(await self.notices.language(tx, user_id), CLOSURE_KEYS[request.kind]),
                 closed_at=None,
                 reopen_count=issue.reopen_count + 1,
                 resolve_deadline=to_epoch(resolve_by),

@@ -29,6 +29,13 @@ _WATCHED = {
     DeadlineKind.RESOLVE: frozenset({State.DISPATCHED, State.ACKNOWLEDGED, State.REOPENED}),
     DeadlineKind.HOLD: frozenset({State.HELD}),
 }
+_REMINDERS = {DeadlineKind.ACK: "rm_ack", DeadlineKind.RESOLVE: "rm_resolve"}
+_ESCALATIONS = {
+    (DeadlineKind.ACK, AlertStep.HEAD): "es_ack_head",
+    (DeadlineKind.ACK, AlertStep.ADMINS): "es_ack_admins",
+    (DeadlineKind.RESOLVE, AlertStep.HEAD): "es_resolve_head",
+    (DeadlineKind.RESOLVE, AlertStep.ADMINS): "es_resolve_admins",
+}
 
 
 class EscalationService:
@@ -99,7 +106,6 @@ class EscalationService:
                 else names.department(issue.department_code),
                 "due": local_time(alert.deadline, self.notices.zone),
             }
-            clock = alert.kind.value
             if alert.step == AlertStep.REMIND:
                 # A holder who cannot be reached would never see it: the department does.
                 target = issue.assignee_id
@@ -115,7 +121,7 @@ class EscalationService:
                         tx,
                         target,
                         now,
-                        f"rm_{clock}",
+                        _REMINDERS[alert.kind],
                         issue=issue,
                         left=duration(lang, deadline - moment),
                         **values,
@@ -131,7 +137,7 @@ class EscalationService:
                 issue.state,
                 issue.department_code,
                 issue.assignee_id,
-                f"{clock}:{alert.step.value}",
+                f"{alert.kind.value}:{alert.step.value}",
             )
             if not issue.escalated:
                 await store.update_issue(tx, issue.id, issue.state, escalated=1)
@@ -152,7 +158,7 @@ class EscalationService:
                     tx,
                     recipient,
                     now,
-                    f"es_{clock}_{alert.step.value}",
+                    _ESCALATIONS[alert.kind, alert.step],
                     issue=issue,
                     late=duration(lang, moment - deadline),
                     **values,

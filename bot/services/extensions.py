@@ -225,7 +225,7 @@ class ExtensionService:
                     tx,
                     decider,
                     now,
-                    f"{kind.value}_decide",
+                    rules.MESSAGES[kind].decide,
                     issue=issue,
                     buttons=decision_buttons(lang, request.id),
                     id=issue_id,
@@ -237,7 +237,7 @@ class ExtensionService:
                 )
         self.on_commit()
         return Answer(
-            f"{kind.value}_requested", {"id": issue_id, "until": chosen.strftime("%m-%d")}
+            rules.MESSAGES[kind].requested, {"id": issue_id, "until": chosen.strftime("%m-%d")}
         )
 
     def _until(self, chosen: date, kind: Kind, issue: IssueRecord, org: Organisation) -> int:
@@ -323,13 +323,13 @@ class ExtensionService:
                 tx,
                 request.requested_by,
                 now,
-                f"{request.kind.value}_approved",
+                rules.MESSAGES[request.kind].approved,
                 issue=updated,
                 id=issue.id,
                 until=_day(request.until, org),
             )
         self.on_commit()
-        return Answer(f"{request.kind.value}_approved_done", {"id": issue.id})
+        return Answer(rules.MESSAGES[request.kind].approved_done, {"id": issue.id})
 
     @staticmethod
     async def _plan_review(tx: aiosqlite.Connection, issue_id: int, review_at: int) -> None:
@@ -359,7 +359,7 @@ class ExtensionService:
                 tx,
                 request.requested_by,
                 now,
-                f"{request.kind.value}_refused",
+                rules.MESSAGES[request.kind].refused,
                 issue=issue,
                 id=issue.id,
                 reason=reason,
@@ -376,10 +376,9 @@ class ExtensionService:
         org = await self.organisations.current()
         moment = self.clock.now()
         now = to_epoch(moment)
-        actions = {"go": Action.RESUME, "more": Action.EXTEND_HOLD, "close": Action.CLOSE_HELD}
-        if choice not in actions:
+        if choice not in rules.REVIEW_ACTIONS:
             raise Refused("ans_bad_button")
-        action = actions[choice]
+        action = rules.REVIEW_ACTIONS[choice]
         async with self.db.write() as tx:
             if not (await people.load_actor(tx, user_id)).admin:
                 raise Refused("not_admin")
@@ -438,10 +437,10 @@ class ExtensionService:
                     tx,
                     updated.assignee_id,
                     now,
-                    f"hold_{choice}_notice",
+                    rules.REVIEW_NOTICES[action],
                     issue=updated,
                     id=issue_id,
                     until=note or "-",
                 )
         self.on_commit()
-        return Answer(f"hold_{choice}_done", {"id": issue_id, "until": note or "-"})
+        return Answer(rules.REVIEW_DONE[action], {"id": issue_id, "until": note or "-"})

@@ -17,6 +17,7 @@ from bot.callbacks import IssueButton, IssueCallback, Rating
 from bot.clock import Clock, to_epoch
 from bot.deadlines import DeadlineKind, alerts_for, deadlines_in
 from bot.i18n import Html, plain, text
+from bot.labels import RATING_KEYS
 from bot.lifecycle import ASSIGNED_STATES, Action, State, TransitionRefused, next_state
 from bot.numbers import parse_id
 from bot.organisation import Category, Organisation
@@ -775,7 +776,7 @@ class IssueService:
                     "mc_rated",
                     issue=updated,
                     id=issue_id,
-                    rating=plain(lang, f"rating_{rating.value}"),
+                    rating=plain(lang, RATING_KEYS[rating]),
                 )
         self.on_commit()
         return updated

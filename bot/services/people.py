@@ -11,6 +11,7 @@ import aiosqlite
 
 from bot.clock import Clock, to_epoch
 from bot.i18n import Html, normalise_language, plain, text
+from bot.labels import ROLE_KEYS
 from bot.permissions import Actor, Role
 from bot.records import Directory, Grant, PersonRoles
 from bot.services.issues import Redispatched
@@ -247,7 +248,7 @@ class PeopleService:
             text(
                 lang,
                 "invite_created",
-                role=plain(lang, f"role_{role.value}"),
+                role=plain(lang, ROLE_KEYS[role]),
                 scope=f" · {scope}" if scope else "",
                 days=self.invite_days,
                 code=code,
@@ -269,7 +270,7 @@ class PeopleService:
                 text(
                     lang,
                     "invite_accepted",
-                    role=plain(lang, f"role_{role.value}"),
+                    role=plain(lang, ROLE_KEYS[role]),
                     scope=f" · {scope}" if scope else "",
                 )
             )
@@ -452,7 +453,7 @@ class PeopleService:
 
 def _grants(lang: str, grants: tuple[Grant, ...]) -> str:
     return plain(lang, "roles_separator").join(
-        plain(lang, f"role_{g.role.value}") + (f" {g.scope}" if g.scope else "") for g in grants
+        plain(lang, ROLE_KEYS[g.role]) + (f" {g.scope}" if g.scope else "") for g in grants
     )
 
 

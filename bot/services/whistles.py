@@ -20,6 +20,7 @@ from bot.callbacks import Rating
 from bot.clock import Clock, from_epoch, to_epoch
 from bot.deadlines import AlertStep, DeadlineKind, alerts_for
 from bot.i18n import plain
+from bot.labels import RATING_KEYS
 from bot.lifecycle import (
     ASSIGNED_STATES,
     AWAITING_ARRIVAL,
@@ -53,6 +54,11 @@ ARRIVE_ALERT_EVENT = "arrive_alert"
 SUMMON_EVENT = "summon"
 RELEASE_EVENT = "release_department"
 CO_DONE_EVENT = "co_done"
+_ARRIVAL_ESCALATIONS = {
+    AlertStep.HEAD: "wh_es_arrive_head",
+    AlertStep.ADMINS: "wh_es_arrive_admins",
+}
+"""A summoned department not yet on site: its head is told at the limit, the admins later."""
 
 
 class WhistleService:
@@ -437,7 +443,7 @@ class WhistleService:
                         )
                 if not recipients or step == AlertStep.ADMINS:
                     recipients = list(await self.notices.admins(tx))
-                key = f"wh_es_arrive_{step.value}"
+                key = _ARRIVAL_ESCALATIONS[step]
                 await store.add_event(
                     tx,
                     issue_id,
@@ -692,7 +698,7 @@ class WhistleService:
                     issue=issue,
                     id=issue_id,
                     department=names.department(code),
-                    rating=plain(lang, f"rating_{rating.value}"),
+                    rating=plain(lang, RATING_KEYS[rating]),
                 )
             await self.notices.refresh_cards(tx, issue, now)
         self.on_commit()
