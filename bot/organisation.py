@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.workcalendar import WorkCalendar
+from bot.workcalendar import DAY_NAMES, WorkCalendar
 
 SQLITE_MAX_INTEGER = 2**63 - 1
 """The largest integer SQLite stores: a larger id would pass here and fail at import."""
@@ -34,7 +34,6 @@ Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 UserId = Annotated[int, Field(gt=0, le=SQLITE_MAX_INTEGER)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HOURS = re.compile(r"^([0-9]{2}):([0-9]{2})-([0-9]{2}):([0-9]{2})$", re.ASCII)
 
 

@@ -179,3 +179,42 @@ def test_every_command_in_a_menu_has_a_description() -> None:
     in_menus = {*GUEST_COMMANDS, *COMMON_COMMANDS}
     in_menus.update(c for commands in ROLE_COMMANDS.values() for c in commands)
     assert in_menus - set(COMMAND_DESCRIPTIONS) == set()
+
+
+def _literal_collections(tree: ast.Module) -> Iterator[ast.Tuple | ast.List | ast.Set]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):  # Literal["mon", …] too
+            yield node
+
+
+def _element_names(node: ast.Tuple | ast.List | ast.Set) -> frozenset[str]:
+    """The states or words a literal collection lists: `State.REPORTED` → "reported"."""
+    names = set()
+    for element in node.elts:
+        if isinstance(element, ast.Attribute) and isinstance(element.value, ast.Name):
+            if element.value.id == "State":
+                names.add(State[element.attr].value)
+        elif (word := _string(element)) is not None:
+            names.add(word)
+    return frozenset(names)
+
+
+def _lists_of(wanted: frozenset[str]) -> list[str]:
+    return [
+        str(path.relative_to(ROOT))
+        for path, tree in _trees()
+        for node in _literal_collections(tree)
+        if wanted <= _element_names(node)
+    ]
+
+
+def test_the_open_states_are_listed_once() -> None:
+    from bot.lifecycle import OPEN_STATES
+
+    assert _lists_of(frozenset(s.value for s in OPEN_STATES)) == ["bot/lifecycle.py"]
+
+
+def test_the_weekday_names_are_listed_once() -> None:
+    from bot.workcalendar import DAY_NAMES
+
+    assert _lists_of(frozenset(DAY_NAMES)) == ["bot/workcalendar.py"]

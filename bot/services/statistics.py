@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 from bot.chart_process import chart_in_child
 from bot.clock import Clock, to_epoch
 from bot.i18n import Html, plain
-from bot.organisation import DAY_NAMES
 from bot.permissions import Actor
 from bot.services.notices import Notices
 from bot.services.refusal import Refused
@@ -34,6 +33,7 @@ from bot.stats import (
 )
 from bot.stats_views import TREND_WEEKS, report_csv, report_text, report_xlsx, week_in_words
 from bot.views import Names
+from bot.workcalendar import DAY_NAMES
 from storage import org as org_store
 from storage import outbox, people
 from storage import stats as store
