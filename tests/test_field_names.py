@@ -218,3 +218,17 @@ def test_the_weekday_names_are_listed_once() -> None:
     from bot.workcalendar import DAY_NAMES
 
     assert _lists_of(frozenset(DAY_NAMES)) == ["bot/workcalendar.py"]
+
+
+def test_each_bot_api_method_is_named_in_one_place() -> None:
+    from bot.bot_api import Method
+
+    names = {value for key, value in vars(Method).items() if key.isupper()}
+    written = [
+        f"{path.relative_to(ROOT)}:{node.lineno}: {node.value}"
+        for path in _source_files((*SOURCES, "bench"))
+        if path.name != "bot_api.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and node.value in names
+    ]
+    assert written == []

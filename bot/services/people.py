@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import aiosqlite
 
+from bot.bot_api import Method
 from bot.clock import Clock, to_epoch
 from bot.i18n import Html, normalise_language, plain, text
 from bot.labels import ROLE_KEYS
@@ -352,7 +353,7 @@ class PeopleService:
                 await outbox.enqueue(
                     tx,
                     chat_id=admin,
-                    method="sendMessage",
+                    method=Method.SEND_MESSAGE,
                     payload={
                         "text": str(
                             text(
@@ -385,7 +386,7 @@ class PeopleService:
                 await outbox.enqueue(
                     tx,
                     chat_id=admin,
-                    method="sendMessage",
+                    method=Method.SEND_MESSAGE,
                     payload={"text": str(body), "parse_mode": "HTML"},
                     purpose="notice",
                     now=now,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.bot_api import Method
 from bot.chart_process import chart_in_child
 from bot.clock import Clock, to_epoch
 from bot.i18n import Html, plain
@@ -265,17 +266,17 @@ class StatisticsService:
             await outbox.enqueue(
                 tx,
                 chat_id=recipient,
-                method="sendMessage",
+                method=Method.SEND_MESSAGE,
                 payload={"text": str(bundle.text), "parse_mode": "HTML"},
                 purpose="stats",
                 now=now,
             )
             assert bundle.csv is not None, "the weekly push sends the CSV"
             files = (
-                ("sendPhoto", f"whistle-{week}.png", "image/png", bundle.chart),
-                ("sendDocument", f"whistle-{week}.csv", "text/csv", bundle.csv),
+                (Method.SEND_PHOTO, f"whistle-{week}.png", "image/png", bundle.chart),
+                (Method.SEND_DOCUMENT, f"whistle-{week}.csv", "text/csv", bundle.csv),
                 (
-                    "sendDocument",
+                    Method.SEND_DOCUMENT,
                     f"whistle-{week}.xlsx",
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     bundle.xlsx,
@@ -284,7 +285,7 @@ class StatisticsService:
             for method, filename, mime, data in files:
                 attachment = await store.store_attachment(tx, filename, mime, data, now)
                 body: dict[str, object] = {"attachment": attachment}
-                if method == "sendDocument":
+                if method == Method.SEND_DOCUMENT:
                     body["caption"] = caption
                 await outbox.enqueue(
                     tx, chat_id=recipient, method=method, payload=body, purpose="stats", now=now
