@@ -481,26 +481,9 @@ def report_prompt(
     cancel = [(plain(lang, "btn_cancel"), report_button(ReportButton.CANCEL))]
     step = draft.step
     if step == Step.GRID:
-        return Rendered(
-            text(lang, "report_choose_grid"),
-            [
-                *_pairs([(name, report_button(ReportButton.GRID, code)) for code, name in grids]),
-                cancel,
-            ],
-        )
+        return _choices(lang, "report_choose_grid", ReportButton.GRID, grids, cancel)
     if step == Step.CATEGORY:
-        return Rendered(
-            text(lang, "report_choose_category"),
-            [
-                *_pairs(
-                    [
-                        (name, report_button(ReportButton.CATEGORY, code))
-                        for code, name in categories
-                    ]
-                ),
-                cancel,
-            ],
-        )
+        return _choices(lang, "report_choose_category", ReportButton.CATEGORY, categories, cancel)
     if step == Step.DESCRIPTION:
         return Rendered(text(lang, "report_ask_description"), [cancel])
     if step == Step.PHOTOS:
@@ -532,6 +515,27 @@ def report_prompt(
             text(lang, key),
             [[(plain(lang, "btn_start_report"), report_button(ReportButton.START)), *cancel]],
         )
+    return _report_summary(lang, draft, names, cancel)
+
+
+def _choices(
+    lang: str,
+    key: str,
+    kind: ReportButton,
+    options: Sequence[tuple[str, str]],
+    cancel: list[tuple[str, str]],
+) -> Rendered:
+    """A question answered by picking one of `options` (code, name), two buttons a row."""
+    return Rendered(
+        text(lang, key),
+        [*_pairs([(name, report_button(kind, code)) for code, name in options]), cancel],
+    )
+
+
+def _report_summary(
+    lang: str, draft: Draft, names: Names, cancel: list[tuple[str, str]]
+) -> Rendered:
+    """The whole report before it is submitted, with 提交 and 联合吹哨."""
     location = plain(lang, "location_none")
     if draft.address:
         location = draft.address
