@@ -9,7 +9,7 @@ refused request raises `Refused` and changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, time
+from datetime import date, datetime, time
 
 import aiosqlite
 
@@ -331,6 +331,40 @@ class ExtensionService:
         self.on_commit()
         return Answer(rules.MESSAGES[request.kind].approved_done, {"id": issue.id})
 
+    async def _reviewed(
+        self,
+        tx: aiosqlite.Connection,
+        issue: IssueRecord,
+        action: Action,
+        org: Organisation,
+        moment: datetime,
+    ) -> tuple[dict[str, object], str | None]:
+        """What a review changes on the issue, the day it names (the new resolve deadline
+        or review date), and the alerts it plans."""
+        if action == Action.RESUME:
+            category = org.categories.get(issue.category_code) or await org_store.category_rules(
+                tx, issue.category_code
+            )
+            assert category is not None
+            resolve_by = deadlines_in(
+                org, issue.department_code or "", category, issue.urgent, moment
+            ).resolve_by
+            await alerts.schedule(
+                tx, issue.id, alerts_for(DeadlineKind.RESOLVE, moment, resolve_by)
+            )
+            changes: dict[str, object] = {
+                "resolve_deadline": to_epoch(resolve_by),
+                "held_until": None,
+            }
+            return changes, _day(to_epoch(resolve_by), org)
+        if action == Action.EXTEND_HOLD:
+            today = moment.astimezone(org.timezone).date()
+            day = rules.after_workdays(today, rules.HOLD_EXTEND_WORKDAYS, org.calendar)
+            until = to_epoch(rules.due_at(day, REVIEW_AT, org.timezone))
+            await self._plan_review(tx, issue.id, until)
+            return {"held_until": until}, _day(until, org)
+        return {"closed_at": to_epoch(moment), "held_until": None}, None
+
     @staticmethod
     async def _plan_review(tx: aiosqlite.Connection, issue_id: int, review_at: int) -> None:
         due = from_epoch(review_at)
@@ -389,31 +423,8 @@ class ExtensionService:
                 target = next_state(issue.state, action)
             except TransitionRefused:
                 raise Refused("ans_stale", state=issue.state) from None
-            changes: dict[str, object] = {}
-            note: str | None = None
             await alerts.cancel(tx, issue_id, now)
-            if action == Action.RESUME:
-                category = org.categories.get(
-                    issue.category_code
-                ) or await org_store.category_rules(tx, issue.category_code)
-                assert category is not None
-                resolve_by = deadlines_in(
-                    org, issue.department_code or "", category, issue.urgent, moment
-                ).resolve_by
-                changes = {"resolve_deadline": to_epoch(resolve_by), "held_until": None}
-                note = _day(to_epoch(resolve_by), org)
-                await alerts.schedule(
-                    tx, issue_id, alerts_for(DeadlineKind.RESOLVE, moment, resolve_by)
-                )
-            elif action == Action.EXTEND_HOLD:
-                today = moment.astimezone(org.timezone).date()
-                day = rules.after_workdays(today, rules.HOLD_EXTEND_WORKDAYS, org.calendar)
-                until = to_epoch(rules.due_at(day, REVIEW_AT, org.timezone))
-                changes = {"held_until": until}
-                note = _day(until, org)
-                await self._plan_review(tx, issue_id, until)
-            else:
-                changes = {"closed_at": now, "held_until": None}
+            changes, note = await self._reviewed(tx, issue, action, org, moment)
             updated = await issue_store.update_issue(
                 tx, issue_id, issue.state, state=target, **changes
             )
