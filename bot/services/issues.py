@@ -443,28 +443,40 @@ class IssueService:
             resolve_deadline=to_epoch(due.resolve_by),
             original_resolve_deadline=None,  # extensions: a new deadline starts unextended
         )
-        await self.notices.refresh_cards(tx, updated, now)
-        pushed = await self.notices.push(tx, updated, now)
+        await self._announce_dispatch(tx, updated, route, org, now)
+        return updated
+
+    async def _announce_dispatch(
+        self,
+        tx: aiosqlite.Connection,
+        issue: IssueRecord,
+        route: Route,
+        org: Organisation,
+        now: int,
+    ) -> None:
+        """The cards and the push to whoever now holds the issue; the admins when nobody
+        can be reached, the group when only its members cannot."""
+        await self.notices.refresh_cards(tx, issue, now)
+        pushed = await self.notices.push(tx, issue, now)
         # Nobody to push to although the department has people: all of them unreachable.
         staffed = route.department in org.departments and bool(
             (await self._staff(tx, route.department)).everyone
         )
         if not pushed:
-            names = await self.notices.issue_names(tx, updated)
+            names = await self.notices.issue_names(tx, issue)
             await self.notices.push_to_admins(
                 tx,
-                updated,
+                issue,
                 now,
                 "ad_unreachable_all" if staffed else "ad_unrouted",
-                id=updated.id,
-                category=names.category(updated.category_code),
+                id=issue.id,
+                category=names.category(issue.category_code),
                 department=names.department(route.department),
             )
         elif route.member is None and staffed:
             await self.notices.tell(
-                tx, pushed[0], now, "gr_unreachable_all", issue=updated, id=updated.id
+                tx, pushed[0], now, "gr_unreachable_all", issue=issue, id=issue.id
             )
-        return updated
 
     async def redispatch_unreachable(self, user_id: int | None = None) -> list[Redispatched]:
         """Every issue waiting for 报到 from somebody recorded as unreachable (that person,
