@@ -12,10 +12,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import aiosqlite
+
 from bot.clock import Clock, from_epoch, to_epoch
 from bot.deadlines import AlertStep, DeadlineKind, after_quiet_hours
 from bot.lifecycle import Action, State
-from bot.records import PendingAlert
+from bot.records import IssueRecord, PendingAlert
 from bot.services.extensions import review_due
 from bot.services.notices import Notices
 from bot.services.organisation import OrganisationService
@@ -73,6 +75,8 @@ class EscalationService:
         return fired
 
     async def _fire(self, alert: PendingAlert) -> int:
+        """Fire one alert, unless the issue has moved on (cancelled) or a reminder falls in
+        the department's quiet hours (postponed); 1 when it fired."""
         moment = self.clock.now()
         now = to_epoch(moment)
         org = await self.organisations.current()
@@ -94,74 +98,103 @@ class EscalationService:
             if alert.kind == DeadlineKind.HOLD:
                 await review_due(tx, self.notices, issue, now)
                 return 1
-            names = await self.notices.issue_names(tx, issue)
-            deadline = from_epoch(alert.deadline)
-            values: dict[str, Any] = {
-                "id": issue.id,
-                "category": names.category(issue.category_code),
-                "grid": names.grid(issue.grid_code),
-                "department": names.department(issue.department_code),
-                "member": names.person(issue.assignee_id)
-                if issue.assignee_id
-                else names.department(issue.department_code),
-                "due": local_time(alert.deadline, self.notices.zone),
-            }
+            values = await self._values(tx, issue, alert)
             if alert.step == AlertStep.REMIND:
-                # A holder who cannot be reached would never see it: the department does.
-                target = issue.assignee_id
-                if target is not None and await people.unreachable(tx, [target]):
-                    target = None
-                if target is None:
-                    target = await self.notices.group_chat(tx, issue.department_code)
-                if target is None:
-                    target = await people.department_head(tx, issue.department_code)
-                if target is not None:
-                    lang = await self.notices.language(tx, target)
-                    await self.notices.tell(
-                        tx,
-                        target,
-                        now,
-                        _REMINDERS[alert.kind],
-                        issue=issue,
-                        left=duration(lang, deadline - moment),
-                        **values,
-                    )
-                return 1
-            await store.add_event(
-                tx,
-                issue.id,
-                now,
-                None,
-                Action.ESCALATE.value,
-                issue.state,
-                issue.state,
-                issue.department_code,
-                issue.assignee_id,
-                f"{alert.kind.value}:{alert.step.value}",
-            )
-            if not issue.escalated:
-                await store.update_issue(tx, issue.id, issue.state, escalated=1)
-            recipients: list[int] = []
-            if alert.step == AlertStep.HEAD:
-                heads = await people.department_heads(tx, issue.department_code)
-                if heads:
-                    # Every head who can be reached; when none can, the admins.
-                    unreachable = await people.unreachable(tx, heads)
-                    recipients = [h for h in heads if h not in unreachable]
-                    if not recipients:
-                        recipients = await people.active_admins(tx)
+                await self._remind(tx, issue, alert, values, moment)
             else:
-                recipients = await people.active_admins(tx)
-            for recipient in recipients:
-                lang = await self.notices.language(tx, recipient)
-                await self.notices.tell(
-                    tx,
-                    recipient,
-                    now,
-                    _ESCALATIONS[alert.kind, alert.step],
-                    issue=issue,
-                    late=duration(lang, moment - deadline),
-                    **values,
-                )
-                await self.notices.send_card(tx, issue, recipient, now)
+                await self._escalate(tx, issue, alert, values, moment)
             return 1
+
+    async def _values(
+        self, tx: aiosqlite.Connection, issue: IssueRecord, alert: PendingAlert
+    ) -> dict[str, Any]:
+        """What every reminder and escalation message fills in."""
+        names = await self.notices.issue_names(tx, issue)
+        return {
+            "id": issue.id,
+            "category": names.category(issue.category_code),
+            "grid": names.grid(issue.grid_code),
+            "department": names.department(issue.department_code),
+            "member": names.person(issue.assignee_id)
+            if issue.assignee_id
+            else names.department(issue.department_code),
+            "due": local_time(alert.deadline, self.notices.zone),
+        }
+
+    async def _remind(
+        self,
+        tx: aiosqlite.Connection,
+        issue: IssueRecord,
+        alert: PendingAlert,
+        values: dict[str, Any],
+        moment: datetime,
+    ) -> None:
+        """Before the deadline: the holder, or (holder unreachable or none) the
+        department's group, or its head."""
+        target = issue.assignee_id
+        if target is not None and await people.unreachable(tx, [target]):
+            target = None
+        if target is None:
+            target = await self.notices.group_chat(tx, issue.department_code)
+        if target is None:
+            target = await people.department_head(tx, issue.department_code)
+        if target is not None:
+            lang = await self.notices.language(tx, target)
+            await self.notices.tell(
+                tx,
+                target,
+                to_epoch(moment),
+                _REMINDERS[alert.kind],
+                issue=issue,
+                left=duration(lang, from_epoch(alert.deadline) - moment),
+                **values,
+            )
+
+    async def _escalate(
+        self,
+        tx: aiosqlite.Connection,
+        issue: IssueRecord,
+        alert: PendingAlert,
+        values: dict[str, Any],
+        moment: datetime,
+    ) -> None:
+        """After the deadline: recorded on the issue, then told with the card to the
+        department's heads (the admins when none can be reached) or to the admins."""
+        now = to_epoch(moment)
+        await store.add_event(
+            tx,
+            issue.id,
+            now,
+            None,
+            Action.ESCALATE.value,
+            issue.state,
+            issue.state,
+            issue.department_code,
+            issue.assignee_id,
+            f"{alert.kind.value}:{alert.step.value}",
+        )
+        if not issue.escalated:
+            await store.update_issue(tx, issue.id, issue.state, escalated=1)
+        recipients: list[int] = []
+        if alert.step == AlertStep.HEAD:
+            heads = await people.department_heads(tx, issue.department_code)
+            if heads:
+                # Every head who can be reached; when none can, the admins.
+                unreachable = await people.unreachable(tx, heads)
+                recipients = [h for h in heads if h not in unreachable]
+                if not recipients:
+                    recipients = await people.active_admins(tx)
+        else:
+            recipients = await people.active_admins(tx)
+        for recipient in recipients:
+            lang = await self.notices.language(tx, recipient)
+            await self.notices.tell(
+                tx,
+                recipient,
+                now,
+                _ESCALATIONS[alert.kind, alert.step],
+                issue=issue,
+                late=duration(lang, moment - from_epoch(alert.deadline)),
+                **values,
+            )
+            await self.notices.send_card(tx, issue, recipient, now)
