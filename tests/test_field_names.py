@@ -1,12 +1,16 @@
 """One name per concept, read from the source: every catalogue key is written out in full
 (none built with an f-string or `+`), so searching for a key finds each place that shows it,
 and every key in the catalogue is used somewhere; the tables that name an enum's members
-cover every member; no function is longer than a screen."""
+cover every member; the open states, the weekday names and each Bot API method are written
+once; no function is longer than a screen; benchmark figures live in docs/performance.md,
+not in docstrings and comments."""
 
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -261,3 +265,31 @@ def test_no_function_is_longer_than_a_screen() -> None:
         and (node.end_lineno or node.lineno) - node.lineno + 1 > LONGEST_FUNCTION
     )
     assert sorted(set(long) - LONG_FUNCTIONS_BEING_SPLIT) == []
+
+
+MEASUREMENT = re.compile(r"\d[\d,.]*\s*(ms|µs|MiB|GiB|KiB|MB|GB|reports/s|updates/s|msg/s)\b")
+"""A benchmark's figure: a number with a unit of time, memory or throughput."""
+
+
+def _docs_and_comments(source: str) -> Iterator[tuple[int, str]]:
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            doc = ast.get_docstring(node, clean=False)
+            if doc:
+                yield (node.body[0].lineno, doc)
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            yield token.start[0], token.string
+
+
+def test_benchmark_figures_live_in_docs_performance_not_in_the_code() -> None:
+    figures = [
+        f"{path.relative_to(ROOT)}:{line}: {found.group(0)}"
+        for path in _source_files(("bot", "handlers", "storage"))
+        for line, words in _docs_and_comments(path.read_text(encoding="utf-8"))
+        for found in MEASUREMENT.finditer(words)
+    ]
+    assert figures == []
+    moved = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    assert "## Figures moved from the code" in moved
