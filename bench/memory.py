@@ -10,12 +10,11 @@ workers send the remaining `through_bot` reports through the bot (whole conversa
 category, text, photo, location, urgency, 提交), printing the bot's resident memory as
 they go; then admins, members and workers ask for /stats, /todo and /my. Prints the
 peak resident memory (VmHWM) and the database size per 100,000 issues.
-`--through-bot 100000` sends every issue through the bot (1 h 42 min with `--client aiohttp`
-on 2 cores: about 40 reports/s at first, 11–12 once nobody's acknowledgements leave
-thousands of reminders and escalations to send); they are then all in this week, so
-/stats covers a week of 100,000 issues. `--from-database` starts from a copy of a database
-an earlier run kept, and measures only the commands (/stats on that week in a minute, not
-two hours).
+`--through-bot 100000` sends every issue through the bot (hours: the pace falls once
+nobody's acknowledgements leave thousands of reminders and escalations to send; figures in
+docs/performance.md); they are then all in this week, so /stats covers a week of 100,000
+issues. `--from-database` starts from a copy of a database an earlier run kept, and
+measures only the commands (/stats on that week without the hours of reports).
 """
 
 from __future__ import annotations

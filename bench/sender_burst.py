@@ -21,6 +21,7 @@ from pathlib import Path
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
+from bot.bot_api import Method
 from bot.clock import SystemClock, to_epoch
 from bot.sender import OutboxSender
 from storage import outbox
@@ -61,7 +62,7 @@ async def main(messages: int, chats: int, urgent_share: float) -> None:
                     await outbox.enqueue(
                         tx,
                         chat_id=chat_ids[n % chats],
-                        method="sendMessage",
+                        method=Method.SEND_MESSAGE,
                         payload={"text": text},
                         purpose="notice",
                         now=now,
@@ -75,7 +76,7 @@ async def main(messages: int, chats: int, urgent_share: float) -> None:
                     await outbox.enqueue(
                         tx,
                         chat_id=rng.choice(chat_ids),
-                        method="sendMessage",
+                        method=Method.SEND_MESSAGE,
                         payload={"text": text},
                         purpose="notice",
                         now=to_epoch(SystemClock().now()),
@@ -90,7 +91,7 @@ async def main(messages: int, chats: int, urgent_share: float) -> None:
             await bot.shutdown()
     await api.stop()
 
-    delivered = [c for c in api.calls if c.method == "sendMessage" and c.status == 200]
+    delivered = [c for c in api.calls if c.method == Method.SEND_MESSAGE and c.status == 200]
     first_at: dict[str, float] = {}
     for call in delivered:
         first_at.setdefault(str(call.params.get("text")), call.at)

@@ -15,13 +15,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import tornado.web
-from telegram import Update
+from telegram import Bot, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
+    JobQueue,
     MessageHandler,
     TypeHandler,
     filters,
@@ -243,10 +244,18 @@ def build_application(
     application = builder.build()
     polling_request.backlog = backlog_of(application)
     application.bot_data["services"] = svc
+    _add_gates(application, settings.prompt_minutes)
+    _add_commands(application, settings.prompt_minutes)
+    return application
+
+
+def _add_gates(application: Application, prompt_minutes: int) -> None:  # type: ignore[type-arg]
+    """The handlers that see an update before the commands do, each in its own group: the
+    chat's and the person's checks, the prompts a person is answering."""
     application.add_handler(TypeHandler(Update, people.keep_to_private), group=CHAT_GROUP)
     application.add_handler(TypeHandler(Update, people.guard), group=GUARD_GROUP)
     application.add_handler(TypeHandler(Update, prompts.observe), group=PROMPT_GROUP)
-    application.add_handler(actions.note_conversation(settings.prompt_minutes), group=NOTE_GROUP)
+    application.add_handler(actions.note_conversation(prompt_minutes), group=NOTE_GROUP)
     application.add_handler(closures.answer_handler(), group=CLOSURE_GROUP)
     # 联合吹哨: the place or location a whistle prompt waits for (else the update goes on)
     application.add_handler(
@@ -257,13 +266,18 @@ def build_application(
         group=WHISTLE_GROUP,
     )
     application.add_handler(CommandHandler("cancel", whistles.whistle_cancel), group=WHISTLE_GROUP)
+
+
+def _add_commands(application: Application, prompt_minutes: int) -> None:  # type: ignore[type-arg]
+    """The commands, buttons and conversations, in the order they are tried; what none of
+    them takes is answered as a stray button or an unknown message."""
     application.add_handler(CommandHandler("whistle", whistles.whistle_command))
     application.add_handler(
         CallbackQueryHandler(whistles.whistle_button, pattern=WHISTLE_BUTTON_PATTERN)
     )
     application.add_handler(CommandHandler("start", people.start))
     # extensions and 挂账
-    application.add_handler(extensions.extension_conversation(settings.prompt_minutes))
+    application.add_handler(extensions.extension_conversation(prompt_minutes))
     application.add_handler(report.report_conversation())
     application.add_handler(actions.action_handler())
     for handler in closures.button_handlers():
@@ -288,7 +302,6 @@ def build_application(
         MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE, _unknown)
     )
     application.add_error_handler(_log_error)
-    return application
 
 
 class Whistle:
@@ -332,9 +345,24 @@ class Whistle:
         )
         self.application.add_handler(TypeHandler(Update, self._count_update), group=COUNT_GROUP)
         await self._meet_the_bot_api(self.application)
-        self.sender = OutboxSender(
+        self.sender = self._outbox_sender(self.application.bot)
+        await self.application.start()
+        self.sender.start()
+        job_queue = self.application.job_queue
+        assert job_queue is not None
+        self._schedule_jobs(job_queue)
+        if poll:
+            await self._receive_updates()
+        if settings.http_listen is not None and not self._endpoints_on_webhook():
+            self._endpoints = http_endpoints.EndpointServer(self.health, self.metrics_text)
+            self._endpoints.start(*host_and_port(settings.http_listen))
+
+    def _outbox_sender(self, bot: Bot) -> OutboxSender:
+        """The sender of the outbox, woken by every service that queues a message."""
+        settings = self.settings
+        sender = OutboxSender(
             self.db,
-            self.application.bot,
+            bot,
             self.clock,
             overall_per_second=settings.send_rate_overall,
             private_per_second=settings.send_rate_private_chat,
@@ -343,22 +371,23 @@ class Whistle:
             on_unreachable=self._unreachable,
             on_group_unreachable=self._group_unreachable,
         )
-        self.services.issues.on_commit = self.sender.wake
+        self.services.issues.on_commit = sender.wake
         self.services.people.on_unreachable = self._unreachable
-        self.services.escalation.on_commit = self.sender.wake
-        self.services.extensions.on_commit = self.sender.wake
-        self.services.whistles.on_commit = self.sender.wake
-        self.services.statistics.on_commit = self.sender.wake
-        await self.application.start()
-        self.sender.start()
-        job_queue = self.application.job_queue
-        assert job_queue is not None
+        self.services.escalation.on_commit = sender.wake
+        self.services.extensions.on_commit = sender.wake
+        self.services.whistles.on_commit = sender.wake
+        self.services.statistics.on_commit = sender.wake
+        return sender
+
+    def _schedule_jobs(self, job_queue: JobQueue) -> None:  # type: ignore[type-arg]
+        """The deadline sweeps (now, then every DEADLINE_SWEEP_SECONDS) and the weekly
+        statistics (at start, to make up a missed one, then daily at the set time)."""
         job_queue.run_once(self._sweep_deadlines, when=0, name="deadline-next")
-        if settings.weekly_stats:
+        if self.settings.weekly_stats:
             job_queue.run_once(self._weekly_statistics, when=1, name="weekly-statistics-start")
             job_queue.run_daily(
                 self._weekly_statistics,
-                time=settings.stats_time.replace(tzinfo=self.services.zone),
+                time=self.settings.stats_time.replace(tzinfo=self.services.zone),
                 name="weekly-statistics",
             )
         job_queue.run_repeating(
@@ -367,11 +396,6 @@ class Whistle:
             first=DEADLINE_SWEEP_SECONDS,
             name="deadlines",
         )
-        if poll:
-            await self._receive_updates()
-        if settings.http_listen is not None and not self._endpoints_on_webhook():
-            self._endpoints = http_endpoints.EndpointServer(self.health, self.metrics_text)
-            self._endpoints.start(*host_and_port(settings.http_listen))
 
     def _metered(self, request: BaseRequest) -> BaseRequest:
         return MeteredRequest(request, self.metrics, lambda: self.clock.now().timestamp())

@@ -1,8 +1,8 @@
 """The weekly chart, drawn in a short-lived child process.
 
-matplotlib (with its fonts and numpy buffers) adds about 35 MiB to a process the first
-time it draws, and a long-running bot would keep that for good: measured with
-`python -m bench.memory`, it was most of the bot's peak. The bot hands the child the
+matplotlib (with its fonts and numpy buffers) grows a process the first time it draws, and
+a long-running bot would keep that memory for good: it was most of the bot's peak
+(docs/performance.md, "Figures moved from the code"). The bot hands the child the
 figures it already computed (pickled on stdin; the child is this same code) and reads
 the PNG from stdout; the child's memory goes back to the system when it exits. Should
 the child fail, the chart is drawn in a thread of the bot instead, so a report is never

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TypeAlias
 
 from bot.clock import SystemClock
 from bot.deadlines import deadlines_in
@@ -44,8 +45,12 @@ SETTINGS_NOTE = (
 )
 
 
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+"""The `whistle` command's subcommands, each added by its own `_add_…`."""
+
+
 def _command_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    commands: Commands,
     name: str,
     summary: str,
     examples: str,
@@ -77,6 +82,22 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (
+        _add_run,
+        _add_demo,
+        _add_org,
+        _add_invite,
+        _add_stats,
+        _add_people,
+        _add_doctor,
+        _add_backup,
+        _add_deadline,
+    ):
+        add(commands)
+    return parser
+
+
+def _add_run(commands: Commands) -> None:
     _command_parser(
         commands,
         "run",
@@ -84,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
         "WHISTLE_WEBHOOK_URL is set",
         "  whistle run\n  WHISTLE_LOG_FORMAT=json whistle run",
     )
+
+
+def _add_demo(commands: Commands) -> None:
     demo = _command_parser(
         commands,
         "demo",
@@ -101,6 +125,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print only the timelines, e.g. whistle demo --quiet",
     )
+
+
+def _add_org(commands: Commands) -> None:
     org = _command_parser(
         commands,
         "org",
@@ -114,6 +141,9 @@ def _parser() -> argparse.ArgumentParser:
         "database (idempotent), e.g. check",
     )
     org.add_argument("file", type=Path, help="the organisation file, e.g. district.toml")
+
+
+def _add_invite(commands: Commands) -> None:
     invite = _command_parser(
         commands,
         "invite",
@@ -138,6 +168,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="CODE",
         help="the department of a member or head, e.g. --department cg",
     )
+
+
+def _add_stats(commands: Commands) -> None:
     stats = _command_parser(
         commands,
         "stats",
@@ -168,6 +201,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="CODE",
         help="only this department (its code), e.g. --department cg",
     )
+
+
+def _add_people(commands: Commands) -> None:
     people = _command_parser(
         commands,
         "people",
@@ -192,6 +228,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="USER_ID",
         help="the person's Telegram user id (the bot's refusal shows it), e.g. 2003",
     )
+
+
+def _add_doctor(commands: Commands) -> None:
     _command_parser(
         commands,
         "doctor",
@@ -199,6 +238,9 @@ def _parser() -> argparse.ArgumentParser:
         "receive pushes; exit 1 if anything must be fixed",
         "  whistle doctor\n  WHISTLE_DATABASE=/var/lib/whistle/whistle.db whistle doctor",
     )
+
+
+def _add_backup(commands: Commands) -> None:
     backup = _command_parser(
         commands,
         "backup",
@@ -211,6 +253,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="a new file for the copy, e.g. /var/backups/whistle-2026-11-29.db",
     )
+
+
+def _add_deadline(commands: Commands) -> None:
     deadline = _command_parser(
         commands,
         "deadline",
@@ -242,7 +287,6 @@ def _parser() -> argparse.ArgumentParser:
         help="read this organisation file instead of the one stored in the database, "
         "e.g. district.toml",
     )
-    return parser
 
 
 async def _run(settings: Settings) -> None:
@@ -300,30 +344,9 @@ async def _deadline(
 ) -> int:
     """When an issue of `category` dispatched at `start` would be due, by the organisation's
     working time and calendar: how an office checks its calendar."""
-    if org_file is not None:
-        try:
-            org = parse_organisation(read_organisation_text(org_file))
-        except OrganisationInvalid as invalid:
-            print(
-                f"{org_file}: {len(invalid.errors)} error(s); see whistle org check",
-                file=sys.stderr,
-            )
-            return 1
-    elif not settings.database.exists():
-        print(
-            f"whistle: no database at {settings.database} (WHISTLE_DATABASE): give the "
-            "organisation file with --org, or import it first",
-            file=sys.stderr,
-        )
+    org = await _organisation_for(settings, org_file)
+    if org is None:
         return 1
-    else:
-        async with Database(settings.database) as db:
-            svc = build_services(settings, SystemClock(), db)
-            try:
-                org = await svc.organisations.current()
-            except OrganisationMissing as missing:
-                print(f"whistle: {missing}", file=sys.stderr)
-                return 1
     rules = org.categories.get(category)
     if rules is None:
         known = ", ".join(sorted(org.categories))
@@ -355,6 +378,34 @@ async def _deadline(
     for warning in calendar_warnings(org, moment):
         print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+async def _organisation_for(settings: Settings, org_file: Path | None) -> Organisation | None:
+    """The organisation `whistle deadline` reads: the file given, or the one stored in the
+    database; None (having said why) when there is none to read."""
+    if org_file is not None:
+        try:
+            return parse_organisation(read_organisation_text(org_file))
+        except OrganisationInvalid as invalid:
+            print(
+                f"{org_file}: {len(invalid.errors)} error(s); see whistle org check",
+                file=sys.stderr,
+            )
+            return None
+    if not settings.database.exists():
+        print(
+            f"whistle: no database at {settings.database} (WHISTLE_DATABASE): give the "
+            "organisation file with --org, or import it first",
+            file=sys.stderr,
+        )
+        return None
+    async with Database(settings.database) as db:
+        svc = build_services(settings, SystemClock(), db)
+        try:
+            return await svc.organisations.current()
+        except OrganisationMissing as missing:
+            print(f"whistle: {missing}", file=sys.stderr)
+            return None
 
 
 async def _org(settings: Settings, action: str, path: Path) -> int:

@@ -38,7 +38,9 @@ class Deadlines:
     resolve_by: datetime
 
 
-class DeadlineClock(StrEnum):
+class DeadlineKind(StrEnum):
+    """Which deadline an alert watches: acknowledging, resolving, or a 挂账's review."""
+
     ACK = "ack"
     RESOLVE = "resolve"
     HOLD = "hold"
@@ -53,7 +55,7 @@ class AlertStep(StrEnum):
 
 @dataclass(frozen=True)
 class Alert:
-    clock: DeadlineClock
+    kind: DeadlineKind
     step: AlertStep
     due: datetime
     deadline: datetime
@@ -160,12 +162,12 @@ def deadlines_in(
     )
 
 
-def alerts_for(clock: DeadlineClock, started: datetime, deadline: datetime) -> list[Alert]:
+def alerts_for(kind: DeadlineKind, started: datetime, deadline: datetime) -> list[Alert]:
     span = deadline - started
     return [
-        Alert(clock, AlertStep.REMIND, started + span * REMINDER_SHARE, deadline),
-        Alert(clock, AlertStep.HEAD, deadline, deadline),
-        Alert(clock, AlertStep.ADMINS, deadline + span, deadline),
+        Alert(kind, AlertStep.REMIND, started + span * REMINDER_SHARE, deadline),
+        Alert(kind, AlertStep.HEAD, deadline, deadline),
+        Alert(kind, AlertStep.ADMINS, deadline + span, deadline),
     ]
 
 

@@ -40,6 +40,57 @@ types a date, checked like a 挂账 request's."""
 
 HOLDER_STATES = frozenset({State.ACKNOWLEDGED, State.REOPENED})
 
+
+@dataclass(frozen=True)
+class Messages:
+    """The catalogue keys of one kind's conversation, from the question to the decision."""
+
+    ask_reason: str
+    decide: str
+    requested: str
+    approved: str
+    approved_done: str
+    refused: str
+
+
+MESSAGES: dict[Kind, Messages] = {
+    Kind.EXTEND: Messages(
+        ask_reason="extend_ask_reason",
+        decide="extend_decide",
+        requested="extend_requested",
+        approved="extend_approved",
+        approved_done="extend_approved_done",
+        refused="extend_refused",
+    ),
+    Kind.HOLD: Messages(
+        ask_reason="hold_ask_reason",
+        decide="hold_decide",
+        requested="hold_requested",
+        approved="hold_approved",
+        approved_done="hold_approved_done",
+        refused="hold_refused",
+    ),
+}
+
+REVIEW_ACTIONS: dict[str, Action] = {
+    "go": Action.RESUME,
+    "more": Action.EXTEND_HOLD,
+    "close": Action.CLOSE_HELD,
+}
+"""A 挂账's review: "go" back to work, "more" time on hold, or "close" it."""
+REVIEW_NOTICES: dict[Action, str] = {
+    Action.RESUME: "hold_go_notice",
+    Action.EXTEND_HOLD: "hold_more_notice",
+    Action.CLOSE_HELD: "hold_close_notice",
+}
+"""What the holder is told of a review."""
+REVIEW_DONE: dict[Action, str] = {
+    Action.RESUME: "hold_go_done",
+    Action.EXTEND_HOLD: "hold_more_done",
+    Action.CLOSE_HELD: "hold_close_done",
+}
+"""What the reviewing admin is answered."""
+
 _DATE = re.compile(r"^\s*(?:(\d{4})-)?(\d{1,2})-(\d{1,2})\s*$")
 
 

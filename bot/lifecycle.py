@@ -116,14 +116,7 @@ _TRANSITIONS[(State.CLOSING, Action.APPROVE_CLOSURE)] = State.CLOSED
 _TRANSITIONS[(State.CLOSING, Action.REFUSE_CLOSURE)] = State.ACKNOWLEDGED
 _TRANSITIONS[(State.CLOSED, Action.OBJECT)] = State.REOPENED
 # 附议 is an event on an issue still open for the street.
-for _state in (
-    State.REPORTED,
-    State.DISPATCHED,
-    State.ACKNOWLEDGED,
-    State.TRANSFERRED,
-    State.REOPENED,
-    State.CLOSING,
-):
+for _state in OPEN_STATES:
     _TRANSITIONS[(_state, Action.SECOND)] = _state
 
 

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
+from bot.bot_api import Method
+
 TEXT_LIMIT: Final = 4096
 """A message's text."""
 CAPTION_LIMIT: Final = 1024
@@ -136,7 +138,7 @@ def fit_payload(method: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
     """One Bot API call's parameters made to fit Telegram's limits: a long message becomes
     several (its buttons on the last), a long edit or caption is shortened with "…"."""
     html = str(payload.get("parse_mode") or "").upper() == "HTML"
-    if method == "sendMessage" and isinstance(payload.get("text"), str):
+    if method == Method.SEND_MESSAGE and isinstance(payload.get("text"), str):
         value = payload["text"]
         parts = split_html(value) if html else _fit_plain(value, TEXT_LIMIT)
         if len(parts) <= 1:
@@ -148,11 +150,11 @@ def fit_payload(method: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
         if markup is not None:
             fitted[-1]["reply_markup"] = markup
         return fitted
-    if method == "editMessageText" and isinstance(payload.get("text"), str):
+    if method == Method.EDIT_MESSAGE_TEXT and isinstance(payload.get("text"), str):
         return [{**payload, "text": _shorten(payload["text"], TEXT_LIMIT, html)}]
     if isinstance(payload.get("caption"), str):
         return [{**payload, "caption": _shorten(payload["caption"], CAPTION_LIMIT, html)}]
-    if method == "sendMediaGroup" and isinstance(payload.get("media"), list):
+    if method == Method.SEND_MEDIA_GROUP and isinstance(payload.get("media"), list):
         media = [
             {**item, "caption": _shorten(item["caption"], CAPTION_LIMIT, "parse_mode" in item)}
             if isinstance(item, dict) and isinstance(item.get("caption"), str)

@@ -14,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from telegram.request import BaseRequest, RequestData
 
+from bot.bot_api import Method
 from bot.records import OutboxState
 from bot.transport import DEFAULT_NONE, Timeout, WrappingRequest
 from storage import monitoring
@@ -185,6 +186,6 @@ class MeteredRequest(WrappingRequest):
             self.metrics.api_call(api_method, "network_error")
             raise
         self.metrics.api_call(api_method, str(status))
-        if api_method == "getUpdates" and status == 200:
+        if api_method == Method.GET_UPDATES and status == 200:
             self.metrics.last_poll = self.now()
         return status, body

@@ -27,7 +27,7 @@ from pydantic import (
 
 from bot.gazetteer import GazetteerPlace, gazetteer_changes
 from bot.gazetteer import problems as gazetteer_problems
-from bot.workcalendar import WorkCalendar
+from bot.workcalendar import DAY_NAMES, WorkCalendar
 
 SQLITE_MAX_INTEGER = 2**63 - 1
 """The largest integer SQLite stores: a larger id would pass here and fail at import."""
@@ -36,7 +36,6 @@ Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 UserId = Annotated[int, Field(gt=0, le=SQLITE_MAX_INTEGER)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HOURS = re.compile(r"^([0-9]{2}):([0-9]{2})-([0-9]{2}):([0-9]{2})$", re.ASCII)
 
 
@@ -392,8 +391,46 @@ class Organisation:
         return self.categories[category].department
 
 
-def _cross_check(org: OrganisationFile) -> list[tuple[tuple[Any, ...], str]]:
-    problems: list[tuple[tuple[Any, ...], str]] = []
+Problem = tuple[tuple[Any, ...], str]
+"""Where in the file (table, index, field) and what is wrong there."""
+
+
+def _cross_check(org: OrganisationFile) -> list[Problem]:
+    """What each table cannot say alone: codes used twice, and references to departments,
+    categories and members that the file does not define."""
+    # A duplicated code is one error; references to it are checked against every entry
+    # with that code, so it does not also fail each of them.
+    rosters: dict[str, set[int]] = {}
+    for dept in org.department:
+        roster = rosters.setdefault(dept.code, set())
+        roster.update(dept.members)
+        if dept.head is not None:
+            roster.add(dept.head)
+    problems = [
+        *_duplicate_codes(org),
+        *_department_problems(org),
+        *_category_problems(org, set(rosters)),
+        *_route_problems(org, set(rosters)),
+        *_duty_problems(org, rosters),
+        *_place_problems(org),
+    ]
+    if not org.category:
+        problems.append((("category",), "the file defines no categories"))
+    if not org.grid:
+        problems.append((("grid",), "the file defines no grids"))
+    return problems
+
+
+def _place_problems(org: OrganisationFile) -> list[Problem]:
+    """联合吹哨: the gazetteer's names and aliases each lead to one place."""
+    return [
+        (("place", index, key), message)
+        for index, key, message in gazetteer_problems([p.gazetteer_place() for p in org.place])
+    ]
+
+
+def _duplicate_codes(org: OrganisationFile) -> list[Problem]:
+    problems: list[Problem] = []
     tables: tuple[tuple[str, Sequence[Department | Category | Grid]], ...] = (
         ("department", org.department),
         ("category", org.category),
@@ -405,17 +442,11 @@ def _cross_check(org: OrganisationFile) -> list[tuple[tuple[Any, ...], str]]:
             if entry.code in seen:
                 problems.append(((table, i, "code"), f"duplicate code {entry.code!r}"))
             seen.add(entry.code)
-    departments: dict[str, Department] = {}
-    rosters: dict[str, set[int]] = {}
-    for dept in org.department:
-        # A duplicated code is one error (above); references to it are checked against
-        # every entry with that code, so it does not also fail each of them.
-        departments.setdefault(dept.code, dept)
-        roster = rosters.setdefault(dept.code, set())
-        roster.update(dept.members)
-        if dept.head is not None:
-            roster.add(dept.head)
-    categories = {c.code for c in org.category}
+    return problems
+
+
+def _department_problems(org: OrganisationFile) -> list[Problem]:
+    problems: list[Problem] = []
     for i, dept in enumerate(org.department):
         if dept.head is not None and dept.head in dept.members:
             problems.append(
@@ -425,6 +456,11 @@ def _cross_check(org: OrganisationFile) -> list[tuple[tuple[Any, ...], str]]:
             problems.append((("department", i, "members"), "a member is listed twice"))
         if dept.head is None and not dept.members:
             problems.append((("department", i, "members"), "a department needs a head or members"))
+    return problems
+
+
+def _category_problems(org: OrganisationFile, departments: set[str]) -> list[Problem]:
+    problems: list[Problem] = []
     for i, cat in enumerate(org.category):
         if cat.department not in departments:
             problems.append(
@@ -443,12 +479,23 @@ def _cross_check(org: OrganisationFile) -> list[tuple[tuple[Any, ...], str]]:
             problems.append(
                 (("category", i, "ack_minutes"), "the ack deadline is longer than the resolve one")
             )
+    return problems
+
+
+def _route_problems(org: OrganisationFile, departments: set[str]) -> list[Problem]:
+    problems: list[Problem] = []
+    categories = {c.code for c in org.category}
     for i, grid in enumerate(org.grid):
         for category, target in grid.routes.items():
             if category not in categories:
                 problems.append((("grid", i, "routes"), f"unknown category {category!r}"))
             if target not in departments:
                 problems.append((("grid", i, "routes"), f"unknown department {target!r}"))
+    return problems
+
+
+def _duty_problems(org: OrganisationFile, rosters: dict[str, set[int]]) -> list[Problem]:
+    problems: list[Problem] = []
     for i, duty in enumerate(org.duty):
         if duty.department not in rosters:
             problems.append((("duty", i, "department"), f"unknown department {duty.department!r}"))
@@ -459,13 +506,6 @@ def _cross_check(org: OrganisationFile) -> list[tuple[tuple[Any, ...], str]]:
                     f"{duty.member} is not on the roster of department {duty.department!r}",
                 )
             )
-    # 联合吹哨: the gazetteer's names and aliases each lead to one place
-    for index, key, message in gazetteer_problems([p.gazetteer_place() for p in org.place]):
-        problems.append((("place", index, key), message))
-    if not org.category:
-        problems.append((("category",), "the file defines no categories"))
-    if not org.grid:
-        problems.append((("grid",), "the file defines no grids"))
     return problems
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.closures import ClosureKind
-from bot.deadlines import AlertStep, DeadlineClock
+from bot.deadlines import AlertStep, DeadlineKind
 from bot.extensions import Kind
 from bot.lifecycle import OPEN_STATES, State
 from bot.permissions import Role
@@ -182,7 +182,7 @@ class PendingAlert:
 
     id: int
     issue_id: int
-    clock: DeadlineClock
+    kind: DeadlineKind
     step: AlertStep
     due_at: int
     deadline: int

@@ -47,6 +47,7 @@ from telegram.error import (
     TelegramError,
 )
 
+from bot.bot_api import Method
 from bot.clock import Clock, to_epoch
 from bot.records import OutboxItem
 from storage import outbox, people
@@ -318,30 +319,30 @@ class OutboxSender:
             if stored is None:
                 raise BadRequest("the attachment of this outbox item is gone")
             upload = InputFile(stored[1], filename=stored[0])
-            kwargs["photo" if method == "sendPhoto" else "document"] = upload
+            kwargs["photo" if method == Method.SEND_PHOTO else "document"] = upload
         if "link_preview_options" in kwargs:
             kwargs["link_preview_options"] = LinkPreviewOptions(**kwargs["link_preview_options"])
         match method:
-            case "sendMessage":
+            case Method.SEND_MESSAGE:
                 return (await self.bot.send_message(**kwargs)).message_id
-            case "editMessageText":
+            case Method.EDIT_MESSAGE_TEXT:
                 result = await self.bot.edit_message_text(**kwargs)
                 return result.message_id if isinstance(result, Message) else None
-            case "editMessageCaption":
+            case Method.EDIT_MESSAGE_CAPTION:
                 result = await self.bot.edit_message_caption(**kwargs)
                 return result.message_id if isinstance(result, Message) else None
-            case "sendPhoto":
+            case Method.SEND_PHOTO:
                 return (await self.bot.send_photo(**kwargs)).message_id
-            case "sendMediaGroup":
+            case Method.SEND_MEDIA_GROUP:
                 kwargs["media"] = [
                     InputMediaPhoto(m["media"], caption=m.get("caption")) for m in kwargs["media"]
                 ]
                 return (await self.bot.send_media_group(**kwargs))[0].message_id
-            case "sendDocument":
+            case Method.SEND_DOCUMENT:
                 return (await self.bot.send_document(**kwargs)).message_id
-            case "sendLocation":
+            case Method.SEND_LOCATION:
                 return (await self.bot.send_location(**kwargs)).message_id
-            case "sendVenue":
+            case Method.SEND_VENUE:
                 return (await self.bot.send_venue(**kwargs)).message_id
         raise BadRequest(f"outbox method {method} is not supported")
 

@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.numbers import parse_id
+from bot.workcalendar import DayName
 
 PREFIX = "WHISTLE_"
 DEFAULT_ZONE = "Asia/Shanghai"
@@ -98,7 +99,7 @@ class Settings(BaseSettings):
     concurrent_updates: Annotated[int, Field(ge=1, le=1024)] = 64
     poll_timeout_seconds: Annotated[int, Field(ge=0, le=50)] = 30
     weekly_stats: bool = True
-    stats_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    stats_weekday: DayName = "mon"
     stats_time: time = time(9, 0)
     report_limit_per_hour: Annotated[int, Field(gt=0)] = 30
     prompt_minutes: Annotated[int, Field(gt=0, le=1440)] = 15

@@ -12,7 +12,9 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from bot.clock import from_epoch
+from bot.closures import ClosureKind
 from bot.i18n import Html, plain, text
+from bot.labels import CLOSURE_KEYS
 from bot.stats import (
     OVERDUE_BUCKETS,
     Figures,
@@ -24,7 +26,7 @@ from bot.stats import (
     parse_week,
     week_bounds,
 )
-from bot.views import Names, duration, state_name
+from bot.views import Names, duration, rating_name, state_name
 
 TREND_WEEKS = 8
 
@@ -139,17 +141,17 @@ def _rate_lines(lang: str, now: Figures, before: Figures) -> list[Html]:
     return [
         text(
             lang,
-            f"st_{key}",
+            message,
             value=_percent(lang, getattr(now, key)),
             change=_change_points(lang, getattr(now, key), getattr(before, key)),
         )
-        for key in (
-            "response_rate",
-            "on_time_response_rate",
-            "resolution_rate",
-            "on_time_resolution_rate",
-            "on_time_resolution_rate_original",
-            "satisfaction_rate",
+        for key, message in (
+            ("response_rate", "st_response_rate"),
+            ("on_time_response_rate", "st_on_time_response_rate"),
+            ("resolution_rate", "st_resolution_rate"),
+            ("on_time_resolution_rate", "st_on_time_resolution_rate"),
+            ("on_time_resolution_rate_original", "st_on_time_resolution_rate_original"),
+            ("satisfaction_rate", "st_satisfaction_rate"),
         )
     ]
 
@@ -222,12 +224,16 @@ def _count_lines(lang: str, report: WeeklyReport) -> list[Html]:
     lines = [
         text(
             lang,
-            f"st_{key}",
+            message,
             n=getattr(now, key),
             rate=_rate(lang, getattr(now, f"{key}_rate")),
             change=_versus(lang, getattr(now, key), getattr(before, key)),
         )
-        for key in ("reopened", "escalated", "transferred")
+        for key, message in (
+            ("reopened", "st_reopened"),
+            ("escalated", "st_escalated"),
+            ("transferred", "st_transferred"),
+        )
     ]
     if any(report.closures.values()):
         lines.append(
@@ -324,10 +330,21 @@ def _ranking_lines(lang: str, report: WeeklyReport, names: Names) -> list[Html]:
     return lines
 
 
+DURATION_FIELDS: dict[str, str] = {
+    "ack_median": "ack_median_seconds",
+    "ack_p90": "ack_p90_seconds",
+    "resolve_median": "resolve_median_seconds",
+    "resolve_p90": "resolve_p90_seconds",
+    "arrive_median": "arrive_median_seconds",
+    "arrive_p90": "arrive_p90_seconds",
+}
+"""Each duration's name in the JSON figures (in seconds)."""
+
+
 def _figures_json(f: Figures, previous: Figures) -> dict[str, Any]:
     body: dict[str, Any] = {name: getattr(f, name) for name in Figures.COUNTS}
     body.update({name: getattr(f, name) for name in Figures.RATES})
-    body.update({f"{name}_seconds": getattr(f, name) for name in Figures.DURATIONS})
+    body.update({DURATION_FIELDS[name]: getattr(f, name) for name in Figures.DURATIONS})
     body["overdue_open_buckets"] = dict(f.overdue_buckets)
     body["previous"] = {name: getattr(previous, name) for name in (*Figures.COUNTS, *Figures.RATES)}
     return body
@@ -402,7 +419,42 @@ ISSUE_COLUMNS = (
     "closure_name",
 )
 """The per-issue columns; each is headed in the reader's language by its `col_` catalogue
-entry. Codes and names have columns of their own."""
+entry (`ISSUE_HEADERS`). Codes and names have columns of their own."""
+ISSUE_HEADERS: dict[str, str] = {
+    "id": "col_id",
+    "reported_at": "col_reported_at",
+    "grid": "col_grid",
+    "grid_name": "col_grid_name",
+    "category": "col_category",
+    "category_name": "col_category_name",
+    "department": "col_department",
+    "department_name": "col_department_name",
+    "assignee": "col_assignee",
+    "assignee_name": "col_assignee_name",
+    "state": "col_state",
+    "state_name": "col_state_name",
+    "urgent": "col_urgent",
+    "dispatched_at": "col_dispatched_at",
+    "acknowledged_at": "col_acknowledged_at",
+    "ack_deadline": "col_ack_deadline",
+    "acknowledged_on_time": "col_acknowledged_on_time",
+    "resolved_at": "col_resolved_at",
+    "resolve_deadline": "col_resolve_deadline",
+    "resolved_on_time": "col_resolved_on_time",
+    "rating": "col_rating",
+    "rating_name": "col_rating_name",
+    "overdue": "col_overdue",
+    "reopened": "col_reopened",
+    "escalated": "col_escalated",
+    "transferred": "col_transferred",
+    "ack_seconds_from_report": "col_ack_seconds_from_report",
+    "ack_seconds_from_dispatch": "col_ack_seconds_from_dispatch",
+    "resolve_seconds_from_report": "col_resolve_seconds_from_report",
+    "resolve_seconds_from_dispatch": "col_resolve_seconds_from_dispatch",
+    "original_resolve_deadline": "col_original_resolve_deadline",
+    "closure": "col_closure",
+    "closure_name": "col_closure_name",
+}
 
 MOMENT_COLUMNS = frozenset(
     {
@@ -428,7 +480,7 @@ NAME_COLUMNS = frozenset(
 
 
 def issue_header(lang: str) -> list[str]:
-    return [plain(lang, f"col_{column}") for column in ISSUE_COLUMNS]
+    return [plain(lang, ISSUE_HEADERS[column]) for column in ISSUE_COLUMNS]
 
 
 def issue_rows(
@@ -438,60 +490,61 @@ def issue_rows(
     one at a time as the files are written, so a week's rows are never all held as text.
     Moments are date-times in the street's time zone (or "" when there is none)."""
     as_of = int(report.as_of.timestamp())
-
-    def moment(value: int | None) -> datetime | str:
-        return "" if value is None else from_epoch(value).astimezone(zone)
-
-    def since(end: int | None, start: int | None) -> int | str:
-        return "" if end is None or start is None else end - start
-
     for r in rows:
-        resolved = r.resolved_at if r.state in ("resolved", "closed") else None
-        yield (
-            [
-                r.id,
-                moment(r.reported_at),
-                r.grid,
-                names.grid(r.grid),
-                r.category,
-                names.category(r.category),
-                r.department or "",
-                names.department(r.department) if r.department else "",
-                r.assignee or "",
-                names.person(r.assignee) if r.assignee else "",
-                r.state,
-                state_name(lang, r.state),
-                int(r.urgent),
-                moment(r.dispatched_at),
-                moment(r.acknowledged_at),
-                moment(r.ack_deadline),
-                int(
-                    r.acknowledged_at is not None
-                    and r.ack_deadline is not None
-                    and r.acknowledged_at <= r.ack_deadline
-                ),
-                moment(resolved),
-                moment(r.resolve_deadline),
-                int(
-                    resolved is not None
-                    and r.resolve_deadline is not None
-                    and resolved <= r.resolve_deadline
-                ),
-                r.rating or "",
-                plain(lang, f"rating_{r.rating}") if r.rating else "",
-                int(is_overdue(r, as_of)),
-                int(r.reopened),
-                int(r.escalated),
-                int(r.transferred),
-                since(r.acknowledged_at, r.reported_at),
-                since(r.acknowledged_at, r.dispatched_at),
-                since(resolved, r.reported_at),
-                since(resolved, r.dispatched_at),
-                moment(r.original_resolve_deadline),
-                r.closure or "",
-                plain(lang, f"closure_{r.closure}") if r.closure else "",
-            ]
-        )
+        yield _issue_row(r, as_of, names, zone, lang)
+
+
+def _moment(value: int | None, zone: ZoneInfo) -> datetime | str:
+    return "" if value is None else from_epoch(value).astimezone(zone)
+
+
+def _since(end: int | None, start: int | None) -> int | str:
+    return "" if end is None or start is None else end - start
+
+
+def _by(done: int | None, deadline: int | None) -> int:
+    """1 when `done` came by `deadline`, else 0 (also when either is missing)."""
+    return int(done is not None and deadline is not None and done <= deadline)
+
+
+def _issue_row(r: IssueRow, as_of: int, names: Names, zone: ZoneInfo, lang: str) -> list[Any]:
+    """One issue's row, in ISSUE_COLUMNS' order."""
+    resolved = r.resolved_at if r.state in ("resolved", "closed") else None
+    return [
+        r.id,
+        _moment(r.reported_at, zone),
+        r.grid,
+        names.grid(r.grid),
+        r.category,
+        names.category(r.category),
+        r.department or "",
+        names.department(r.department) if r.department else "",
+        r.assignee or "",
+        names.person(r.assignee) if r.assignee else "",
+        r.state,
+        state_name(lang, r.state),
+        int(r.urgent),
+        _moment(r.dispatched_at, zone),
+        _moment(r.acknowledged_at, zone),
+        _moment(r.ack_deadline, zone),
+        _by(r.acknowledged_at, r.ack_deadline),
+        _moment(resolved, zone),
+        _moment(r.resolve_deadline, zone),
+        _by(resolved, r.resolve_deadline),
+        r.rating or "",
+        rating_name(lang, r.rating) if r.rating else "",
+        int(is_overdue(r, as_of)),
+        int(r.reopened),
+        int(r.escalated),
+        int(r.transferred),
+        _since(r.acknowledged_at, r.reported_at),
+        _since(r.acknowledged_at, r.dispatched_at),
+        _since(resolved, r.reported_at),
+        _since(resolved, r.dispatched_at),
+        _moment(r.original_resolve_deadline, zone),
+        r.closure or "",
+        plain(lang, CLOSURE_KEYS[ClosureKind(r.closure)]) if r.closure else "",
+    ]
 
 
 CSV_MOMENT = "%Y-%m-%d %H:%M:%S"
@@ -537,8 +590,27 @@ WHISTLE_COLUMNS = (
 WHISTLE_MOMENTS = frozenset({"summoned_at", "arrive_deadline", "arrived_at"})
 
 
+WHISTLE_HEADERS: dict[str, str] = {
+    "issue": "wcol_issue",
+    "department": "wcol_department",
+    "department_name": "wcol_department_name",
+    "lead": "wcol_lead",
+    "summoned_at": "wcol_summoned_at",
+    "arrive_deadline": "wcol_arrive_deadline",
+    "arrived_at": "wcol_arrived_at",
+    "arrived_by": "wcol_arrived_by",
+    "arrived_by_name": "wcol_arrived_by_name",
+    "arrive_seconds": "wcol_arrive_seconds",
+    "distance_meters": "wcol_distance_meters",
+    "arrived_on_time": "wcol_arrived_on_time",
+    "street_rating": "wcol_street_rating",
+    "street_rating_name": "wcol_street_rating_name",
+    "street_reason": "wcol_street_reason",
+}
+
+
 def whistle_header(lang: str) -> list[str]:
-    return [plain(lang, f"wcol_{column}") for column in WHISTLE_COLUMNS]
+    return [plain(lang, WHISTLE_HEADERS[column]) for column in WHISTLE_COLUMNS]
 
 
 def whistle_rows(
@@ -565,7 +637,7 @@ def whistle_rows(
             "" if r.arrived_meters is None else r.arrived_meters,
             int(r.on_time),
             r.street_rating or "",
-            plain(lang, f"rating_{r.street_rating}") if r.street_rating else "",
+            rating_name(lang, r.street_rating) if r.street_rating else "",
             r.street_reason or "",
         ]
 
@@ -592,16 +664,65 @@ SUMMARY_COLUMNS = (
     *Figures.RATES,
     *Figures.DURATIONS,
 )
+SUMMARY_HEADERS: dict[str, str] = {
+    "group": "sum_group",
+    "key": "sum_key",
+    "name": "sum_name",
+    "received": "sum_received",
+    "acknowledged": "sum_acknowledged",
+    "acknowledged_on_time": "sum_acknowledged_on_time",
+    "not_acknowledged": "sum_not_acknowledged",
+    "resolved": "sum_resolved",
+    "resolved_on_time": "sum_resolved_on_time",
+    "resolved_on_time_original": "sum_resolved_on_time_original",
+    "rated": "sum_rated",
+    "satisfied": "sum_satisfied",
+    "overdue": "sum_overdue",
+    "overdue_open": "sum_overdue_open",
+    "reopened": "sum_reopened",
+    "escalated": "sum_escalated",
+    "transferred": "sum_transferred",
+    "excluded": "sum_excluded",
+    "whistles": "sum_whistles",
+    "arrived": "sum_arrived",
+    "arrived_on_time": "sum_arrived_on_time",
+    "street_rated": "sum_street_rated",
+    "street_satisfied": "sum_street_satisfied",
+    "response_rate": "sum_response_rate",
+    "on_time_response_rate": "sum_on_time_response_rate",
+    "resolution_rate": "sum_resolution_rate",
+    "on_time_resolution_rate": "sum_on_time_resolution_rate",
+    "on_time_resolution_rate_original": "sum_on_time_resolution_rate_original",
+    "satisfaction_rate": "sum_satisfaction_rate",
+    "reopened_rate": "sum_reopened_rate",
+    "escalated_rate": "sum_escalated_rate",
+    "transferred_rate": "sum_transferred_rate",
+    "on_site_rate": "sum_on_site_rate",
+    "street_satisfaction_rate": "sum_street_satisfaction_rate",
+    "ack_median": "sum_ack_median",
+    "ack_p90": "sum_ack_p90",
+    "resolve_median": "sum_resolve_median",
+    "resolve_p90": "sum_resolve_p90",
+    "arrive_median": "sum_arrive_median",
+    "arrive_p90": "sum_arrive_p90",
+}
+GROUP_NAMES: dict[str, str] = {
+    "overall": "st_group_overall",
+    "department": "st_group_department",
+    "member": "st_group_member",
+    "grid": "st_group_grid",
+    "category": "st_group_category",
+}
 
 
 def _summary_rows(report: WeeklyReport, names: Names, lang: str) -> list[list[Any]]:
-    rows: list[list[Any]] = [[plain(lang, f"sum_{column}") for column in SUMMARY_COLUMNS]]
+    rows: list[list[Any]] = [[plain(lang, SUMMARY_HEADERS[column]) for column in SUMMARY_COLUMNS]]
 
     def add(kind: str, group: GroupFigures, name: str) -> None:
         f = group.current
         rows.append(
             [
-                plain(lang, f"st_group_{kind}"),
+                plain(lang, GROUP_NAMES[kind]),
                 group.key,
                 name,
                 *(getattr(f, c) for c in Figures.COUNTS),
@@ -661,7 +782,7 @@ def report_xlsx(
     summary = workbook.add_worksheet(plain(lang, "st_sheet_summary"))
     summary.freeze_panes(1, 0)
     for x, column in enumerate(SUMMARY_COLUMNS):
-        header = plain(lang, f"sum_{column}")
+        header = plain(lang, SUMMARY_HEADERS[column])
         wide = 16 if column == "name" else 8
         summary.set_column(x, x, max(wide, _text_width(header)) + 2)
     rates = {SUMMARY_COLUMNS.index(r) for r in Figures.RATES}

@@ -1,10 +1,10 @@
 """How the bot talks to the Bot API server: the request objects python-telegram-bot uses.
 
 Profiling the bot under load (bench/load.py) showed the Bot API client, not Whistle's own
-work, using most of the CPU: every call costs about a millisecond in httpx alone, and with
-updates arriving one by one the poller asked for them one by one — one `getUpdates` per
-update. `BacklogGatedPolling` asks for more updates only once the ones already fetched have
-been taken up, so under load one call brings a batch; when the bot is idle nothing waits.
+work, using most of the CPU (figures in docs/performance.md), and with updates arriving
+one by one the poller asked for them one by one — one `getUpdates` per update.
+`BacklogGatedPolling` asks for more updates only once the ones already fetched have been
+taken up, so under load one call brings a batch; when the bot is idle nothing waits.
 """
 
 from __future__ import annotations
@@ -133,9 +133,9 @@ class AiohttpRequest(BaseRequest):
 
     Same contract as PTB's `HTTPXRequest`: form-encoded parameters, multipart when files
     are sent, `(status, body)` back, timeouts as `TimedOut` and connection failures as
-    `NetworkError`. aiohttp (already installed for the loopback server) parses HTTP in C:
-    `bench/http_client.py` measures a call at about a quarter of httpx's CPU time, and the
-    Bot API client is most of what the bot does under load."""
+    `NetworkError`. aiohttp (already installed for the loopback server) parses HTTP in C,
+    so a call costs less CPU than with httpx (`bench/http_client.py`; figures in
+    docs/performance.md), and the Bot API client is most of what the bot does under load."""
 
     def __init__(
         self,

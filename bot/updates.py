@@ -1,8 +1,8 @@
 """How updates are processed: many people at once, each person's updates in order.
 
 PTB handles updates one at a time by default, so while one handler waits for the
-database or for the Bot API the bot does nothing else (a quarter of its time under load,
-bench/load.py). `PerPersonOrder` lets updates from different people run concurrently and
+database or for the Bot API the bot does nothing else (bench/load.py measures how long;
+docs/performance.md). `PerPersonOrder` lets updates from different people run concurrently and
 keeps one person's updates strictly in arrival order: the report conversation
 (ConversationHandler) and the draft rely on a person's steps being handled one by one.
 Updates from different people touching the same issue are safe concurrently because every

@@ -18,6 +18,14 @@ from bot.callbacks import IssueButton, Rating, ReportButton, issue_button, repor
 from bot.clock import from_epoch
 from bot.closures import ClosureKind
 from bot.i18n import Html, escape, plain, strip_markup, text
+from bot.labels import (
+    CLOSURE_BUTTON_KEYS,
+    EVENT_KEYS,
+    RATE_BUTTON_KEYS,
+    RATING_KEYS,
+    ROLE_KEYS,
+    STATE_KEYS,
+)
 from bot.lifecycle import ASSIGNED_STATES, OPEN_STATES, State
 from bot.message_limits import TEXT_LIMIT, shorten_plain, telegram_length, visible_length
 from bot.permissions import Actor, Role
@@ -134,7 +142,11 @@ def location_text(lang: str, issue: IssueRecord) -> str:
 
 
 def state_name(lang: str, state: State | str) -> str:
-    return plain(lang, f"state_{State(state).value}")
+    return plain(lang, STATE_KEYS[State(state)])
+
+
+def rating_name(lang: str, rating: Rating | str) -> str:
+    return plain(lang, RATING_KEYS[Rating(rating)])
 
 
 def card_buttons(
@@ -152,7 +164,7 @@ def card_buttons(
         return [
             *card_buttons(lang, issue, Audience.GROUP, reroute_to, reassign_to),
             [
-                (plain(lang, f"btn_close_{kind.value}"), f"clr:{issue.id}:{kind.value}")
+                (plain(lang, CLOSURE_BUTTON_KEYS[kind]), f"clr:{issue.id}:{kind.value}")
                 for kind in ClosureKind
             ],
             extension_buttons(lang, issue),
@@ -353,7 +365,7 @@ def _card_body(
     if resolution_note and shows_resolution_note(issue):
         lines.append(_field(lang, "f_resolution", resolution_note))
     if issue.rating:
-        lines.append(_field(lang, "f_rating", plain(lang, f"rating_{issue.rating}")))
+        lines.append(_field(lang, "f_rating", rating_name(lang, issue.rating)))
     return Html("\n".join(lines))
 
 
@@ -392,7 +404,7 @@ def offers(buttons: Buttons, data: str) -> bool:
 def rating_buttons(lang: str, issue_id: int) -> Buttons:
     return [
         [
-            (plain(lang, f"btn_rate_{r.value}"), issue_button(IssueButton.RATE, issue_id, r.value))
+            (plain(lang, RATE_BUTTON_KEYS[r]), issue_button(IssueButton.RATE, issue_id, r.value))
             for r in Rating
         ]
     ]
@@ -435,11 +447,11 @@ def timeline(
                 detail = plain(lang, "tl_to", department=department)
         note = event.note
         if note and event.action == "rate":
-            note = plain(lang, f"rating_{note}")
+            note = rating_name(lang, note)
         if event.action in _WHISTLE_STEPS:  # 联合吹哨: the department the step concerns
             detail = f" · {names.department(event.department_code)}"
             if note and event.action == "street_rate":
-                note = plain(lang, f"rating_{note}")
+                note = rating_name(lang, note)
         if note:
             detail += plain(lang, "tl_note", note=note)
         if photos and photos.get(event.id):  # 联合吹哨: 配合完成's photos
@@ -450,7 +462,7 @@ def timeline(
                 "timeline_line",
                 time=from_epoch(event.at).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
                 actor=actor,
-                action=plain(lang, f"ev_{event.action}"),
+                action=plain(lang, EVENT_KEYS[event.action]),
                 note=detail,
             )
         )
@@ -478,26 +490,9 @@ def report_prompt(
     cancel = [(plain(lang, "btn_cancel"), report_button(ReportButton.CANCEL))]
     step = draft.step
     if step == Step.GRID:
-        return Rendered(
-            text(lang, "report_choose_grid"),
-            [
-                *_pairs([(name, report_button(ReportButton.GRID, code)) for code, name in grids]),
-                cancel,
-            ],
-        )
+        return _choices(lang, "report_choose_grid", ReportButton.GRID, grids, cancel)
     if step == Step.CATEGORY:
-        return Rendered(
-            text(lang, "report_choose_category"),
-            [
-                *_pairs(
-                    [
-                        (name, report_button(ReportButton.CATEGORY, code))
-                        for code, name in categories
-                    ]
-                ),
-                cancel,
-            ],
-        )
+        return _choices(lang, "report_choose_category", ReportButton.CATEGORY, categories, cancel)
     if step == Step.DESCRIPTION:
         return Rendered(text(lang, "report_ask_description"), [cancel])
     if step == Step.PHOTOS:
@@ -529,6 +524,27 @@ def report_prompt(
             text(lang, key),
             [[(plain(lang, "btn_start_report"), report_button(ReportButton.START)), *cancel]],
         )
+    return _report_summary(lang, draft, names, cancel)
+
+
+def _choices(
+    lang: str,
+    key: str,
+    kind: ReportButton,
+    options: Sequence[tuple[str, str]],
+    cancel: list[tuple[str, str]],
+) -> Rendered:
+    """A question answered by picking one of `options` (code, name), two buttons a row."""
+    return Rendered(
+        text(lang, key),
+        [*_pairs([(name, report_button(kind, code)) for code, name in options]), cancel],
+    )
+
+
+def _report_summary(
+    lang: str, draft: Draft, names: Names, cancel: list[tuple[str, str]]
+) -> Rendered:
+    """The whole report before it is submitted, with 提交 and 联合吹哨."""
     location = plain(lang, "location_none")
     if draft.address:
         location = draft.address
@@ -624,7 +640,7 @@ def report_receipt(lang: str, issue: IssueRecord, names: Names, zone: ZoneInfo) 
 def roles_text(lang: str, actor: Actor) -> str:
     """The person's roles by name, the highest first."""
     names = [
-        plain(lang, f"role_{role.value}")
+        plain(lang, ROLE_KEYS[role])
         for role in (Role.ADMIN, Role.HEAD, Role.MEMBER, Role.WORKER)
         if role in actor.roles
     ]

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from bot.i18n import Html, escape, plain, text
 from bot.lifecycle import SummonState
 from bot.numbers import parse_id
-from bot.views import Buttons, Names, local_time
+from bot.views import Buttons, Names, local_time, rating_name
 from bot.whistles import Summons, WhistleRecord
 
 
@@ -99,8 +99,7 @@ def summons_line(lang: str, summons: Summons, lead: str, names: Names, zone: Zon
             )
     if summons.street_rating:
         status = Html(
-            status
-            + text(lang, "wh_st_rated", rating=plain(lang, f"rating_{summons.street_rating}"))
+            status + text(lang, "wh_st_rated", rating=rating_name(lang, summons.street_rating))
         )
     return Html(
         f"· {escape(department)}：{status}" if lang == "zh" else f"· {escape(department)}: {status}"

@@ -18,9 +18,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Literal, get_args
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
+
+DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAY_NAMES: tuple[DayName, ...] = get_args(DayName)
+"""The weekdays as the organisation file and the settings write them, Monday first (the
+index is `date.weekday()`)."""
 
 _SEARCH_DAYS = 400
 """Longer than any run of days off (Spring Festival with its weekends is about 9)."""

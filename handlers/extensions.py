@@ -20,7 +20,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.extensions import Kind
+from bot.extensions import MESSAGES, Kind
 from bot.i18n import plain, text
 from bot.numbers import parse_id
 from bot.services import Refused
@@ -71,7 +71,7 @@ async def ask_reason(update: Update, context: Context) -> int:
     await answer_query(query, None if in_private else plain(lang, "ans_check_private"))
     await context.bot.send_message(
         query.from_user.id,
-        str(text(lang, f"{kind.value}_ask_reason", id=issue_id)),
+        str(text(lang, MESSAGES[kind].ask_reason, id=issue_id)),
         parse_mode=ParseMode.HTML,
     )
     return REASON

@@ -24,6 +24,23 @@ ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
 }
 COMMON_COMMANDS = ("issue", "lang", "cancel", "help")
 GUEST_COMMANDS = ("start", "help", "lang")
+COMMAND_DESCRIPTIONS: dict[str, str] = {
+    "start": "cmd_start",
+    "help": "cmd_help",
+    "report": "cmd_report",
+    "my": "cmd_my",
+    "todo": "cmd_todo",
+    "issue": "cmd_issue",
+    "lang": "cmd_lang",
+    "cancel": "cmd_cancel",
+    "pending": "cmd_pending",
+    "reroute": "cmd_reroute",
+    "invite": "cmd_invite",
+    "stats": "cmd_stats",
+    "revoke": "cmd_revoke",
+    "whistle": "cmd_whistle",
+}
+"""Each command's line in the menu, by its name."""
 log = logging.getLogger(__name__)
 
 
@@ -38,7 +55,7 @@ def commands_for(actor: Actor) -> list[str]:
 async def set_menu(bot: Bot, actor: Actor, lang: str) -> None:
     """The command menu this person sees: only what their roles can use."""
     await bot.set_my_commands(
-        [BotCommand(name, plain(lang, f"cmd_{name}")) for name in commands_for(actor)],
+        [BotCommand(name, plain(lang, COMMAND_DESCRIPTIONS[name])) for name in commands_for(actor)],
         scope=BotCommandScopeChat(actor.user_id),
     )
 
@@ -46,7 +63,7 @@ async def set_menu(bot: Bot, actor: Actor, lang: str) -> None:
 async def set_default_menus(bot: Bot) -> None:
     for lang in LANGUAGES:
         await bot.set_my_commands(
-            [BotCommand(name, plain(lang, f"cmd_{name}")) for name in GUEST_COMMANDS],
+            [BotCommand(name, plain(lang, COMMAND_DESCRIPTIONS[name])) for name in GUEST_COMMANDS],
             language_code=None if lang == "zh" else lang,
         )
 

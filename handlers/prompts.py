@@ -41,6 +41,23 @@ _OWN_BUTTONS: Final = {
     "wh_reason": re.compile(r"^w[fr]:"),
 }
 _KEEP_PROMPT_COMMANDS: Final = {"cancel"}
+_WHAT: Final = {
+    "reopen": "prompt_what_reopen",
+    "transfer": "prompt_what_transfer",
+    "progress": "prompt_what_progress",
+    "resolve": "prompt_what_resolve",
+    "closure": "prompt_what_closure",
+    "extend": "prompt_what_extend",
+    "hold": "prompt_what_hold",
+    "refusal": "prompt_what_refusal",
+    "wh_arrive": "prompt_what_wh_arrive",
+    "wh_place": "prompt_what_wh_place",
+    "wh_co_done": "prompt_what_wh_co_done",
+    "wh_co_photos": "prompt_what_wh_co_photos",
+    "wh_reason": "prompt_what_wh_reason",
+    "hold_more": "prompt_what_hold_more",
+}
+"""What each kind of prompt (other than the report's) was waiting for, by its kind."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +108,7 @@ def expired(context: Context, since: datetime) -> bool:
 
 
 def _what(lang: str, prompt: Prompt) -> str:
-    return plain(lang, f"prompt_what_{prompt.kind}", id=prompt.issue_id)
+    return plain(lang, _WHAT[prompt.kind], id=prompt.issue_id)
 
 
 def cancelled_text(lang: str, prompt: Prompt) -> Html:

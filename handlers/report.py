@@ -13,6 +13,7 @@ from typing import Any
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import (
+    BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
     ConversationHandler,
@@ -359,53 +360,19 @@ def _asking(callback: Callback, *, starts: bool = False) -> Callback:
     return run
 
 
+TEXT_IN_PRIVATE = PRIVATE & filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE
+PHOTO_IN_PRIVATE = PRIVATE & filters.PHOTO & filters.UpdateType.MESSAGE
+
+
 def report_conversation() -> ConversationHandler[Context]:
-    text_in_private = PRIVATE & filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE
-    photo_in_private = PRIVATE & filters.PHOTO & filters.UpdateType.MESSAGE
     start, accept = _asking(start_report, starts=True), _asking(accept_offer, starts=True)
     return conversation(
         entry_points=[
             CommandHandler("report", start, filters=PRIVATE),
             CallbackQueryHandler(accept, pattern=f"^{ReportButton.START.value}$"),
-            MessageHandler(photo_in_private | text_in_private, _asking(offer_report, starts=True)),
+            MessageHandler(PHOTO_IN_PRIVATE | TEXT_IN_PRIVATE, _asking(offer_report, starts=True)),
         ],
-        states={
-            Step.OFFER: [CallbackQueryHandler(accept, pattern=f"^{ReportButton.START.value}$")],
-            Step.GRID: [
-                CallbackQueryHandler(_asking(choose_grid), pattern=f"^{ReportButton.GRID.value}:")
-            ],
-            Step.CATEGORY: [
-                CallbackQueryHandler(
-                    _asking(choose_category), pattern=f"^{ReportButton.CATEGORY.value}:"
-                )
-            ],
-            Step.DESCRIPTION: [MessageHandler(text_in_private, _asking(describe))],
-            Step.PHOTOS: [
-                MessageHandler(photo_in_private, _asking(add_photo)),
-                CallbackQueryHandler(_asking(photos_done), pattern=r"^r:(done|skip)$"),
-            ],
-            Step.LOCATION: [
-                MessageHandler(PRIVATE & (filters.LOCATION | filters.VENUE), _asking(locate)),
-                MessageHandler(text_in_private, _asking(locate)),
-                CallbackQueryHandler(
-                    _asking(skip_location), pattern=f"^{ReportButton.SKIP.value}$"
-                ),
-            ],
-            Step.URGENCY: [
-                CallbackQueryHandler(
-                    _asking(set_urgency), pattern=f"^{ReportButton.URGENCY.value}:"
-                ),
-                # 附议
-                CallbackQueryHandler(_asking(second), pattern=f"^{ReportButton.SECOND.value}:"),
-                CallbackQueryHandler(_asking(not_same), pattern=f"^{ReportButton.NOT_SAME.value}$"),
-            ],
-            Step.CONFIRM: [
-                CallbackQueryHandler(_asking(submit), pattern=f"^{ReportButton.SUBMIT.value}$"),
-                CallbackQueryHandler(  # 联合吹哨: 申请吹哨
-                    _asking(submit), pattern=f"^{ReportButton.WHISTLE.value}$"
-                ),
-            ],
-        },
+        states=_steps(accept),
         fallbacks=[
             CommandHandler("cancel", _asking(cancel, starts=True)),
             CallbackQueryHandler(
@@ -420,3 +387,40 @@ def report_conversation() -> ConversationHandler[Context]:
         name=REPORT_CONVERSATION,
         persistent=True,
     )
+
+
+def _steps(accept: Callback) -> dict[object, list[BaseHandler[Update, Context, object]]]:
+    """What each step of the report takes: its buttons, and the text, photo or location."""
+    return {
+        Step.OFFER: [CallbackQueryHandler(accept, pattern=f"^{ReportButton.START.value}$")],
+        Step.GRID: [
+            CallbackQueryHandler(_asking(choose_grid), pattern=f"^{ReportButton.GRID.value}:")
+        ],
+        Step.CATEGORY: [
+            CallbackQueryHandler(
+                _asking(choose_category), pattern=f"^{ReportButton.CATEGORY.value}:"
+            )
+        ],
+        Step.DESCRIPTION: [MessageHandler(TEXT_IN_PRIVATE, _asking(describe))],
+        Step.PHOTOS: [
+            MessageHandler(PHOTO_IN_PRIVATE, _asking(add_photo)),
+            CallbackQueryHandler(_asking(photos_done), pattern=r"^r:(done|skip)$"),
+        ],
+        Step.LOCATION: [
+            MessageHandler(PRIVATE & (filters.LOCATION | filters.VENUE), _asking(locate)),
+            MessageHandler(TEXT_IN_PRIVATE, _asking(locate)),
+            CallbackQueryHandler(_asking(skip_location), pattern=f"^{ReportButton.SKIP.value}$"),
+        ],
+        Step.URGENCY: [
+            CallbackQueryHandler(_asking(set_urgency), pattern=f"^{ReportButton.URGENCY.value}:"),
+            # 附议
+            CallbackQueryHandler(_asking(second), pattern=f"^{ReportButton.SECOND.value}:"),
+            CallbackQueryHandler(_asking(not_same), pattern=f"^{ReportButton.NOT_SAME.value}$"),
+        ],
+        Step.CONFIRM: [
+            CallbackQueryHandler(_asking(submit), pattern=f"^{ReportButton.SUBMIT.value}$"),
+            CallbackQueryHandler(  # 联合吹哨: 申请吹哨
+                _asking(submit), pattern=f"^{ReportButton.WHISTLE.value}$"
+            ),
+        ],
+    }

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import aiosqlite
 
 from bot.clock import to_epoch
-from bot.deadlines import Alert, AlertStep, DeadlineClock
+from bot.deadlines import Alert, AlertStep, DeadlineKind
 from bot.records import PendingAlert
 from storage.db import fetch_all, fetch_one
 
@@ -18,7 +18,7 @@ def alert_from_row(row: sqlite3.Row) -> PendingAlert:
     return PendingAlert(
         row["id"],
         row["issue_id"],
-        DeadlineClock(row["clock"]),
+        DeadlineKind(row["clock"]),
         AlertStep(row["step"]),
         row["due_at"],
         row["deadline"],
@@ -30,24 +30,24 @@ async def schedule(conn: aiosqlite.Connection, issue_id: int, alerts: Iterable[A
         """INSERT INTO deadline_alert (issue_id, clock, step, due_at, deadline)
            VALUES (?, ?, ?, ?, ?)""",
         [
-            (issue_id, a.clock.value, a.step.value, to_epoch(a.due), to_epoch(a.deadline))
+            (issue_id, a.kind.value, a.step.value, to_epoch(a.due), to_epoch(a.deadline))
             for a in alerts
         ],
     )
 
 
 async def cancel(
-    conn: aiosqlite.Connection, issue_id: int, now: int, clock: DeadlineClock | None = None
+    conn: aiosqlite.Connection, issue_id: int, now: int, kind: DeadlineKind | None = None
 ) -> None:
-    """Stop the alerts that no longer apply (one clock, or all of them)."""
+    """Stop the alerts that no longer apply (one kind, or all of them)."""
     sql = (
         "UPDATE deadline_alert SET cancelled_at = ? "
         "WHERE issue_id = ? AND fired_at IS NULL AND cancelled_at IS NULL"
     )
     params: list[object] = [now, issue_id]
-    if clock is not None:
+    if kind is not None:
         sql += " AND clock = ?"
-        params.append(clock.value)
+        params.append(kind.value)
     await conn.execute(sql, params)
 
 

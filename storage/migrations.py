@@ -238,7 +238,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (
         7,
         # Routing's "longest idle" reads each member's last dispatch: without this index
-        # it scanned every dispatch of the street (30 ms at 32,000 issues, per report).
+        # it scanned every dispatch of the street, once per report.
         """
         CREATE INDEX issue_event_assignee ON issue_event(assignee_id, action, at);
         """,
@@ -246,8 +246,8 @@ MIGRATIONS: list[tuple[int, str]] = [
     (
         8,
         # Refreshing an issue's cards looks up the chats its push went to, queued or sent:
-        # without this index every state change scanned the whole outbox, which only grows
-        # (12 ms at 77,000 rows, inside the write transaction every other change waits for).
+        # without this index every state change scanned the whole outbox, which only grows,
+        # inside the write transaction every other change waits for.
         """
         CREATE INDEX outbox_issue ON outbox(issue_id, purpose) WHERE issue_id IS NOT NULL;
         """,

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.bot_api import Method
 from bot.message_limits import fit_payload
 from bot.records import OutboxItem
 from storage.db import fetch_all, fetch_one
@@ -168,7 +169,7 @@ async def fail_pending_for_chat(conn: aiosqlite.Connection, chat_id: int, error:
     return cursor.rowcount
 
 
-CAPTIONED_PUSH_METHOD = "sendPhoto"
+CAPTIONED_PUSH_METHOD = Method.SEND_PHOTO
 """A push sent with this method carries the card as its photo's caption."""
 
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from bot.deadlines import (
     AlertStep,
-    DeadlineClock,
+    DeadlineKind,
     add_working_time,
     after_quiet_hours,
     alerts_for,
@@ -79,7 +79,7 @@ def test_business_hours_without_working_time_fall_back_to_calendar_time() -> Non
 
 def test_alerts_fall_at_80_100_and_200_percent() -> None:
     start, deadline = at(2026, 11, 25, 10), at(2026, 11, 25, 10, 30)
-    alerts = alerts_for(DeadlineClock.ACK, start, deadline)
+    alerts = alerts_for(DeadlineKind.ACK, start, deadline)
     assert [(a.step, a.due) for a in alerts] == [
         (AlertStep.REMIND, at(2026, 11, 25, 10, 24)),
         (AlertStep.HEAD, at(2026, 11, 25, 10, 30)),

@@ -49,7 +49,7 @@ async def stored(street: Street, number: int) -> issue_store.IssueRecord:
 async def pending_alerts(street: Street, number: int) -> list[tuple[str, str, int]]:
     far = int((WEDNESDAY_MORNING + timedelta(days=400)).timestamp())
     due = await alert_store.due(street.whistle.db.reader, far, 100)
-    return [(a.clock.value, a.step.value, a.due_at) for a in due if a.issue_id == number]
+    return [(a.kind.value, a.step.value, a.due_at) for a in due if a.issue_id == number]
 
 
 async def test_extension_approved_by_the_head_moves_the_deadline_and_its_alerts(

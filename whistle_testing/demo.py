@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from pydantic import SecretStr
 
 from bot.app import Whistle
+from bot.bot_api import Method
 from bot.clock import ManualClock
 from bot.organisation import parse_organisation
 from bot.services.statistics import Scope
@@ -58,7 +59,7 @@ class Narrator:
         if self.quiet:
             return
         if isinstance(event, ApiCall):
-            if event.method == "answerCallbackQuery" and event.params.get("text"):
+            if event.method == Method.ANSWER_CALLBACK_QUERY and event.params.get("text"):
                 self.say(f"      💬 {event.params['text']}")
             return
         body = event.text.strip() or {

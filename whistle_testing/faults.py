@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.bot_api import Method
 from whistle_testing.protocol import int_or_none
 
 
@@ -39,7 +40,9 @@ class FaultPlan:
         self._rng = random.Random(self.seed)
 
     def __call__(self, method: str, params: dict[str, Any]) -> Fault | None:
-        if method == "getUpdates" or (self.methods is not None and method not in self.methods):
+        if method == Method.GET_UPDATES or (
+            self.methods is not None and method not in self.methods
+        ):
             return None
         roll = self._rng.random()
         for rate, fault in (
@@ -56,15 +59,15 @@ class FaultPlan:
 
 SENDING_METHODS = frozenset(
     {
-        "sendMessage",
-        "sendPhoto",
-        "sendMediaGroup",
-        "sendDocument",
-        "sendLocation",
-        "sendVenue",
-        "editMessageText",
-        "editMessageCaption",
-        "editMessageReplyMarkup",
+        Method.SEND_MESSAGE,
+        Method.SEND_PHOTO,
+        Method.SEND_MEDIA_GROUP,
+        Method.SEND_DOCUMENT,
+        Method.SEND_LOCATION,
+        Method.SEND_VENUE,
+        Method.EDIT_MESSAGE_TEXT,
+        Method.EDIT_MESSAGE_CAPTION,
+        Method.EDIT_MESSAGE_REPLY_MARKUP,
     }
 )
 

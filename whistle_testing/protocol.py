@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
+from bot.bot_api import Method
 from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT, telegram_length
 from whistle_testing.users import SentMessage, SimulatedUser, unix_time
 
@@ -415,7 +416,7 @@ class LoopbackBotApi:
             if exc.parameters:
                 body["parameters"] = exc.parameters
             return web.json_response(body, status=exc.status)
-        if method != "getUpdates":
+        if method != Method.GET_UPDATES:
             self._record(ApiCall(method, params, 200, chat_id))
         return web.json_response({"ok": True, "result": result})
 

@@ -19,17 +19,18 @@ from bot.closures import (
     may_request,
     nearby,
 )
-from bot.deadlines import DeadlineClock, alerts_for, deadlines_in
+from bot.deadlines import DeadlineKind, alerts_for, deadlines_in
 from bot.i18n import Html, plain, text
+from bot.labels import CLOSURE_KEYS, CLOSURE_QUESTION_KEYS
 from bot.lifecycle import OPEN_STATES, Action, State, TransitionRefused, next_state
 from bot.numbers import parse_id
 from bot.permissions import may_report
-from bot.records import Draft, IssueRecord
+from bot.records import ClosureRequest, Draft, IssueRecord
 from bot.services.issues import IssueService
 from bot.services.notices import Notices
 from bot.services.refusal import Refused
 from bot.services.reports import ReportService, clean_text
-from bot.views import Answer, Buttons, Rendered
+from bot.views import Answer, Buttons, Names, Rendered
 from storage import alerts, people
 from storage import closures as store
 from storage import drafts as draft_store
@@ -91,7 +92,7 @@ class ClosureService:
         person is found allowed to ask for it."""
         await self._holder_checks(self.db.reader, user_id, issue_id)
         lang = await self.notices.language(self.db.reader, user_id)
-        return Rendered(text(lang, f"cl_ask_{kind.value}", id=issue_id))
+        return Rendered(text(lang, CLOSURE_QUESTION_KEYS[kind], id=issue_id))
 
     async def request(
         self,
@@ -104,21 +105,7 @@ class ClosureService:
         """Ask for the closure with its reason: 不属实 needs a photo of the site (its
         caption is the note), 重复 the number of the issue it repeats, 非本辖区 whose it
         is. The issue waits (closing) for the head's or an admin's decision."""
-        duplicate_of: int | None = None
-        match kind:
-            case ClosureKind.INVALID:
-                if photo is None:
-                    raise Refused("cl_need_photo")
-                note = clean_text(words, self.max_text_length) if words else ""
-            case ClosureKind.DUPLICATE:
-                duplicate_of = parse_id(words or "", hash_allowed=True)
-                if duplicate_of is None:
-                    raise Refused("cl_need_number")
-                note = f"#{duplicate_of}"
-            case ClosureKind.ELSEWHERE:
-                if not words or not words.strip():
-                    raise Refused("cl_need_whose")
-                note = clean_text(words, self.max_text_length)
+        note, duplicate_of = self._reason(kind, words, photo)
         _, now = self._now()
         async with self.db.write() as tx:
             issue = await self._holder_checks(tx, user_id, issue_id)
@@ -130,38 +117,70 @@ class ClosureService:
                     raise Refused("cl_bad_duplicate", id=duplicate_of)
             updated = await self._move(tx, issue, user_id, Action.REQUEST_CLOSURE, now, note)
             # No reminders to the holder while the head or an admin decides.
-            await alerts.cancel(tx, issue_id, now, DeadlineClock.RESOLVE)
+            await alerts.cancel(tx, issue_id, now, DeadlineKind.RESOLVE)
             request = await store.add_request(
                 tx, issue_id, kind, note, photo[0] if photo else None, duplicate_of, user_id, now
             )
             head = await people.department_head(tx, issue.department_code)
-            deciders = approvers(user_id, head, await self.notices.admins(tx))
             names = await self.notices.issue_names(tx, updated)
-            for decider in deciders:
-                lang = await self.notices.language(tx, decider)
-                if photo is not None:
-                    caption = plain(lang, "cl_photo_caption", id=issue_id)
-                    await self.notices.photos(tx, decider, updated, [photo[0]], caption, now)
-                await self.notices.tell(
-                    tx,
-                    decider,
-                    now,
-                    "cl_decide_ask",
-                    issue=updated,
-                    buttons=[
-                        [
-                            (plain(lang, "btn_approve"), f"{DECIDE_PREFIX}:{request.id}:y"),
-                            (plain(lang, "btn_disapprove"), f"{DECIDE_PREFIX}:{request.id}:n"),
-                        ]
-                    ],
-                    id=issue_id,
-                    member=names.person(user_id),
-                    kind=plain(lang, f"closure_{kind.value}"),
-                    note=note or "-",
-                )
+            for decider in approvers(user_id, head, await self.notices.admins(tx)):
+                await self._ask_to_decide(tx, decider, updated, names, request, photo, now)
             await self.notices.refresh_cards(tx, updated, now)
         self.issues.on_commit()
         return Answer("cl_requested", {"id": issue_id})
+
+    def _reason(
+        self, kind: ClosureKind, words: str | None, photo: tuple[str, str | None] | None
+    ) -> tuple[str, int | None]:
+        """The note a closure is asked with, and for 重复 the issue it repeats; refused
+        when the reason its kind needs is missing."""
+        match kind:
+            case ClosureKind.INVALID:
+                if photo is None:
+                    raise Refused("cl_need_photo")
+                return (clean_text(words, self.max_text_length) if words else ""), None
+            case ClosureKind.DUPLICATE:
+                duplicate_of = parse_id(words or "", hash_allowed=True)
+                if duplicate_of is None:
+                    raise Refused("cl_need_number")
+                return f"#{duplicate_of}", duplicate_of
+            case ClosureKind.ELSEWHERE:
+                if not words or not words.strip():
+                    raise Refused("cl_need_whose")
+                return clean_text(words, self.max_text_length), None
+
+    async def _ask_to_decide(
+        self,
+        tx: aiosqlite.Connection,
+        decider: int,
+        issue: IssueRecord,
+        names: Names,
+        request: ClosureRequest,
+        photo: tuple[str, str | None] | None,
+        now: int,
+    ) -> None:
+        """One approver's question: the photo (for 不属实), then 同意 / 不同意."""
+        lang = await self.notices.language(tx, decider)
+        if photo is not None:
+            caption = plain(lang, "cl_photo_caption", id=issue.id)
+            await self.notices.photos(tx, decider, issue, [photo[0]], caption, now)
+        await self.notices.tell(
+            tx,
+            decider,
+            now,
+            "cl_decide_ask",
+            issue=issue,
+            buttons=[
+                [
+                    (plain(lang, "btn_approve"), f"{DECIDE_PREFIX}:{request.id}:y"),
+                    (plain(lang, "btn_disapprove"), f"{DECIDE_PREFIX}:{request.id}:n"),
+                ]
+            ],
+            id=issue.id,
+            member=names.person(request.requested_by),
+            kind=plain(lang, CLOSURE_KEYS[request.kind]),
+            note=request.note or "-",
+        )
 
     async def _move(
         self,
@@ -259,12 +278,12 @@ class ClosureService:
         while the closure waited) are planned again, any already due firing at once."""
         if issue.resolve_deadline is None:
             return
-        await alerts.cancel(tx, issue.id, now, DeadlineClock.RESOLVE)
+        await alerts.cancel(tx, issue.id, now, DeadlineKind.RESOLVE)
         started = from_epoch(issue.dispatched_at or issue.reported_at)
         await alerts.schedule(
             tx,
             issue.id,
-            alerts_for(DeadlineClock.RESOLVE, started, from_epoch(issue.resolve_deadline)),
+            alerts_for(DeadlineKind.RESOLVE, started, from_epoch(issue.resolve_deadline)),
         )
 
     async def _tell_reporter(
@@ -285,7 +304,7 @@ class ClosureService:
             issue=issue,
             buttons=[[(plain(lang, "btn_object"), f"{OBJECT_PREFIX}:{request_id}")]],
             id=issue.id,
-            kind=plain(lang, f"closure_{kind.value}"),
+            kind=plain(lang, CLOSURE_KEYS[kind]),
             note=note or "-",
         )
 
@@ -340,14 +359,14 @@ class ClosureService:
                 user_id,
                 Action.OBJECT,
                 now,
-                plain(await self.notices.language(tx, user_id), f"closure_{request.kind.value}"),
+                plain(await self.notices.language(tx, user_id), CLOSURE_KEYS[request.kind]),
                 closed_at=None,
                 reopen_count=issue.reopen_count + 1,
                 resolve_deadline=to_epoch(resolve_by),
             )
             await store.set_issue_closure(tx, issue.id, None)
             await alerts.schedule(
-                tx, issue.id, alerts_for(DeadlineClock.RESOLVE, moment, resolve_by)
+                tx, issue.id, alerts_for(DeadlineKind.RESOLVE, moment, resolve_by)
             )
             await self.notices.refresh_cards(tx, updated, now)
             if updated.assignee_id is not None:

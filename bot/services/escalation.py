@@ -12,10 +12,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import aiosqlite
+
 from bot.clock import Clock, from_epoch, to_epoch
-from bot.deadlines import AlertStep, DeadlineClock, after_quiet_hours
+from bot.deadlines import AlertStep, DeadlineKind, after_quiet_hours
 from bot.lifecycle import Action, State
-from bot.records import PendingAlert
+from bot.records import IssueRecord, PendingAlert
 from bot.services.extensions import review_due
 from bot.services.notices import Notices
 from bot.services.organisation import OrganisationService
@@ -25,9 +27,16 @@ from storage import issues as store
 from storage.db import Database
 
 _WATCHED = {
-    DeadlineClock.ACK: frozenset({State.DISPATCHED}),
-    DeadlineClock.RESOLVE: frozenset({State.DISPATCHED, State.ACKNOWLEDGED, State.REOPENED}),
-    DeadlineClock.HOLD: frozenset({State.HELD}),
+    DeadlineKind.ACK: frozenset({State.DISPATCHED}),
+    DeadlineKind.RESOLVE: frozenset({State.DISPATCHED, State.ACKNOWLEDGED, State.REOPENED}),
+    DeadlineKind.HOLD: frozenset({State.HELD}),
+}
+_REMINDERS = {DeadlineKind.ACK: "rm_ack", DeadlineKind.RESOLVE: "rm_resolve"}
+_ESCALATIONS = {
+    (DeadlineKind.ACK, AlertStep.HEAD): "es_ack_head",
+    (DeadlineKind.ACK, AlertStep.ADMINS): "es_ack_admins",
+    (DeadlineKind.RESOLVE, AlertStep.HEAD): "es_resolve_head",
+    (DeadlineKind.RESOLVE, AlertStep.ADMINS): "es_resolve_admins",
 }
 
 
@@ -66,6 +75,8 @@ class EscalationService:
         return fired
 
     async def _fire(self, alert: PendingAlert) -> int:
+        """Fire one alert, unless the issue has moved on (cancelled) or a reminder falls in
+        the department's quiet hours (postponed); 1 when it fired."""
         moment = self.clock.now()
         now = to_epoch(moment)
         org = await self.organisations.current()
@@ -73,7 +84,7 @@ class EscalationService:
             if not await alerts.still_pending(tx, alert.id):
                 return 0
             issue = await store.get_issue(tx, alert.issue_id)
-            if issue is None or issue.state not in _WATCHED[alert.clock]:
+            if issue is None or issue.state not in _WATCHED[alert.kind]:
                 await alerts.mark_cancelled(tx, alert.id, now)
                 return 0
             if alert.step == AlertStep.REMIND and not issue.urgent:
@@ -84,78 +95,106 @@ class EscalationService:
                     await alerts.postpone(tx, alert.id, to_epoch(wait_until))
                     return 0
             await alerts.mark_fired(tx, alert.id, now)
-            if alert.clock == DeadlineClock.HOLD:
+            if alert.kind == DeadlineKind.HOLD:
                 await review_due(tx, self.notices, issue, now)
                 return 1
-            names = await self.notices.issue_names(tx, issue)
-            deadline = from_epoch(alert.deadline)
-            values: dict[str, Any] = {
-                "id": issue.id,
-                "category": names.category(issue.category_code),
-                "grid": names.grid(issue.grid_code),
-                "department": names.department(issue.department_code),
-                "member": names.person(issue.assignee_id)
-                if issue.assignee_id
-                else names.department(issue.department_code),
-                "due": local_time(alert.deadline, self.notices.zone),
-            }
-            clock = alert.clock.value
+            values = await self._values(tx, issue, alert)
             if alert.step == AlertStep.REMIND:
-                # A holder who cannot be reached would never see it: the department does.
-                target = issue.assignee_id
-                if target is not None and await people.unreachable(tx, [target]):
-                    target = None
-                if target is None:
-                    target = await self.notices.group_chat(tx, issue.department_code)
-                if target is None:
-                    target = await people.department_head(tx, issue.department_code)
-                if target is not None:
-                    lang = await self.notices.language(tx, target)
-                    await self.notices.tell(
-                        tx,
-                        target,
-                        now,
-                        f"rm_{clock}",
-                        issue=issue,
-                        left=duration(lang, deadline - moment),
-                        **values,
-                    )
-                return 1
-            await store.add_event(
-                tx,
-                issue.id,
-                now,
-                None,
-                Action.ESCALATE.value,
-                issue.state,
-                issue.state,
-                issue.department_code,
-                issue.assignee_id,
-                f"{clock}:{alert.step.value}",
-            )
-            if not issue.escalated:
-                await store.update_issue(tx, issue.id, issue.state, escalated=1)
-            recipients: list[int] = []
-            if alert.step == AlertStep.HEAD:
-                heads = await people.department_heads(tx, issue.department_code)
-                if heads:
-                    # Every head who can be reached; when none can, the admins.
-                    unreachable = await people.unreachable(tx, heads)
-                    recipients = [h for h in heads if h not in unreachable]
-                    if not recipients:
-                        recipients = await people.active_admins(tx)
+                await self._remind(tx, issue, alert, values, moment)
             else:
-                recipients = await people.active_admins(tx)
-            for recipient in recipients:
-                lang = await self.notices.language(tx, recipient)
-                await self.notices.tell(
-                    tx,
-                    recipient,
-                    now,
-                    f"es_{clock}_{alert.step.value}",
-                    issue=issue,
-                    late=duration(lang, moment - deadline),
-                    **values,
-                )
-                await self.notices.send_card(tx, issue, recipient, now)
+                await self._escalate(tx, issue, alert, values, moment)
             return 1
+
+    async def _values(
+        self, tx: aiosqlite.Connection, issue: IssueRecord, alert: PendingAlert
+    ) -> dict[str, Any]:
+        """What every reminder and escalation message fills in."""
+        names = await self.notices.issue_names(tx, issue)
+        return {
+            "id": issue.id,
+            "category": names.category(issue.category_code),
+            "grid": names.grid(issue.grid_code),
+            "department": names.department(issue.department_code),
+            "member": names.person(issue.assignee_id)
+            if issue.assignee_id
+            else names.department(issue.department_code),
+            "due": local_time(alert.deadline, self.notices.zone),
+        }
+
+    async def _remind(
+        self,
+        tx: aiosqlite.Connection,
+        issue: IssueRecord,
+        alert: PendingAlert,
+        values: dict[str, Any],
+        moment: datetime,
+    ) -> None:
+        """Before the deadline: the holder, or (holder unreachable or none) the
+        department's group, or its head."""
+        target = issue.assignee_id
+        if target is not None and await people.unreachable(tx, [target]):
+            target = None
+        if target is None:
+            target = await self.notices.group_chat(tx, issue.department_code)
+        if target is None:
+            target = await people.department_head(tx, issue.department_code)
+        if target is not None:
+            lang = await self.notices.language(tx, target)
+            await self.notices.tell(
+                tx,
+                target,
+                to_epoch(moment),
+                _REMINDERS[alert.kind],
+                issue=issue,
+                left=duration(lang, from_epoch(alert.deadline) - moment),
+                **values,
+            )
+
+    async def _escalate(
+        self,
+        tx: aiosqlite.Connection,
+        issue: IssueRecord,
+        alert: PendingAlert,
+        values: dict[str, Any],
+        moment: datetime,
+    ) -> None:
+        """After the deadline: recorded on the issue, then told with the card to the
+        department's heads (the admins when none can be reached) or to the admins."""
+        now = to_epoch(moment)
+        await store.add_event(
+            tx,
+            issue.id,
+            now,
+            None,
+            Action.ESCALATE.value,
+            issue.state,
+            issue.state,
+            issue.department_code,
+            issue.assignee_id,
+            f"{alert.kind.value}:{alert.step.value}",
+        )
+        if not issue.escalated:
+            await store.update_issue(tx, issue.id, issue.state, escalated=1)
+        recipients: list[int] = []
+        if alert.step == AlertStep.HEAD:
+            heads = await people.department_heads(tx, issue.department_code)
+            if heads:
+                # Every head who can be reached; when none can, the admins.
+                unreachable = await people.unreachable(tx, heads)
+                recipients = [h for h in heads if h not in unreachable]
+                if not recipients:
+                    recipients = await people.active_admins(tx)
+        else:
+            recipients = await people.active_admins(tx)
+        for recipient in recipients:
+            lang = await self.notices.language(tx, recipient)
+            await self.notices.tell(
+                tx,
+                recipient,
+                now,
+                _ESCALATIONS[alert.kind, alert.step],
+                issue=issue,
+                late=duration(lang, moment - from_epoch(alert.deadline)),
+                **values,
+            )
+            await self.notices.send_card(tx, issue, recipient, now)

@@ -9,13 +9,13 @@ refused request raises `Refused` and changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, time
+from datetime import date, datetime, time
 
 import aiosqlite
 
 from bot import extensions as rules
 from bot.clock import Clock, from_epoch, to_epoch
-from bot.deadlines import Alert, AlertStep, DeadlineClock, alerts_for, deadlines_in
+from bot.deadlines import Alert, AlertStep, DeadlineKind, alerts_for, deadlines_in
 from bot.extensions import Approver, Kind, Limits
 from bot.i18n import plain, text
 from bot.lifecycle import Action, State, TransitionRefused, next_state
@@ -225,7 +225,7 @@ class ExtensionService:
                     tx,
                     decider,
                     now,
-                    f"{kind.value}_decide",
+                    rules.MESSAGES[kind].decide,
                     issue=issue,
                     buttons=decision_buttons(lang, request.id),
                     id=issue_id,
@@ -237,7 +237,7 @@ class ExtensionService:
                 )
         self.on_commit()
         return Answer(
-            f"{kind.value}_requested", {"id": issue_id, "until": chosen.strftime("%m-%d")}
+            rules.MESSAGES[kind].requested, {"id": issue_id, "until": chosen.strftime("%m-%d")}
         )
 
     def _until(self, chosen: date, kind: Kind, issue: IssueRecord, org: Organisation) -> int:
@@ -314,7 +314,7 @@ class ExtensionService:
                 await alerts.schedule(
                     tx,
                     issue.id,
-                    alerts_for(DeadlineClock.RESOLVE, moment, from_epoch(request.until)),
+                    alerts_for(DeadlineKind.RESOLVE, moment, from_epoch(request.until)),
                 )
             else:
                 await self._plan_review(tx, issue.id, request.until)
@@ -323,18 +323,52 @@ class ExtensionService:
                 tx,
                 request.requested_by,
                 now,
-                f"{request.kind.value}_approved",
+                rules.MESSAGES[request.kind].approved,
                 issue=updated,
                 id=issue.id,
                 until=_day(request.until, org),
             )
         self.on_commit()
-        return Answer(f"{request.kind.value}_approved_done", {"id": issue.id})
+        return Answer(rules.MESSAGES[request.kind].approved_done, {"id": issue.id})
+
+    async def _reviewed(
+        self,
+        tx: aiosqlite.Connection,
+        issue: IssueRecord,
+        action: Action,
+        org: Organisation,
+        moment: datetime,
+        review_day: date | None,
+    ) -> tuple[dict[str, object], str | None]:
+        """What a review changes on the issue, the day it names (the new resolve deadline
+        or review date: `review_day`, already checked, for 延长挂账), and the alerts it plans."""
+        if action == Action.RESUME:
+            category = org.categories.get(issue.category_code) or await org_store.category_rules(
+                tx, issue.category_code
+            )
+            assert category is not None
+            resolve_by = deadlines_in(
+                org, issue.department_code or "", category, issue.urgent, moment
+            ).resolve_by
+            await alerts.schedule(
+                tx, issue.id, alerts_for(DeadlineKind.RESOLVE, moment, resolve_by)
+            )
+            changes: dict[str, object] = {
+                "resolve_deadline": to_epoch(resolve_by),
+                "held_until": None,
+            }
+            return changes, _day(to_epoch(resolve_by), org)
+        if action == Action.EXTEND_HOLD:
+            assert review_day is not None, "延长挂账 names its new review date"
+            until = to_epoch(rules.due_at(review_day, REVIEW_AT, org.timezone))
+            await self._plan_review(tx, issue.id, until)
+            return {"held_until": until}, _day(until, org)
+        return {"closed_at": to_epoch(moment), "held_until": None}, None
 
     @staticmethod
     async def _plan_review(tx: aiosqlite.Connection, issue_id: int, review_at: int) -> None:
         due = from_epoch(review_at)
-        await alerts.schedule(tx, issue_id, [Alert(DeadlineClock.HOLD, AlertStep.ADMINS, due, due)])
+        await alerts.schedule(tx, issue_id, [Alert(DeadlineKind.HOLD, AlertStep.ADMINS, due, due)])
 
     async def refuse(self, user_id: int, request_id: int, reason: str) -> Answer:
         reason = clean_text(reason, self.max_text_length)
@@ -359,7 +393,7 @@ class ExtensionService:
                 tx,
                 request.requested_by,
                 now,
-                f"{request.kind.value}_refused",
+                rules.MESSAGES[request.kind].refused,
                 issue=issue,
                 id=issue.id,
                 reason=reason,
@@ -416,12 +450,12 @@ class ExtensionService:
         org = await self.organisations.current()
         moment = self.clock.now()
         now = to_epoch(moment)
-        actions = {"go": Action.RESUME, "more": Action.EXTEND_HOLD, "close": Action.CLOSE_HELD}
-        if choice not in actions:
+        if choice not in rules.REVIEW_ACTIONS:
             raise Refused("ans_bad_button")
-        action = actions[choice]
+        action = rules.REVIEW_ACTIONS[choice]
         async with self.db.write() as tx:
             issue, target = await self._reviewing(tx, user_id, issue_id, action)
+            chosen: date | None = None
             if action == Action.EXTEND_HOLD:
                 today = moment.astimezone(org.timezone).date()
                 chosen = self._chosen(
@@ -430,29 +464,8 @@ class ExtensionService:
                     Kind.HOLD,
                     org,
                 )
-            changes: dict[str, object] = {}
-            note: str | None = None
             await alerts.cancel(tx, issue_id, now)
-            if action == Action.RESUME:
-                category = org.categories.get(
-                    issue.category_code
-                ) or await org_store.category_rules(tx, issue.category_code)
-                assert category is not None
-                resolve_by = deadlines_in(
-                    org, issue.department_code or "", category, issue.urgent, moment
-                ).resolve_by
-                changes = {"resolve_deadline": to_epoch(resolve_by), "held_until": None}
-                note = _day(to_epoch(resolve_by), org)
-                await alerts.schedule(
-                    tx, issue_id, alerts_for(DeadlineClock.RESOLVE, moment, resolve_by)
-                )
-            elif action == Action.EXTEND_HOLD:
-                until = to_epoch(rules.due_at(chosen, REVIEW_AT, org.timezone))
-                changes = {"held_until": until}
-                note = _day(until, org)
-                await self._plan_review(tx, issue_id, until)
-            else:
-                changes = {"closed_at": now, "held_until": None}
+            changes, note = await self._reviewed(tx, issue, action, org, moment, chosen)
             updated = await issue_store.update_issue(
                 tx, issue_id, issue.state, state=target, **changes
             )
@@ -476,10 +489,10 @@ class ExtensionService:
                     tx,
                     updated.assignee_id,
                     now,
-                    f"hold_{choice}_notice",
+                    rules.REVIEW_NOTICES[action],
                     issue=updated,
                     id=issue_id,
                     until=note or "-",
                 )
         self.on_commit()
-        return Answer(f"hold_{choice}_done", {"id": issue_id, "until": note or "-"})
+        return Answer(rules.REVIEW_DONE[action], {"id": issue_id, "until": note or "-"})

@@ -15,8 +15,9 @@ import aiosqlite
 
 from bot.callbacks import IssueButton, IssueCallback, Rating
 from bot.clock import Clock, to_epoch
-from bot.deadlines import DeadlineClock, alerts_for, deadlines_in
+from bot.deadlines import DeadlineKind, alerts_for, deadlines_in
 from bot.i18n import Html, plain, text
+from bot.labels import RATING_KEYS
 from bot.lifecycle import ASSIGNED_STATES, Action, State, TransitionRefused, next_state
 from bot.numbers import parse_id
 from bot.organisation import Category, Organisation
@@ -450,8 +451,8 @@ class IssueService:
             tx,
             issue.id,
             [
-                *alerts_for(DeadlineClock.ACK, moment, due.acknowledge_by),
-                *alerts_for(DeadlineClock.RESOLVE, moment, due.resolve_by),
+                *alerts_for(DeadlineKind.ACK, moment, due.acknowledge_by),
+                *alerts_for(DeadlineKind.RESOLVE, moment, due.resolve_by),
             ],
         )
         updated = await self._record(
@@ -471,28 +472,40 @@ class IssueService:
             resolve_deadline=to_epoch(due.resolve_by),
             original_resolve_deadline=None,  # extensions: a new deadline starts unextended
         )
-        await self.notices.refresh_cards(tx, updated, now)
-        pushed = await self.notices.push(tx, updated, now)
+        await self._announce_dispatch(tx, updated, route, org, now)
+        return updated
+
+    async def _announce_dispatch(
+        self,
+        tx: aiosqlite.Connection,
+        issue: IssueRecord,
+        route: Route,
+        org: Organisation,
+        now: int,
+    ) -> None:
+        """The cards and the push to whoever now holds the issue; the admins when nobody
+        can be reached, the group when only its members cannot."""
+        await self.notices.refresh_cards(tx, issue, now)
+        pushed = await self.notices.push(tx, issue, now)
         # Nobody to push to although the department has people: all of them unreachable.
         staffed = route.department in org.departments and bool(
             (await self._staff(tx, route.department)).everyone
         )
         if not pushed:
-            names = await self.notices.issue_names(tx, updated)
+            names = await self.notices.issue_names(tx, issue)
             await self.notices.push_to_admins(
                 tx,
-                updated,
+                issue,
                 now,
                 "ad_unreachable_all" if staffed else "ad_unrouted",
-                id=updated.id,
-                category=names.category(updated.category_code),
+                id=issue.id,
+                category=names.category(issue.category_code),
                 department=names.department(route.department),
             )
         elif route.member is None and staffed:
             await self.notices.tell(
-                tx, pushed[0], now, "gr_unreachable_all", issue=updated, id=updated.id
+                tx, pushed[0], now, "gr_unreachable_all", issue=issue, id=issue.id
             )
-        return updated
 
     async def redispatch_unreachable(self, user_id: int | None = None) -> list[Redispatched]:
         """Every issue waiting for 报到 from somebody recorded as unreachable (that person,
@@ -537,7 +550,7 @@ class IssueService:
                 assignee_id=user_id,
                 acknowledged_at=now,
             )
-            await alerts.cancel(tx, issue_id, now, DeadlineClock.ACK)
+            await alerts.cancel(tx, issue_id, now, DeadlineKind.ACK)
             await self.notices.refresh_cards(tx, updated, now)
             names = await self.notices.issue_names(tx, updated)
             await self.notices.tell(
@@ -766,7 +779,7 @@ class IssueService:
                 original_resolve_deadline=None,  # extensions: a new deadline starts unextended
             )
             await alerts.schedule(
-                tx, issue_id, alerts_for(DeadlineClock.RESOLVE, moment, resolve_by)
+                tx, issue_id, alerts_for(DeadlineKind.RESOLVE, moment, resolve_by)
             )
             await whistle_rules.bring_back(tx, self.notices, updated, reason, now)  # 联合吹哨
             await self.notices.refresh_cards(tx, updated, now)
@@ -804,7 +817,7 @@ class IssueService:
                     "mc_rated",
                     issue=updated,
                     id=issue_id,
-                    rating=plain(lang, f"rating_{rating.value}"),
+                    rating=plain(lang, RATING_KEYS[rating]),
                 )
         self.on_commit()
         return updated

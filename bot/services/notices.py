@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
+from bot.bot_api import Method
 from bot.callbacks import IssueButton, issue_button
 from bot.i18n import Html, plain, text
 from bot.lifecycle import ASSIGNED_STATES, AWAITING_ARRIVAL, OPEN_STATES, State, SummonState
@@ -313,7 +314,7 @@ class Notices:
             resolution_note=await self.resolution_note(conn, issue),
             captioned=captioned,
         )
-        method, payload = "sendMessage", card.payload()
+        method, payload = Method.SEND_MESSAGE, card.payload()
         if captioned:
             method = outbox.CAPTIONED_PUSH_METHOD
             payload = {"photo": photo_ids[0], **card.payload(as_caption=True)}
@@ -336,9 +337,9 @@ class Notices:
         if issue.latitude is None or issue.longitude is None:
             return
         body: dict[str, Any] = {"latitude": issue.latitude, "longitude": issue.longitude}
-        method = "sendLocation"
+        method = Method.SEND_LOCATION
         if issue.address:
-            method = "sendVenue"
+            method = Method.SEND_VENUE
             body |= {"title": f"#{issue.id}", "address": issue.address[:200]}
         await self._enqueue_media(conn, chat_id, issue, method, body, now)
 
@@ -355,11 +356,11 @@ class Notices:
             chunk = photo_ids[start : start + MEDIA_GROUP_LIMIT]
             body: dict[str, Any]
             if len(chunk) == 1:
-                method, body = "sendPhoto", {"photo": chunk[0], "caption": caption}
+                method, body = Method.SEND_PHOTO, {"photo": chunk[0], "caption": caption}
             else:
                 media = [{"type": "photo", "media": file_id} for file_id in chunk]
                 media[0]["caption"] = caption
-                method, body = "sendMediaGroup", {"media": media}
+                method, body = Method.SEND_MEDIA_GROUP, {"media": media}
             await self._enqueue_media(conn, chat_id, issue, method, body, now)
 
     @staticmethod
@@ -405,7 +406,7 @@ class Notices:
             await outbox.enqueue(
                 conn,
                 chat_id=chat_id,
-                method="editMessageCaption" if captioned else "editMessageText",
+                method=Method.EDIT_MESSAGE_CAPTION if captioned else Method.EDIT_MESSAGE_TEXT,
                 payload=card.payload(with_markup_always=True, as_caption=captioned),
                 purpose="edit",
                 now=now,
@@ -431,7 +432,7 @@ class Notices:
         await outbox.enqueue(
             conn,
             chat_id=chat_id,
-            method="sendMessage",
+            method=Method.SEND_MESSAGE,
             payload=body,
             purpose="notice",
             now=now,
@@ -465,7 +466,7 @@ class Notices:
             await outbox.enqueue(
                 conn,
                 chat_id=follower,
-                method="sendMessage",
+                method=Method.SEND_MESSAGE,
                 payload=body,
                 purpose="notice",
                 now=now,

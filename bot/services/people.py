@@ -9,8 +9,10 @@ from datetime import timedelta
 
 import aiosqlite
 
+from bot.bot_api import Method
 from bot.clock import Clock, to_epoch
 from bot.i18n import Html, normalise_language, plain, text
+from bot.labels import ROLE_KEYS
 from bot.permissions import Actor, Role
 from bot.records import Directory, Grant, PersonRoles
 from bot.services.issues import Redispatched
@@ -247,7 +249,7 @@ class PeopleService:
             text(
                 lang,
                 "invite_created",
-                role=plain(lang, f"role_{role.value}"),
+                role=plain(lang, ROLE_KEYS[role]),
                 scope=f" · {scope}" if scope else "",
                 days=self.invite_days,
                 code=code,
@@ -269,7 +271,7 @@ class PeopleService:
                 text(
                     lang,
                     "invite_accepted",
-                    role=plain(lang, f"role_{role.value}"),
+                    role=plain(lang, ROLE_KEYS[role]),
                     scope=f" · {scope}" if scope else "",
                 )
             )
@@ -351,7 +353,7 @@ class PeopleService:
                 await outbox.enqueue(
                     tx,
                     chat_id=admin,
-                    method="sendMessage",
+                    method=Method.SEND_MESSAGE,
                     payload={
                         "text": str(
                             text(
@@ -384,7 +386,7 @@ class PeopleService:
                 await outbox.enqueue(
                     tx,
                     chat_id=admin,
-                    method="sendMessage",
+                    method=Method.SEND_MESSAGE,
                     payload={"text": str(body), "parse_mode": "HTML"},
                     purpose="notice",
                     now=now,
@@ -452,7 +454,7 @@ class PeopleService:
 
 def _grants(lang: str, grants: tuple[Grant, ...]) -> str:
     return plain(lang, "roles_separator").join(
-        plain(lang, f"role_{g.role.value}") + (f" {g.scope}" if g.scope else "") for g in grants
+        plain(lang, ROLE_KEYS[g.role]) + (f" {g.scope}" if g.scope else "") for g in grants
     )
 
 

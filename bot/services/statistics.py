@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.bot_api import Method
 from bot.chart_process import chart_in_child
 from bot.clock import Clock, to_epoch
 from bot.i18n import Html, plain
-from bot.organisation import DAY_NAMES
 from bot.permissions import Actor
 from bot.services.notices import Notices
 from bot.services.refusal import Refused
@@ -42,6 +42,7 @@ from bot.stats_views import (
     whistles_csv,
 )
 from bot.views import Names
+from bot.workcalendar import DAY_NAMES
 from storage import org as org_store
 from storage import outbox, people
 from storage import stats as store
@@ -283,17 +284,17 @@ class StatisticsService:
             await outbox.enqueue(
                 tx,
                 chat_id=recipient,
-                method="sendMessage",
+                method=Method.SEND_MESSAGE,
                 payload={"text": str(bundle.text), "parse_mode": "HTML"},
                 purpose="stats",
                 now=now,
             )
             assert bundle.csv is not None, "the weekly push sends the CSV"
             files: tuple[tuple[str, str, str, bytes], ...] = (
-                ("sendPhoto", f"whistle-{week}.png", "image/png", bundle.chart),
-                ("sendDocument", f"whistle-{week}.csv", "text/csv", bundle.csv),
+                (Method.SEND_PHOTO, f"whistle-{week}.png", "image/png", bundle.chart),
+                (Method.SEND_DOCUMENT, f"whistle-{week}.csv", "text/csv", bundle.csv),
                 (
-                    "sendDocument",
+                    Method.SEND_DOCUMENT,
                     f"whistle-{week}.xlsx",
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     bundle.xlsx,
@@ -302,7 +303,7 @@ class StatisticsService:
             if bundle.whistles_csv is not None:  # 联合吹哨: the summonses, a file of their own
                 files += (
                     (
-                        "sendDocument",
+                        Method.SEND_DOCUMENT,
                         f"whistle-{week}-whistles.csv",
                         "text/csv",
                         bundle.whistles_csv,
@@ -311,7 +312,7 @@ class StatisticsService:
             for method, filename, mime, data in files:
                 attachment = await store.store_attachment(tx, filename, mime, data, now)
                 body: dict[str, object] = {"attachment": attachment}
-                if method == "sendDocument":
+                if method == Method.SEND_DOCUMENT:
                     body["caption"] = caption
                 await outbox.enqueue(
                     tx, chat_id=recipient, method=method, payload=body, purpose="stats", now=now

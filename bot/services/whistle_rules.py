@@ -9,6 +9,7 @@ import aiosqlite
 
 from bot.callbacks import Rating
 from bot.i18n import plain
+from bot.labels import RATING_KEYS
 from bot.lifecycle import SummonState
 from bot.records import IssueRecord
 from bot.services.notices import Notices
@@ -90,7 +91,7 @@ async def rating_cards(
             buttons = [
                 [
                     (
-                        plain(lang, f"rating_{r.value}"),
+                        plain(lang, RATING_KEYS[r]),
                         whistle_button(WhistleButton.RATE, issue.id, f"{code}.{r.value}"),
                     )
                     for r in Rating

@@ -20,8 +20,9 @@ import aiosqlite
 from bot import gazetteer
 from bot.callbacks import Rating
 from bot.clock import Clock, from_epoch, to_epoch
-from bot.deadlines import AlertStep, DeadlineClock, alerts_for
+from bot.deadlines import AlertStep, DeadlineKind, alerts_for
 from bot.i18n import plain
+from bot.labels import RATING_KEYS
 from bot.lifecycle import (
     ASSIGNED_STATES,
     AWAITING_ARRIVAL,
@@ -68,6 +69,13 @@ class Steer:
     user_id: int
     reason: str
     moment: datetime
+
+
+_ARRIVAL_ESCALATIONS = {
+    AlertStep.HEAD: "wh_es_arrive_head",
+    AlertStep.ADMINS: "wh_es_arrive_admins",
+}
+"""A summoned department not yet on site: its head is told at the limit, the admins later."""
 
 
 class WhistleService:
@@ -238,7 +246,7 @@ class WhistleService:
         await whistle_store.summon(tx, issue.id, code, to_epoch(moment), to_epoch(due))
         await whistle_store.cancel_alerts(tx, issue.id, to_epoch(moment), code)
         await whistle_store.schedule_alerts(
-            tx, issue.id, code, alerts_for(DeadlineClock.ACK, moment, due)
+            tx, issue.id, code, alerts_for(DeadlineKind.ACK, moment, due)
         )
 
     async def _push(
@@ -477,7 +485,7 @@ class WhistleService:
                 recipients, key = await self._reminded(tx, department), "wh_rm_arrive"
             else:
                 recipients = await self._escalate(tx, issue, summons, step, now)
-                key = f"wh_es_arrive_{step.value}"
+                key = _ARRIVAL_ESCALATIONS[step]
             names = await self.notices.issue_names(tx, issue)
             values: dict[str, Any] = {
                 "id": issue_id,
@@ -803,7 +811,7 @@ class WhistleService:
                     issue=issue,
                     id=issue_id,
                     department=names.department(code),
-                    rating=plain(lang, f"rating_{rating.value}"),
+                    rating=plain(lang, RATING_KEYS[rating]),
                 )
             await self.notices.refresh_cards(tx, issue, now)
         self.on_commit()
