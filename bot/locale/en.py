@@ -557,4 +557,12 @@ MESSAGES: dict[str, str] = {
     "cmd_whistle": "Joint whistle",
     "wh_done_photo": "Photo of the scene added to #{id}.",
     "wh_photo_taken": "#{id}: this check-in already has a photo.",
+    # places: links that open a shared location in a map app
+    "f_map": "Map",
+    "map_pin": "#{id} {category}",
+    "map_separator": " · ",
+    "map_amap": "Amap",
+    "map_baidu": "Baidu Maps",
+    "map_osm": "OpenStreetMap",
+    "map_apple": "Apple Maps",
 }

@@ -566,4 +566,12 @@ MESSAGES: dict[str, str] = {
     "cmd_whistle": "联合吹哨",
     "wh_done_photo": "已附上 #{id} 的现场照片。",
     "wh_photo_taken": "#{id} 这次签到已有照片。",
+    # places: links that open a shared location in a map app
+    "f_map": "地图",
+    "map_pin": "#{id} {category}",
+    "map_separator": " · ",
+    "map_amap": "高德地图",
+    "map_baidu": "百度地图",
+    "map_osm": "OpenStreetMap",
+    "map_apple": "苹果地图",
 }

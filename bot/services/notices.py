@@ -3,7 +3,7 @@ that change's transaction. Nothing here sends: the outbox sender delivers."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -12,6 +12,7 @@ import aiosqlite
 from bot.callbacks import IssueButton, issue_button
 from bot.i18n import Html, plain, text
 from bot.lifecycle import ASSIGNED_STATES, AWAITING_ARRIVAL, OPEN_STATES, State, SummonState
+from bot.maps import MapApp
 from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT
 from bot.records import Directory, IssueRecord
 from bot.services.languages import Languages
@@ -53,8 +54,11 @@ class Notices:
         zone: ZoneInfo,
         directory: Callable[[], Awaitable[Directory]] | None = None,
         roster: Roster | None = None,
+        maps: Sequence[MapApp] = (),
     ) -> None:
         self.languages = languages
+        self.maps = tuple(maps)
+        """The map apps a card's shared location links to (WHISTLE_MAP_LINKS)."""
         self._roster = roster
         self.zone = zone
         self._directory = directory
@@ -139,6 +143,7 @@ class Notices:
             reroute_to=reroute_to,
             reassign_to=reassign_to,
             limit=CAPTION_LIMIT if captioned else TEXT_LIMIT,
+            maps=self.maps,
         )
         # 附议: how many workers reported the same problem, on every card.
         seconded = await follower_store.count(conn, issue.id, "second")
@@ -260,7 +265,12 @@ class Notices:
     ) -> None:
         """The live card to one more chat (kept up to date from then on); a chat that already
         has the card gets it edited instead of a second copy."""
-        if chat_id in await outbox.push_chats(conn, issue.id):
+        pushed = await outbox.push_chats(conn, issue.id)
+        if chat_id in pushed:
+            await outbox.drop_pending_edits(conn, issue.id, chat_id)
+            names = await self.issue_names(conn, issue)
+            note = await self.resolution_note(conn, issue)
+            await self._edit_card(conn, issue, chat_id, pushed[chat_id], now, names, note)
             return
         await self._send_card(conn, issue, chat_id, await self.audience(conn, issue, chat_id), now)
 
@@ -383,26 +393,38 @@ class Notices:
         names = await self.issue_names(conn, issue)
         note = await self.resolution_note(conn, issue)
         for chat_id, captioned in chats.items():
-            audience = await self.audience(conn, issue, chat_id)
-            card = await self.card(
-                conn,
-                issue,
-                chat_id,
-                audience,
-                names=names,
-                resolution_note=note,
-                captioned=captioned,
-            )
-            await outbox.enqueue(
-                conn,
-                chat_id=chat_id,
-                method="editMessageCaption" if captioned else "editMessageText",
-                payload=card.payload(with_markup_always=True, as_caption=captioned),
-                purpose="edit",
-                now=now,
-                issue_id=issue.id,
-                urgent=issue.urgent,
-            )
+            await self._edit_card(conn, issue, chat_id, captioned, now, names, note)
+
+    async def _edit_card(
+        self,
+        conn: aiosqlite.Connection,
+        issue: IssueRecord,
+        chat_id: int,
+        captioned: bool,
+        now: int,
+        names: Names,
+        note: str | None,
+    ) -> None:
+        """The edit that shows one chat's card as `issue` is now, with that chat's buttons."""
+        card = await self.card(
+            conn,
+            issue,
+            chat_id,
+            await self.audience(conn, issue, chat_id),
+            names=names,
+            resolution_note=note,
+            captioned=captioned,
+        )
+        await outbox.enqueue(
+            conn,
+            chat_id=chat_id,
+            method="editMessageCaption" if captioned else "editMessageText",
+            payload=card.payload(with_markup_always=True, as_caption=captioned),
+            purpose="edit",
+            now=now,
+            issue_id=issue.id,
+            urgent=issue.urgent,
+        )
 
     async def tell(
         self,
