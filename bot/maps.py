@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from bot.geo import wgs84_to_bd09, wgs84_to_gcj02
 
@@ -48,7 +48,7 @@ def map_link(app: MapApp, lat: float, lon: float, name: str) -> str:
             "coordinate": "gaode",
             "callnative": "1",
         }
-        return "https://uri.amap.com/marker?" + urlencode(query)
+        return "https://uri.amap.com/marker?" + urlencode(query, safe=",", quote_via=quote)
     if app == MapApp.BAIDU:
         b_lat, b_lon = wgs84_to_bd09(lat, lon)
         query = {
@@ -59,10 +59,10 @@ def map_link(app: MapApp, lat: float, lon: float, name: str) -> str:
             "output": "html",
             "src": f"webapp.{SOURCE}.card",
         }
-        return "https://api.map.baidu.com/marker?" + urlencode(query)
+        return "https://api.map.baidu.com/marker?" + urlencode(query, safe=",", quote_via=quote)
     if app == MapApp.APPLE:
         return "https://maps.apple.com/?" + urlencode(
-            {"ll": f"{_degrees(lat)},{_degrees(lon)}", "q": name}
+            {"ll": f"{_degrees(lat)},{_degrees(lon)}", "q": name}, safe=",", quote_via=quote
         )
     spot = f"{_degrees(lat)}/{_degrees(lon)}"
     return (
