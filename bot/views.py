@@ -218,13 +218,16 @@ def card_buttons(
 
 
 def street_reroutes(issue: IssueRecord) -> bool:
-    """Whether the admins' card offers 改派: while the issue is open and nobody has taken
-    it (not routed, handed back, waiting for 报到), or once it is overdue (escalated).
-    After a department's 报到 the buttons go, so the card no longer asks for a decision
-    the street has made; `/reroute` still moves any open issue."""
+    """Whether the admins' card offers 改派: while the street has to decide where the issue
+    goes — not routed, handed back (退回), sent to a department with nobody named to take
+    it — or once it is overdue (escalated). After 改派 to a person, and after 报到, the
+    buttons go: the card no longer asks for a decision the street has made (`/reroute`
+    still moves any open issue)."""
     if issue.state not in OPEN_STATES:
         return False
-    return issue.escalated or issue.state not in (State.ACKNOWLEDGED, State.REOPENED)
+    if issue.escalated or issue.state in (State.REPORTED, State.TRANSFERRED):
+        return True
+    return issue.state == State.DISPATCHED and issue.assignee_id is None
 
 
 # extensions and 挂账: the holder asks; the admins review a 挂账 (handlers/extensions.py)

@@ -13,13 +13,17 @@ from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.geo import distance_meters, gcj02_to_bd09, wgs84_to_bd09, wgs84_to_gcj02
+from bot.lifecycle import State
 from bot.maps import MapApp, map_link, maps_for
 from bot.message_limits import CAPTION_LIMIT, telegram_length
+from bot.records import IssueRecord
 from bot.settings import SettingsError, load_settings
+from bot.views import Audience, Names, issue_card
 from tests.conftest import WEDNESDAY_MORNING, Street, open_street
 from whistle_testing import ApiCall
 
@@ -111,6 +115,51 @@ def test_the_maps_a_card_links_default_by_language_or_come_from_the_setting(
         "WHISTLE_MAP_LINKS is wrong: 'google' is not a map app (one of amap, baidu, osm, "
         "apple); for example WHISTLE_MAP_LINKS=amap,baidu"
     )
+
+
+def located_issue(**changes: object) -> IssueRecord:
+    fields: dict[str, object] = {
+        **dict.fromkeys(("acknowledged_at", "resolved_at", "closed_at", "cancelled_at"), None),
+        "id": 7,
+        "reporter_id": 2001,
+        "grid_code": "G01",
+        "category_code": "sanitation",
+        "description": "Bins overflowing",
+        "urgent": False,
+        "latitude": BEIJING[0],
+        "longitude": BEIJING[1],
+        "address": None,
+        "state": State.DISPATCHED,
+        "department_code": "cg",
+        "assignee_id": 1002,
+        "reported_at": 1_800_000_000,
+        "dispatched_at": 1_800_000_000,
+        "ack_deadline": 1_800_001_800,
+        "resolve_deadline": 1_800_086_400,
+        "rating": None,
+        "reopen_count": 0,
+        "transfer_count": 0,
+        "escalated": False,
+        "draft_key": "",
+        **changes,
+    }
+    return IssueRecord(**fields)  # type: ignore[arg-type]
+
+
+def test_an_english_card_links_openstreetmap_at_the_point_as_shared() -> None:
+    names = Names({}, {"sanitation": "Sanitation"}, {}, {})
+    zone = ZoneInfo("Asia/Shanghai")
+    card = issue_card("en", located_issue(), names, zone, Audience.GROUP).text
+    osm = html.escape(map_link(MapApp.OSM, *BEIJING, "#7 Sanitation"))
+    assert f'\nMap: <a href="{osm}">OpenStreetMap</a>\n' in card
+    chosen = issue_card(
+        "en", located_issue(), names, zone, Audience.GROUP, maps=[MapApp.APPLE, MapApp.BAIDU]
+    ).text
+    assert ">Apple Maps</a> · <a " in chosen and ">Baidu Maps</a>" in chosen
+    unplaced = issue_card(
+        "en", located_issue(latitude=None, longitude=None), names, zone, Audience.GROUP
+    )
+    assert "Map:" not in unplaced.text
 
 
 # --- the card, over HTTP -----------------------------------------------------------------
