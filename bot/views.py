@@ -342,6 +342,7 @@ def _card_body(
     maps: Sequence[MapApp] = (),
 ) -> Html:
     icon = "🔴" if issue.urgent else "🔔"
+    map_links = map_links_line(lang, issue, names, maps)
     lines = [
         text(
             lang,
@@ -360,7 +361,7 @@ def _card_body(
         ),
         _field(lang, "f_description", description),
         _field(lang, "f_location", location_text(lang, issue)),
-        *filter(None, [map_links_line(lang, issue, names, maps)]),
+        *([map_links] if map_links else []),
         _field(lang, "f_department", names.department(issue.department_code)),
         _field(
             lang,
