@@ -118,7 +118,8 @@ def _add_demo(commands: Commands) -> None:
         "--keep",
         type=Path,
         metavar="FOLDER",
-        help="keep the demo database and chart in this folder, e.g. --keep demo-data",
+        help="keep the demo database and chart in this folder (a later demo run there "
+        "replaces them), e.g. --keep demo-data",
     )
     demo.add_argument(
         "--quiet",

@@ -18,6 +18,7 @@ from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.maps import MapApp
 from bot.numbers import parse_id
 from bot.workcalendar import DayName
 
@@ -56,6 +57,7 @@ EXAMPLES: dict[str, str] = {
     "webhook_listen": "127.0.0.1:8443",
     "http_listen": "127.0.0.1:9100",
     "log_format": "json",
+    "map_links": "amap,baidu",
 }
 """A valid value of every setting, shown beside an error about it."""
 
@@ -114,6 +116,10 @@ class Settings(BaseSettings):
     """host:port for /healthz and /metrics; unset: not served. The same address as
     WHISTLE_WEBHOOK_LISTEN shares the webhook's server."""
     log_format: Literal["text", "json"] = "text"
+    # places: the map apps a card's shared location links to
+    map_links: Annotated[list[MapApp], NoDecode] = []
+    """amap, baidu, osm, apple, comma-separated; unset: 高德 in Chinese, OpenStreetMap in
+    English (bot/maps.py)."""
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -132,6 +138,23 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return [value]
         return value
+
+    @field_validator("map_links", mode="before")
+    @classmethod
+    def _split_maps(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        chosen: list[MapApp] = []
+        for part in value.replace("，", ",").split(","):
+            name = part.strip().lower()
+            if not name:
+                continue
+            if name not in MapApp.__members__.values():
+                known = ", ".join(app.value for app in MapApp)
+                raise ValueError(f"{part.strip()!r} is not a map app (one of {known})")
+            if MapApp(name) not in chosen:
+                chosen.append(MapApp(name))
+        return chosen
 
     @field_validator("admin_ids")
     @classmethod

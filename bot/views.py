@@ -7,6 +7,7 @@ with the buttons that chat's audience may use, so an edited card never lies.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo
 from bot.callbacks import IssueButton, Rating, ReportButton, issue_button, report_button
 from bot.clock import from_epoch
 from bot.closures import ClosureKind
-from bot.i18n import Html, escape, plain, strip_markup, text
+from bot.i18n import Html, escape, plain, text
 from bot.labels import (
     CLOSURE_BUTTON_KEYS,
     EVENT_KEYS,
@@ -27,6 +28,7 @@ from bot.labels import (
     STATE_KEYS,
 )
 from bot.lifecycle import ASSIGNED_STATES, OPEN_STATES, State
+from bot.maps import MapApp, map_link, maps_for
 from bot.message_limits import TEXT_LIMIT, shorten_plain, telegram_length, visible_length
 from bot.permissions import Actor, Role
 from bot.records import Draft, EventRecord, IssueRecord
@@ -141,6 +143,33 @@ def location_text(lang: str, issue: IssueRecord) -> str:
     return plain(lang, "location_none")
 
 
+# places: the card's links that open a shared location in a map app
+MAP_NAME_KEYS: dict[MapApp, str] = {
+    MapApp.AMAP: "map_amap",
+    MapApp.BAIDU: "map_baidu",
+    MapApp.OSM: "map_osm",
+    MapApp.APPLE: "map_apple",
+}
+"""Each map app's name as the card's link shows it."""
+
+
+def map_links_line(
+    lang: str, issue: IssueRecord, names: Names, maps: Sequence[MapApp]
+) -> Html | None:
+    """地图：高德地图 · 百度地图, each a link to the reported point; None without one."""
+    if issue.latitude is None or issue.longitude is None:
+        return None
+    pin = plain(lang, "map_pin", id=issue.id, category=names.category(issue.category_code))
+    links = [
+        Html(
+            f'<a href="{html.escape(map_link(app, issue.latitude, issue.longitude, pin))}">'
+            f"{escape(plain(lang, MAP_NAME_KEYS[app]))}</a>"
+        )
+        for app in maps_for(lang, maps)
+    ]
+    return _field(lang, "f_map", Html(plain(lang, "map_separator").join(links)))
+
+
 def state_name(lang: str, state: State | str) -> str:
     return plain(lang, STATE_KEYS[State(state)])
 
@@ -204,9 +233,22 @@ def card_buttons(
             if member != issue.assignee_id
         ]
         return _pairs(labels)
-    if audience == Audience.ADMIN and issue.state in OPEN_STATES:
+    if audience == Audience.ADMIN and street_reroutes(issue):
         return reroute_buttons(lang, issue.id, reroute_to)
     return []
+
+
+def street_reroutes(issue: IssueRecord) -> bool:
+    """Whether the admins' card offers 改派: while the street has to decide where the issue
+    goes — not routed, handed back (退回), sent to a department with nobody named to take
+    it — or once it is overdue (escalated). After 改派 to a person, and after 报到, the
+    buttons go: the card no longer asks for a decision the street has made (`/reroute`
+    still moves any open issue)."""
+    if issue.state not in OPEN_STATES:
+        return False
+    if issue.escalated or issue.state in (State.REPORTED, State.TRANSFERRED):
+        return True
+    return issue.state == State.DISPATCHED and issue.assignee_id is None
 
 
 # extensions and 挂账: the holder asks; the admins review a 挂账 (handlers/extensions.py)
@@ -266,16 +308,18 @@ def issue_card(
     reroute_to: Sequence[tuple[str, str]] = (),
     reassign_to: Sequence[tuple[int, str]] = (),
     limit: int = TEXT_LIMIT,
+    maps: Sequence[MapApp] = (),
 ) -> Rendered:
     """The live card of an issue for one audience. Over `limit` (a message's text, or a
     photo's caption), the description and the resolution note are shortened, with "…",
-    until it fits; the whole text stays one /issue away."""
+    until it fits; the whole text stays one /issue away. A shared location links to
+    `maps` (none given: the language's default, bot/maps.py)."""
 
     def body(description: str, note: str | None) -> Html:
-        return _card_body(lang, issue, names, zone, description, note)
+        return _card_body(lang, issue, names, zone, description, note, maps)
 
     card = body(issue.description, resolution_note)
-    excess = telegram_length(strip_markup(card)) - limit
+    excess = visible_length(card) - limit
     if excess > 0:
         description, note = _shorten_free_texts(issue.description, resolution_note, excess)
         card = body(description, note)
@@ -316,8 +360,10 @@ def _card_body(
     zone: ZoneInfo,
     description: str,
     resolution_note: str | None,
+    maps: Sequence[MapApp] = (),
 ) -> Html:
     icon = "🔴" if issue.urgent else "🔔"
+    map_links = map_links_line(lang, issue, names, maps)
     lines = [
         text(
             lang,
@@ -336,6 +382,7 @@ def _card_body(
         ),
         _field(lang, "f_description", description),
         _field(lang, "f_location", location_text(lang, issue)),
+        *([map_links] if map_links else []),
         _field(lang, "f_department", names.department(issue.department_code)),
         _field(
             lang,
@@ -343,6 +390,20 @@ def _card_body(
             names.person(issue.assignee_id) if issue.assignee_id else plain(lang, "nobody"),
         ),
     ]
+    lines.extend(_progress_lines(lang, issue, names, zone, resolution_note))
+    return Html("\n".join(lines))
+
+
+def _progress_lines(
+    lang: str,
+    issue: IssueRecord,
+    names: Names,
+    zone: ZoneInfo,
+    resolution_note: str | None,
+) -> list[Html]:
+    """The card's lines on how far the issue has come: its deadlines, who reported to duty
+    and when, the resolution note and the rating."""
+    lines: list[Html] = []
     if issue.state in (State.DISPATCHED, State.REPORTED):
         lines.append(_field(lang, "f_ack_by", local_time(issue.ack_deadline, zone)))
     if issue.state == State.HELD:
@@ -366,7 +427,7 @@ def _card_body(
         lines.append(_field(lang, "f_resolution", resolution_note))
     if issue.rating:
         lines.append(_field(lang, "f_rating", rating_name(lang, issue.rating)))
-    return Html("\n".join(lines))
+    return lines
 
 
 def _field(lang: str, key: str, value: object) -> Html:

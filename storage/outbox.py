@@ -145,17 +145,21 @@ async def mark_failed(conn: aiosqlite.Connection, item_id: int, now: int, error:
 SUPERSEDED = "superseded by a newer edit of the card"
 
 
-async def drop_pending_edits(conn: aiosqlite.Connection, issue_id: int) -> int:
+async def drop_pending_edits(
+    conn: aiosqlite.Connection, issue_id: int, chat_id: int | None = None
+) -> int:
     """Drop the edits of this issue's cards still waiting to go out: the caller queues
     edits that show the card as it is now (whole text and buttons), so the older ones would
     only spend the chats' budget (a group gets 20 messages a minute) on states already
     gone. They are marked, not deleted: the table's ids are SQLite rowids, and a deleted
     highest id is given again to the next row — so an edit the sender had already taken
-    would, when recorded as sent, mark the new edit sent and it would never go out."""
+    would, when recorded as sent, mark the new edit sent and it would never go out.
+    `chat_id`: only that chat's card (which the caller edits alone)."""
     cursor = await conn.execute(
         """UPDATE outbox SET status = 'failed', last_error = ?
-           WHERE issue_id = ? AND purpose = 'edit' AND status = 'pending'""",
-        (SUPERSEDED, issue_id),
+           WHERE issue_id = ? AND purpose = 'edit' AND status = 'pending'
+           AND (? IS NULL OR chat_id = ?)""",
+        (SUPERSEDED, issue_id, chat_id, chat_id),
     )
     return cursor.rowcount
 

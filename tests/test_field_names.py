@@ -22,7 +22,9 @@ from bot.closures import ClosureKind
 from bot.extensions import MESSAGES, REVIEW_ACTIONS, REVIEW_DONE, REVIEW_NOTICES, Kind
 from bot.lifecycle import Action, State
 from bot.locale import en, zh
+from bot.maps import MapApp
 from bot.permissions import Role
+from bot.views import MAP_NAME_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("bot", "handlers", "storage", "whistle_testing")
@@ -129,6 +131,7 @@ def test_every_catalogue_key_is_written_out_where_it_is_used() -> None:
         (MESSAGES, set(Kind)),
         (REVIEW_NOTICES, set(REVIEW_ACTIONS.values())),
         (REVIEW_DONE, set(REVIEW_ACTIONS.values())),
+        (MAP_NAME_KEYS, set(MapApp)),
     ],
     ids=[
         "states",
@@ -141,6 +144,7 @@ def test_every_catalogue_key_is_written_out_where_it_is_used() -> None:
         "extension kinds",
         "review notices",
         "review answers",
+        "map apps",
     ],
 )
 def test_each_table_names_every_member(table: dict[object, object], members: set[object]) -> None:

@@ -356,10 +356,11 @@ def test_the_demo_on_a_kept_folder_with_a_database_that_is_not_sqlite_says_so(
     done = run_cli(cli_env(tmp_path / "unused.db"), tmp_path, "demo", "--keep", str(tmp_path))
     assert done.returncode == 1
     assert lines(done.stderr) == [
-        f"whistle: {tmp_path / 'whistle.db'} is not a SQLite database: give Whistle's "
-        "database or a new file's name"
+        f"whistle: {tmp_path / 'whistle.db'} was not made by the demo: give --keep an empty "
+        "folder, or the folder of an earlier demo run (its database is replaced)"
     ]
     assert "Traceback" not in done.stdout
+    assert (tmp_path / "whistle.db").read_bytes() == b"not a database at all\n" * 10
 
 
 # --- odd files: the organisation ----------------------------------------------------------

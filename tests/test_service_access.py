@@ -322,6 +322,8 @@ async def test_a_button_is_checked_like_any_request(office: Services) -> None:
     with pytest.raises(Refused) as refused:
         await office.issues.with_note(WORKER, Action.CANCEL, number, "不要了")
     assert refused.value.key == "ans_bad_button"
+    # The admins' card offers 改派 once the street has to decide: here, once handed back.
+    await office.issues.transfer(MEMBER, number, "不属于本部门职责")
     done = await office.issues.press(ADMIN, reroute, Tap(reroute.encode(), ADMIN))
     assert done.answer is not None and done.answer.key == "done_reroute"
     assert done.answer.values["department"] == "住建办"

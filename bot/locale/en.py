@@ -596,4 +596,12 @@ MESSAGES: dict[str, str] = {
     "wcol_street_rating": "street rating code",
     "wcol_street_rating_name": "street rating",
     "wcol_street_reason": "reason",
+    # places: links that open a shared location in a map app
+    "f_map": "Map",
+    "map_pin": "#{id} {category}",
+    "map_separator": " · ",
+    "map_amap": "Amap",
+    "map_baidu": "Baidu Maps",
+    "map_osm": "OpenStreetMap",
+    "map_apple": "Apple Maps",
 }

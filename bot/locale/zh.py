@@ -605,4 +605,12 @@ MESSAGES: dict[str, str] = {
     "wcol_street_rating": "街道评价代码",
     "wcol_street_rating_name": "街道评价",
     "wcol_street_reason": "评价理由",
+    # places: links that open a shared location in a map app
+    "f_map": "地图",
+    "map_pin": "#{id} {category}",
+    "map_separator": " · ",
+    "map_amap": "高德地图",
+    "map_baidu": "百度地图",
+    "map_osm": "OpenStreetMap",
+    "map_apple": "苹果地图",
 }

@@ -49,7 +49,9 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
     people_service = PeopleService(
         db, clock, settings.invite_days, organisations.directory, languages
     )
-    notices = Notices(languages, zone, organisations.directory, people_service)
+    notices = Notices(
+        languages, zone, organisations.directory, people_service, maps=settings.map_links
+    )
     reports = ReportService(
         db,
         clock,

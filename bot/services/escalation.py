@@ -174,7 +174,8 @@ class EscalationService:
             f"{alert.kind.value}:{alert.step.value}",
         )
         if not issue.escalated:
-            await store.update_issue(tx, issue.id, issue.state, escalated=1)
+            # the admins' cards offer 改派 again (bot/views.py, street_reroutes)
+            issue = await store.update_issue(tx, issue.id, issue.state, escalated=1) or issue
         recipients: list[int] = []
         if alert.step == AlertStep.HEAD:
             heads = await people.department_heads(tx, issue.department_code)

@@ -3,7 +3,7 @@ that change's transaction. Nothing here sends: the outbox sender delivers."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -13,6 +13,7 @@ from bot.bot_api import Method
 from bot.callbacks import IssueButton, issue_button
 from bot.i18n import Html, plain, text
 from bot.lifecycle import ASSIGNED_STATES, AWAITING_ARRIVAL, OPEN_STATES, State, SummonState
+from bot.maps import MapApp
 from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT, shorten_html, visible_length
 from bot.records import Directory, IssueRecord
 from bot.services.languages import Languages
@@ -54,8 +55,11 @@ class Notices:
         zone: ZoneInfo,
         directory: Callable[[], Awaitable[Directory]] | None = None,
         roster: Roster | None = None,
+        maps: Sequence[MapApp] = (),
     ) -> None:
         self.languages = languages
+        self.maps = tuple(maps)
+        """The map apps a card's shared location links to (WHISTLE_MAP_LINKS)."""
         self._roster = roster
         self.zone = zone
         self._directory = directory
@@ -157,6 +161,7 @@ class Notices:
             reroute_to=reroute_to,
             reassign_to=reassign_to,
             limit=room,
+            maps=self.maps,
         )
         body = whole(rendered.text)
         if visible_length(body) > limit:
@@ -270,7 +275,12 @@ class Notices:
     ) -> None:
         """The live card to one more chat (kept up to date from then on); a chat that already
         has the card gets it edited instead of a second copy."""
-        if chat_id in await outbox.push_chats(conn, issue.id):
+        pushed = await outbox.push_chats(conn, issue.id)
+        if chat_id in pushed:
+            await outbox.drop_pending_edits(conn, issue.id, chat_id)
+            names = await self.issue_names(conn, issue)
+            note = await self.resolution_note(conn, issue)
+            await self._edit_card(conn, issue, chat_id, pushed[chat_id], now, names, note)
             return
         await self._send_card(conn, issue, chat_id, await self.audience(conn, issue, chat_id), now)
 
@@ -393,26 +403,38 @@ class Notices:
         names = await self.issue_names(conn, issue)
         note = await self.resolution_note(conn, issue)
         for chat_id, captioned in chats.items():
-            audience = await self.audience(conn, issue, chat_id)
-            card = await self.card(
-                conn,
-                issue,
-                chat_id,
-                audience,
-                names=names,
-                resolution_note=note,
-                captioned=captioned,
-            )
-            await outbox.enqueue(
-                conn,
-                chat_id=chat_id,
-                method=Method.EDIT_MESSAGE_CAPTION if captioned else Method.EDIT_MESSAGE_TEXT,
-                payload=card.payload(with_markup_always=True, as_caption=captioned),
-                purpose="edit",
-                now=now,
-                issue_id=issue.id,
-                urgent=issue.urgent,
-            )
+            await self._edit_card(conn, issue, chat_id, captioned, now, names, note)
+
+    async def _edit_card(
+        self,
+        conn: aiosqlite.Connection,
+        issue: IssueRecord,
+        chat_id: int,
+        captioned: bool,
+        now: int,
+        names: Names,
+        note: str | None,
+    ) -> None:
+        """The edit that shows one chat's card as `issue` is now, with that chat's buttons."""
+        card = await self.card(
+            conn,
+            issue,
+            chat_id,
+            await self.audience(conn, issue, chat_id),
+            names=names,
+            resolution_note=note,
+            captioned=captioned,
+        )
+        await outbox.enqueue(
+            conn,
+            chat_id=chat_id,
+            method=Method.EDIT_MESSAGE_CAPTION if captioned else Method.EDIT_MESSAGE_TEXT,
+            payload=card.payload(with_markup_always=True, as_caption=captioned),
+            purpose="edit",
+            now=now,
+            issue_id=issue.id,
+            urgent=issue.urgent,
+        )
 
     async def tell(
         self,
