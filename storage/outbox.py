@@ -126,18 +126,22 @@ async def mark_sent(
 
 
 async def mark_retry(conn: aiosqlite.Connection, item_id: int, not_before: int, error: str) -> None:
+    """Try the item again later — unless, while its call was out, a newer edit superseded
+    it (`drop_pending_edits`): then it stays marked so, not as failed for this error."""
     await conn.execute(
         """UPDATE outbox SET attempts = attempts + 1, not_before = ?, last_error = ?
-           WHERE id = ?""",
+           WHERE id = ? AND status = 'pending'""",
         (not_before, error[:500], item_id),
     )
 
 
 async def mark_failed(conn: aiosqlite.Connection, item_id: int, now: int, error: str) -> None:
+    """Give the item up for `error` — unless a newer edit superseded it while its call was
+    out: the reason it did not go out is then that, and it stays so marked."""
     await conn.execute(
         """UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?,
                              delivered_at = NULL
-           WHERE id = ?""",
+           WHERE id = ? AND status = 'pending'""",
         (error[:500], item_id),
     )
 

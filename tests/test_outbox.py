@@ -48,11 +48,14 @@ async def run_sender(
     overall_per_second: float = 200,
     private_per_second: float = 50,
 ) -> None:
+    # Timeouts far above a loopback answer: the faults under test are the server's; a
+    # client timeout on a busy machine would resend a call the server had already done
+    # (at-least-once, as with Telegram) and fail the exactly-once counts spuriously.
     request = HTTPXRequest(
-        read_timeout=0.5,
-        write_timeout=0.5,
-        connect_timeout=0.5,
-        pool_timeout=2,
+        read_timeout=10,
+        write_timeout=10,
+        connect_timeout=10,
+        pool_timeout=10,
         connection_pool_size=16,
     )
     bot = Bot(api.token, base_url=api.base_url, request=request)
@@ -337,11 +340,12 @@ async def test_cards_and_notices_stay_right_while_changes_interleave_with_faults
         )
         failed = await fetch_all(
             db.reader,
-            "SELECT id FROM outbox WHERE status != 'sent' AND last_error IS NOT ?",
+            "SELECT id, status, method, purpose, last_error, attempts FROM outbox"
+            " WHERE status != 'sent' AND last_error IS NOT ?",
             (outbox.SUPERSEDED,),
         )
         cards = await fetch_all(db.reader, "SELECT issue_id, chat_id, message_id FROM push_message")
-    assert not failed
+    assert not failed, str([dict(r) for r in failed])
     assert len(cards) == 12
     for card in cards:
         shown = api.find(card["chat_id"], card["message_id"]).text
