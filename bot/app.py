@@ -343,12 +343,8 @@ class Whistle:
             on_unreachable=self._unreachable,
             on_group_unreachable=self._group_unreachable,
         )
-        self.services.issues.on_commit = self.sender.wake
+        self.services.context.on_commit = self.sender.wake
         self.services.people.on_unreachable = self._unreachable
-        self.services.escalation.on_commit = self.sender.wake
-        self.services.extensions.on_commit = self.sender.wake
-        self.services.whistles.on_commit = self.sender.wake
-        self.services.statistics.on_commit = self.sender.wake
         await self.application.start()
         self.sender.start()
         job_queue = self.application.job_queue
