@@ -5,11 +5,8 @@ that name routing changes, and people who serve two departments."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable
 from contextlib import closing
 from datetime import timedelta
@@ -22,6 +19,8 @@ from bot.organisation import OrganisationInvalid
 from bot.services import build_services
 from bot.settings import Settings
 from storage.db import Database
+from tests import cli
+from tests.cli import whistle_in
 from tests.conftest import DISTRICT, WEDNESDAY_MORNING, Street
 
 CG_GROUP = -1001000000001
@@ -154,23 +153,14 @@ async def test_revoke_is_in_the_admin_help(street: Street) -> None:
 
 def test_command_line_lists_people_and_revokes_invited_roles(tmp_path: Path) -> None:
     database = tmp_path / "cli.db"
-    env = {
-        **os.environ,
-        "WHISTLE_DATABASE": str(database),
-        "WHISTLE_ADMIN_IDS": "3001",
-        "WHISTLE_TIMEZONE": "Asia/Shanghai",
-    }
-
-    def whistle(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "bot", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+    whistle = whistle_in(
+        tmp_path,
+        {
+            "WHISTLE_DATABASE": str(database),
+            "WHISTLE_ADMIN_IDS": "3001",
+            "WHISTLE_TIMEZONE": "Asia/Shanghai",
+        },
+    )
 
     assert whistle("org", "import", str(DISTRICT)).returncode == 0
     code = whistle("invite", "worker", "--grid", "G02").stdout.split()[0]
@@ -318,20 +308,8 @@ def test_command_line_import_refuses_another_time_zone(tmp_path: Path) -> None:
         district_text().replace('timezone = "Asia/Shanghai"', 'timezone = "Europe/Berlin"'),
         encoding="utf-8",
     )
-    env = {
-        **os.environ,
-        "WHISTLE_DATABASE": str(tmp_path / "cli.db"),
-        "WHISTLE_TIMEZONE": "Asia/Shanghai",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "org", "import", str(berlin)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = {"WHISTLE_DATABASE": str(tmp_path / "cli.db"), "WHISTLE_TIMEZONE": "Asia/Shanghai"}
+    done = cli.whistle(tmp_path, "org", "import", str(berlin), env=env)
     assert done.returncode == 1
     assert "WHISTLE_TIMEZONE" in done.stderr and "line 8" in done.stderr
     assert not (tmp_path / "cli.db").exists()  # refused before anything was written

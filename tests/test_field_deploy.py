@@ -17,6 +17,7 @@ from bot.app import WEBHOOK_SECRET, Whistle
 from bot.doctor import examine
 from bot.settings import load_settings
 from storage.install import install_value
+from tests.cli import whistle
 from tests.conftest import Street, open_street
 from whistle_testing import Fault
 
@@ -483,19 +484,7 @@ async def test_id_in_a_group_shows_the_group_and_a_stranger_sees_their_own(
 def test_a_wrong_deploy_setting_is_one_line_with_an_example(
     tmp_path: Path, env: dict[str, str], says: str
 ) -> None:
-    import os
-    import subprocess
-    import sys
-
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "doctor"],
-        cwd=tmp_path,
-        env={**clean, "PYTHONPATH": str(ROOT), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = whistle(tmp_path, "doctor", env=env)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0], result.stderr

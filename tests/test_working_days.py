@@ -3,9 +3,6 @@ sets them: the file's [calendar], the category keys, `whistle deadline` and org 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,6 +13,7 @@ from bot.cli import calendar_warnings
 from bot.deadlines import deadlines_in
 from bot.organisation import OrganisationInvalid, parse_organisation
 from storage.db import fetch_one
+from tests import cli
 from tests.conftest import DISTRICT, Street, open_street
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,18 +114,8 @@ def test_the_file_is_checked(sanitation: str, calendar: str, says: str) -> None:
     assert says in str(invalid.value)
 
 
-def whistle(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
-    env["WHISTLE_DATABASE"] = str(tmp_path / "w.db")
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def whistle(tmp_path: Path, *args: str) -> cli.Done:
+    return cli.whistle(ROOT, *args, env={"WHISTLE_DATABASE": str(tmp_path / "w.db")})
 
 
 def test_whistle_deadline_prints_when_things_are_due(tmp_path: Path) -> None:
