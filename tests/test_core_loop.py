@@ -19,6 +19,17 @@ from tests.conftest import DISTRICT, Street
 
 CG_GROUP = -1001000000001
 ZJ_GROUP = -1001000000002
+HOLDER_BUTTONS = {
+    "📝 进展",
+    "✅ 办结",
+    "↩️ 退回",
+    "🔍 不属实",
+    "📑 重复",
+    "🧭 非本辖区",
+    "⏳ 申请延期",
+    "📌 挂账",
+}
+"""What the member who took an issue (报到) sees on its card."""
 
 
 async def issue(street: Street, number: int) -> IssueRecord:
@@ -69,16 +80,7 @@ async def test_one_photo_is_pushed_with_the_card_as_its_caption(street: Street) 
     await member.answer_to(await member.tap(card, "报到"))
     await street.settle()
     assert "处置中" in card.text and "处置中" in group_card.text and group_card.edits == 1
-    assert {label for label, _ in card.buttons()} == {
-        "📝 进展",
-        "✅ 办结",
-        "↩️ 退回",
-        "🔍 不属实",
-        "📑 重复",
-        "🧭 非本辖区",
-        "⏳ 申请延期",
-        "📌 挂账",
-    }
+    assert {label for label, _ in card.buttons()} == HOLDER_BUTTONS
     failed = [c for c in street.api.calls if c.status != 200 and c.method.startswith("edit")]
     assert failed == []
     mark = member.mark()
@@ -96,16 +98,7 @@ async def test_acknowledge_edits_the_card_in_place_and_tells_the_reporter(street
     await worker.expect("张伟已报到")
     await street.settle()
     assert card.edits >= 1 and "处置中" in card.text and "报到：张伟，11-25 10:00" in card.text
-    assert {label for label, _ in card.buttons()} == {
-        "📝 进展",
-        "✅ 办结",
-        "↩️ 退回",
-        "🔍 不属实",
-        "📑 重复",
-        "🧭 非本辖区",
-        "⏳ 申请延期",
-        "📌 挂账",
-    }
+    assert {label for label, _ in card.buttons()} == HOLDER_BUTTONS
     group_card = await street.api.expect(CG_GROUP, f"#{number}")
     assert "处置中" in group_card.text
 
