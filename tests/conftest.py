@@ -18,6 +18,7 @@ import pytest
 
 from bot.app import Whistle
 from bot.clock import ManualClock
+from bot.services import Services
 from bot.settings import Settings
 from whistle_testing import LoopbackBotApi, SimulatedUser
 from whistle_testing.demo import PEOPLE
@@ -131,6 +132,15 @@ class Street:
         number = re.search(r"#(\d+)", receipt.text)
         assert number is not None
         return int(number.group(1))
+
+
+@pytest.fixture
+async def office(tmp_path: Path) -> AsyncIterator[Services]:
+    """The services alone on the example district, no Bot API server (tests/office.py)."""
+    from tests.office import open_office
+
+    async with open_office(tmp_path) as services:
+        yield services
 
 
 @pytest.fixture

@@ -306,23 +306,6 @@ async def test_doctor_on_a_broken_setup_says_what_to_fix(tmp_path: Path) -> None
 # --- first start and stopping ------------------------------------------------------------
 
 
-async def test_a_fresh_install_pushes_no_report_about_weeks_before_it_existed(
-    street: Street,
-) -> None:
-    statistics = street.whistle.services.statistics
-    # Wednesday of W48: imported today. Last week (W47) began before the import.
-    assert statistics.due_week() == "2026-W47"
-    assert await statistics.push_due() == 0
-    # Next Monday after the send time: W48 began on the Monday before the import.
-    street.clock.advance(timedelta(days=5, hours=1))
-    assert statistics.due_week() == "2026-W48"
-    assert await statistics.push_due() == 0
-    # A week later: W49 began after the import, and it goes out.
-    street.clock.advance(timedelta(days=7))
-    assert statistics.due_week() == "2026-W49"
-    assert await statistics.push_due() >= 1
-
-
 async def test_an_existing_install_takes_its_first_import_from_its_oldest_trace(
     tmp_path: Path,
 ) -> None:

@@ -1,0 +1,98 @@
+"""Rules that were tested by starting a whole street over HTTP, now asked of the services
+directly (tests/office.py): which figures a person's /stats covers, which weeks the weekly
+report is pushed for. The paths a person takes (/stats answered with its chart and file,
+the weekly report delivered once) stay end to end in tests/test_stats_push.py."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.i18n import text
+from bot.services import Refused, Services
+from bot.services import statistics as statistics_module
+from tests.conftest import DISTRICT
+from tests.office import ADMIN, WORKER, clock, no_chart, queued_texts, reported
+
+MEMBER = 1002  # 张伟, of 城管 (cg), which owns sanitation
+HEAD_OF_ZJ = 1101
+
+
+@pytest.fixture(autouse=True)
+def _figures_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chart is drawn in a child process (tested in tests/test_chart_process.py); these
+    tests are about the figures and who gets them."""
+    monkeypatch.setattr(statistics_module, "chart_in_child", no_chart)
+
+
+async def stats_answer(office: Services, user_id: int, argument: str | None = None) -> str:
+    """What /stats [argument] answers `user_id` with (bundle text, or the refusal's text),
+    asked as the handler asks: the person's scope, the week, the bundle."""
+    statistics = office.statistics
+    try:
+        scope = statistics.scope_for(await office.people.actor(user_id))
+        week = statistics.week(argument)
+    except Refused as refused:
+        return str(text("zh", refused.key, **refused.values))
+    return str((await statistics.bundle(week, scope, "zh", with_csv=False)).text)
+
+
+async def first_imported_long_ago(office: Services) -> None:
+    """The street has been on Whistle long before these weeks (a fresh install pushes no
+    report about weeks before its first import)."""
+    async with office.db.write() as tx:
+        await tx.execute("UPDATE install_value SET value = '0' WHERE name = 'first_org_import'")
+
+
+async def test_stats_on_demand_follow_the_role(office: Services) -> None:
+    await reported(office)
+    whole = await stats_answer(office, ADMIN)
+    assert "响应统计" in whole and "全街道" in whole and "受理 1 件" in whole
+    own = await stats_answer(office, MEMBER)
+    assert "响应统计" in own and "张伟 个人" in own and "受理 1 件" in own
+    department = await stats_answer(office, HEAD_OF_ZJ, "last")
+    assert "响应统计" in department
+    assert "住建办" in department and "2026 年第 47 周" in department
+    assert "统计仅对" in await stats_answer(office, WORKER)
+    assert "用法：/stats" in await stats_answer(office, ADMIN, "2026-W99")
+
+
+async def test_a_head_of_two_departments_sees_both_in_stats_and_the_weekly_push(
+    office: Services,
+) -> None:
+    district = DISTRICT.read_text(encoding="utf-8")
+    both = district.replace('name = "住建办"\nhead = 1101', 'name = "住建办"\nhead = 1001')
+    await office.organisations.import_text(both)
+    cg_issue = await reported(office, description="垃圾")
+    zj_issue = await reported(office, category="house_safety", description="墙体开裂")
+    todo = (await office.issues.to_do(1001)).text
+    assert "待办" in todo and f"#{cg_issue} " in todo and f"#{zj_issue} " in todo
+    acknowledged = await office.issues.acknowledge(1001, zj_issue)
+    assert acknowledged.assignee_id == 1001
+    answer = await stats_answer(office, 1001)
+    assert "响应统计" in answer and "城管执法中队" in answer and "住建办" in answer
+    assert "受理 2 件" in answer
+    await first_imported_long_ago(office)
+    clock(office).advance(timedelta(days=7))
+    assert await office.statistics.push_due() >= 1
+    pushed = [t for t in queued_texts(office, 1001) if "响应统计" in t]
+    assert len(pushed) == 1
+    assert "城管执法中队" in pushed[0] and "住建办" in pushed[0]
+
+
+async def test_a_fresh_install_pushes_no_report_about_weeks_before_it_existed(
+    office: Services,
+) -> None:
+    statistics = office.statistics
+    # Wednesday of W48: imported today. Last week (W47) began before the import.
+    assert statistics.due_week() == "2026-W47"
+    assert await statistics.push_due() == 0
+    # Next Monday after the send time: W48 began on the Monday before the import.
+    clock(office).advance(timedelta(days=5, hours=1))
+    assert statistics.due_week() == "2026-W48"
+    assert await statistics.push_due() == 0
+    # A week later: W49 began after the import, and it goes out.
+    clock(office).advance(timedelta(days=7))
+    assert statistics.due_week() == "2026-W49"
+    assert await statistics.push_due() >= 1
