@@ -5,17 +5,22 @@ the weekly report delivered once) stay end to end in tests/test_stats_push.py.""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import timedelta
 
 import pytest
 
+from bot import cli
+from bot.extensions import Kind
 from bot.i18n import text
 from bot.services import Refused, Services
 from bot.services import statistics as statistics_module
-from tests.conftest import DISTRICT
+from storage import extensions as extension_store
+from tests.conftest import DISTRICT, WEDNESDAY_MORNING
 from tests.office import ADMIN, WORKER, clock, no_chart, queued_texts, reported
 
-MEMBER = 1002  # 张伟, of 城管 (cg), which owns sanitation
+MEMBER, HEAD = 1002, 1001  # 张伟 and the head of 城管 (cg), which owns sanitation
 HEAD_OF_ZJ = 1101
 
 
@@ -96,3 +101,48 @@ async def test_a_fresh_install_pushes_no_report_about_weeks_before_it_existed(
     clock(office).advance(timedelta(days=7))
     assert statistics.due_week() == "2026-W49"
     assert await statistics.push_due() >= 1
+
+
+async def approved(office: Services, decider: int, number: int, kind: Kind, choice: str) -> None:
+    """张伟 asks for `kind` on the issue he holds (`choice`: "+N" working days or a date),
+    and `decider` approves it."""
+    await office.extensions.request(MEMBER, number, kind, REASONS[kind], choice)
+    request = await extension_store.pending(office.db.reader, number)
+    assert request is not None
+    assert any(f"申请 #{number}" in t for t in queued_texts(office, decider))
+    await office.extensions.approve(decider, request.id)
+    assert any(TOLD[kind] in t for t in queued_texts(office, MEMBER))
+
+
+REASONS = {Kind.EXTEND: "等配件", Kind.HOLD: "需要区里立项"}
+TOLD = {Kind.EXTEND: "延期申请已同意", Kind.HOLD: "挂账申请已同意"}
+
+
+async def test_statistics_count_extensions_and_hold(
+    office: Services, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One issue extended (+3 working days) and resolved after its original deadline but
+    before the extended one; another in 挂账 past its old deadline, so not overdue."""
+    extended = await reported(office)
+    await office.issues.acknowledge(MEMBER, extended)
+    await approved(office, HEAD, extended, Kind.EXTEND, "+3")
+    held = await reported(office, description="路面塌陷需要大修")
+    await office.issues.acknowledge(MEMBER, held)
+    await approved(office, ADMIN, held, Kind.HOLD, "12-20")
+    clock(office).set(WEDNESDAY_MORNING + timedelta(days=2))
+    await office.issues.resolve(MEMBER, extended, "配件已换好", [])
+    weekly = await stats_answer(office, ADMIN)
+    assert "按时解决率 50%" in weekly and "按原时限解决率 0%" in weekly
+    assert "申请延期 1 件，同意 1 件；周末挂账 1 件" in weekly
+    assert f"#{held} 需要区里立项 · 12-20 复查" in weekly
+    monkeypatch.setenv("WHISTLE_DATABASE", str(office.settings.database))
+    code = await asyncio.to_thread(cli.main, ["stats", "--week", "2026-W48", "--format", "json"])
+    assert code == 0
+    body = json.loads(capsys.readouterr().out)
+    overall = body["overall"]
+    assert (overall["resolved_on_time"], overall["resolved_on_time_original"]) == (1, 0)
+    assert overall["on_time_resolution_rate_original"] == 0
+    assert overall["overdue"] == 0
+    assert body["extensions"]["requested"] == 1 and body["extensions"]["approved"] == 1
+    assert body["extensions"]["held_at_end"] == 1
+    assert [(h["id"], h["reason"]) for h in body["extensions"]["held"]] == [(held, "需要区里立项")]
