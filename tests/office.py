@@ -13,6 +13,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ async def reported(
     worker: int = WORKER,
     category: str = "sanitation",
     description: str = "垃圾桶满溢",
+    urgent: bool = False,
 ) -> int:
     """A report by `worker` in their first grid, submitted: its number."""
     reports = office.reports
@@ -62,7 +64,7 @@ async def reported(
     await reports.describe(worker, description)
     await reports.photos_done(worker)
     await reports.skip_location(worker)
-    await reports.set_urgency(worker, False)
+    await reports.set_urgency(worker, urgent)
     return (await office.issues.submit(worker)).id
 
 
@@ -77,15 +79,34 @@ def dump(office: Services) -> list[str]:
     return [f"{t}: {row}" for t in sorted(tables) for row in rows(office, f"SELECT * FROM {t}")]
 
 
-def queued_texts(office: Services, chat_id: int) -> list[str]:
-    """The texts of the messages queued for `chat_id`, oldest first: what the person will
-    be sent (the outbox delivers them; its own tests show it delivers each once)."""
+@dataclass(frozen=True)
+class Queued:
+    """A message queued for a chat: its text and its buttons' labels."""
+
+    text: str
+    buttons: frozenset[str]
+
+
+def queued(office: Services, chat_id: int) -> list[Queued]:
+    """The messages queued for `chat_id`, oldest first: what the person will be sent (the
+    outbox delivers them; its own tests show it delivers each once)."""
     found = rows(
         office,
         "SELECT payload FROM outbox WHERE chat_id = ? AND method = 'sendMessage' ORDER BY id",
         chat_id,
     )
-    return [json.loads(payload)["text"] for (payload,) in found]
+    messages = []
+    for (payload,) in found:
+        body = json.loads(payload)
+        keyboard = body.get("reply_markup", {}).get("inline_keyboard", [])
+        labels = frozenset(button["text"] for row in keyboard for button in row)
+        messages.append(Queued(body["text"], labels))
+    return messages
+
+
+def queued_texts(office: Services, chat_id: int, contains: str = "") -> list[str]:
+    """The texts of the messages queued for `chat_id` that contain `contains`."""
+    return [m.text for m in queued(office, chat_id) if contains in m.text]
 
 
 async def no_chart(*args: object) -> bytes:

@@ -1,7 +1,9 @@
 """Rules that were tested by starting a whole street over HTTP, now asked of the services
 directly (tests/office.py): which figures a person's /stats covers, which weeks the weekly
-report is pushed for. The paths a person takes (/stats answered with its chart and file,
-the weekly report delivered once) stay end to end in tests/test_stats_push.py."""
+report is pushed for, what the statistics count, when reminders and escalations fire.
+The paths a person takes (/stats answered with its chart and file, the weekly report
+delivered once, extension requests, a reminder due while the bot was down) stay end to
+end in tests/test_stats_push.py, tests/test_extensions.py and tests/test_escalation.py."""
 
 from __future__ import annotations
 
@@ -17,8 +19,9 @@ from bot.i18n import text
 from bot.services import Refused, Services
 from bot.services import statistics as statistics_module
 from storage import extensions as extension_store
+from storage import issues as issue_store
 from tests.conftest import DISTRICT, WEDNESDAY_MORNING
-from tests.office import ADMIN, WORKER, clock, no_chart, queued_texts, reported
+from tests.office import ADMIN, WORKER, clock, no_chart, queued, queued_texts, reported
 
 MEMBER, HEAD = 1002, 1001  # 张伟 and the head of 城管 (cg), which owns sanitation
 HEAD_OF_ZJ = 1101
@@ -146,3 +149,78 @@ async def test_statistics_count_extensions_and_hold(
     assert body["extensions"]["requested"] == 1 and body["extensions"]["approved"] == 1
     assert body["extensions"]["held_at_end"] == 1
     assert [(h["id"], h["reason"]) for h in body["extensions"]["held"]] == [(held, "需要区里立项")]
+
+
+# --- reminders and escalations (bot/deadlines.py, bot/services/escalation.py) -------------
+
+
+async def sweep(office: Services, minutes_after_start: float) -> int:
+    clock(office).set(WEDNESDAY_MORNING + timedelta(minutes=minutes_after_start))
+    return await office.escalation.sweep()
+
+
+async def test_reminder_at_80_percent_head_at_100_admins_at_200(office: Services) -> None:
+    number = await reported(office)
+    assert await sweep(office, 23.9) == 0
+    assert await sweep(office, 24) == 1
+    assert queued_texts(office, MEMBER, "请尽快报到") == [
+        f"⏰ #{number}（环境卫生）请尽快报到：报到时限 11-25 10:30，还剩 6 分钟。"
+    ]
+    assert await sweep(office, 30) == 1
+    [head_notice] = queued_texts(office, HEAD, "逾期未报到")
+    assert "城管执法中队张伟" in head_notice and "已逾期 0 分钟" in head_notice
+    [head_card] = [
+        m
+        for m in queued(office, HEAD)
+        if f"#{number}" in m.text and any("改派" in label for label in m.buttons)
+    ]
+    assert head_card.buttons == {"改派 → 刘洋", "改派 → 赵磊"}
+    stored = await issue_store.get_issue(office.db.reader, number)
+    assert stored is not None and stored.escalated
+    assert await sweep(office, 59) == 0
+    assert await sweep(office, 60) == 1
+    [admin_notice] = queued_texts(office, ADMIN, "升级至街道")
+    assert "已逾期 30 分钟" in admin_notice
+    assert await sweep(office, 600) == 0
+    history = await issue_store.events(office.db.reader, number)
+    assert [e.note for e in history if e.action == "escalate"] == ["ack:head", "ack:admins"]
+    assert len(queued_texts(office, MEMBER, "请尽快报到")) == 1
+
+
+async def test_acknowledging_stops_the_ack_alerts_and_resolving_stops_all(
+    office: Services,
+) -> None:
+    number = await reported(office)
+    clock(office).advance(timedelta(minutes=5))
+    await office.issues.acknowledge(MEMBER, number)
+    assert await sweep(office, 120) == 0
+    assert queued_texts(office, HEAD, "逾期") == []
+    assert await sweep(office, 24 * 60 * 0.8) == 1
+    assert queued_texts(office, MEMBER, "请尽快办结") != []
+    await office.issues.resolve(MEMBER, number, "好了", [])
+    assert await sweep(office, 24 * 60 * 5) == 0
+    assert queued_texts(office, HEAD, "逾期") == [] and queued_texts(office, ADMIN, "逾期") == []
+
+
+async def test_quiet_hours_hold_non_urgent_reminders_but_never_urgent_ones(
+    office: Services,
+) -> None:
+    night = 1003  # on the night shift of 城管's roster
+    quiet = DISTRICT.read_text(encoding="utf-8").replace(
+        "group_chat = -1001000000001", 'group_chat = -1001000000001\nquiet = "22:00-07:00"'
+    )
+    await office.organisations.import_text(quiet)
+    clock(office).set(WEDNESDAY_MORNING + timedelta(hours=11, minutes=50))  # 21:50 local
+    normal = await reported(office, description="夜里的垃圾")
+    assert await sweep(office, 12 * 60 + 15) == 0  # 22:15: the reminder is held
+    assert queued_texts(office, night, "请尽快报到") == []
+    assert await sweep(office, 12 * 60 + 20) == 1  # 22:20: escalations never wait
+    assert len(queued_texts(office, HEAD, f"🚨 #{normal}（环境卫生，")) == 1
+    clock(office).set(WEDNESDAY_MORNING + timedelta(hours=12, minutes=30))  # 22:30 local
+    urgent = await reported(office, description="化学品泄漏", urgent=True)
+    assert await sweep(office, 12 * 60 + 38) >= 1  # 22:38: 80 % of the 10-minute ack window
+    assert len(queued_texts(office, night, f"⏰ #{urgent}")) == 1
+    assert await sweep(office, 21 * 60 - 1) >= 1  # 06:59 next day: still held
+    assert queued_texts(office, night, f"⏰ #{normal}") == []
+    await sweep(office, 21 * 60)  # 07:00: quiet hours end
+    assert len(queued_texts(office, night, f"⏰ #{normal}")) == 1
