@@ -50,6 +50,23 @@ def clock(office: Services) -> ManualClock:
     return office.clock
 
 
+async def drafted(
+    office: Services,
+    worker: int = WORKER,
+    category: str = "sanitation",
+    description: str = "垃圾桶满溢",
+    urgent: bool = False,
+) -> None:
+    """A report by `worker` in their first grid, every step answered, ready to submit."""
+    reports = office.reports
+    await reports.begin(worker, worker)
+    await reports.choose_category(worker, category)
+    await reports.describe(worker, description)
+    await reports.photos_done(worker)
+    await reports.skip_location(worker)
+    await reports.set_urgency(worker, urgent)
+
+
 async def reported(
     office: Services,
     worker: int = WORKER,
@@ -58,13 +75,7 @@ async def reported(
     urgent: bool = False,
 ) -> int:
     """A report by `worker` in their first grid, submitted: its number."""
-    reports = office.reports
-    await reports.begin(worker, worker)
-    await reports.choose_category(worker, category)
-    await reports.describe(worker, description)
-    await reports.photos_done(worker)
-    await reports.skip_location(worker)
-    await reports.set_urgency(worker, urgent)
+    await drafted(office, worker, category, description, urgent)
     return (await office.issues.submit(worker)).id
 
 

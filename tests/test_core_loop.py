@@ -13,9 +13,11 @@ from bot.i18n import strip_markup
 from bot.lifecycle import State
 from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT, telegram_length
 from bot.records import IssueRecord
+from bot.services import Services
 from bot.views import Audience, Names, issue_card
 from storage import issues as issue_store
 from tests.conftest import DISTRICT, Street
+from tests.office import clock, reported
 
 CG_GROUP = -1001000000001
 ZJ_GROUP = -1001000000002
@@ -389,15 +391,15 @@ def test_a_caption_card_shortens_what_people_wrote_until_it_fits(lang: str) -> N
     assert whole.splitlines()[:3] == caption.splitlines()[:3]
 
 
-async def test_member_loads_count_open_issues_and_the_last_dispatch(street: Street) -> None:
-    """What routing's "fewest open, then longest idle" reads (one index seek per member)."""
-    worker = street.person(2001, "王芳")
-    await street.blow_whistle(worker)
-    street.clock.advance(timedelta(minutes=5))
-    await street.blow_whistle(worker)
-    loads = await issue_store.member_loads(street.whistle.db.reader, [1002, 1003])
+async def test_member_loads_count_open_issues_and_the_last_dispatch(office: Services) -> None:
+    """What routing's "fewest open, then longest idle" reads (one index seek per member);
+    asked of the services (tests/office.py)."""
+    await reported(office)
+    clock(office).advance(timedelta(minutes=5))
+    await reported(office)
+    loads = await issue_store.member_loads(office.db.reader, [1002, 1003])
     assert loads[1002].open_issues == 2
-    assert loads[1002].last_dispatched_at == street.clock.now()
+    assert loads[1002].last_dispatched_at == office.clock.now()
     assert (loads[1003].open_issues, loads[1003].last_dispatched_at) == (0, None)
 
 
