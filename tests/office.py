@@ -92,26 +92,30 @@ def dump(office: Services) -> list[str]:
 
 @dataclass(frozen=True)
 class Queued:
-    """A message queued for a chat: its text and its buttons' labels."""
+    """A message or photo queued for a chat: its text (or caption) and its buttons' labels."""
 
     text: str
     buttons: frozenset[str]
 
 
 def queued(office: Services, chat_id: int) -> list[Queued]:
-    """The messages queued for `chat_id`, oldest first: what the person will be sent (the
-    outbox delivers them; its own tests show it delivers each once)."""
+    """The messages queued for `chat_id`, oldest first (a photo's caption as its text): what
+    the person will be sent (the outbox delivers them; its own tests show it delivers each
+    once)."""
     found = rows(
         office,
-        "SELECT payload FROM outbox WHERE chat_id = ? AND method = 'sendMessage' ORDER BY id",
+        "SELECT payload FROM outbox WHERE chat_id = ? AND method IN ('sendMessage', 'sendPhoto')"
+        " ORDER BY id",
         chat_id,
     )
     messages = []
     for (payload,) in found:
         body = json.loads(payload)
+        if "text" not in body and "caption" not in body:
+            continue
         keyboard = body.get("reply_markup", {}).get("inline_keyboard", [])
         labels = frozenset(button["text"] for row in keyboard for button in row)
-        messages.append(Queued(body["text"], labels))
+        messages.append(Queued(body.get("text", body.get("caption", "")), labels))
     return messages
 
 

@@ -4,21 +4,17 @@ refused by the head or an admin; the reporter's 异议; the weekly statistics.""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import cli
 from bot.clock import to_epoch
 from bot.closures import ClosureKind, approvers
 from bot.lifecycle import State
-from bot.stats import Figures, Grouping, IssueRow, compute, week_label
+from bot.stats import Figures, Grouping, IssueRow, compute
 from storage import followers as follower_store
 from storage import issues as issue_store
 from storage import stats as stats_store
@@ -236,48 +232,6 @@ async def test_a_head_asking_is_decided_by_the_admins(street: Street) -> None:
     assert approvers(1002, HEAD, [3001]) == [HEAD]
     assert approvers(1002, None, [3001, 3002]) == [3001, 3002]
     assert approvers(3001, None, [3001]) == [3001]
-
-
-async def test_the_statistics_leave_out_not_found_and_duplicates_and_count_each_closure(
-    street: Street,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    worker, other = street.person(2001, "王芳"), street.person(2002, "李娜")
-    head = street.person(HEAD)
-    kept, kept_member = await held(street, worker)
-    invalid, member = await held(street, worker)
-    await ask_closure(street, member, invalid, "不属实", "现场照片")
-    await member.send_photo(caption="无")
-    await head.answer_to(await head.tap(await decision_card(street, invalid), "同意"))
-    duplicate, member = await held(street, other)
-    await ask_closure(street, member, duplicate, "重复", "编号")
-    await member.send(f"#{kept}")
-    await head.answer_to(await head.tap(await decision_card(street, duplicate), "同意"))
-    elsewhere, member = await held(street, other)
-    await ask_closure(street, member, elsewhere, "非本辖区", "应由哪个")
-    await member.send("区水务局")
-    await head.answer_to(await head.tap(await decision_card(street, elsewhere), "同意"))
-    await street.resolve(kept_member, kept, "已处理")
-    await street.settle()
-
-    week = week_label(street.clock.now(), street.whistle.services.zone)
-    report = await street.whistle.services.statistics.report(week)
-    figures = report.overall.current
-    # 不属实 and 重复 leave every denominator; 非本辖区 stays, closed but not resolved.
-    assert figures.received == 2 and figures.resolved == 1
-    assert report.closures == {"invalid": 1, "duplicate": 1, "elsewhere": 1}
-
-    monkeypatch.setenv("WHISTLE_DATABASE", str(street.settings.database))
-    monkeypatch.chdir(tmp_path)
-    capsys.readouterr()
-    assert await asyncio.to_thread(cli.main, ["stats", "--week", week, "--format", "json"]) == 0
-    body = json.loads(capsys.readouterr().out)
-    assert body["closures"] == {"invalid": 1, "duplicate": 1, "elsewhere": 1}
-    assert body["overall"]["received"] == 2
-    assert await asyncio.to_thread(cli.main, ["stats", "--week", week, "--format", "text"]) == 0
-    assert "不属实 1 件、重复 1 件、非本辖区 1 件" in capsys.readouterr().out
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

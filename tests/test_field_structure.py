@@ -10,18 +10,21 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from bot import cli
+from bot.closures import ClosureKind
 from bot.extensions import Kind
 from bot.i18n import text
 from bot.services import Refused, Services
 from bot.services import statistics as statistics_module
+from bot.stats import week_label
 from storage import extensions as extension_store
 from storage import issues as issue_store
 from tests.conftest import DISTRICT, WEDNESDAY_MORNING
-from tests.office import ADMIN, WORKER, clock, no_chart, queued, queued_texts, reported
+from tests.office import ADMIN, WORKER, clock, no_chart, queued, queued_texts, reported, rows
 
 MEMBER, HEAD = 1002, 1001  # 张伟 and the head of 城管 (cg), which owns sanitation
 HEAD_OF_ZJ = 1101
@@ -224,3 +227,66 @@ async def test_quiet_hours_hold_non_urgent_reminders_but_never_urgent_ones(
     assert queued_texts(office, night, f"⏰ #{normal}") == []
     await sweep(office, 21 * 60)  # 07:00: quiet hours end
     assert len(queued_texts(office, night, f"⏰ #{normal}")) == 1
+
+
+# --- closures in the figures (bot/closures.py, bot/stats.py) --------------------------------
+
+
+async def closed_as(
+    office: Services, number: int, kind: ClosureKind, words: str | None, photo: bool = False
+) -> None:
+    """The holder asks to close the issue for `kind`, and the head of 城管 approves."""
+    issue = await issue_store.get_issue(office.db.reader, number)
+    assert issue is not None and issue.assignee_id is not None
+    site = ("site-photo", "site-photo-unique") if photo else None
+    await office.closures.request(issue.assignee_id, number, kind, words, site)
+    [(request_id,)] = rows(office, "SELECT id FROM closure_request WHERE issue_id = ?", number)
+    asked = [m for m in queued(office, HEAD) if f"申请关闭 #{number}" in m.text]
+    assert any("同意" in label for m in asked for label in m.buttons)
+    await office.closures.decide(HEAD, request_id, approve=True)
+
+
+async def held_by_its_member(office: Services, worker: int) -> int:
+    """A report by `worker`, taken (报到) by the member it went to: its number."""
+    number = await reported(office, worker)
+    issue = await issue_store.get_issue(office.db.reader, number)
+    assert issue is not None and issue.assignee_id is not None
+    await office.issues.acknowledge(issue.assignee_id, number)
+    return number
+
+
+async def test_the_statistics_leave_out_not_found_and_duplicates_and_count_each_closure(
+    office: Services,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    other_worker = 2002  # 李娜, of the same grid
+    kept = await held_by_its_member(office, WORKER)
+    await closed_as(
+        office, await held_by_its_member(office, WORKER), ClosureKind.INVALID, "无", True
+    )
+    duplicate = await held_by_its_member(office, other_worker)
+    await closed_as(office, duplicate, ClosureKind.DUPLICATE, f"#{kept}")
+    elsewhere = await held_by_its_member(office, other_worker)
+    await closed_as(office, elsewhere, ClosureKind.ELSEWHERE, "区水务局")
+    kept_issue = await issue_store.get_issue(office.db.reader, kept)
+    assert kept_issue is not None and kept_issue.assignee_id is not None
+    await office.issues.resolve(kept_issue.assignee_id, kept, "已处理", [])
+
+    week = week_label(office.clock.now(), office.zone)
+    report = await office.statistics.report(week)
+    figures = report.overall.current
+    # 不属实 and 重复 leave every denominator; 非本辖区 stays, closed but not resolved.
+    assert figures.received == 2 and figures.resolved == 1
+    assert report.closures == {"invalid": 1, "duplicate": 1, "elsewhere": 1}
+
+    monkeypatch.setenv("WHISTLE_DATABASE", str(office.settings.database))
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert await asyncio.to_thread(cli.main, ["stats", "--week", week, "--format", "json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["closures"] == {"invalid": 1, "duplicate": 1, "elsewhere": 1}
+    assert body["overall"]["received"] == 2
+    assert await asyncio.to_thread(cli.main, ["stats", "--week", week, "--format", "text"]) == 0
+    assert "不属实 1 件、重复 1 件、非本辖区 1 件" in capsys.readouterr().out
