@@ -60,12 +60,7 @@ class ClosureService(Service):
     async def _holder_checks(
         self, conn: aiosqlite.Connection, user_id: int, issue_id: int
     ) -> IssueRecord:
-        actor = await people.load_actor(conn, user_id)
-        if not actor.registered:
-            raise Refused("not_registered")
-        issue = await issue_store.get_issue(conn, issue_id)
-        if issue is None:
-            raise Refused("ans_not_found")
+        actor, issue = await self._registered_with_issue(conn, user_id, issue_id)
         if not may_request(actor, issue.department_code, issue.assignee_id):
             raise Refused("ans_not_allowed")
         try:
@@ -325,10 +320,7 @@ class ClosureService(Service):
                 tx, issue.id, alerts_for(DeadlineClock.RESOLVE, moment, resolve_by)
             )
             await self.notices.refresh_cards(tx, updated, now)
-            if updated.assignee_id is not None:
-                await self.notices.tell(
-                    tx, updated.assignee_id, now, "mc_objected", issue=updated, id=issue.id
-                )
+            await self.notices.tell_holder(tx, updated, now, "mc_objected")
         self.on_commit()
         return Answer("cl_done_objected", {"id": issue.id})
 

@@ -81,12 +81,7 @@ class ExtensionService(Service):
         self, conn: aiosqlite.Connection, user_id: int, issue_id: int, kind: Kind
     ) -> IssueRecord:
         """The issue, if `user_id` holds it and may ask now; else Refused."""
-        actor = await people.load_actor(conn, user_id)
-        if not actor.registered:
-            raise Refused("not_registered")
-        issue = await issue_store.get_issue(conn, issue_id)
-        if issue is None:
-            raise Refused("ans_not_found")
+        _, issue = await self._registered_with_issue(conn, user_id, issue_id)
         if issue.assignee_id != user_id:
             raise Refused("ext_not_holder")
         try:

@@ -696,16 +696,7 @@ class IssueService(Service):
             )
             await whistle_rules.bring_back(tx, self.notices, updated, reason, now)  # 联合吹哨
             await self.notices.refresh_cards(tx, updated, now)
-            if updated.assignee_id is not None:
-                await self.notices.tell(
-                    tx,
-                    updated.assignee_id,
-                    now,
-                    "mc_reopened",
-                    issue=updated,
-                    id=issue_id,
-                    reason=reason,
-                )
+            await self.notices.tell_holder(tx, updated, now, "mc_reopened", reason=reason)
         self.on_commit()
         return updated
 
@@ -856,12 +847,6 @@ class IssueService(Service):
         )
         lang = await self.notices.language(conn, user_id)
         return card, timeline(lang, issue, history, names, self.notices.zone)
-
-    async def _registered(self, conn: aiosqlite.Connection, user_id: int) -> Actor:
-        actor = await people.load_actor(conn, user_id)
-        if not actor.registered:
-            raise Refused("not_registered")
-        return actor
 
     async def _list(
         self,
