@@ -19,6 +19,7 @@ from storage import followers as follower_store
 from storage import issues as issue_store
 from storage import stats as stats_store
 from storage.db import Database, fetch_one
+from tests import issue_rows
 from tests import stats_oracle as oracle
 from tests.conftest import Street
 from whistle_testing import SentMessage, SimulatedUser
@@ -278,37 +279,8 @@ async def test_the_figures_and_closure_counts_match_the_oracle(
     path = tmp_path_factory.mktemp("closures") / "stats.db"
     async with Database(path) as db:
         async with db.write() as tx:
-            await tx.execute("INSERT INTO person (user_id, created_at) VALUES (2001, 0)")
-            await tx.execute("INSERT INTO grid (code, name) VALUES ('G01', 'g')")
-            await tx.execute("INSERT INTO department (code, name) VALUES ('cg', 'd')")
-            await tx.execute(
-                "INSERT INTO category (code, name, department_code, ack_minutes, resolve_hours)"
-                " VALUES ('sanitation', 'c', 'cg', 30, 24)"
-            )
-            await tx.executemany(
-                "INSERT INTO issue (id, reporter_id, grid_code, category_code, description,"
-                " urgent, state, department_code, assignee_id, reported_at, dispatched_at,"
-                " acknowledged_at, ack_deadline, resolved_at, resolve_deadline, rating,"
-                " reopen_count, escalated, transfer_count, draft_key, closure) VALUES"
-                " (?, 2001, 'G01', 'sanitation', 'x', 0, ?, 'cg', 1002, ?, ?, ?, ?, ?, ?, ?,"
-                " 0, 0, 0, ?, ?)",
-                [
-                    (
-                        r.id,
-                        r.state,
-                        r.reported_at,
-                        r.dispatched_at,
-                        r.acknowledged_at,
-                        r.ack_deadline,
-                        r.resolved_at,
-                        r.resolve_deadline,
-                        r.rating,
-                        f"k{r.id}",
-                        closure,
-                    )
-                    for r, closure in rows
-                ],
-            )
+            await issue_rows.places(tx)
+            await issue_rows.insert(tx, [r for r, _ in rows], [c for _, c in rows])
         as_of = ENDS + 86400
         cohort = await stats_store.cohort_columns(db.reader, STARTS, ENDS)
         got = compute(cohort, as_of)[Grouping.OVERALL].get("all", Figures())
