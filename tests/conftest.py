@@ -97,6 +97,13 @@ class Street:
         await member.tap(await member.expect("处置后照片", mark), "跳过")
         await member.expect(f"已办结 #{number}", mark)
 
+    async def open_report(self, worker: SimulatedUser, category: str = "环境卫生") -> None:
+        """/report, and the category chosen: the worker is asked for the description."""
+        mark = worker.mark()
+        await worker.send("/report")
+        await worker.tap(await worker.expect("请选择问题类别", mark), category)
+        await worker.expect("请用文字描述问题", mark)
+
     async def blow_whistle(
         self,
         worker: SimulatedUser,
@@ -110,9 +117,7 @@ class Street:
     ) -> int:
         """Drive a whole report conversation; returns the new issue's number."""
         mark = worker.mark()
-        await worker.send("/report")
-        await worker.tap(await worker.expect("请选择问题类别", mark), category)
-        await worker.expect("请用文字描述问题", mark)
+        await self.open_report(worker, category)
         await worker.send(description)
         prompt = await worker.expect("请发送现场照片", mark)
         for n in range(photos):
