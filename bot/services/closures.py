@@ -27,7 +27,7 @@ from bot.services.context import Service, ServiceContext
 from bot.services.issues import IssueService
 from bot.services.refusal import Refused
 from bot.services.reports import ReportService, clean_text
-from bot.services.timeline import move_issue
+from bot.services.timeline import move_issue, note_event
 from bot.views import Answer, Buttons, Rendered
 from storage import alerts, people
 from storage import closures as store
@@ -267,18 +267,8 @@ class ClosureService(Service):
         if target is None or duplicate.reporter_id == target.reporter_id:
             return
         if await follower_store.follow(tx, target_id, duplicate.reporter_id, MERGED, now):
-            await issue_store.add_event(
-                tx,
-                target_id,
-                now,
-                duplicate.reporter_id,
-                Action.SECOND.value if target.state in OPEN_STATES else "merge",
-                target.state,
-                target.state,
-                target.department_code,
-                target.assignee_id,
-                f"#{duplicate.id}",
-            )
+            event = Action.SECOND.value if target.state in OPEN_STATES else "merge"
+            await note_event(tx, target, duplicate.reporter_id, event, now, f"#{duplicate.id}")
         await self.notices.tell(
             tx, duplicate.reporter_id, now, "rc_now_following", issue=target, id=target_id
         )

@@ -24,7 +24,7 @@ from bot.services.context import Service, ServiceContext
 from bot.services.notices import Notices
 from bot.services.refusal import Refused
 from bot.services.reports import clean_text
-from bot.services.timeline import move_issue
+from bot.services.timeline import move_issue, note_event
 from bot.views import Answer, Buttons, Rendered, hold_review_buttons
 from storage import alerts, people
 from storage import extensions as store
@@ -182,17 +182,8 @@ class ExtensionService(Service):
             request = await store.add(tx, issue_id, kind, user_id, now, reason, until)
             if request is None:
                 raise Refused("ext_already_pending", id=issue_id)
-            await issue_store.add_event(
-                tx,
-                issue_id,
-                now,
-                user_id,
-                rules.ASK[kind].value,
-                issue.state,
-                issue.state,
-                issue.department_code,
-                issue.assignee_id,
-                f"{chosen.isoformat()} {reason}",
+            await note_event(
+                tx, issue, user_id, rules.ASK[kind].value, now, f"{chosen.isoformat()} {reason}"
             )
             head = await people.department_head(tx, issue.department_code)
             deciders = (
@@ -314,18 +305,7 @@ class ExtensionService(Service):
             request, issue = await self._deciding(tx, user_id, request_id)
             if not await store.decide(tx, request_id, False, user_id, now, reason):
                 raise Refused("ext_already_decided", id=issue.id)
-            await issue_store.add_event(
-                tx,
-                issue.id,
-                now,
-                user_id,
-                rules.REFUSE[request.kind].value,
-                issue.state,
-                issue.state,
-                issue.department_code,
-                issue.assignee_id,
-                reason,
-            )
+            await note_event(tx, issue, user_id, rules.REFUSE[request.kind].value, now, reason)
             await self.notices.tell(
                 tx,
                 request.requested_by,

@@ -1,4 +1,5 @@
-"""An issue's move from one state to the next, written with its event in one place."""
+"""An issue's timeline: a move from one state to the next written with its event, and an
+event that leaves the state as it was, each in one place."""
 
 from __future__ import annotations
 
@@ -39,3 +40,27 @@ async def move_issue(
         note,
     )
     return updated
+
+
+async def note_event(
+    tx: aiosqlite.Connection,
+    issue: IssueRecord,
+    actor_id: int | None,
+    event: str,
+    now: int,
+    note: str | None = None,
+) -> None:
+    """Record `event` on the issue's timeline without moving it (asked, refused, merged,
+    附议): the state, department and holder stay as they are in `issue`."""
+    await store.add_event(
+        tx,
+        issue.id,
+        now,
+        actor_id,
+        event,
+        issue.state,
+        issue.state,
+        issue.department_code,
+        issue.assignee_id,
+        note,
+    )
