@@ -23,8 +23,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.clock import ManualClock, to_epoch
+from bot.services.context import ServiceContext
 from bot.services.languages import Languages
 from bot.services.notices import Notices
+from bot.services.organisation import OrganisationService
 from bot.services.statistics import StatisticsService
 from bot.stats import epoch_bounds, week_label
 from storage.db import Database
@@ -173,7 +175,10 @@ def bare_aggregate(path: Path, week: str) -> None:
 
 async def measure(path: Path, week: str, as_of: datetime) -> tuple[float, float]:
     async with Database(path) as db:
-        service = StatisticsService(db, ManualClock(as_of), ZONE, Notices(Languages("zh"), ZONE))
+        clock = ManualClock(as_of)
+        notices = Notices(Languages("zh"), ZONE)
+        context = ServiceContext(db, clock, OrganisationService(db, clock), notices)
+        service = StatisticsService(context, ZONE)
         report_times, trend_times = [], []
         for _ in range(5):
             began = time.perf_counter()

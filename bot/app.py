@@ -371,12 +371,8 @@ class Whistle:
             on_unreachable=self._unreachable,
             on_group_unreachable=self._group_unreachable,
         )
-        self.services.issues.on_commit = sender.wake
+        self.services.context.on_commit = sender.wake
         self.services.people.on_unreachable = self._unreachable
-        self.services.escalation.on_commit = sender.wake
-        self.services.extensions.on_commit = sender.wake
-        self.services.whistles.on_commit = sender.wake
-        self.services.statistics.on_commit = sender.wake
         return sender
 
     def _schedule_jobs(self, job_queue: JobQueue) -> None:  # type: ignore[type-arg]

@@ -6,7 +6,9 @@ Telegram or SQL; services ask it before they write anything.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 
 class State(StrEnum):
@@ -138,21 +140,42 @@ _TRANSITIONS[(State.HELD, Action.CLOSE_HELD)] = State.CLOSED
 _TRANSITIONS[(State.HELD, Action.CANCEL)] = State.CANCELLED
 
 
-class TransitionRefused(Exception):
-    """The action is not valid from the issue's current state; nothing was changed."""
+_S = TypeVar("_S", bound=StrEnum)
+_A = TypeVar("_A", bound=StrEnum)
 
-    def __init__(self, state: State, action: Action) -> None:
-        super().__init__(f"{action} is not allowed while the issue is {state}")
+
+class _Refusal(Exception, Generic[_S, _A]):
+    """An action not valid from the state it was asked in; nothing was changed."""
+
+    def __init__(self, state: _S, action: _A, whose: str) -> None:
+        super().__init__(f"{action} is not allowed while {whose} is {state}")
         self.state = state
         self.action = action
 
 
+def _step(
+    table: Mapping[tuple[_S, _A], _S],
+    state: _S,
+    action: _A,
+    refused: Callable[[_S, _A], Exception],
+) -> _S:
+    """One step of a table-driven machine: the table's next state, or `refused`."""
+    try:
+        return table[(state, action)]
+    except KeyError:
+        raise refused(state, action) from None
+
+
+class TransitionRefused(_Refusal[State, Action]):
+    """The action is not valid from the issue's current state; nothing was changed."""
+
+    def __init__(self, state: State, action: Action) -> None:
+        super().__init__(state, action, "the issue")
+
+
 def next_state(state: State, action: Action) -> State:
     """The state an issue moves to when `action` happens in `state`, or TransitionRefused."""
-    try:
-        return _TRANSITIONS[(state, action)]
-    except KeyError:
-        raise TransitionRefused(state, action) from None
+    return _step(_TRANSITIONS, state, action, TransitionRefused)
 
 
 def allowed_actions(state: State) -> frozenset[Action]:
@@ -222,18 +245,13 @@ for _summon in (
     _SUMMON_TRANSITIONS[(_summon, SummonAction.RELEASE)] = SummonState.RELEASED
 
 
-class SummonRefused(Exception):
+class SummonRefused(_Refusal[SummonState, SummonAction]):
     """The action is not valid from the summoned department's state; nothing was changed."""
 
     def __init__(self, state: SummonState, action: SummonAction) -> None:
-        super().__init__(f"{action} is not allowed while the department is {state}")
-        self.state = state
-        self.action = action
+        super().__init__(state, action, "the department")
 
 
 def next_summon_state(state: SummonState, action: SummonAction) -> SummonState:
     """The state a summoned department moves to when `action` happens, or SummonRefused."""
-    try:
-        return _SUMMON_TRANSITIONS[(state, action)]
-    except KeyError:
-        raise SummonRefused(state, action) from None
+    return _step(_SUMMON_TRANSITIONS, state, action, SummonRefused)

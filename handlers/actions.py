@@ -248,12 +248,7 @@ def _answering(callback: Callback) -> Callback:
         if prompt is None:
             context.user_data.pop(_PENDING, None)
             return ConversationHandler.END
-        if prompts.expired(context, prompt.started_at):
-            context.user_data.pop(_PENDING, None)
-            prompts.finish(context)
-            if update.callback_query is not None:
-                await answer_query(update.callback_query)
-            await prompts.tell_expired(update, context, prompt)
+        if await prompts.drop_if_expired(update, context, prompt, _PENDING):
             raise ApplicationHandlerStop(ConversationHandler.END)
         asked = services(context).clock.now()
         state = await callback(update, context)

@@ -247,12 +247,7 @@ def _answering(step: Step) -> Callable[[Update, Context], Coroutine[Any, Any, in
         if pending is None or prompt is None or pending.get("prompt") is not prompt:
             context.user_data.pop(_PENDING, None)
             return ConversationHandler.END
-        if prompts.expired(context, prompt.started_at):
-            context.user_data.pop(_PENDING, None)
-            prompts.finish(context)
-            if update.callback_query is not None:
-                await answer_query(update.callback_query)
-            await prompts.tell_expired(update, context, prompt)
+        if await prompts.drop_if_expired(update, context, prompt, _PENDING):
             return ConversationHandler.END
         asked = services(context).clock.now()
         state = await step(update, context, pending)

@@ -22,7 +22,7 @@ from telegram.ext import filters
 from bot.callbacks import parse_issue_button
 from bot.chats import bot_command
 from bot.i18n import Html, plain, text
-from handlers.common import Context, language, reply, send_private, services
+from handlers.common import Context, answer_query, language, reply, send_private, services
 
 REPORT: Final = "report"
 """The kind of the report conversation's prompt; a note's kind is its Action's value."""
@@ -192,3 +192,17 @@ async def tell_expired(update: Update, context: Context, prompt: Prompt) -> None
     user = update.effective_user
     if user is not None:
         await send_private(context, user.id, body)
+
+
+async def drop_if_expired(update: Update, context: Context, prompt: Prompt, pending: str) -> bool:
+    """True if `prompt` has expired: then the input that came too late changes nothing, the
+    prompt and the conversation's `pending` entry in `user_data` end, and the person is told."""
+    if not expired(context, prompt.started_at):
+        return False
+    assert context.user_data is not None
+    context.user_data.pop(pending, None)
+    finish(context)
+    if update.callback_query is not None:
+        await answer_query(update.callback_query)
+    await tell_expired(update, context, prompt)
+    return True

@@ -18,6 +18,7 @@ import pytest
 
 from bot.app import Whistle
 from bot.clock import ManualClock
+from bot.services import Services
 from bot.settings import Settings
 from whistle_testing import LoopbackBotApi, SimulatedUser
 from whistle_testing.demo import PEOPLE
@@ -96,6 +97,13 @@ class Street:
         await member.tap(await member.expect("处置后照片", mark), "跳过")
         await member.expect(f"已办结 #{number}", mark)
 
+    async def open_report(self, worker: SimulatedUser, category: str = "环境卫生") -> None:
+        """/report, and the category chosen: the worker is asked for the description."""
+        mark = worker.mark()
+        await worker.send("/report")
+        await worker.tap(await worker.expect("请选择问题类别", mark), category)
+        await worker.expect("请用文字描述问题", mark)
+
     async def blow_whistle(
         self,
         worker: SimulatedUser,
@@ -109,9 +117,7 @@ class Street:
     ) -> int:
         """Drive a whole report conversation; returns the new issue's number."""
         mark = worker.mark()
-        await worker.send("/report")
-        await worker.tap(await worker.expect("请选择问题类别", mark), category)
-        await worker.expect("请用文字描述问题", mark)
+        await self.open_report(worker, category)
         await worker.send(description)
         prompt = await worker.expect("请发送现场照片", mark)
         for n in range(photos):
@@ -131,6 +137,15 @@ class Street:
         number = re.search(r"#(\d+)", receipt.text)
         assert number is not None
         return int(number.group(1))
+
+
+@pytest.fixture
+async def office(tmp_path: Path) -> AsyncIterator[Services]:
+    """The services alone on the example district, no Bot API server (tests/office.py)."""
+    from tests.office import open_office
+
+    async with open_office(tmp_path) as services:
+        yield services
 
 
 @pytest.fixture

@@ -13,12 +13,25 @@ from bot.i18n import strip_markup
 from bot.lifecycle import State
 from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT, telegram_length
 from bot.records import IssueRecord
+from bot.services import Services
 from bot.views import Audience, Names, issue_card
 from storage import issues as issue_store
 from tests.conftest import DISTRICT, Street
+from tests.office import clock, reported
 
 CG_GROUP = -1001000000001
 ZJ_GROUP = -1001000000002
+HOLDER_BUTTONS = {
+    "📝 进展",
+    "✅ 办结",
+    "↩️ 退回",
+    "🔍 不属实",
+    "📑 重复",
+    "🧭 非本辖区",
+    "⏳ 申请延期",
+    "📌 挂账",
+}
+"""What the member who took an issue (报到) sees on its card."""
 
 
 async def issue(street: Street, number: int) -> IssueRecord:
@@ -69,16 +82,7 @@ async def test_one_photo_is_pushed_with_the_card_as_its_caption(street: Street) 
     await member.answer_to(await member.tap(card, "报到"))
     await street.settle()
     assert "处置中" in card.text and "处置中" in group_card.text and group_card.edits == 1
-    assert {label for label, _ in card.buttons()} == {
-        "📝 进展",
-        "✅ 办结",
-        "↩️ 退回",
-        "🔍 不属实",
-        "📑 重复",
-        "🧭 非本辖区",
-        "⏳ 申请延期",
-        "📌 挂账",
-    }
+    assert {label for label, _ in card.buttons()} == HOLDER_BUTTONS
     failed = [c for c in street.api.calls if c.status != 200 and c.method.startswith("edit")]
     assert failed == []
     mark = member.mark()
@@ -96,16 +100,7 @@ async def test_acknowledge_edits_the_card_in_place_and_tells_the_reporter(street
     await worker.expect("张伟已报到")
     await street.settle()
     assert card.edits >= 1 and "处置中" in card.text and "报到：张伟，11-25 10:00" in card.text
-    assert {label for label, _ in card.buttons()} == {
-        "📝 进展",
-        "✅ 办结",
-        "↩️ 退回",
-        "🔍 不属实",
-        "📑 重复",
-        "🧭 非本辖区",
-        "⏳ 申请延期",
-        "📌 挂账",
-    }
+    assert {label for label, _ in card.buttons()} == HOLDER_BUTTONS
     group_card = await street.api.expect(CG_GROUP, f"#{number}")
     assert "处置中" in group_card.text
 
@@ -396,15 +391,15 @@ def test_a_caption_card_shortens_what_people_wrote_until_it_fits(lang: str) -> N
     assert whole.splitlines()[:3] == caption.splitlines()[:3]
 
 
-async def test_member_loads_count_open_issues_and_the_last_dispatch(street: Street) -> None:
-    """What routing's "fewest open, then longest idle" reads (one index seek per member)."""
-    worker = street.person(2001, "王芳")
-    await street.blow_whistle(worker)
-    street.clock.advance(timedelta(minutes=5))
-    await street.blow_whistle(worker)
-    loads = await issue_store.member_loads(street.whistle.db.reader, [1002, 1003])
+async def test_member_loads_count_open_issues_and_the_last_dispatch(office: Services) -> None:
+    """What routing's "fewest open, then longest idle" reads (one index seek per member);
+    asked of the services (tests/office.py)."""
+    await reported(office)
+    clock(office).advance(timedelta(minutes=5))
+    await reported(office)
+    loads = await issue_store.member_loads(office.db.reader, [1002, 1003])
     assert loads[1002].open_issues == 2
-    assert loads[1002].last_dispatched_at == street.clock.now()
+    assert loads[1002].last_dispatched_at == office.clock.now()
     assert (loads[1003].open_issues, loads[1003].last_dispatched_at) == (0, None)
 
 

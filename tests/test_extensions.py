@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from datetime import date, timedelta
 
-import pytest
-
-from bot import cli
 from bot.extensions import Kind, Limits, check_date, parse_date
 from bot.i18n import plain
 from bot.lifecycle import State
@@ -207,53 +202,6 @@ async def test_hold_leaves_overdue_and_its_review_reminds_the_admins(street: Str
     assert issue.state == State.ACKNOWLEDGED and issue.held_until is None
     assert [c for c, _, _ in await pending_alerts(street, number)] == ["resolve"] * 3
     await member.expect("继续办理", mark)
-
-
-async def test_statistics_count_extensions_and_hold(
-    street: Street, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """One issue extended (+3 working days) and resolved after its original deadline but
-    before the extended one; another in 挂账 past its old deadline, so not overdue."""
-    extended, member = await held_issue(street)
-    await ask(street, member, extended, "申请延期", "等配件")
-    mark = member.mark()
-    prompt = await member.expect("现在的办结时限是", mark - 1)
-    head, admin = street.person(HEAD), street.person(ADMIN)
-    head_mark = head.mark()
-    await member.tap(prompt, "+3")
-    request = await head.expect(f"申请 #{extended}", head_mark, button="同意")
-    await head.answer_to(await head.tap(request, "同意"))
-    await member.expect("延期申请已同意", mark)
-    held = await street.blow_whistle(street.person(WORKER), description="路面塌陷需要大修")
-    card = await member.expect(f"#{held}", button="报到")
-    await member.answer_to(await member.tap(card, "报到"))
-    await street.settle()
-    await ask(street, member, held, "挂账", "需要区里立项")
-    mark = member.mark()
-    admin_mark = admin.mark()
-    await member.send("12-20")
-    request = await admin.expect(f"申请 #{held}", admin_mark, button="同意")
-    await admin.answer_to(await admin.tap(request, "同意"))
-    await member.expect("挂账申请已同意", mark)
-    street.clock.set(WEDNESDAY_MORNING + timedelta(days=2))
-    await street.resolve(member, extended, "配件已换好")
-    mark = admin.mark()
-    await admin.send("/stats")
-    weekly = await admin.expect("按原时限解决率", mark)
-    assert "按时解决率 50%" in weekly.text and "按原时限解决率 0%" in weekly.text
-    assert "申请延期 1 件，同意 1 件；周末挂账 1 件" in weekly.text
-    assert f"#{held} 需要区里立项 · 12-20 复查" in weekly.text
-    monkeypatch.setenv("WHISTLE_DATABASE", str(street.settings.database))
-    code = await asyncio.to_thread(cli.main, ["stats", "--week", "2026-W48", "--format", "json"])
-    assert code == 0
-    body = json.loads(capsys.readouterr().out)
-    overall = body["overall"]
-    assert (overall["resolved_on_time"], overall["resolved_on_time_original"]) == (1, 0)
-    assert overall["on_time_resolution_rate_original"] == 0
-    assert overall["overdue"] == 0
-    assert body["extensions"]["requested"] == 1 and body["extensions"]["approved"] == 1
-    assert body["extensions"]["held_at_end"] == 1
-    assert [(h["id"], h["reason"]) for h in body["extensions"]["held"]] == [(held, "需要区里立项")]
 
 
 async def test_the_request_prompt_ends_when_the_member_starts_something_else(

@@ -5,14 +5,10 @@ that name routing changes, and people who serve two departments."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable
 from contextlib import closing
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,6 +18,8 @@ from bot.organisation import OrganisationInvalid
 from bot.services import build_services
 from bot.settings import Settings
 from storage.db import Database
+from tests import cli
+from tests.cli import whistle_in
 from tests.conftest import DISTRICT, WEDNESDAY_MORNING, Street
 
 CG_GROUP = -1001000000001
@@ -47,6 +45,17 @@ def without_hb(text: str) -> str:
 def rows(street: Street, sql: str, *params: object) -> list[tuple[object, ...]]:
     with closing(sqlite3.connect(street.settings.database)) as conn:
         return list(conn.execute(sql, params))
+
+
+def unfired_alerts(street: Street, number: int, up_to: int) -> list[tuple[object, ...]]:
+    """The issue's alerts up to id `up_to` that are still to fire (neither fired nor cancelled)."""
+    return rows(
+        street,
+        """SELECT id FROM deadline_alert WHERE issue_id = ? AND id <= ?
+           AND fired_at IS NULL AND cancelled_at IS NULL""",
+        number,
+        up_to,
+    )
 
 
 async def invite(street: Street, role: str, scope: str, user_id: int) -> None:
@@ -83,14 +92,7 @@ async def test_an_admin_revokes_an_invited_member_and_their_open_issue_moves_on(
     ]
     await on_duty.expect(f"#{number}", duty_mark, button="报到")
     # The revoked member's reminders stop: what is left to fire was scheduled for 1002.
-    stale = rows(
-        street,
-        """SELECT id FROM deadline_alert WHERE issue_id = ? AND id <= ?
-           AND fired_at IS NULL AND cancelled_at IS NULL""",
-        number,
-        last_alert,
-    )
-    assert stale == []
+    assert unfired_alerts(street, number, up_to=last_alert) == []
     events = rows(street, "SELECT action FROM issue_event WHERE issue_id = ? ORDER BY id", number)
     assert events[-1] == ("redispatch",)
     # The revoked person is refused what they could do before.
@@ -154,23 +156,14 @@ async def test_revoke_is_in_the_admin_help(street: Street) -> None:
 
 def test_command_line_lists_people_and_revokes_invited_roles(tmp_path: Path) -> None:
     database = tmp_path / "cli.db"
-    env = {
-        **os.environ,
-        "WHISTLE_DATABASE": str(database),
-        "WHISTLE_ADMIN_IDS": "3001",
-        "WHISTLE_TIMEZONE": "Asia/Shanghai",
-    }
-
-    def whistle(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "bot", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+    whistle = whistle_in(
+        tmp_path,
+        {
+            "WHISTLE_DATABASE": str(database),
+            "WHISTLE_ADMIN_IDS": "3001",
+            "WHISTLE_TIMEZONE": "Asia/Shanghai",
+        },
+    )
 
     assert whistle("org", "import", str(DISTRICT)).returncode == 0
     code = whistle("invite", "worker", "--grid", "G02").stdout.split()[0]
@@ -243,14 +236,7 @@ async def test_an_import_re_dispatches_the_issues_of_a_retired_member(street: St
     ]
     await new_member.expect(f"#{number}", mark, button="报到")
     # No alert scheduled for the retired member is left to fire.
-    stale = rows(
-        street,
-        """SELECT id FROM deadline_alert WHERE issue_id = ? AND id <= ?
-           AND fired_at IS NULL AND cancelled_at IS NULL""",
-        number,
-        last_alert,
-    )
-    assert stale == []
+    assert unfired_alerts(street, number, up_to=last_alert) == []
     await street.settle()
     mark = admin.mark()
     await admin.send("/pending")
@@ -318,56 +304,14 @@ def test_command_line_import_refuses_another_time_zone(tmp_path: Path) -> None:
         district_text().replace('timezone = "Asia/Shanghai"', 'timezone = "Europe/Berlin"'),
         encoding="utf-8",
     )
-    env = {
-        **os.environ,
-        "WHISTLE_DATABASE": str(tmp_path / "cli.db"),
-        "WHISTLE_TIMEZONE": "Asia/Shanghai",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "org", "import", str(berlin)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = {"WHISTLE_DATABASE": str(tmp_path / "cli.db"), "WHISTLE_TIMEZONE": "Asia/Shanghai"}
+    done = cli.whistle(tmp_path, "org", "import", str(berlin), env=env)
     assert done.returncode == 1
     assert "WHISTLE_TIMEZONE" in done.stderr and "line 8" in done.stderr
     assert not (tmp_path / "cli.db").exists()  # refused before anything was written
 
 
-# --- two departments ---------------------------------------------------------------------
-
-
-async def test_a_head_of_two_departments_sees_both_in_stats_and_the_weekly_push(
-    street: Street,
-) -> None:
-    text = district_text().replace('name = "住建办"\nhead = 1101', 'name = "住建办"\nhead = 1001')
-    await street.whistle.services.organisations.import_text(text)
-    worker, head = street.person(2001), street.person(1001)
-    cg_issue = await street.blow_whistle(worker, "环境卫生", "垃圾")
-    zj_issue = await street.blow_whistle(worker, "房屋安全隐患", "墙体开裂")
-    await head.send("/todo")
-    todo = await head.expect("待办")
-    assert f"#{cg_issue} " in todo.text and f"#{zj_issue} " in todo.text
-    acknowledged = await street.whistle.services.issues.acknowledge(1001, zj_issue)
-    assert acknowledged.assignee_id == 1001
-    mark = head.mark()
-    await head.send("/stats")
-    answer = await head.expect("响应统计", mark)
-    assert "城管执法中队" in answer.text and "住建办" in answer.text
-    assert "受理 2 件" in answer.text
-    # The street has been on Whistle long before these weeks (a fresh install pushes no
-    # report about weeks before its first import).
-    async with street.whistle.db.write() as tx:
-        await tx.execute("UPDATE install_value SET value = '0' WHERE name = 'first_org_import'")
-    street.clock.advance(timedelta(days=7))
-    mark = head.mark()
-    assert await street.whistle.services.statistics.push_due() >= 1
-    await street.settle()
-    pushed = await head.expect("响应统计", mark)
-    assert "城管执法中队" in pushed.text and "住建办" in pushed.text
+# --- the command line and the running bot ----------------------------------------------
 
 
 async def test_a_revocation_on_the_command_line_reaches_the_running_bot(street: Street) -> None:

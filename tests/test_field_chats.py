@@ -31,7 +31,9 @@ from bot.message_limits import (
 )
 from bot.numbers import MAX_ID, parse_id
 from bot.services import Refused
+from bot.services.context import ServiceContext
 from bot.services.notices import Notices
+from bot.services.organisation import OrganisationService
 from bot.services.statistics import StatisticsService
 from bot.stats import shift_week, week_bounds
 from bot.views import keyboard
@@ -315,9 +317,9 @@ def test_whistle_stats_week_parses_or_is_refused_cleanly(
 @settings(max_examples=300)
 def test_every_week_label_is_a_week_or_refused(year: int, week: int) -> None:
     zone = ZoneInfo("Asia/Shanghai")
-    service = StatisticsService(
-        Database(Path("unused.db")), ManualClock(WEDNESDAY_MORNING), zone, cast(Notices, None)
-    )
+    db, clock = Database(Path("unused.db")), ManualClock(WEDNESDAY_MORNING)
+    context = ServiceContext(db, clock, OrganisationService(db, clock), cast(Notices, None))
+    service = StatisticsService(context, zone)
     label = f"{year:04d}-W{week:02d}"
     try:
         chosen = service.week(label)

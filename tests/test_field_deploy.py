@@ -17,6 +17,7 @@ from bot.app import WEBHOOK_SECRET, Whistle
 from bot.doctor import examine
 from bot.settings import load_settings
 from storage.install import install_value
+from tests.cli import whistle
 from tests.conftest import Street, open_street
 from whistle_testing import Fault
 
@@ -305,23 +306,6 @@ async def test_doctor_on_a_broken_setup_says_what_to_fix(tmp_path: Path) -> None
 # --- first start and stopping ------------------------------------------------------------
 
 
-async def test_a_fresh_install_pushes_no_report_about_weeks_before_it_existed(
-    street: Street,
-) -> None:
-    statistics = street.whistle.services.statistics
-    # Wednesday of W48: imported today. Last week (W47) began before the import.
-    assert statistics.due_week() == "2026-W47"
-    assert await statistics.push_due() == 0
-    # Next Monday after the send time: W48 began on the Monday before the import.
-    street.clock.advance(timedelta(days=5, hours=1))
-    assert statistics.due_week() == "2026-W48"
-    assert await statistics.push_due() == 0
-    # A week later: W49 began after the import, and it goes out.
-    street.clock.advance(timedelta(days=7))
-    assert statistics.due_week() == "2026-W49"
-    assert await statistics.push_due() >= 1
-
-
 async def test_an_existing_install_takes_its_first_import_from_its_oldest_trace(
     tmp_path: Path,
 ) -> None:
@@ -483,19 +467,7 @@ async def test_id_in_a_group_shows_the_group_and_a_stranger_sees_their_own(
 def test_a_wrong_deploy_setting_is_one_line_with_an_example(
     tmp_path: Path, env: dict[str, str], says: str
 ) -> None:
-    import os
-    import subprocess
-    import sys
-
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "doctor"],
-        cwd=tmp_path,
-        env={**clean, "PYTHONPATH": str(ROOT), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = whistle(tmp_path, "doctor", env=env)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0], result.stderr

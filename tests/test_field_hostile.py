@@ -469,9 +469,7 @@ def test_routing_takes_the_staff_it_is_given_file_and_invited() -> None:
 async def draft_at_summary_in_category_hb(street: Street) -> tuple[SimulatedUser, int]:
     worker = street.person(2001, "王芳")
     mark = worker.mark()
-    await worker.send("/report")
-    await worker.tap(await worker.expect("请选择问题类别", mark), "污染排放")
-    await worker.expect("请用文字描述问题", mark)
+    await street.open_report(worker, "污染排放")
     await worker.send("工地夜间排放黑烟")
     await worker.send_photo()
     await worker.tap(await worker.expect("已收到 1 张照片", mark), "完成")
@@ -536,10 +534,7 @@ INVISIBLE = [
 @pytest.mark.parametrize("blank", INVISIBLE)
 async def test_an_invisible_description_is_asked_for_again(street: Street, blank: str) -> None:
     worker = street.person(2001, "王芳")
-    mark = worker.mark()
-    await worker.send("/report")
-    await worker.tap(await worker.expect("请选择问题类别", mark), "环境卫生")
-    await worker.expect("请用文字描述问题", mark)
+    await street.open_report(worker)
     mark = worker.mark()
     await worker.send(blank)
     await worker.expect("请用文字", mark)
@@ -572,9 +567,7 @@ def test_visible_text_counts_as_text() -> None:
 async def report_up_to_the_summary(street: Street, description: str, address: str) -> str:
     worker = street.person(2001, "王芳")
     mark = worker.mark()
-    await worker.send("/report")
-    await worker.tap(await worker.expect("请选择问题类别", mark), "环境卫生")
-    await worker.expect("请用文字描述问题", mark)
+    await street.open_report(worker)
     await worker.send(description)
     await worker.tap(await worker.expect("请发送现场照片", mark), "跳过")
     await worker.expect("请发送位置", mark)

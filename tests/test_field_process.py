@@ -26,6 +26,7 @@ import pytest
 
 from bench.crash import bot_environment, street_server
 from bot.organisation import OrganisationInvalid, load_organisation, parse_organisation
+from tests import cli
 from tests.conftest import DISTRICT
 from whistle_testing import LoopbackBotApi, SimulatedUser
 
@@ -196,14 +197,14 @@ def test_a_missing_token_or_an_invalid_organisation_file_stops_the_start_in_one_
     )
     env = cli_env(tmp_path / "w.db")
     env["WHISTLE_ORG_FILE"] = str(org_file)
-    done = run_cli(env, tmp_path, "run")
+    done = cli.whistle(tmp_path, "run", env=env)
     assert done.returncode == 2
     [said] = lines(done.stdout + done.stderr)
     assert said.startswith(f"whistle: WHISTLE_ORG_FILE {org_file}: 1 error(s), the first: line ")
     assert said.endswith(f"see them all with: whistle org check {org_file}")
 
     del env["WHISTLE_TELEGRAM_TOKEN"]
-    done = run_cli(env, tmp_path, "run")
+    done = cli.whistle(tmp_path, "run", env=env)
     assert done.returncode == 2
     [said] = lines(done.stdout + done.stderr)
     assert said.startswith("whistle: WHISTLE_TELEGRAM_TOKEN is not set")
@@ -309,18 +310,6 @@ COMMANDS: list[list[str]] = [
 ]
 
 
-def run_cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def cli_env(database: Path) -> dict[str, str]:
     return {
         **os.environ,
@@ -340,7 +329,7 @@ def test_a_database_that_is_not_sqlite_or_in_no_folder_is_one_line_at_once(
         (not_sqlite, f"{not_sqlite} is not a SQLite database"),
         (tmp_path / "missing" / "whistle.db", f"the folder {tmp_path / 'missing'} does not exist"),
     ):
-        done = run_cli(cli_env(database), tmp_path, *command)
+        done = cli.whistle(tmp_path, *command, env=cli_env(database))
         assert done.returncode == 1, done.stderr
         said = lines(done.stderr)
         assert len(said) == 1 and said[0].startswith(f"whistle: {problem}"), done.stderr
@@ -353,7 +342,9 @@ def test_the_demo_on_a_kept_folder_with_a_database_that_is_not_sqlite_says_so(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "whistle.db").write_bytes(b"not a database at all\n" * 10)
-    done = run_cli(cli_env(tmp_path / "unused.db"), tmp_path, "demo", "--keep", str(tmp_path))
+    done = cli.whistle(
+        tmp_path, "demo", "--keep", str(tmp_path), env=cli_env(tmp_path / "unused.db")
+    )
     assert done.returncode == 1
     assert lines(done.stderr) == [
         f"whistle: {tmp_path / 'whistle.db'} was not made by the demo: give --keep an empty "
@@ -466,19 +457,19 @@ def test_org_check_refuses_what_org_import_could_not_store_and_a_bom_is_imported
     env = cli_env(tmp_path / "w.db")
     big = tmp_path / "big.toml"
     big.write_text(district_text().replace("head = 1001", f"head = {TOO_BIG}"), encoding="utf-8")
-    checked = run_cli(env, tmp_path, "org", "check", str(big))
+    checked = cli.whistle(tmp_path, "org", "check", str(big), env=env)
     assert checked.returncode == 1
     assert f"line {line_of(district_text(), 'head = 1001')}: [[department]] #1 (cg) head" in (
         checked.stderr
     )
-    imported = run_cli(env, tmp_path, "org", "import", str(big))
+    imported = cli.whistle(tmp_path, "org", "import", str(big), env=env)
     assert imported.returncode == 1 and "Traceback" not in imported.stderr
     assert not (tmp_path / "w.db").exists(), "nothing is written for a refused file"
 
     notepad = tmp_path / "notepad.toml"
     notepad.write_bytes(b"\xef\xbb\xbf" + DISTRICT.read_bytes())
-    assert run_cli(env, tmp_path, "org", "check", str(notepad)).returncode == 0
-    imported = run_cli(env, tmp_path, "org", "import", str(notepad))
+    assert cli.whistle(tmp_path, "org", "check", str(notepad), env=env).returncode == 0
+    imported = cli.whistle(tmp_path, "org", "import", str(notepad), env=env)
     assert imported.returncode == 0, imported.stderr
     assert "added: department cg" in imported.stdout
 
@@ -491,7 +482,7 @@ def test_org_import_refuses_a_time_zone_other_than_the_bots(tmp_path: Path) -> N
         encoding="utf-8",
     )
     env["WHISTLE_TIMEZONE"] = "Asia/Shanghai"
-    imported = run_cli(env, tmp_path, "org", "import", str(berlin))
+    imported = cli.whistle(tmp_path, "org", "import", str(berlin), env=env)
     assert imported.returncode == 1
     assert lines(imported.stderr) == [
         f"{berlin}: 1 error(s)",
@@ -500,4 +491,4 @@ def test_org_import_refuses_a_time_zone_other_than_the_bots(tmp_path: Path) -> N
     ]
     assert not (tmp_path / "w.db").exists()
     env["WHISTLE_TIMEZONE"] = "Europe/Berlin"
-    assert run_cli(env, tmp_path, "org", "import", str(berlin)).returncode == 0
+    assert cli.whistle(tmp_path, "org", "import", str(berlin), env=env).returncode == 0

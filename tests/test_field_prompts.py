@@ -155,10 +155,7 @@ async def test_report_step_expires_in_flight_and_across_a_restart(street: Street
     """A half-written report is kept, but after the prompt window its next step does not
     take input, whether the bot ran all along or restarted in between."""
     worker = street.person(2001, "王芳")
-    mark = worker.mark()
-    await worker.send("/report")
-    await worker.tap(await worker.expect("请选择问题类别", mark), "环境卫生")
-    await worker.expect("请用文字描述问题", mark)
+    await street.open_report(worker)
     street.clock.advance(timedelta(minutes=16))
     mark = worker.mark()
     await worker.send("路灯坏了")
@@ -188,10 +185,7 @@ async def test_report_paused_by_a_command_stays_paused_across_a_restart(
     """A worker half-way through a report runs /my: the report is paused (draft kept);
     after a restart their next text is not taken as the description either."""
     worker = street.person(2001, "王芳")
-    mark = worker.mark()
-    await worker.send("/report")
-    await worker.tap(await worker.expect("请选择问题类别", mark), "环境卫生")
-    await worker.expect("请用文字描述问题", mark)
+    await street.open_report(worker)
     mark = worker.mark()
     await worker.send("/my")
     await worker.expect("已暂停：填写中的上报", mark)

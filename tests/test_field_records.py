@@ -15,6 +15,7 @@ import pytest
 from bot.stats import FACTS, TIMES, IssueRow
 from storage import stats as stats_store
 from storage.db import Database
+from tests import issue_rows
 from tests.test_stats import ENDS, HOUR, MIN, STARTS, T0, issue, store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,13 +125,7 @@ def test_no_sql_is_written_outside_storage() -> None:
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
     async with Database(tmp_path / "records.db") as database:
         async with database.write() as tx:
-            await tx.execute("INSERT INTO person (user_id, created_at) VALUES (2001, 0)")
-            await tx.execute("INSERT INTO grid (code, name) VALUES ('G01', 'g')")
-            await tx.execute("INSERT INTO department (code, name) VALUES ('cg', 'd')")
-            await tx.execute(
-                "INSERT INTO category (code, name, department_code, ack_minutes, resolve_hours)"
-                " VALUES ('sanitation', 'c', 'cg', 30, 24)"
-            )
+            await issue_rows.places(tx)
         yield database
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
 from bot.permissions import Role
+from tests.cli import whistle_in
 from tests.conftest import Street
 
 
@@ -188,19 +186,8 @@ async def test_wrong_input_in_a_step_gets_a_hint_and_changes_nothing(street: Str
 
 
 def test_command_line_invite_and_org_check(tmp_path: Path) -> None:
-    env = {**os.environ, "WHISTLE_DATABASE": str(tmp_path / "cli.db")}
+    whistle = whistle_in(tmp_path, {"WHISTLE_DATABASE": str(tmp_path / "cli.db")})
     district = Path(__file__).resolve().parent.parent / "bot" / "data" / "district.toml"
-
-    def whistle(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "bot", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
 
     assert "OK — 8 departments" in whistle("org", "check", str(district)).stdout
     imported = whistle("org", "import", str(district))

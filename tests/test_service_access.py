@@ -9,23 +9,18 @@ street office (caller None).
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from bot.callbacks import IssueButton, IssueCallback
-from bot.clock import ManualClock
 from bot.lifecycle import Action
 from bot.permissions import Role
-from bot.services import Refused, Services, build_services
+from bot.services import Refused, Services
 from bot.services.issues import Tap
-from bot.settings import Settings
 from bot.views import Answer, Rendered
-from storage.db import Database
-from tests.conftest import DISTRICT, WEDNESDAY_MORNING
+from tests.office import dump, reported
 
 STRANGER, WORKER, OTHER_WORKER = 9999, 2001, 2003
 MEMBER, HEAD = 1002, 1001  # cg: sanitation's department
@@ -41,41 +36,6 @@ EVERYONE = {
     "other head": OTHER_HEAD,
     "admin": ADMIN,
 }
-
-
-@pytest.fixture
-async def office(tmp_path: Path) -> AsyncIterator[Services]:
-    settings = Settings(
-        telegram_token="123:service-level",
-        database=tmp_path / "whistle.db",
-        admin_ids=[ADMIN],
-        weekly_stats=False,
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    async with Database(settings.database) as db:
-        services = build_services(settings, ManualClock(WEDNESDAY_MORNING), db)
-        await services.organisations.import_file(DISTRICT)
-        await services.people.sync_settings_admins(settings.admin_ids)
-        yield services
-
-
-async def reported(office: Services, worker: int = WORKER) -> int:
-    """A sanitation report by `worker` in G01, submitted: its number."""
-    reports = office.reports
-    await reports.begin(worker, worker)
-    await reports.choose_category(worker, "sanitation")
-    await reports.describe(worker, "垃圾桶满溢")
-    await reports.photos_done(worker)
-    await reports.skip_location(worker)
-    await reports.set_urgency(worker, False)
-    return (await office.issues.submit(worker)).id
-
-
-def dump(office: Services) -> list[str]:
-    """Every row of every table: 'nothing changed' is checked on all of it."""
-    with sqlite3.connect(office.settings.database) as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        return [f"{t}: {row}" for t in sorted(tables) for row in conn.execute(f"SELECT * FROM {t}")]
 
 
 async def who_may(

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shutil
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,26 +14,12 @@ import pytest
 from bot.app import ConfigurationError, Whistle, request_objects
 from bot.clock import ManualClock
 from bot.settings import Settings, SettingsError, load_settings
+from tests.cli import whistle
 from tests.conftest import WEDNESDAY_MORNING, Street, make_settings, open_street
 from tests.socks_proxy import SocksProxy
 from whistle_testing import LoopbackBotApi
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def whistle(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """`whistle ARGS` in `tmp_path` with only the given WHISTLE_ settings."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        cwd=tmp_path,
-        env={**clean, "PYTHONPATH": str(ROOT), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_env_example_copied_unchanged_works_for_org_check(tmp_path: Path) -> None:

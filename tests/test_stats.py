@@ -27,6 +27,7 @@ from bot.stats import (
 )
 from storage import stats as stats_store
 from storage.db import Database
+from tests import issue_rows
 from tests.stats_oracle import figures as oracle_figures
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -64,54 +65,14 @@ def issue(n: int = 1, **changes: object) -> IssueRow:
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
     async with Database(tmp_path / "stats.db") as database:
         async with database.write() as tx:
-            await tx.execute("INSERT INTO person (user_id, created_at) VALUES (2001, 0)")
-            for grid in ("G01", "G02"):
-                await tx.execute("INSERT INTO grid (code, name) VALUES (?, 'g')", (grid,))
-            for dept in ("cg", "zj"):
-                await tx.execute("INSERT INTO department (code, name) VALUES (?, 'd')", (dept,))
-            for category in ("sanitation", "noise"):
-                await tx.execute(
-                    "INSERT INTO category (code, name, department_code, ack_minutes,"
-                    " resolve_hours) VALUES (?, 'c', 'cg', 30, 24)",
-                    (category,),
-                )
+            await issue_rows.places(tx, ("G01", "G02"), ("cg", "zj"), ("sanitation", "noise"))
         yield database
 
 
 async def store(db: Database, rows: list[IssueRow]) -> None:
     async with db.write() as tx:
         await tx.execute("DELETE FROM issue")
-        await tx.executemany(
-            "INSERT INTO issue (id, reporter_id, grid_code, category_code, description, urgent,"
-            " state, department_code, assignee_id, reported_at, dispatched_at, acknowledged_at,"
-            " ack_deadline, resolved_at, resolve_deadline, rating, reopen_count, escalated,"
-            " transfer_count, draft_key, original_resolve_deadline) VALUES (?, 2001, ?, ?, 'x',"
-            " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    r.id,
-                    r.grid,
-                    r.category,
-                    int(r.urgent),
-                    r.state,
-                    r.department,
-                    r.assignee,
-                    r.reported_at,
-                    r.dispatched_at,
-                    r.acknowledged_at,
-                    r.ack_deadline,
-                    r.resolved_at,
-                    r.resolve_deadline,
-                    r.rating,
-                    int(r.reopened),
-                    int(r.escalated),
-                    int(r.transferred),
-                    f"k{r.id}",
-                    r.original_resolve_deadline,
-                )
-                for r in rows
-            ],
-        )
+        await issue_rows.insert(tx, rows)
 
 
 async def computed(

@@ -60,29 +60,6 @@ async def test_the_weekly_report_goes_out_once_with_chart_and_files(street: Stre
     assert all(len(stats_calls(street, head)) == 4 for head in HEADS)
 
 
-async def test_stats_on_demand_follow_the_role(street: Street) -> None:
-    worker, member, head, admin = (
-        street.person(2001),
-        street.person(1002),
-        street.person(1101),
-        street.person(3001),
-    )
-    await street.blow_whistle(worker)
-    await admin.send("/stats")
-    whole = await admin.expect("响应统计", timeout=30)
-    assert "全街道" in whole.text and "受理 1 件" in whole.text
-    await member.send("/stats")
-    own = await member.expect("响应统计", timeout=30)
-    assert "张伟 个人" in own.text and "受理 1 件" in own.text
-    await head.send("/stats last")
-    department = await head.expect("响应统计", timeout=30)
-    assert "住建办" in department.text and "2026 年第 47 周" in department.text
-    await worker.send("/stats")
-    await worker.expect("统计仅对")
-    await admin.send("/stats 2026-W99")
-    await admin.expect("用法：/stats")
-
-
 async def test_whistle_stats_writes_every_issue_of_the_week_to_the_files(street: Street) -> None:
     """`whistle stats --format csv|xlsx` (bot/cli.py) reads the rows behind the figures
     through a connection of its own while the bot runs."""

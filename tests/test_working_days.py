@@ -3,9 +3,7 @@ sets them: the file's [calendar], the category keys, `whistle deadline` and org 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,8 +13,11 @@ import pytest
 from bot.cli import calendar_warnings
 from bot.deadlines import deadlines_in
 from bot.organisation import OrganisationInvalid, parse_organisation
+from bot.services import Services
 from storage.db import fetch_one
-from tests.conftest import DISTRICT, Street, open_street
+from tests import cli
+from tests.conftest import DISTRICT
+from tests.office import WORKER, drafted
 
 ROOT = Path(__file__).resolve().parent.parent
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -116,18 +117,8 @@ def test_the_file_is_checked(sanitation: str, calendar: str, says: str) -> None:
     assert says in str(invalid.value)
 
 
-def whistle(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WHISTLE_")}
-    env["WHISTLE_DATABASE"] = str(tmp_path / "w.db")
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def whistle(tmp_path: Path, *args: str) -> cli.Done:
+    return cli.whistle(ROOT, *args, env={"WHISTLE_DATABASE": str(tmp_path / "w.db")})
 
 
 def test_whistle_deadline_prints_when_things_are_due(tmp_path: Path) -> None:
@@ -181,23 +172,19 @@ def test_whistle_deadline_without_a_database_says_so(tmp_path: Path) -> None:
 
 
 async def test_a_report_in_a_working_days_category_is_due_at_the_end_of_the_next_working_day(
-    tmp_path: Path,
+    office: Services,
 ) -> None:
-    org_file = tmp_path / "district.toml"
-    org_file.write_text(district(WORKDAYS), encoding="utf-8")
-    async with open_street(tmp_path, org_file) as street:
-        await _report_and_check(street)
-
-
-async def _report_and_check(street: Street) -> None:
+    """Asked of the services (tests/office.py): the receipt the reporter reads and the
+    stored deadline."""
+    await office.organisations.import_text(district(WORKDAYS))
     # Wednesday 2026-11-25 10:00: due Thursday 11-26 at 17:30, the end of office hours.
-    worker = street.person(2001)
-    mark = worker.mark()
-    number = await street.blow_whistle(worker)
-    receipt = await worker.expect(f"#{number}", mark)
-    assert "11-26 17:30" in receipt.text
+    await drafted(office)
+    receipt = str((await office.issues.submit_report(WORKER)).text)
+    number = re.search(r"#(\d+)", receipt)
+    assert number is not None
+    assert "11-26 17:30" in receipt
     row = await fetch_one(
-        street.whistle.db.reader, "SELECT resolve_deadline FROM issue WHERE id = ?", (number,)
+        office.db.reader, "SELECT resolve_deadline FROM issue WHERE id = ?", (int(number[1]),)
     )
     assert row is not None
     assert row["resolve_deadline"] == int(local(2026, 11, 26, 17, 30).timestamp())

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock
 from bot.i18n import plain
 from bot.services.closures import ClosureService
+from bot.services.context import ServiceContext
 from bot.services.escalation import EscalationService
 from bot.services.extensions import ExtensionService
 from bot.services.issues import IssueService, Redispatched
@@ -29,6 +30,8 @@ class Services:
     clock: Clock
     db: Database
     zone: ZoneInfo
+    context: ServiceContext
+    """Shared by the services that change issues; the running bot sets its `on_commit`."""
     organisations: OrganisationService
     people: PeopleService
     reports: ReportService
@@ -61,14 +64,8 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
         organisations.directory,
         people_service.actor,
     )
-    issues = IssueService(
-        db,
-        clock,
-        organisations,
-        notices,
-        reports,
-        reports_per_hour=settings.report_limit_per_hour,
-    )
+    context = ServiceContext(db, clock, organisations, notices)
+    issues = IssueService(context, reports, reports_per_hour=settings.report_limit_per_hour)
 
     async def after_import() -> list[str]:
         moved = await issues.redispatch_stranded(plain(settings.language, "why_org_import"))
@@ -84,18 +81,17 @@ def build_services(settings: Settings, clock: Clock, db: Database) -> Services:
         clock=clock,
         db=db,
         zone=zone,
+        context=context,
         organisations=organisations,
         people=people_service,
         reports=reports,
         issues=issues,
-        escalation=EscalationService(db, clock, organisations, notices),
-        statistics=StatisticsService(
-            db, clock, zone, notices, settings.stats_weekday, settings.stats_time
-        ),
+        escalation=EscalationService(context),
+        statistics=StatisticsService(context, zone, settings.stats_weekday, settings.stats_time),
         notices=notices,
-        closures=ClosureService(db, clock, issues, notices, reports, settings.max_text_length),
-        extensions=ExtensionService(db, clock, organisations, notices, settings.max_text_length),
-        whistles=WhistleService(db, clock, organisations, notices, issues),
+        closures=ClosureService(context, issues, reports, settings.max_text_length),
+        extensions=ExtensionService(context, settings.max_text_length),
+        whistles=WhistleService(context, issues),
     )
 
 

@@ -4,11 +4,9 @@ its authorisation; a refused request raises `Refused` and changes nothing."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import aiosqlite
 
-from bot.clock import Clock, from_epoch, to_epoch
+from bot.clock import from_epoch, to_epoch
 from bot.closures import (
     NEARBY_WINDOW,
     Candidate,
@@ -26,17 +24,17 @@ from bot.lifecycle import OPEN_STATES, Action, State, TransitionRefused, next_st
 from bot.numbers import parse_id
 from bot.permissions import may_report
 from bot.records import ClosureRequest, Draft, IssueRecord
+from bot.services.context import Service, ServiceContext
 from bot.services.issues import IssueService
-from bot.services.notices import Notices
 from bot.services.refusal import Refused
 from bot.services.reports import ReportService, clean_text
+from bot.services.timeline import move_issue, note_event
 from bot.views import Answer, Buttons, Names, Rendered
 from storage import alerts, people
 from storage import closures as store
 from storage import drafts as draft_store
 from storage import followers as follower_store
 from storage import issues as issue_store
-from storage.db import Database
 
 DECIDE_PREFIX = "cld"
 OBJECT_PREFIX = "clo"
@@ -47,36 +45,23 @@ SECONDED = "second"
 MERGED = "duplicate"
 
 
-class ClosureService:
+class ClosureService(Service):
     def __init__(
         self,
-        db: Database,
-        clock: Clock,
+        context: ServiceContext,
         issues: IssueService,
-        notices: Notices,
         reports: ReportService,
         max_text_length: int,
     ) -> None:
-        self.db = db
-        self.clock = clock
+        super().__init__(context)
         self.issues = issues
-        self.notices = notices
         self.reports = reports
         self.max_text_length = max_text_length
-
-    def _now(self) -> tuple[datetime, int]:
-        moment = self.clock.now()
-        return moment, to_epoch(moment)
 
     async def _holder_checks(
         self, conn: aiosqlite.Connection, user_id: int, issue_id: int
     ) -> IssueRecord:
-        actor = await people.load_actor(conn, user_id)
-        if not actor.registered:
-            raise Refused("not_registered")
-        issue = await issue_store.get_issue(conn, issue_id)
-        if issue is None:
-            raise Refused("ans_not_found")
+        actor, issue = await self._registered_with_issue(conn, user_id, issue_id)
         if not may_request(actor, issue.department_code, issue.assignee_id):
             raise Refused("ans_not_allowed")
         try:
@@ -126,7 +111,7 @@ class ClosureService:
             for decider in approvers(user_id, head, await self.notices.admins(tx)):
                 await self._ask_to_decide(tx, decider, updated, names, request, photo, now)
             await self.notices.refresh_cards(tx, updated, now)
-        self.issues.on_commit()
+        self.on_commit()
         return Answer("cl_requested", {"id": issue_id})
 
     def _reason(
@@ -182,8 +167,8 @@ class ClosureService:
             note=request.note or "-",
         )
 
+    @staticmethod
     async def _move(
-        self,
         tx: aiosqlite.Connection,
         issue: IssueRecord,
         actor_id: int | None,
@@ -196,22 +181,7 @@ class ClosureService:
             target = next_state(issue.state, action)
         except TransitionRefused:
             raise Refused("ans_stale", state=issue.state) from None
-        updated = await issue_store.update_issue(tx, issue.id, issue.state, state=target, **changes)
-        if updated is None:
-            raise Refused("ans_stale", state=issue.state)
-        await issue_store.add_event(
-            tx,
-            issue.id,
-            now,
-            actor_id,
-            action.value,
-            issue.state,
-            target,
-            updated.department_code,
-            updated.assignee_id,
-            note,
-        )
-        return updated
+        return await move_issue(tx, issue, actor_id, action, target, now, note, **changes)
 
     # --- the head or an admin decides ---------------------------------------------------
 
@@ -269,7 +239,7 @@ class ClosureService:
                 )
                 await self.notices.refresh_cards(tx, updated, now)
                 answer = Answer("cl_done_approved", {"id": issue.id})
-        self.issues.on_commit()
+        self.on_commit()
         return answer
 
     @staticmethod
@@ -316,18 +286,8 @@ class ClosureService:
         if target is None or duplicate.reporter_id == target.reporter_id:
             return
         if await follower_store.follow(tx, target_id, duplicate.reporter_id, MERGED, now):
-            await issue_store.add_event(
-                tx,
-                target_id,
-                now,
-                duplicate.reporter_id,
-                Action.SECOND.value if target.state in OPEN_STATES else "merge",
-                target.state,
-                target.state,
-                target.department_code,
-                target.assignee_id,
-                f"#{duplicate.id}",
-            )
+            event = Action.SECOND.value if target.state in OPEN_STATES else "merge"
+            await note_event(tx, target, duplicate.reporter_id, event, now, f"#{duplicate.id}")
         await self.notices.tell(
             tx, duplicate.reporter_id, now, "rc_now_following", issue=target, id=target_id
         )
@@ -369,11 +329,8 @@ class ClosureService:
                 tx, issue.id, alerts_for(DeadlineKind.RESOLVE, moment, resolve_by)
             )
             await self.notices.refresh_cards(tx, updated, now)
-            if updated.assignee_id is not None:
-                await self.notices.tell(
-                    tx, updated.assignee_id, now, "mc_objected", issue=updated, id=issue.id
-                )
-        self.issues.on_commit()
+            await self.notices.tell_holder(tx, updated, now, "mc_objected")
+        self.on_commit()
         return Answer("cl_done_objected", {"id": issue.id})
 
     # --- 附议 -----------------------------------------------------------------------------
@@ -453,7 +410,7 @@ class ClosureService:
                 await self._move(tx, issue, user_id, Action.SECOND, now, None)
                 await self.notices.refresh_cards(tx, issue, now)
         self.reports.forget(user_id)
-        self.issues.on_commit()
+        self.on_commit()
         return Answer("nearby_seconded", {"id": issue_id})
 
     async def seconded_count(self, conn: aiosqlite.Connection, issue_id: int) -> int:

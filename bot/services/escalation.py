@@ -8,23 +8,20 @@ minute as a safety net); tests call it after moving the clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
-from bot.clock import Clock, from_epoch, to_epoch
+from bot.clock import from_epoch, to_epoch
 from bot.deadlines import AlertStep, DeadlineKind, after_quiet_hours
 from bot.lifecycle import Action, State
 from bot.records import IssueRecord, PendingAlert
+from bot.services.context import Service
 from bot.services.extensions import review_due
-from bot.services.notices import Notices
-from bot.services.organisation import OrganisationService
 from bot.views import duration, local_time
 from storage import alerts, people
 from storage import issues as store
-from storage.db import Database
 
 _WATCHED = {
     DeadlineKind.ACK: frozenset({State.DISPATCHED}),
@@ -40,20 +37,8 @@ _ESCALATIONS = {
 }
 
 
-class EscalationService:
-    def __init__(
-        self,
-        db: Database,
-        clock: Clock,
-        organisations: OrganisationService,
-        notices: Notices,
-        on_commit: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.db = db
-        self.clock = clock
-        self.organisations = organisations
-        self.notices = notices
-        self.on_commit = on_commit
+class EscalationService(Service):
+    """Fires the reminders and escalations that are due, each in its own transaction."""
 
     async def next_due(self) -> datetime | None:
         due = await alerts.next_due(self.db.reader)

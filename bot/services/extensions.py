@@ -8,29 +8,28 @@ refused request raises `Refused` and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime, time
 
 import aiosqlite
 
 from bot import extensions as rules
-from bot.clock import Clock, from_epoch, to_epoch
+from bot.clock import from_epoch, to_epoch
 from bot.deadlines import Alert, AlertStep, DeadlineKind, alerts_for, deadlines_in
 from bot.extensions import Approver, Kind, Limits
 from bot.i18n import plain, text
 from bot.lifecycle import Action, State, TransitionRefused, next_state
 from bot.organisation import Organisation
 from bot.records import ExtensionRequest, IssueRecord
+from bot.services.context import Service, ServiceContext
 from bot.services.notices import Notices
-from bot.services.organisation import OrganisationService
 from bot.services.refusal import Refused
 from bot.services.reports import clean_text
+from bot.services.timeline import move_issue, note_event
 from bot.views import Answer, Buttons, Rendered, hold_review_buttons
 from storage import alerts, people
 from storage import extensions as store
 from storage import issues as issue_store
 from storage import org as org_store
-from storage.db import Database
 
 REVIEW_AT = time(9, 0)
 """The hour of a 挂账's review date at which the admins are reminded."""
@@ -71,22 +70,10 @@ async def review_due(
         )
 
 
-class ExtensionService:
-    def __init__(
-        self,
-        db: Database,
-        clock: Clock,
-        organisations: OrganisationService,
-        notices: Notices,
-        max_text_length: int,
-        on_commit: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.db = db
-        self.clock = clock
-        self.organisations = organisations
-        self.notices = notices
+class ExtensionService(Service):
+    def __init__(self, context: ServiceContext, max_text_length: int) -> None:
+        super().__init__(context)
         self.max_text_length = max_text_length
-        self.on_commit = on_commit
 
     # --- asking ------------------------------------------------------------------------
 
@@ -94,12 +81,7 @@ class ExtensionService:
         self, conn: aiosqlite.Connection, user_id: int, issue_id: int, kind: Kind
     ) -> IssueRecord:
         """The issue, if `user_id` holds it and may ask now; else Refused."""
-        actor = await people.load_actor(conn, user_id)
-        if not actor.registered:
-            raise Refused("not_registered")
-        issue = await issue_store.get_issue(conn, issue_id)
-        if issue is None:
-            raise Refused("ans_not_found")
+        _, issue = await self._registered_with_issue(conn, user_id, issue_id)
         if issue.assignee_id != user_id:
             raise Refused("ext_not_holder")
         try:
@@ -200,17 +182,8 @@ class ExtensionService:
             request = await store.add(tx, issue_id, kind, user_id, now, reason, until)
             if request is None:
                 raise Refused("ext_already_pending", id=issue_id)
-            await issue_store.add_event(
-                tx,
-                issue_id,
-                now,
-                user_id,
-                rules.ASK[kind].value,
-                issue.state,
-                issue.state,
-                issue.department_code,
-                issue.assignee_id,
-                f"{chosen.isoformat()} {reason}",
+            await note_event(
+                tx, issue, user_id, rules.ASK[kind].value, now, f"{chosen.isoformat()} {reason}"
             )
             head = await people.department_head(tx, issue.department_code)
             deciders = (
@@ -292,23 +265,12 @@ class ExtensionService:
                 }
             else:
                 changes = {"held_until": request.until, "held_at": now}
-            updated = await issue_store.update_issue(
-                tx, issue.id, issue.state, state=target, **changes
-            )
-            if updated is None:
-                raise Refused("ext_issue_moved", id=issue.id)
-            await issue_store.add_event(
-                tx,
-                issue.id,
-                now,
-                user_id,
-                action.value,
-                issue.state,
-                target,
-                updated.department_code,
-                updated.assignee_id,
-                _day(request.until, org),
-            )
+            try:
+                updated = await move_issue(
+                    tx, issue, user_id, action, target, now, _day(request.until, org), **changes
+                )
+            except Refused:
+                raise Refused("ext_issue_moved", id=issue.id) from None
             await alerts.cancel(tx, issue.id, now)
             if request.kind == Kind.EXTEND:
                 await alerts.schedule(
@@ -377,18 +339,7 @@ class ExtensionService:
             request, issue = await self._deciding(tx, user_id, request_id)
             if not await store.decide(tx, request_id, False, user_id, now, reason):
                 raise Refused("ext_already_decided", id=issue.id)
-            await issue_store.add_event(
-                tx,
-                issue.id,
-                now,
-                user_id,
-                rules.REFUSE[request.kind].value,
-                issue.state,
-                issue.state,
-                issue.department_code,
-                issue.assignee_id,
-                reason,
-            )
+            await note_event(tx, issue, user_id, rules.REFUSE[request.kind].value, now, reason)
             await self.notices.tell(
                 tx,
                 request.requested_by,
@@ -466,23 +417,7 @@ class ExtensionService:
                 )
             await alerts.cancel(tx, issue_id, now)
             changes, note = await self._reviewed(tx, issue, action, org, moment, chosen)
-            updated = await issue_store.update_issue(
-                tx, issue_id, issue.state, state=target, **changes
-            )
-            if updated is None:
-                raise Refused("ans_stale", state=issue.state)
-            await issue_store.add_event(
-                tx,
-                issue_id,
-                now,
-                user_id,
-                action.value,
-                issue.state,
-                target,
-                updated.department_code,
-                updated.assignee_id,
-                note,
-            )
+            updated = await move_issue(tx, issue, user_id, action, target, now, note, **changes)
             await self.notices.refresh_cards(tx, updated, now)
             if updated.assignee_id is not None:
                 await self.notices.tell(

@@ -7,14 +7,13 @@ requires to the outbox. A refused request raises `Refused` and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import aiosqlite
 
 from bot.callbacks import IssueButton, IssueCallback, Rating
-from bot.clock import Clock, to_epoch
+from bot.clock import to_epoch
 from bot.deadlines import DeadlineKind, alerts_for, deadlines_in
 from bot.i18n import Html, plain, text
 from bot.labels import RATING_KEYS
@@ -25,10 +24,10 @@ from bot.permissions import Actor, IssueFacts, may, may_see
 from bot.records import Draft, IssueRecord, NewIssue
 from bot.routing import Route, RouteReason, Staff, choose_member
 from bot.services import whistle_rules
-from bot.services.notices import Notices
-from bot.services.organisation import OrganisationService
+from bot.services.context import Service, ServiceContext
 from bot.services.refusal import Refused
 from bot.services.reports import ReportService, check_report_quota
+from bot.services.timeline import move_issue
 from bot.views import (
     Answer,
     Rendered,
@@ -46,7 +45,6 @@ from storage import followers as follower_store
 from storage import issues as store
 from storage import org as org_store
 from storage import whistles as whistle_store
-from storage.db import Database
 
 
 @dataclass(frozen=True)
@@ -85,24 +83,13 @@ class Redispatched:
         return f"#{self.issue.id} → {self.department} {self.member}"
 
 
-class IssueService:
+class IssueService(Service):
     def __init__(
-        self,
-        db: Database,
-        clock: Clock,
-        organisations: OrganisationService,
-        notices: Notices,
-        reports: ReportService,
-        on_commit: Callable[[], None] = lambda: None,
-        reports_per_hour: int = 30,
+        self, context: ServiceContext, reports: ReportService, reports_per_hour: int = 30
     ) -> None:
+        super().__init__(context)
         self.reports = reports
         self.reports_per_hour = reports_per_hour
-        self.db = db
-        self.clock = clock
-        self.organisations = organisations
-        self.notices = notices
-        self.on_commit = on_commit
 
     # --- checks shared by every change -------------------------------------------------
 
@@ -160,38 +147,6 @@ class IssueService:
     ) -> None:
         """Refused unless `user_id` may do `action` to the issue now (asking before typing)."""
         await self._load(self.db.reader, user_id, issue_id, action, tap)
-
-    async def _record(
-        self,
-        tx: aiosqlite.Connection,
-        issue: IssueRecord,
-        actor_id: int | None,
-        action: Action,
-        target: State,
-        now: int,
-        note: str | None = None,
-        **changes: object,
-    ) -> IssueRecord:
-        updated = await store.update_issue(tx, issue.id, issue.state, state=target, **changes)
-        if updated is None:
-            raise Refused("ans_stale", state=issue.state)
-        await store.add_event(
-            tx,
-            issue.id,
-            now,
-            actor_id,
-            action.value,
-            issue.state,
-            target,
-            updated.department_code,
-            updated.assignee_id,
-            note,
-        )
-        return updated
-
-    def _now(self) -> tuple[datetime, int]:
-        moment = self.clock.now()
-        return moment, to_epoch(moment)
 
     # --- report and dispatch ---------------------------------------------------------
 
@@ -395,7 +350,7 @@ class IssueService:
         self, tx: aiosqlite.Connection, issue: IssueRecord, now: int, reason: str
     ) -> IssueRecord:
         """The issue back to the admins, with the 改派 buttons."""
-        updated = await self._record(
+        updated = await move_issue(
             tx, issue, None, Action.RELEASE, State.TRANSFERRED, now, reason, assignee_id=None
         )
         await alerts.cancel(tx, issue.id, now)
@@ -455,7 +410,7 @@ class IssueService:
                 *alerts_for(DeadlineKind.RESOLVE, moment, due.resolve_by),
             ],
         )
-        updated = await self._record(
+        updated = await move_issue(
             tx,
             issue,
             actor_id,
@@ -540,7 +495,7 @@ class IssueService:
         _, now = self._now()
         async with self.db.write() as tx:
             issue, _, target = await self._load(tx, user_id, issue_id, Action.ACKNOWLEDGE, tap)
-            updated = await self._record(
+            updated = await move_issue(
                 tx,
                 issue,
                 user_id,
@@ -570,7 +525,7 @@ class IssueService:
         _, now = self._now()
         async with self.db.write() as tx:
             issue, _, target = await self._load(tx, user_id, issue_id, Action.TRANSFER)
-            updated = await self._record(
+            updated = await move_issue(
                 tx,
                 issue,
                 user_id,
@@ -686,7 +641,7 @@ class IssueService:
         _, now = self._now()
         async with self.db.write() as tx:
             issue, _, target = await self._load(tx, user_id, issue_id, Action.PROGRESS)
-            updated = await self._record(tx, issue, user_id, Action.PROGRESS, target, now, note)
+            updated = await move_issue(tx, issue, user_id, Action.PROGRESS, target, now, note)
             names = await self.notices.names(tx, [user_id])
             await self.notices.tell(
                 tx,
@@ -707,7 +662,7 @@ class IssueService:
         _, now = self._now()
         async with self.db.write() as tx:
             issue, _, target = await self._load(tx, user_id, issue_id, Action.RESOLVE)
-            updated = await self._record(
+            updated = await move_issue(
                 tx,
                 issue,
                 user_id,
@@ -747,7 +702,7 @@ class IssueService:
         _, now = self._now()
         async with self.db.write() as tx:
             issue, _, target = await self._load(tx, user_id, issue_id, Action.CONFIRM, tap)
-            updated = await self._record(
+            updated = await move_issue(
                 tx, issue, user_id, Action.CONFIRM, target, now, closed_at=now
             )
             await self.notices.refresh_cards(tx, updated, now)
@@ -765,7 +720,7 @@ class IssueService:
             resolve_by = deadlines_in(
                 org, issue.department_code or "", rules, issue.urgent, moment
             ).resolve_by
-            updated = await self._record(
+            updated = await move_issue(
                 tx,
                 issue,
                 user_id,
@@ -783,16 +738,7 @@ class IssueService:
             )
             await whistle_rules.bring_back(tx, self.notices, updated, reason, now)  # 联合吹哨
             await self.notices.refresh_cards(tx, updated, now)
-            if updated.assignee_id is not None:
-                await self.notices.tell(
-                    tx,
-                    updated.assignee_id,
-                    now,
-                    "mc_reopened",
-                    issue=updated,
-                    id=issue_id,
-                    reason=reason,
-                )
+            await self.notices.tell_holder(tx, updated, now, "mc_reopened", reason=reason)
         self.on_commit()
         return updated
 
@@ -804,7 +750,7 @@ class IssueService:
             issue, _, target = await self._load(tx, user_id, issue_id, Action.RATE, tap)
             if issue.rating:
                 raise Refused("ans_already_rated")
-            updated = await self._record(
+            updated = await move_issue(
                 tx, issue, user_id, Action.RATE, target, now, rating.value, rating=rating.value
             )
             await self.notices.refresh_cards(tx, updated, now)
@@ -826,7 +772,7 @@ class IssueService:
         _, now = self._now()
         async with self.db.write() as tx:
             issue, _, target = await self._load(tx, user_id, issue_id, Action.CANCEL, tap)
-            updated = await self._record(
+            updated = await move_issue(
                 tx, issue, user_id, Action.CANCEL, target, now, cancelled_at=now
             )
             await alerts.cancel(tx, issue_id, now)
@@ -944,12 +890,6 @@ class IssueService:
         lang = await self.notices.language(conn, user_id)
         photos = await whistle_store.photo_counts(conn, issue_id)  # 联合吹哨: 配合完成's
         return card, timeline(lang, issue, history, names, self.notices.zone, photos)
-
-    async def _registered(self, conn: aiosqlite.Connection, user_id: int) -> Actor:
-        actor = await people.load_actor(conn, user_id)
-        if not actor.registered:
-            raise Refused("not_registered")
-        return actor
 
     async def _list(
         self,

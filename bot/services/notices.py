@@ -464,6 +464,13 @@ class Notices:
         if issue is not None and chat_id == issue.reporter_id and key.startswith("rc_"):
             await self._tell_followers(conn, issue, now, key, values)
 
+    async def tell_holder(
+        self, conn: aiosqlite.Connection, issue: IssueRecord, now: int, key: str, **values: Any
+    ) -> None:
+        """Tell the member who holds `issue` (nobody when no one does), with its number."""
+        if issue.assignee_id is not None:
+            await self.tell(conn, issue.assignee_id, now, key, issue=issue, id=issue.id, **values)
+
     async def _tell_followers(
         self,
         conn: aiosqlite.Connection,

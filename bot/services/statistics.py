@@ -5,17 +5,17 @@ event loop."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.bot_api import Method
 from bot.chart_process import chart_in_child
-from bot.clock import Clock, to_epoch
+from bot.clock import to_epoch
 from bot.i18n import Html, plain
 from bot.permissions import Actor
-from bot.services.notices import Notices
+from bot.services.context import Service, ServiceContext
 from bot.services.refusal import Refused
 from bot.stats import (
     Computed,
@@ -46,7 +46,6 @@ from bot.workcalendar import DAY_NAMES
 from storage import org as org_store
 from storage import outbox, people
 from storage import stats as store
-from storage.db import Database
 
 
 @dataclass(frozen=True)
@@ -76,24 +75,18 @@ class Bundle:
     """联合吹哨: the week's summonses, one per row; None without CSV or without whistles."""
 
 
-class StatisticsService:
+class StatisticsService(Service):
     def __init__(
         self,
-        db: Database,
-        clock: Clock,
+        context: ServiceContext,
         zone: ZoneInfo,
-        notices: Notices,
         weekday: str = "mon",
         at: time = time(9, 0),
-        on_commit: Callable[[], None] = lambda: None,
     ) -> None:
-        self.db = db
-        self.clock = clock
+        super().__init__(context)
         self.zone = zone
-        self.notices = notices
         self.weekday = DAY_NAMES.index(weekday)
         self.at = at
-        self.on_commit = on_commit
 
     def week(self, argument: str | None) -> str:
         """None → this week so far; 'last' → last week; '2026-W47' → that week."""

@@ -10,7 +10,7 @@ its one state; the other departments are co-departments.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +19,7 @@ import aiosqlite
 
 from bot import gazetteer
 from bot.callbacks import Rating
-from bot.clock import Clock, from_epoch, to_epoch
+from bot.clock import from_epoch, to_epoch
 from bot.deadlines import AlertStep, DeadlineKind, alerts_for
 from bot.i18n import plain
 from bot.labels import RATING_KEYS
@@ -36,9 +36,8 @@ from bot.lifecycle import (
 from bot.organisation import Organisation
 from bot.permissions import Actor
 from bot.records import IssueRecord
+from bot.services.context import Service, ServiceContext
 from bot.services.issues import IssueService, Tap
-from bot.services.notices import Notices
-from bot.services.organisation import OrganisationService
 from bot.services.refusal import Refused
 from bot.views import Answer, Rendered, duration, local_time, offers
 from bot.whistle_views import picker
@@ -46,7 +45,6 @@ from bot.whistles import CheckIn, Place, Summons, WhistleRecord, arrive_by, chec
 from storage import issues as store
 from storage import people
 from storage import whistles as whistle_store
-from storage.db import Database
 
 WHISTLE_EVENT = "whistle"
 ARRIVE_EVENT = "arrive"
@@ -78,26 +76,10 @@ _ARRIVAL_ESCALATIONS = {
 """A summoned department not yet on site: its head is told at the limit, the admins later."""
 
 
-class WhistleService:
-    def __init__(
-        self,
-        db: Database,
-        clock: Clock,
-        organisations: OrganisationService,
-        notices: Notices,
-        issues: IssueService,
-        on_commit: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.db = db
-        self.clock = clock
-        self.organisations = organisations
-        self.notices = notices
+class WhistleService(Service):
+    def __init__(self, context: ServiceContext, issues: IssueService) -> None:
+        super().__init__(context)
         self.issues = issues
-        self.on_commit = on_commit
-
-    def _now(self) -> tuple[datetime, int]:
-        moment = self.clock.now()
-        return moment, to_epoch(moment)
 
     # --- blowing the whistle -----------------------------------------------------------
 
