@@ -14,7 +14,11 @@
   deadline, escalation to the department head at the deadline, and to the admins one
   deadline-length after it.
 - Quiet hours hold a non-urgent reminder until they end; escalations and urgent
-  reminders never wait.
+  reminders never wait. They follow the same calendar: for a department with quiet
+  hours, a day off (a weekend day that is not a 调休 working day, a 法定节假日) is quiet all
+  day, so a reminder waits for the end of the quiet hours on the next working day — unless
+  that is not before its deadline, when a warning that late would carry nothing: then only
+  the night's quiet hours hold it.
 """
 
 from __future__ import annotations
@@ -171,8 +175,38 @@ def alerts_for(kind: DeadlineKind, started: datetime, deadline: datetime) -> lis
     ]
 
 
-def after_quiet_hours(moment: datetime, quiet: tuple[int, int] | None, zone: ZoneInfo) -> datetime:
-    """`moment`, or the end of the quiet hours it falls in."""
+DAYS_OFF_IN_A_ROW = 366
+"""More days off than any calendar has in a row: the bound of the search for a working day."""
+
+
+def after_quiet_hours(
+    moment: datetime,
+    quiet: tuple[int, int] | None,
+    zone: ZoneInfo,
+    calendar: WorkCalendar | None = None,
+    deadline: datetime | None = None,
+) -> datetime:
+    """`moment`, or the end of the quiet hours it falls in; with a `calendar`, a day off is
+    quiet all day (the quiet hours end on the next working day), unless that end is not
+    before `deadline` — then only the quiet hours' own window counts."""
+    held = _after_quiet_window(moment, quiet, zone)
+    if quiet is None or calendar is None:
+        return held
+    day = held.astimezone(zone).date()
+    if calendar.is_workday(day):
+        return held
+    for _ in range(DAYS_OFF_IN_A_ROW):
+        day += timedelta(days=1)
+        if calendar.is_workday(day):
+            working = max(held, _local(day, quiet[1], zone))
+            return working if deadline is None or working < deadline else held
+    return held
+
+
+def _after_quiet_window(
+    moment: datetime, quiet: tuple[int, int] | None, zone: ZoneInfo
+) -> datetime:
+    """`moment`, or the end of the daily quiet window it falls in."""
     if quiet is None:
         return moment
     start, end = quiet

@@ -74,7 +74,11 @@ class EscalationService(Service):
                 return 0
             if alert.step == AlertStep.REMIND and not issue.urgent:
                 wait_until = after_quiet_hours(
-                    moment, org.quiet_hours(issue.department_code), org.timezone
+                    moment,
+                    org.quiet_hours(issue.department_code),
+                    org.timezone,
+                    org.calendar,
+                    from_epoch(alert.deadline),
                 )
                 if wait_until > moment:
                     await alerts.postpone(tx, alert.id, to_epoch(wait_until))
