@@ -135,8 +135,9 @@ class LoopbackBotApi:
     ) -> None:
         self.token = token
         self.latency = latency
-        """Seconds every call takes before it is answered: the network between a bot and
-        Telegram (tens to hundreds of milliseconds in production, nothing on loopback)."""
+        """Seconds every call takes from the bot's request to its answer, half each way: the
+        network between a bot and Telegram (tens to hundreds of milliseconds in production,
+        nothing on loopback). An update posted to a webhook takes half of it too."""
         self.username = username
         self.faults = faults
         self.port = 0
@@ -370,11 +371,18 @@ class LoopbackBotApi:
         return params
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        """Answer one Bot API call; whoever waits on the server's state is woken after it."""
+        """Answer one Bot API call; whoever waits on the server's state is woken after it.
+        With `latency`, the call takes half of it to reach the server (what it does is
+        seen only then) and its answer the other half to reach the bot."""
         try:
-            return await self._respond(request)
+            if self.latency:
+                await asyncio.sleep(self.latency / 2)
+            response = await self._respond(request)
         finally:
             await self._notify()
+        if self.latency:
+            await asyncio.sleep(self.latency / 2)
+        return response
 
     async def _respond(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
@@ -383,8 +391,6 @@ class LoopbackBotApi:
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
             )
         params = await self._params(request)
-        if self.latency:
-            await asyncio.sleep(self.latency)
         try:
             chat_id = int_or_none(params.get("chat_id"))
         except ApiError:
@@ -530,6 +536,8 @@ class LoopbackBotApi:
                         return
                     update = self._updates[0]
                 try:
+                    if self.latency:
+                        await asyncio.sleep(self.latency / 2)
                     async with session.post(
                         hook.url, data=json.dumps(update), headers=headers
                     ) as answer:
