@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import random
 import re
+import socket
 import statistics
 import tempfile
 import time
@@ -39,6 +40,7 @@ DEPARTMENTS = 20
 MEMBERS = 3
 FIRST_WORKER = 30000
 GRIDS = 6
+WORKERS = 60
 P99_TARGET = 1.5
 
 
@@ -82,6 +84,12 @@ def street_district(workers: int) -> str:
         lines += ["[[grid]]", f'code = "G{g:02d}"', f'name = "网格{g:02d}"']
         lines += [f"workers = [{ids}]", ""]
     return "\n".join(lines)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def paced_environment(api: LoopbackBotApi, database: Path, org_file: Path) -> dict[str, str]:
@@ -252,6 +260,7 @@ async def measure(
     whole: bool = True,
     patience: float = 60,
     trace: bool = False,
+    webhook: bool = False,
 ) -> list[StreetStep]:
     folder = Path(tempfile.mkdtemp(prefix="whistle-street-"))
     people = max([workers, *(int(load * 12) for load in loads)])
@@ -264,7 +273,12 @@ async def measure(
             api.user(head_of(d) + k, f"M{head_of(d) + k}")
     api.user(3001, "admin")
     everyone = [api.user(FIRST_WORKER + k, f"W{k}") for k in range(people)]
-    bot = BotProcess(paced_environment(api, folder / "w.db", folder / "district.toml"), folder)
+    env = paced_environment(api, folder / "w.db", folder / "district.toml")
+    if webhook:
+        port = free_port()
+        env["WHISTLE_WEBHOOK_URL"] = f"http://127.0.0.1:{port}/telegram"
+        env["WHISTLE_WEBHOOK_LISTEN"] = f"127.0.0.1:{port}"
+    bot = BotProcess(env, folder)
     await bot.start()
     rng = random.Random(11)
     results: list[StreetStep] = []
@@ -337,11 +351,11 @@ async def measure(
     return results
 
 
-def report(latency: float, results: list[StreetStep]) -> None:
+def report(latency: float, results: list[StreetStep], how: str = "getUpdates") -> None:
     rtt = latency or 1.0
     print(
         f"\nWhistle over a {latency * 1000:.0f} ms network (half each way), Telegram's pacing "
-        f"on, {DEPARTMENTS} departments"
+        f"on, {DEPARTMENTS} departments, updates by {how}"
     )
     print(
         "offered/s | issues | report step (round trips) median / p90 | member step median / "
@@ -393,13 +407,16 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per call")
     parser.add_argument("--loads", default="5", help="offered reports/s, comma-separated")
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--workers", type=int, default=60)
+    parser.add_argument("--workers", type=int, default=WORKERS)
     parser.add_argument(
         "--reports-only",
         action="store_true",
         help="each issue ends when its push arrives (no 报到, 办结, 确认, rating)",
     )
     parser.add_argument("--trace", action="store_true", help="first trace one issue alone")
+    parser.add_argument(
+        "--webhook", action="store_true", help="updates come by webhook instead of getUpdates"
+    )
     args = parser.parse_args()
     loads = [float(x) for x in args.loads.split(",")]
     results = asyncio.run(
@@ -410,9 +427,10 @@ def main() -> None:
             args.workers,
             whole=not args.reports_only,
             trace=args.trace,
+            webhook=args.webhook,
         )
     )
-    report(args.latency, results)
+    report(args.latency, results, "webhook" if args.webhook else "getUpdates")
 
 
 if __name__ == "__main__":

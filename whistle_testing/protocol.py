@@ -161,6 +161,9 @@ class LoopbackBotApi:
         self._groups: dict[int, str] = {}
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
+        self._made_at: dict[int, float] = {}
+        """When each update waiting for the bot was made (a webhook gets it half the
+        latency later)."""
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._callback_ids = itertools.count(1)
         self._file_ids = itertools.count(1)
@@ -288,6 +291,7 @@ class LoopbackBotApi:
 
     async def push_update(self, update: dict[str, Any]) -> None:
         update["update_id"] = next(self._update_ids)
+        self._made_at[update["update_id"]] = time.monotonic()
         async with self._changed:
             self._updates.append(update)
             self._changed.notify_all()
@@ -536,8 +540,11 @@ class LoopbackBotApi:
                         return
                     update = self._updates[0]
                 try:
-                    if self.latency:
-                        await asyncio.sleep(self.latency / 2)
+                    made = self._made_at.get(update["update_id"], time.monotonic())
+                    # Half the latency after it was made, however many came just before.
+                    arrives = made + self.latency / 2 - time.monotonic()
+                    if arrives > 0:
+                        await asyncio.sleep(arrives)
                     async with session.post(
                         hook.url, data=json.dumps(update), headers=headers
                     ) as answer:
@@ -546,6 +553,7 @@ class LoopbackBotApi:
                     status, hook.last_error = 0, str(error)
                 if status == 200:
                     hook.delivered += 1
+                    self._made_at.pop(update["update_id"], None)
                     async with self._changed:
                         if self._updates and self._updates[0] is update:
                             self._updates.pop(0)
@@ -588,6 +596,8 @@ class LoopbackBotApi:
 
         async with self._changed:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            for confirmed in [n for n in self._made_at if n < offset]:
+                del self._made_at[confirmed]
             if not ready() and timeout > 0 and not self._closing:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
