@@ -296,3 +296,36 @@ async def test_the_sender_keeps_more_than_ten_calls_in_flight_over_a_slow_networ
         json.dumps(f"m{n}") for n in range(240)
     )
     assert most > 10
+
+
+async def test_a_push_goes_before_older_notices_and_edits_of_other_chats(tmp_path: Path) -> None:
+    """When more is queued than the budget carries, a new issue's push is read before
+    older notices and card edits to other chats; a chat's own order is kept."""
+    async with Database(tmp_path / "p.db") as db:
+        async with db.write() as tx:
+            for n, (chat, method, purpose) in enumerate(
+                [
+                    (5001, "sendMessage", "notice"),
+                    (5002, "editMessageText", "edit"),
+                    (5003, "sendMessage", "notice"),
+                    (5003, "sendMessage", "push"),
+                    (5004, "sendMessage", "push"),
+                ]
+            ):
+                await outbox.enqueue(
+                    tx,
+                    chat_id=chat,
+                    method=method,
+                    payload={"text": f"{purpose} {n}"},
+                    purpose=purpose,
+                    now=1,
+                )
+        first = await outbox.next_batch(db.reader, 10, 1)
+        heads = await outbox.next_batch(db.reader, 10, 10)
+    assert [(i.chat_id, i.purpose) for i in first] == [(5004, "push")]
+    assert [(i.chat_id, i.purpose) for i in heads] == [
+        (5004, "push"),
+        (5001, "notice"),
+        (5002, "edit"),
+        (5003, "notice"),
+    ]
