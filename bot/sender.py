@@ -212,10 +212,12 @@ class OutboxSender:
         if free <= 0:
             return 0
         self._settled_during_read = set()
+        # Heads of chats in flight or paused are read but skipped: read enough beyond them
+        # that they cannot crowd out the chats that may be sent to now.
         items = await outbox.next_batch(
             self.db.reader,
             self._now(),
-            free + len(self._chats_in_flight),
+            free + len(self._chats_in_flight) + len(self._paused_until),
             per_chat=self._run_length,
         )
         settled, self._settled_during_read = self._settled_during_read, set()
