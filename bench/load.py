@@ -163,6 +163,23 @@ class Counter:
                     self.cards.setdefault(int(found.group(1)), event)
 
 
+async def urgency_prompt(api: LoopbackBotApi, worker: SimulatedUser, mark: int) -> SentMessage:
+    """The urgency prompt after the location; when the bot first offers an open issue of
+    the same category nearby (附议), the worker answers that this one is not it."""
+
+    def asked() -> SentMessage | None:
+        for message in worker.inbox()[mark:]:
+            if "紧急程度" in message.text or "是同一个问题吗" in message.text:
+                return message
+        return None
+
+    prompt: SentMessage = await api.wait_for(asked, 20)
+    if "是同一个问题吗" in prompt.text:
+        await worker.tap(prompt, "不是同一个问题")
+        prompt = await worker.expect("紧急程度", mark, 20)
+    return prompt
+
+
 async def one_report(
     api: LoopbackBotApi, worker: SimulatedUser, rng: random.Random, counter: Counter
 ) -> int:
@@ -187,7 +204,7 @@ async def one_report(
     await worker.expect("请发送位置", mark, 20)
     counter.handled()
     await worker.send_location(39.9, 116.4)
-    prompt = await worker.expect("紧急程度", mark, 20)
+    prompt = await urgency_prompt(api, worker, mark)
     counter.handled()
     await worker.tap(prompt, "一般")
     summary = await worker.expect("请核对", mark, 20)
