@@ -21,9 +21,11 @@ times per update as Whistle calls the Bot API — with Whistle's ratio to each, 
 per second and per CPU second (the second does not depend on how fast the simulated
 people and the server, in this one process, keep up). Pacing limits are lifted
 (loopback has none), so the figures measure Whistle, not Telegram's ceiling. Both Bot
-API clients are measured (httpx, the default, and aiohttp). Then the same mix again with
-every call taking `--network` seconds, as over a real network, handling updates one at a
-time and 64 at once.
+API clients are measured (httpx, the default, and aiohttp). Then a street over a network
+(`bench/street.py`): every call taking `--network` seconds (half each way), Telegram's
+pacing on, issues spread over 20 departments, 60 grid workers at `--network-loads`
+reports/s; it prints each step's latency in round trips, 提交→push, and the messages each
+issue costs against Telegram's budget.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import street
 from bench.crash import BotProcess, bot_environment, street_server
 from bench.echo_bot import replies_to
 from whistle_testing import LoopbackBotApi, SentMessage, SimulatedUser
@@ -160,6 +163,23 @@ class Counter:
                     self.cards.setdefault(int(found.group(1)), event)
 
 
+async def urgency_prompt(api: LoopbackBotApi, worker: SimulatedUser, mark: int) -> SentMessage:
+    """The urgency prompt after the location; when the bot first offers an open issue of
+    the same category nearby (附议), the worker answers that this one is not it."""
+
+    def asked() -> SentMessage | None:
+        for message in worker.inbox()[mark:]:
+            if "紧急程度" in message.text or "是同一个问题吗" in message.text:
+                return message
+        return None
+
+    prompt: SentMessage = await api.wait_for(asked, 20)
+    if "是同一个问题吗" in prompt.text:
+        await worker.tap(prompt, "不是同一个问题")
+        prompt = await worker.expect("紧急程度", mark, 20)
+    return prompt
+
+
 async def one_report(
     api: LoopbackBotApi, worker: SimulatedUser, rng: random.Random, counter: Counter
 ) -> int:
@@ -184,7 +204,7 @@ async def one_report(
     await worker.expect("请发送位置", mark, 20)
     counter.handled()
     await worker.send_location(39.9, 116.4)
-    prompt = await worker.expect("紧急程度", mark, 20)
+    prompt = await urgency_prompt(api, worker, mark)
     counter.handled()
     await worker.tap(prompt, "一般")
     summary = await worker.expect("请核对", mark, 20)
@@ -425,7 +445,11 @@ def print_table(results: list[LoadStep]) -> None:
 
 
 async def main(
-    seconds: float, loads: list[int], clients: list[str], network: float, network_loads: list[int]
+    seconds: float,
+    loads: list[int],
+    clients: list[str],
+    network: float,
+    network_loads: list[float],
 ) -> None:
     total = 0
     peaks: dict[str, float] = {}
@@ -472,15 +496,9 @@ async def main(
             )
     if network <= 0:
         return
-    for concurrent in (1, 64):
-        results, _ = await measure_whistle(
-            seconds, network_loads, "httpx", concurrent=concurrent, latency=network
-        )
-        print(
-            f"\nWhistle with {network * 1000:.0f} ms per Bot API call (a real network), "
-            f"httpx, concurrent updates {concurrent}"
-        )
-        print_table(results)
+    street.report(
+        network, await street.measure(network, network_loads, max(seconds, 20), street.WORKERS)
+    )
 
 
 if __name__ == "__main__":
@@ -491,10 +509,10 @@ if __name__ == "__main__":
     parser.add_argument(
         "--network",
         type=float,
-        default=0.05,
-        help="seconds per call for the run with a simulated network (0 skips it)",
+        default=0.2,
+        help="seconds per call for the street over a network, pacing on (0 skips it)",
     )
-    parser.add_argument("--network-loads", default="1,2,5,10")
+    parser.add_argument("--network-loads", default="5", help="reports/s over the network")
     args = parser.parse_args()
     asyncio.run(
         main(
@@ -502,6 +520,6 @@ if __name__ == "__main__":
             [int(x) for x in args.loads.split(",")],
             args.clients.split(","),
             args.network,
-            [int(x) for x in args.network_loads.split(",")],
+            [float(x) for x in args.network_loads.split(",")],
         )
     )

@@ -1,7 +1,11 @@
 """Pushes a burst through the outbox sender against the loopback Bot API server, which
 answers 429 like Telegram when a limit is broken, and prints what it saw.
 
-    python bench/sender_burst.py [--messages 2000] [--chats 200] [--urgent-share 0.1]
+    python -m bench.sender_burst [--messages 2000] [--chats 200] [--urgent-share 0.1]
+                                 [--latency 0.5]
+
+`--latency` makes every call take that many seconds, half each way, as over a real
+network: the sender must keep budget × round trip calls in flight to fill the budget.
 
 Normal messages are all queued at the start; urgent ones arrive one by one while the
 normal queue is long, and their wait is measured from their own arrival.
@@ -34,8 +38,8 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, -(-int(share * len(ordered) * 100) // 100) - 1))]
 
 
-async def main(messages: int, chats: int, urgent_share: float) -> None:
-    api = LoopbackBotApi(faults=TelegramLimits())
+async def main(messages: int, chats: int, urgent_share: float, latency: float = 0.0) -> None:
+    api = LoopbackBotApi(faults=TelegramLimits(), latency=latency)
     await api.start()
     chat_ids = [5000 + n for n in range(chats)]
     for chat in chat_ids:
@@ -87,6 +91,7 @@ async def main(messages: int, chats: int, urgent_share: float) -> None:
             deadline = time.monotonic() + 600
             while await outbox.pending_count(db.reader) and time.monotonic() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
+            slots, round_trip = sender.slots, sender.round_trip or 0.0
             await sender.stop()
             await bot.shutdown()
     await api.stop()
@@ -118,7 +123,22 @@ async def main(messages: int, chats: int, urgent_share: float) -> None:
         f"{sliding} in any rolling second"
     )
     print(f"largest per-chat rate   {max(per_chat.values())} in a second")
-    print(f"429 answers             {sum(1 for c in api.calls if c.status == 429)}")
+    refused = [c for c in api.calls if c.status == 429]
+    last: dict[int | None, float] = {}
+    per_chat_refusals = 0
+    for call in api.calls:
+        if call.status == 429 and call.at - last.get(call.chat_id, -10.0) < 1.0:
+            per_chat_refusals += 1
+        if call.status == 200:
+            last[call.chat_id] = call.at
+    print(
+        f"429 answers             {len(refused)} ({per_chat_refusals} of them a chat's second "
+        "message within a second)"
+    )
+    print(
+        f"round trip              {latency * 1000:.0f} ms set, {round_trip * 1000:.0f} ms "
+        f"measured; {slots} deliveries in flight at most"
+    )
     for kind in ("urgent", "normal"):
         values = waits[kind]
         if values:
@@ -133,5 +153,6 @@ if __name__ == "__main__":
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--chats", type=int, default=200)
     parser.add_argument("--urgent-share", type=float, default=0.1)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per call")
     args = parser.parse_args()
-    asyncio.run(main(args.messages, args.chats, args.urgent_share))
+    asyncio.run(main(args.messages, args.chats, args.urgent_share, args.latency))

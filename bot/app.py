@@ -40,7 +40,12 @@ from bot.sender import OutboxSender
 from bot.services import Refused, Services, build_services
 from bot.services.organisation import OrganisationMissing
 from bot.settings import Settings, host_and_port
-from bot.transport import AiohttpRequest, BacklogGatedPolling, backlog_of
+from bot.transport import (
+    CALL_CONNECTIONS,
+    AiohttpRequest,
+    BacklogGatedPolling,
+    backlog_of,
+)
 from bot.updates import PerPersonOrder
 from bot.whistle_views import WHISTLE_BUTTON_PATTERN
 from handlers import (
@@ -200,7 +205,7 @@ def request_objects(settings: Settings) -> tuple[BaseRequest, BaseRequest]:
             return HTTPXRequest(proxy=proxy, **timeouts)
 
     calls = client(
-        connection_pool_size=16,
+        connection_pool_size=CALL_CONNECTIONS,
         read_timeout=15,
         write_timeout=15,
         connect_timeout=5,

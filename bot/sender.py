@@ -16,6 +16,11 @@ group upgraded to a supergroup (ChatMigrated) is followed to its new id for as l
 sender runs, and the admins are told the new id to put in the organisation file. With pacing
 lifted, a chat's queue goes out in runs: several of its items from one read, one after
 another (`RUN_LENGTH`).
+
+Over a real network a call takes a round trip, so keeping Telegram's budget full needs
+budget × round trip calls in flight: the slots grow with the measured round trip
+(`slots`). An edit that would show exactly what the message already shows (the text and
+buttons last sent to it) is not sent: it is recorded as delivered.
 """
 
 from __future__ import annotations
@@ -23,8 +28,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
+import json
 import logging
+import math
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -65,6 +74,18 @@ one message per read-and-record cycle of the sender, which under load is tens of
 milliseconds. An urgent item queued for the chat meanwhile goes out after the run."""
 UNPACED_SECONDS = 0.05
 """A pause per chat shorter than this counts as no pacing: chats are then read in runs."""
+BUDGET_SHARE = 0.97
+"""The share of the overall budget the sender spaces its calls by: calls reach Telegram
+a network's jitter apart from when they left, and one more than the budget in any rolling
+second is a 429."""
+MAX_SLOTS = 64
+"""Deliveries in flight at most, however long the round trip."""
+SLOT_HEADROOM = 1.5
+"""Slots kept beyond budget × round trip: calls wait for the budget, answers vary."""
+RTT_WEIGHT = 0.2
+"""Weight of each new round trip in the running estimate."""
+SHOWN_KEPT = 10_000
+"""Messages whose last shown text and buttons are remembered (the newest)."""
 
 
 class OutboxSender:
@@ -79,6 +100,7 @@ class OutboxSender:
         group_per_minute: float = 20.0,
         max_backoff_seconds: int = 300,
         concurrency: int = 10,
+        max_concurrency: int = MAX_SLOTS,
         on_unreachable: Callable[[int, bool], Awaitable[None]] | None = None,
         on_group_unreachable: Callable[[int, int | None], Awaitable[None]] | None = None,
     ) -> None:
@@ -86,6 +108,15 @@ class OutboxSender:
         self.bot = bot
         self.clock = clock
         self.concurrency = concurrency
+        """Deliveries in flight at least; more while the round trip is long (`slots`)."""
+        self.max_concurrency = max(concurrency, max_concurrency)
+        self._overall_per_second = overall_per_second
+        self.round_trip: float | None = None
+        """The running estimate of one Bot API call's round trip, in seconds."""
+        self._shown: OrderedDict[tuple[int, int], str] = OrderedDict()
+        """(chat, message) → a digest of the text and buttons it shows, as last sent."""
+        self.edits_unchanged = 0
+        """Edits not sent because the message already showed them."""
         self.max_backoff = max_backoff_seconds
         self.on_unreachable = on_unreachable
         """Called with the chat and whether it was marked just now, when a person cannot be
@@ -96,14 +127,24 @@ class OutboxSender:
         """Groups the admins were told about, until something reaches them again."""
         self._migrated: dict[int, int] = {}
         """Group chat id → the supergroup it was upgraded to (Telegram's ChatMigrated)."""
+        self._set_limits(overall_per_second, private_per_second, group_per_minute)
+        self._start_bookkeeping()
+
+    def _set_limits(
+        self, overall_per_second: float, private_per_second: float, group_per_minute: float
+    ) -> None:
+        """Telegram's limits as the sender keeps them: overall, per private chat, per group."""
         # Capacity 1: messages are spaced evenly, never bunched into a burst at the start
         # of a second, so no rolling second ever holds more than the budget.
-        self._overall = AsyncLimiter(1, 1 / overall_per_second)
+        self._overall = AsyncLimiter(1, 1 / (overall_per_second * BUDGET_SHARE))
         self._private_interval = 1 / private_per_second
         self._group_interval = 60 / group_per_minute
         self._run_length = (
             RUN_LENGTH if min(self._private_interval, self._group_interval) < UNPACED_SECONDS else 1
         )
+
+    def _start_bookkeeping(self) -> None:
+        """What the sender tracks while it runs: its task, deliveries and chats in flight."""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -128,6 +169,23 @@ class OutboxSender:
     def wake(self) -> None:
         """Tell the sender that new items were committed."""
         self._wake.set()
+
+    @property
+    def slots(self) -> int:
+        """Deliveries allowed in flight: enough to keep the overall budget full over the
+        measured round trip (budget × round trip, with headroom), at least `concurrency`,
+        at most `max_concurrency`."""
+        if self.round_trip is None:
+            return self.concurrency
+        needed = math.ceil(self._overall_per_second * self.round_trip * SLOT_HEADROOM)
+        return max(self.concurrency, min(self.max_concurrency, needed))
+
+    def observe_round_trip(self, seconds: float) -> None:
+        """One call's round trip, as measured: folded into the running estimate."""
+        if self.round_trip is None:
+            self.round_trip = seconds
+        else:
+            self.round_trip += RTT_WEIGHT * (seconds - self.round_trip)
 
     def start(self) -> None:
         self._stopping = False
@@ -161,14 +219,16 @@ class OutboxSender:
     async def _launch_due(self) -> int:
         """Start delivering the head of every due chat queue that has no delivery under way,
         most urgent first, up to the number of free delivery slots."""
-        free = self.concurrency - len(self._deliveries)
+        free = self.slots - len(self._deliveries)
         if free <= 0:
             return 0
         self._settled_during_read = set()
+        # Heads of chats in flight or paused are read but skipped: read enough beyond them
+        # that they cannot crowd out the chats that may be sent to now.
         items = await outbox.next_batch(
             self.db.reader,
             self._now(),
-            free + len(self._chats_in_flight),
+            free + len(self._chats_in_flight) + len(self._paused_until),
             per_chat=self._run_length,
         )
         settled, self._settled_during_read = self._settled_during_read, set()
@@ -273,12 +333,19 @@ class OutboxSender:
                     await outbox.mark_failed(conn, item.id, self._now(), "no message to edit")
                 return
             payload["message_id"] = item.card_message_id
+            if self._shown.get((payload["chat_id"], item.card_message_id)) == _shown(payload):
+                # The message already shows this: nothing new for the chat's budget.
+                self.edits_unchanged += 1
+                self._sent(item, item.card_message_id)
+                return
         try:
             if item.chat_blocked:
                 raise Forbidden("Forbidden: the chat has blocked the bot (recorded earlier)")
             async with self._overall:
                 self._pause_chat(item.chat_id, self._pace(item.chat_id))
+                began = time.monotonic()
                 message_id = await self._call(item.method, payload)
+                self.observe_round_trip(time.monotonic() - began)
         except RetryAfter as exc:
             wait = exc.retry_after
             seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
@@ -293,6 +360,7 @@ class OutboxSender:
             await self._group_migrated(item, int(exc.new_chat_id))
         except BadRequest as exc:
             if "not modified" in exc.message.lower():
+                self._remember_shown(payload, item.card_message_id)
                 self._sent(item, None)
             elif "chat not found" in exc.message.lower():
                 if item.chat_id < 0:
@@ -307,7 +375,18 @@ class OutboxSender:
         except TelegramError as exc:
             await self._fail(item, f"{type(exc).__name__}: {exc}")
         else:
+            self._remember_shown(payload, message_id)
             self._sent(item, message_id)
+
+    def _remember_shown(self, payload: dict[str, Any], message_id: int | None) -> None:
+        """What a message now shows, for the edits after it (text and buttons only)."""
+        if message_id is None or not isinstance(payload.get("chat_id"), int):
+            return
+        key = (payload["chat_id"], message_id)
+        self._shown[key] = _shown(payload)
+        self._shown.move_to_end(key)
+        while len(self._shown) > SHOWN_KEPT:
+            self._shown.popitem(last=False)
 
     async def _call(self, method: str, payload: dict[str, Any]) -> int | None:
         """Send one outbox item through PTB's typed method; the id of the message it made."""
@@ -468,3 +547,22 @@ EXPECTED_FAILURES = ("chat not found", "message to edit not found", "message can
 def _expected(message: str) -> bool:
     lowered = message.lower()
     return any(part in lowered for part in EXPECTED_FAILURES)
+
+
+def _shown(payload: dict[str, Any]) -> str:
+    """A digest of what a message shows when sent or edited with `payload`: its text or
+    caption, how it is parsed, and its buttons (none and an empty keyboard alike)."""
+    markup = payload.get("reply_markup") or None
+    if isinstance(markup, dict) and not any(markup.get("inline_keyboard") or []):
+        markup = None
+    visible = [
+        payload.get("text"),
+        payload.get("caption"),
+        payload.get("parse_mode"),
+        payload.get("link_preview_options"),
+        markup,
+    ]
+    return hashlib.blake2b(
+        json.dumps(visible, sort_keys=True, ensure_ascii=False, default=str).encode(),
+        digest_size=16,
+    ).hexdigest()

@@ -25,6 +25,11 @@ BUSY_UPDATES = 16
 """Updates in hand above which the bot counts as busy: with a real network most of them
 wait for Telegram, so a few in hand is normal and fetching goes on; many means the
 bot is short of CPU and another `getUpdates` would only cost more of it."""
+CALL_CONNECTIONS = 128
+"""Connections for Bot API calls (getUpdates aside). Calls in flight are calls per second
+× round trip: a street at 5 reports/s makes about 170 calls a second, 34 in flight over a
+200 ms network, and a call waiting for a free connection waits a whole round trip more.
+Connections open only as they are needed: on a short round trip a few suffice."""
 JSON_HEADERS = {"Content-Type": "application/json"}
 DEFAULT_NONE = BaseRequest.DEFAULT_NONE
 Timeout = Any

@@ -9,7 +9,8 @@ the bot.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -82,14 +83,16 @@ async def act(update: Update, context: Context) -> None:
     except Refused as refused:
         await refuse(update, context, refused)
         return
-    if done.answer is not None:
-        await say(update, context, done.answer)
-    else:
-        await answer_query(query)
+    # The change is committed: the tap's answer, the spent buttons and the next message
+    # go out together, one round trip to Telegram instead of three.
+    sends: list[Awaitable[Any]] = [
+        say(update, context, done.answer) if done.answer is not None else answer_query(query)
+    ]
     if done.spent:
-        await query.edit_message_reply_markup(None)
+        sends.append(query.edit_message_reply_markup(None))
     if done.message is not None:
-        await reply(update, done.message)
+        sends.append(reply(update, done.message))
+    await asyncio.gather(*sends)
 
 
 async def ask_note(update: Update, context: Context) -> int:
@@ -118,6 +121,18 @@ async def ask_note(update: Update, context: Context) -> int:
         "prompt": asked,
     }
     in_private = query.message is not None and query.message.chat.type == "private"
+    if in_private:
+        # Tapped in their private chat, so the prompt can reach them: it and the tap's
+        # answer go out together.
+        sent, _ = await asyncio.gather(
+            send_private(context, query.from_user.id, text(lang, prompt, id=button.issue_id)),
+            answer_query(query),
+        )
+        if not sent:
+            context.user_data.pop(_PENDING, None)
+            prompts.finish(context)
+            return ConversationHandler.END
+        return NOTE
     if not await send_private(context, query.from_user.id, text(lang, prompt, id=button.issue_id)):
         # They never opened a chat with the bot: the prompt could never arrive.
         context.user_data.pop(_PENDING, None)
@@ -125,7 +140,7 @@ async def ask_note(update: Update, context: Context) -> int:
         bot = context.bot.username or "bot"
         await answer_query(query, plain(lang, "ans_open_bot_first", bot=bot)[:200], True)
         return ConversationHandler.END
-    await answer_query(query, None if in_private else plain(lang, "ans_check_private"))
+    await answer_query(query, plain(lang, "ans_check_private"))
     return NOTE
 
 
@@ -175,9 +190,12 @@ async def add_resolution_photo(update: Update, context: Context) -> int:
 async def finish_resolution(update: Update, context: Context) -> int:
     query = update.callback_query
     assert query is not None
-    await answer_query(query)
-    await query.edit_message_reply_markup(None)
-    return await _finish(update, context)
+    # The tap's answer and the spent buttons need nothing from the change: they go out
+    # while it is made.
+    _, _, state = await asyncio.gather(
+        answer_query(query), query.edit_message_reply_markup(None), _finish(update, context)
+    )
+    return state
 
 
 async def _finish(update: Update, context: Context) -> int:

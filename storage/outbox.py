@@ -77,19 +77,22 @@ async def next_batch(
     """The queues of up to `limit` chats whose head is due, each as its first `per_chat`
     pending items in the order they are to be sent. A chat's head is the oldest of its most
     urgent pending items (so a chat's messages of one urgency keep their order, and an
-    urgent one overtakes normal ones); chats with urgent heads come first, then the oldest
-    heads. Each item comes with what its delivery needs to know, read in the same trip:
-    whether the chat blocked the bot, and for an edit the message it edits."""
+    urgent one overtakes normal ones); chats with urgent heads come first, then chats whose
+    head is a push (a new issue for a department: when more is queued than Telegram's
+    budget carries, the pushes go first and the cards' edits wait, superseding each
+    other), then the oldest heads. Each item comes with what its delivery needs to know,
+    read in the same trip: whether the chat blocked the bot, and for an edit the message
+    it edits."""
     rows = await fetch_all(
         conn,
         """WITH head AS (
-               SELECT o.chat_id, o.urgent, o.id FROM outbox AS o
+               SELECT o.chat_id, o.urgent, o.purpose = 'push' AS push, o.id FROM outbox AS o
                WHERE o.status = 'pending'
                  AND o.id = (SELECT u.id FROM outbox AS u
                              WHERE u.chat_id = o.chat_id AND u.status = 'pending'
                              ORDER BY u.urgent DESC, u.id LIMIT 1)
                  AND o.not_before <= ?
-               ORDER BY o.urgent DESC, o.id
+               ORDER BY o.urgent DESC, push DESC, o.id
                LIMIT ?)
            SELECT o.*,
                   EXISTS(SELECT 1 FROM person AS p
@@ -102,7 +105,7 @@ async def next_batch(
              ON o.id IN (SELECT u.id FROM outbox AS u
                          WHERE u.chat_id = h.chat_id AND u.status = 'pending'
                          ORDER BY u.urgent DESC, u.id LIMIT ?)
-           ORDER BY h.urgent DESC, h.id, o.urgent DESC, o.id""",
+           ORDER BY h.urgent DESC, h.push DESC, h.id, o.urgent DESC, o.id""",
         (now, limit, per_chat),
     )
     return [item_from_row(r) for r in rows]

@@ -136,8 +136,9 @@ class LoopbackBotApi:
     ) -> None:
         self.token = token
         self.latency = latency
-        """Seconds every call takes before it is answered: the network between a bot and
-        Telegram (tens to hundreds of milliseconds in production, nothing on loopback)."""
+        """Seconds every call takes from the bot's request to its answer, half each way: the
+        network between a bot and Telegram (tens to hundreds of milliseconds in production,
+        nothing on loopback). An update posted to a webhook takes half of it too."""
         self.username = username
         self.faults = faults
         self.port = 0
@@ -161,6 +162,9 @@ class LoopbackBotApi:
         self._groups: dict[int, str] = {}
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
+        self._made_at: dict[int, float] = {}
+        """When each update waiting for the bot was made (a webhook gets it half the
+        latency later)."""
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._callback_ids = itertools.count(1)
         self._file_ids = itertools.count(1)
@@ -288,6 +292,7 @@ class LoopbackBotApi:
 
     async def push_update(self, update: dict[str, Any]) -> None:
         update["update_id"] = next(self._update_ids)
+        self._made_at[update["update_id"]] = time.monotonic()
         async with self._changed:
             self._updates.append(update)
             self._changed.notify_all()
@@ -371,11 +376,18 @@ class LoopbackBotApi:
         return params
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        """Answer one Bot API call; whoever waits on the server's state is woken after it."""
+        """Answer one Bot API call; whoever waits on the server's state is woken after it.
+        With `latency`, the call takes half of it to reach the server (what it does is
+        seen only then) and its answer the other half to reach the bot."""
         try:
-            return await self._respond(request)
+            if self.latency:
+                await asyncio.sleep(self.latency / 2)
+            response = await self._respond(request)
         finally:
             await self._notify()
+        if self.latency:
+            await asyncio.sleep(self.latency / 2)
+        return response
 
     async def _respond(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
@@ -384,8 +396,6 @@ class LoopbackBotApi:
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
             )
         params = await self._params(request)
-        if self.latency:
-            await asyncio.sleep(self.latency)
         try:
             chat_id = int_or_none(params.get("chat_id"))
         except ApiError:
@@ -531,6 +541,11 @@ class LoopbackBotApi:
                         return
                     update = self._updates[0]
                 try:
+                    made = self._made_at.get(update["update_id"], time.monotonic())
+                    # Half the latency after it was made, however many came just before.
+                    arrives = made + self.latency / 2 - time.monotonic()
+                    if arrives > 0:
+                        await asyncio.sleep(arrives)
                     async with session.post(
                         hook.url, data=json.dumps(update), headers=headers
                     ) as answer:
@@ -539,6 +554,7 @@ class LoopbackBotApi:
                     status, hook.last_error = 0, str(error)
                 if status == 200:
                     hook.delivered += 1
+                    self._made_at.pop(update["update_id"], None)
                     async with self._changed:
                         if self._updates and self._updates[0] is update:
                             self._updates.pop(0)
@@ -581,6 +597,8 @@ class LoopbackBotApi:
 
         async with self._changed:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            for confirmed in [n for n in self._made_at if n < offset]:
+                del self._made_at[confirmed]
             if not ready() and timeout > 0 and not self._closing:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
