@@ -23,8 +23,13 @@ from bot.organisation import OrganisationInvalid, parse_organisation
 from bot.services import Refused, Services
 from bot.workcalendar import WorkCalendar
 from storage import issues as issue_store
-from tests.conftest import DISTRICT
+from storage import whistles as whistle_store
+from tests.conftest import DISTRICT, Street
 from tests.office import ADMIN, WORKER, clock, dump, open_office, reported, rows
+from tests.test_extensions import ask, held_issue
+from tests.test_whistle import SITE, ZJ_GROUP, all_on_site, arrive, co_done, summoned_by_command
+from whistle_testing import SimulatedUser
+from whistle_testing.users import SentMessage
 
 MEMBER, HEAD = 1002, 1001  # 张伟 and the head of 城管 (cg), which owns sanitation
 
@@ -299,3 +304,167 @@ def test_a_deadline_during_a_holiday_holds_only_for_the_night() -> None:
     deadline = local(2026, 10, 3, 12)
     held = after_quiet_hours(moment, (22 * 60, 7 * 60), SHANGHAI, CALENDAR, deadline)
     assert held == local(2026, 10, 3, 7)
+
+
+# --- 6. the whistle's new buttons, forged, stale, twice, with HTML ---------------------------
+
+NASTY = "<b>已拆</b> & <i>未</i> &amp; </pre>"
+
+
+async def answered(user: SimulatedUser, message: SentMessage, data: str) -> str:
+    return (await user.answer_to(await user.tap_data(message, data))) or ""
+
+
+async def test_forged_and_stale_whistle_buttons_change_nothing_and_html_stays_text(
+    street: Street,
+) -> None:
+    number = await summoned_by_command(street, "cg", "zj", "hb")
+    await all_on_site(street, number)
+    lead, zj, hb = street.person(1002), street.person(1102), street.person(1302)
+    zj_card = await zj.expect(f"#{number}", button="配合完成")
+    hb_card = await hb.expect(f"#{number}", button="配合完成")
+    lead_card = await lead.expect(f"#{number}", button="办结")
+    # 配合完成 for another department, for the lead's, for an unsummoned one, for a
+    # number that does not exist, with a malformed argument: refused, nothing changes.
+    await street.settle()
+    before = street.dump()
+    for user, card, data in (
+        (hb, hb_card, f"wd:{number}:zj"),
+        (lead, lead_card, f"wd:{number}:cg"),
+        (zj, zj_card, f"wd:{number}:sw"),
+        (zj, zj_card, "wd:99999:zj"),
+        (zj, zj_card, f"wd:{number}:zj:extra"),
+        (zj, zj_card, f"wd:{number}:z j"),
+        (zj, zj_card, f"wd:-{number}:zj"),
+        (zj, zj_card, f"wf:{number}:submit"),  # 提交 with no prompt pending
+        (zj, zj_card, f"wf:{number}:skip"),
+        (zj, zj_card, f"wr:{number}:zj.satisfied"),  # a rating by a member, while open
+        (zj, zj_card, f"ws:{number}"),  # 吹哨's picker by a member
+        (zj, zj_card, f"wb:{number}"),
+    ):
+        answer = await answered(user, card, data)
+        assert answer, data
+    await street.settle()
+    assert street.dump() == before
+    # 配合完成 with a note full of HTML: kept as written, shown as text to the lead.
+    mark, lead_mark = zj.mark(), lead.mark()
+    await zj.tap(zj_card, "配合完成")
+    await zj.expect("请写明本部门完成的工作", mark)
+    await zj.send(NASTY)
+    prompt = await zj.expect("配合完成的现场照片", mark, button="提交")
+    first = await zj.tap(prompt, "提交")
+    second = await zj.tap(prompt, "跳过")  # the stale 跳过 on the same prompt, at once
+    await zj.answer_to(first)
+    await zj.answer_to(second)
+    await zj.expect(f"已报 #{number} 配合完成", mark)
+    await street.settle()
+    assert len([m for m in zj.inbox()[mark:] if f"已报 #{number} 配合完成" in m.text]) == 1
+    told = await lead.expect(f"#{number}", lead_mark)
+    assert NASTY in "\n".join(m.text for m in lead.inbox()[lead_mark:]), told.text
+    stored = await whistle_store.get_summons(street.whistle.db.reader, number, "zj")
+    assert stored is not None and stored.state == "done"
+    # The co-department's stale 配合完成 again: refused.
+    before = street.dump()
+    assert await answered(zj, zj_card, f"wd:{number}:zj")
+    await street.settle()
+    assert street.dump() == before
+
+
+async def test_the_street_rating_forged_twice_and_with_a_nasty_reason(street: Street) -> None:
+    number = await summoned_by_command(street, "cg", "zj")
+    lead, zj = street.person(1002), street.person(1102)
+    await lead.tap(await lead.expect(f"#{number}", button="报到"), "报到")
+    for uid in (1002, 1102):
+        await arrive(street, street.person(uid), number, SITE, "已到场")
+    await co_done(street, zj, number, "已拆除")
+    await street.resolve(lead, number, "违建已拆除")
+    worker, admin = street.person(2001), street.person(3001)
+    mark = admin.mark()
+    await worker.tap(await worker.expect("违建已拆除", button="确认"), "确认")
+    await street.settle()
+    zj_card = await admin.expect(f"请评价 住建办 在 #{number}", mark, button="不满意")
+    worker_msg = await worker.expect("违建已拆除")
+    await street.settle()
+    before = street.dump()
+    # Forged ratings: by the reporter, of a department never summoned, of a value that
+    # does not exist, of a department code full of symbols.
+    for user, message, data in (
+        (worker, worker_msg, f"wr:{number}:zj.satisfied"),
+        (lead, worker_msg, f"wr:{number}:cg.satisfied"),
+        (admin, zj_card, f"wr:{number}:sw.satisfied"),
+        (admin, zj_card, f"wr:{number}:zj.great"),
+        (admin, zj_card, f"wr:{number}:zj"),
+        (admin, zj_card, f"wr:{number + 1}:zj.satisfied"),
+    ):
+        assert await answered(user, message, data), data
+    await street.settle()
+    assert street.dump() == before
+    # Two taps on 不满意 at once: one rating, one reason prompt that counts.
+    rated = admin.mark()
+    data = next(d for label, d in zj_card.buttons() if label == "不满意")
+    first, second = await admin.tap_data(zj_card, data), await admin.tap_data(zj_card, data)
+    answers = [await admin.answer_to(first), await admin.answer_to(second)]
+    assert sum("已评价" in (a or "") for a in answers) <= 1, answers
+    await admin.expect("评价的理由", rated, button="跳过")
+    stored = await whistle_store.get_summons(street.whistle.db.reader, number, "zj")
+    assert stored is not None and stored.street_rating == "dissatisfied"
+    # A reason over the limit is refused politely and the prompt waits; then one with HTML.
+    limit = street.settings.max_text_length
+    await admin.send("迟" * (limit + 1))
+    await admin.expect(str(limit), rated)
+    stored = await whistle_store.get_summons(street.whistle.db.reader, number, "zj")
+    assert stored is not None and stored.street_reason is None
+    await admin.send(NASTY)
+    await admin.expect(f"已记下对 #{number} 的 住建办 的评价理由", rated)
+    await street.settle()
+    said = await street.api.expect(ZJ_GROUP, "评价理由")
+    assert NASTY in said.text
+    stored = await whistle_store.get_summons(street.whistle.db.reader, number, "zj")
+    assert stored is not None and stored.street_reason == NASTY
+    # The reason prompt's stale 跳过 afterwards: refused, nothing changes.
+    prompt = await admin.expect("评价的理由", rated, button="跳过")
+    before = street.dump()
+    assert await answered(admin, prompt, prompt.button("跳过"))
+    await street.settle()
+    assert street.dump() == before
+
+
+# --- 7. 延期's reason: checked when it is given, not after the date --------------------------
+
+
+@pytest.mark.parametrize("reason", ["等" * 1001, "\u200b\u200b"])
+async def test_an_unusable_extension_reason_is_refused_at_once_and_asked_again(
+    street: Street, reason: str
+) -> None:
+    number, member = await held_issue(street)
+    await ask(street, member, number, "申请延期", reason)
+    mark = member.mark()
+    await member.expect("文字", mark - 1)
+    got = [m.text for m in member.inbox()[mark - 1 :]]
+    assert not any("新的时限" in t or "+3" in t for t in got), got
+    # Asked again: a good reason then carries on to the date.
+    await member.send("等审批")
+    prompt = await member.expect(f"#{number}", mark, button="+3")
+    await member.tap(prompt, "+3")
+    await member.expect("延期至", mark)
+
+
+async def test_a_refusal_reason_over_the_limit_is_asked_again(street: Street) -> None:
+    number, member = await held_issue(street)
+    await ask(street, member, number, "申请延期", "人手不够")
+    mark = member.mark()
+    prompt = await member.expect("现在的办结时限是", mark - 1)
+    head = street.person(HEAD)
+    head_mark = head.mark()
+    await member.tap(prompt, "+1")
+    request = await head.expect(f"申请 #{number}", head_mark, button="不同意")
+    await head.tap(request, "不同意")
+    await head.expect("不同意", head_mark + 1)
+    before = street.dump()
+    await head.send("不" * (street.settings.max_text_length + 1))
+    await head.expect("文字过长", head_mark + 1)
+    assert street.dump() == before
+    await head.send("这类问题必须按时办结")
+    await head.expect("未获同意", head_mark + 1)
+    told = await member.expect("延期申请未获同意", mark)
+    assert "这类问题必须按时办结" in told.text
