@@ -6,6 +6,8 @@ a bug and not fixed here is an xfail(strict=True) with its reason."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -27,6 +29,7 @@ from storage import whistles as whistle_store
 from tests.conftest import DISTRICT, Street
 from tests.office import ADMIN, WORKER, clock, dump, open_office, reported, rows
 from tests.test_extensions import ask, held_issue
+from tests.test_field_places import demo
 from tests.test_whistle import SITE, ZJ_GROUP, all_on_site, arrive, co_done, summoned_by_command
 from whistle_testing import SimulatedUser
 from whistle_testing.users import SentMessage
@@ -468,3 +471,113 @@ async def test_a_refusal_reason_over_the_limit_is_asked_again(street: Street) ->
     await head.expect("未获同意", head_mark + 1)
     told = await member.expect("延期申请未获同意", mark)
     assert "这类问题必须按时办结" in told.text
+
+
+# --- 8. 重复 in a circle -----------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bot/closures.py duplicate_target_ok: 重复 of an issue that was itself closed as 重复 "
+    "of this one is accepted, so two reports close as duplicates of each other, the problem "
+    "is never handled and both leave 解决率 (each reporter follows a closed duplicate)",
+)
+async def test_two_issues_cannot_be_closed_as_duplicates_of_each_other(office: Services) -> None:
+    first, holder = await taken(office)
+    second, other = await taken(office)
+    await office.closures.request(holder, first, ClosureKind.DUPLICATE, f"#{second}", None)
+    [(request_id,)] = rows(office, "SELECT id FROM closure_request WHERE issue_id = ?", first)
+    await office.closures.decide(HEAD, request_id, approve=True)
+    before = dump(office)
+    with pytest.raises(Refused) as refused:
+        await office.closures.request(other, second, ClosureKind.DUPLICATE, f"#{first}", None)
+    assert refused.value.key == "cl_bad_duplicate"
+    assert dump(office) == before
+
+
+# --- 9. whistle demo --keep into the wrong place ---------------------------------------------
+
+
+def test_the_demo_refuses_a_keep_path_that_is_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("街道台账", encoding="utf-8")
+    done = demo(target, tmp_path, "--quiet")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().startswith(f"whistle: {target}"), done.stderr
+    assert target.read_text(encoding="utf-8") == "街道台账"
+
+
+def test_the_demo_leaves_an_organisation_file_it_did_not_make_alone(tmp_path: Path) -> None:
+    theirs = tmp_path / "district.toml"
+    theirs.write_text("# 本街道的组织文件\n", encoding="utf-8")
+    done = demo(tmp_path, tmp_path, "--quiet")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert str(theirs) in done.stderr
+    assert theirs.read_text(encoding="utf-8") == "# 本街道的组织文件\n"
+    assert not (tmp_path / "whistle.db").exists() and not (tmp_path / ".whistle-demo").exists()
+
+
+# --- 10. concurrent taps over a slow network -------------------------------------------------
+
+CG_GROUP = -1001000000001
+
+
+async def test_two_members_tapping_ack_on_the_group_card_at_once_over_latency(
+    street: Street,
+) -> None:
+    street.api.latency = 0.1
+    worker = street.person(WORKER)
+    number = await street.blow_whistle(worker)
+    await street.settle()
+    card = await street.api.expect(CG_GROUP, f"#{number}", button="报到")
+    first, second = street.person(1003), street.person(1004)
+    taps = [
+        await first.tap(card, "报到"),
+        await second.tap(card, "报到"),
+        await first.tap(card, "报到"),
+    ]
+    answers = [
+        await first.answer_to(taps[0]),
+        await second.answer_to(taps[1]),
+        await first.answer_to(taps[2]),
+    ]
+    await street.settle()
+    acknowledged = [a for a in answers if a and "报到成功" in a]
+    assert len(acknowledged) == 1, answers
+    assert all(answers), answers
+    with closing(sqlite3.connect(street.settings.database)) as conn:
+        events = conn.execute(
+            "SELECT COUNT(*) FROM issue_event WHERE issue_id = ? AND action = 'acknowledge'",
+            (number,),
+        ).fetchall()
+    assert events == [(1,)], events
+    # The group's card shows who took it, and no 报到 button any more.
+    assert "报到" not in [label for label, _ in card.buttons()]
+
+
+# --- 11. the whistle's place typed as an address: HTML, very long ----------------------------
+
+
+async def test_a_nasty_or_huge_address_for_the_whistles_place_is_answered_as_text(
+    street: Street,
+) -> None:
+    worker, admin = street.person(WORKER), street.person(ADMIN)
+    number = await street.blow_whistle(worker, "违章建筑", "路口有违建")
+    await street.settle()
+    mark = admin.mark()
+    await admin.send(f"/whistle {number} cg zj")
+    await admin.expect(f"#{number} 没有位置", mark)
+    before = street.dump()
+    await admin.send(NASTY)
+    answer = await admin.expect("地名册里没有找到", mark)
+    assert NASTY in answer.text
+    huge = "火星路" * 1300  # 3900 characters
+    mark = admin.mark()
+    await admin.send(huge)
+    await admin.expect("请发送现场位置", mark)
+    assert street.dump() == before
+    # The prompt still waits: a pin blows the whistle.
+    await admin.send_location(*SITE)
+    await admin.expect(f"已为 #{number} 吹哨", mark)
