@@ -581,3 +581,23 @@ async def test_a_nasty_or_huge_address_for_the_whistles_place_is_answered_as_tex
     # The prompt still waits: a pin blows the whistle.
     await admin.send_location(*SITE)
     await admin.expect(f"已为 #{number} 吹哨", mark)
+
+
+async def test_a_hold_is_listed_for_its_holder_head_and_admins_and_review_is_admin_only(
+    office: Services,
+) -> None:
+    number = await held_for_review(office)
+    for listing in (
+        await office.issues.to_do(MEMBER),
+        await office.issues.to_do(HEAD),
+        await office.issues.pending(ADMIN),
+    ):
+        shown = str(listing.text)
+        assert f"#{number}" in shown and "挂账" in shown and "12-10" in shown, shown
+    before = dump(office)
+    for user in (MEMBER, HEAD, WORKER):
+        with pytest.raises(Refused):
+            await office.extensions.hold_more_prompt(user, number)
+        with pytest.raises(Refused):
+            await office.issues.pending(user)
+    assert dump(office) == before
