@@ -23,6 +23,7 @@ from bot.geo import wgs84_to_bd09, wgs84_to_gcj02
 from bot.maps import MapApp, map_link
 from bot.organisation import OrganisationInvalid, parse_organisation
 from bot.services import Refused, Services
+from bot.settings import Settings
 from bot.workcalendar import WorkCalendar
 from storage import issues as issue_store
 from storage import whistles as whistle_store
@@ -601,3 +602,91 @@ async def test_a_hold_is_listed_for_its_holder_head_and_admins_and_review_is_adm
         with pytest.raises(Refused):
             await office.issues.pending(user)
     assert dump(office) == before
+
+
+# --- 12. a restart in the middle of 配合完成 ---------------------------------------------------
+
+
+async def test_a_restart_during_co_done_drops_the_prompt_politely_and_the_card_works(
+    street: Street,
+) -> None:
+    number = await summoned_by_command(street, "cg", "zj")
+    lead, zj = street.person(1002), street.person(1102)
+    await lead.tap(await lead.expect(f"#{number}", button="报到"), "报到")
+    for uid in (1002, 1102):
+        await arrive(street, street.person(uid), number, SITE, "已到场")
+    card = await zj.expect(f"#{number}", button="配合完成")
+    mark = zj.mark()
+    await zj.tap(card, "配合完成")
+    await zj.expect("请写明本部门完成的工作", mark)
+    await zj.send("已拆除一半")
+    prompt = await zj.expect("配合完成的现场照片", mark, button="提交")
+    await street.settle()
+    await street.restart()
+    before = street.dump()
+    answer = await zj.answer_to(await zj.tap(prompt, "提交"))
+    assert answer
+    await street.settle()
+    assert street.dump() == before
+    # The card's 配合完成 starts it again.
+    mark = zj.mark()
+    await zj.tap(card, "配合完成")
+    await zj.expect("请写明本部门完成的工作", mark)
+    await zj.send("已全部拆除")
+    await zj.tap(await zj.expect("配合完成的现场照片", mark, button="跳过"), "跳过")
+    await zj.expect(f"已报 #{number} 配合完成", mark)
+    stored = await whistle_store.get_summons(street.whistle.db.reader, number, "zj")
+    assert stored is not None and stored.state == "done"
+
+
+# --- 13. forged buttons of the new features with no prompt open ------------------------------
+
+
+async def test_forged_date_review_and_decision_buttons_are_answered_and_change_nothing(
+    street: Street,
+) -> None:
+    number, member = await held_issue(street)
+    card = await member.expect(f"#{number}", button="申请延期")
+    admin, worker = street.person(ADMIN), street.person(WORKER)
+    await street.settle()
+    before = street.dump()
+    for user, data in (
+        (member, f"hm:{number}:10"),
+        (member, f"xd:{number}:3"),
+        (member, f"hv:{number}:more"),
+        (member, f"hv:{number}:go"),
+        (member, f"hv:{number}:close"),
+        (admin, f"hv:{number}:close"),  # not on 挂账
+        (admin, f"hv:{number}:more"),
+        (admin, f"hv:{number}:drop"),
+        (admin, "hv:abc:go"),
+        (member, "xy:99999"),
+        (member, "xn:99999"),
+        (worker, f"hold:{number}"),
+        (worker, f"ext:{number}"),
+        (admin, f"ext:{number}"),
+        (member, f"ext:{number}:9"),
+        (member, "ext:99999999999999999999"),
+    ):
+        answer = await user.answer_to(await user.tap_data(card, data))
+        assert answer, data
+    await street.settle()
+    assert street.dump() == before
+
+
+# --- 14. WHISTLE_MAP_LINKS written carelessly ------------------------------------------------
+
+
+def test_map_links_setting_is_read_forgivingly_and_refuses_unknown_apps() -> None:
+    def chosen(value: str) -> list[MapApp]:
+        settings = Settings(
+            telegram_token="123:abc",
+            map_links=value,  # type: ignore[arg-type]
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        return list(settings.map_links)
+
+    assert chosen(" AMAP， baidu ,amap,,") == [MapApp.AMAP, MapApp.BAIDU]
+    assert chosen("") == []
+    with pytest.raises(ValueError, match="google"):
+        chosen("amap,google")
