@@ -725,3 +725,17 @@ async def test_an_escalated_issue_taken_at_last_drops_the_reroute_buttons(
     await street.settle()
     assert "处置中" in admin_card.text
     assert reroute_labels(admin_card.buttons()) == []
+
+
+@pytest.mark.parametrize(
+    "moment", [local(2026, 11, 27, 23), local(2026, 11, 28, 10), local(2026, 11, 29, 22, 30)]
+)
+def test_quiet_hours_ending_at_midnight_hold_a_weekend_reminder_only_until_monday(
+    moment: datetime,
+) -> None:
+    """quiet = "22:00-24:00": the next working day's quiet hours end as it begins (the
+    window that began the evening before ends at 00:00) — not at its own end, 24:00, which
+    is Tuesday 00:00 and skipped the whole working Monday."""
+    far = local(2027, 6, 1, 0)
+    held = after_quiet_hours(moment, (22 * 60, 24 * 60), SHANGHAI, CALENDAR, far)
+    assert held == local(2026, 11, 30, 0)
