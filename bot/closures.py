@@ -56,9 +56,10 @@ def approvers(requester: int, head: int | None, admins: Iterable[int]) -> list[i
     return chosen or list(admins)
 
 
-def may_decide(actor: Actor, approvers_: Iterable[int]) -> bool:
-    """Those asked to decide, and any admin."""
-    return actor.admin or actor.user_id in set(approvers_)
+def may_decide(actor: Actor, approvers_: Iterable[int], requester: int) -> bool:
+    """Those asked to decide, and any admin but the one who asked (an admin who holds the
+    issue does not approve their own closure unless they are all there is)."""
+    return actor.user_id in set(approvers_) or (actor.admin and actor.user_id != requester)
 
 
 def duplicate_target_ok(issue_id: int, target_state: State | None, target_id: int) -> bool:

@@ -198,7 +198,9 @@ def after_quiet_hours(
     for _ in range(DAYS_OFF_IN_A_ROW):
         day += timedelta(days=1)
         if calendar.is_workday(day):
-            working = max(held, _local(day, quiet[1], zone))
+            # An end at 24:00 ends the window that began the evening before at 00:00 of
+            # the working day (not at its close, which skipped the whole day).
+            working = max(held, _local(day, quiet[1] % (24 * 60), zone))
             return working if deadline is None or working < deadline else held
     return held
 

@@ -24,6 +24,7 @@ from bot.extensions import MESSAGES, Kind
 from bot.i18n import plain, text
 from bot.numbers import parse_id
 from bot.services import Refused
+from bot.services.reports import clean_text
 from handlers import prompts
 from handlers.common import (
     Context,
@@ -80,10 +81,13 @@ async def ask_reason(update: Update, context: Context) -> int:
 async def receive_reason(update: Update, context: Context, pending: dict[str, Any]) -> int:
     message = update.effective_message
     assert message is not None and update.effective_user is not None
-    if not (message.text or "").strip():
-        await refuse(update, context, Refused("report_expect_text"))
+    try:
+        # Checked now, as a note is: a reason too long or with nothing visible is asked
+        # again here, not refused after the date was chosen (which ended the request).
+        pending["reason"] = clean_text(message.text, services(context).settings.max_text_length)
+    except Refused as refused:
+        await refuse(update, context, refused)
         return REASON
-    pending["reason"] = message.text
     try:
         prompt = await services(context).extensions.date_prompt(
             update.effective_user.id, pending["issue"], pending["kind"]
@@ -163,7 +167,8 @@ async def receive_refusal(update: Update, context: Context, pending: dict[str, A
         )
     except Refused as refused:
         await refuse(update, context, refused)
-        return REFUSAL if refused.key == "report_expect_text" else ConversationHandler.END
+        asked_again = refused.key in ("report_expect_text", "report_text_too_long")
+        return REFUSAL if asked_again else ConversationHandler.END
     await say(update, context, done, in_chat=True)
     return ConversationHandler.END
 

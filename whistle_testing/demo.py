@@ -411,13 +411,18 @@ def _prepare_folder(keep: Path | None) -> Path:
     never touched)."""
     if keep is None:
         return Path(tempfile.mkdtemp(prefix="whistle-demo-"))
+    if keep.exists() and not keep.is_dir():
+        raise CannotStart(f"{keep} is not a folder: give --keep a folder (a new one is made)")
     keep.mkdir(parents=True, exist_ok=True)
     database = keep / "whistle.db"
-    if database.exists() and not (keep / DEMO_MARK).exists():
-        raise CannotStart(
-            f"{database} was not made by the demo: give --keep an empty folder, or the "
-            "folder of an earlier demo run (its database is replaced)"
-        )
+    # The demo writes its database and organisation file there: neither of a street's own
+    # is ever replaced.
+    for theirs in (database, keep / "district.toml"):
+        if theirs.exists() and not (keep / DEMO_MARK).exists():
+            raise CannotStart(
+                f"{theirs} was not made by the demo: give --keep an empty folder, or the "
+                "folder of an earlier demo run (its database is replaced)"
+            )
     for path in (database, keep / "whistle.db-wal", keep / "whistle.db-shm"):
         path.unlink(missing_ok=True)
     (keep / DEMO_MARK).write_text(

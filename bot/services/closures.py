@@ -198,7 +198,7 @@ class ClosureService(Service):
             assert issue is not None
             head = await people.department_head(tx, issue.department_code)
             deciders = approvers(request.requested_by, head, await self.notices.admins(tx))
-            if not may_decide(actor, deciders):
+            if not may_decide(actor, deciders, request.requested_by):
                 raise Refused("ans_not_allowed")
             if issue.state != State.CLOSING or not await store.decide(
                 tx, request_id, user_id, approve, now

@@ -236,6 +236,12 @@ class ExtensionService(Service):
         decider = rules.approver(request.kind, request.requested_by, head)
         if not (actor.admin or (decider == Approver.HEAD and user_id == head)):
             raise Refused("ans_not_allowed")
+        if user_id == request.requested_by and (
+            decider == Approver.HEAD or any(a != user_id for a in await self.notices.admins(conn))
+        ):
+            # Nobody decides their own request while somebody else can (an admin who holds
+            # the issue, or a head who is also an admin).
+            raise Refused("ans_not_allowed")
         if request.status != "pending":
             raise Refused("ext_already_decided", id=issue.id)
         if await self._lapsed(conn, request):
