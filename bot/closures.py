@@ -9,7 +9,7 @@ the issue as 重办 does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -62,9 +62,22 @@ def may_decide(actor: Actor, approvers_: Iterable[int], requester: int) -> bool:
     return actor.user_id in set(approvers_) or (actor.admin and actor.user_id != requester)
 
 
-def duplicate_target_ok(issue_id: int, target_state: State | None, target_id: int) -> bool:
-    """重复 of another existing, not cancelled issue (it may be closed already)."""
-    return target_id != issue_id and target_state not in (None, State.CANCELLED)
+DUPLICATE_CHAIN_LIMIT = 100
+"""How far a chain of 重复 closures is followed (each link is one issue)."""
+
+
+def duplicate_target_ok(
+    issue_id: int, target_state: State | None, target_id: int, leads_to: Sequence[int] = ()
+) -> bool:
+    """重复 of another existing, not cancelled issue (it may be closed already) — but not of
+    one that is closed, or asked to be closed, as 重复 of this issue, directly or through
+    others (`leads_to`: the issues the target's own 重复 closures lead to): the two would
+    close as each other's duplicates and nobody would handle the problem."""
+    return (
+        target_id != issue_id
+        and target_state not in (None, State.CANCELLED)
+        and issue_id not in leads_to
+    )
 
 
 @dataclass(frozen=True)

@@ -107,24 +107,35 @@ def approver(kind: Kind, holder: int | None, head: int | None) -> Approver:
     return Approver.HEAD
 
 
+RECENT_PAST_DAYS = 31
+"""A month and day that fell this many days ago at most is read as that past day (and then
+refused as past), not as next year's: "12-09" typed on 12-10 is yesterday, a slip, and
+reading it as a year ahead would hold an issue for a year."""
+
+
 def parse_date(typed: str, today: date) -> date | None:
-    """A typed date: YYYY-MM-DD, or MM-DD (this year, or next year once that day is past).
-    None for anything else."""
+    """A typed date: YYYY-MM-DD, or MM-DD — the next day of that name from today, unless the
+    last one was at most RECENT_PAST_DAYS ago (then that past day). None for anything else."""
     found = _DATE.match(typed.replace("/", "-").replace(".", "-"))
     if found is None:
         return None
     year_text, month, day = found.groups()
-    year = int(year_text) if year_text else today.year
-    try:
-        chosen = date(year, int(month), int(day))
-    except ValueError:
-        return None
-    if not year_text and chosen < today:
+    if year_text:
         try:
-            chosen = date(year + 1, int(month), int(day))
+            return date(int(year_text), int(month), int(day))
         except ValueError:
             return None
-    return chosen
+    named = []
+    for year in (today.year - 1, today.year, today.year + 1):
+        try:
+            named.append(date(year, int(month), int(day)))
+        except ValueError:
+            continue
+    past = [d for d in named if d < today]
+    if past and (today - past[-1]).days <= RECENT_PAST_DAYS:
+        return past[-1]
+    coming = [d for d in named if d >= today]
+    return coming[0] if coming else None
 
 
 class DateProblem(StrEnum):

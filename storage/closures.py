@@ -87,3 +87,17 @@ async def set_issue_closure(
         "UPDATE issue SET closure = ? WHERE id = ?",
         (kind.value if kind is not None else None, issue_id),
     )
+
+
+async def duplicate_of(conn: aiosqlite.Connection, issue_id: int) -> int | None:
+    """The issue this one is closed as 重复 of (approved, not objected to), or is asked to be
+    (a request waiting for its decision); None when neither."""
+    row = await fetch_one(
+        conn,
+        """SELECT r.duplicate_of FROM closure_request r JOIN issue i ON i.id = r.issue_id
+           WHERE r.issue_id = ? AND r.kind = 'duplicate' AND r.objected_at IS NULL
+             AND (r.approved IS NULL OR (r.approved = 1 AND i.closure = 'duplicate'))
+           ORDER BY r.id DESC LIMIT 1""",
+        (issue_id,),
+    )
+    return None if row is None else row[0]

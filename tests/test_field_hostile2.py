@@ -157,12 +157,6 @@ async def test_a_hold_extended_to_an_impossible_date_is_refused_and_changes_noth
     assert dump(office) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/extensions.py parse_date: yesterday typed as MM-DD is read as next year, and "
-    "a 挂账 may lie 366 days ahead, so '12-09' on 12-10 holds the issue for a year instead "
-    "of being refused as past (README: 'a past date is refused')",
-)
 async def test_yesterday_typed_as_month_and_day_is_refused_for_a_hold(office: Services) -> None:
     number = await held_for_review(office)
     before = dump(office)
@@ -477,12 +471,6 @@ async def test_a_refusal_reason_over_the_limit_is_asked_again(street: Street) ->
 # --- 8. 重复 in a circle -----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/closures.py duplicate_target_ok: 重复 of an issue that was itself closed as 重复 "
-    "of this one is accepted, so two reports close as duplicates of each other, the problem "
-    "is never handled and both leave 解决率 (each reporter follows a closed duplicate)",
-)
 async def test_two_issues_cannot_be_closed_as_duplicates_of_each_other(office: Services) -> None:
     first, holder = await taken(office)
     second, other = await taken(office)

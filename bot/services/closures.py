@@ -8,6 +8,7 @@ import aiosqlite
 
 from bot.clock import from_epoch, to_epoch
 from bot.closures import (
+    DUPLICATE_CHAIN_LIMIT,
     NEARBY_WINDOW,
     Candidate,
     ClosureKind,
@@ -96,8 +97,9 @@ class ClosureService(Service):
             issue = await self._holder_checks(tx, user_id, issue_id)
             if duplicate_of is not None:
                 target = await issue_store.get_issue(tx, duplicate_of)
+                leads_to = await self._duplicate_chain(tx, duplicate_of)
                 if not duplicate_target_ok(
-                    issue_id, target.state if target else None, duplicate_of
+                    issue_id, target.state if target else None, duplicate_of, leads_to
                 ):
                     raise Refused("cl_bad_duplicate", id=duplicate_of)
             updated = await self._move(tx, issue, user_id, Action.REQUEST_CLOSURE, now, note)
@@ -113,6 +115,19 @@ class ClosureService(Service):
             await self.notices.refresh_cards(tx, updated, now)
         self.on_commit()
         return Answer("cl_requested", {"id": issue_id})
+
+    @staticmethod
+    async def _duplicate_chain(tx: aiosqlite.Connection, issue_id: int) -> list[int]:
+        """The issues `issue_id`'s 重复 closures lead to, one after another."""
+        chain: list[int] = []
+        current = issue_id
+        for _ in range(DUPLICATE_CHAIN_LIMIT):
+            found = await store.duplicate_of(tx, current)
+            if found is None or found in chain or found == issue_id:
+                break
+            chain.append(found)
+            current = found
+        return chain
 
     def _reason(
         self, kind: ClosureKind, words: str | None, photo: tuple[str, str | None] | None
