@@ -25,6 +25,7 @@ from bot.stats import Figures, Grouping, IssueRow, compute, week_label
 from bot.stats_views import ISSUE_COLUMNS, report_json
 from storage import stats as stats_store
 from storage.db import Database, fetch_one
+from tests import issue_rows
 from tests import stats_oracle as oracle
 from tests.conftest import WEDNESDAY_MORNING, Street
 from tests.test_followers import next_prompt, to_location
@@ -189,41 +190,8 @@ async def test_every_grouping_matches_the_oracle_with_closures(
     path = tmp_path_factory.mktemp("calendar2") / "stats.db"
     async with Database(path) as db:
         async with db.write() as tx:
-            await tx.execute("INSERT INTO person (user_id, created_at) VALUES (2001, 0)")
-            for grid in ("G01", "G02"):
-                await tx.execute("INSERT INTO grid (code, name) VALUES (?, 'g')", (grid,))
-            await tx.execute("INSERT INTO department (code, name) VALUES ('cg', 'd')")
-            await tx.execute(
-                "INSERT INTO category (code, name, department_code, ack_minutes, resolve_hours)"
-                " VALUES ('sanitation', 'c', 'cg', 30, 24)"
-            )
-            await tx.executemany(
-                "INSERT INTO issue (id, reporter_id, grid_code, category_code, description,"
-                " urgent, state, department_code, assignee_id, reported_at, dispatched_at,"
-                " acknowledged_at, ack_deadline, resolved_at, resolve_deadline, rating,"
-                " reopen_count, escalated, transfer_count, draft_key, closure) VALUES"
-                " (?, 2001, ?, 'sanitation', 'x', 0, ?, 'cg', ?, ?, ?, ?, ?, ?, ?, ?,"
-                " ?, 0, 0, ?, ?)",
-                [
-                    (
-                        r.id,
-                        r.grid,
-                        r.state,
-                        r.assignee,
-                        r.reported_at,
-                        r.dispatched_at,
-                        r.acknowledged_at,
-                        r.ack_deadline,
-                        r.resolved_at,
-                        r.resolve_deadline,
-                        r.rating,
-                        int(r.reopened),
-                        f"k{r.id}",
-                        closure,
-                    )
-                    for r, closure in rows
-                ],
-            )
+            await issue_rows.places(tx, grids=("G01", "G02"))
+            await issue_rows.insert(tx, [r for r, _ in rows], [c for _, c in rows])
         as_of = ENDS + 86400
         got = compute(await stats_store.cohort_columns(db.reader, STARTS, ENDS), as_of)
         live = oracle.cohort(rows)
