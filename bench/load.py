@@ -324,22 +324,8 @@ async def measure_whistle(
                 target = int((time.monotonic() - began) * load)
                 while started < target and free:
                     worker = free.pop()
-                    task = asyncio.create_task(life_of_an_issue(api, worker, rng, counter, desks))
-                    running.add(task)
-
-                    def release(
-                        task: asyncio.Task[None],
-                        worker: SimulatedUser = worker,
-                        running: set[asyncio.Task[None]] = running,
-                        free: list[SimulatedUser] = free,
-                    ) -> None:
-                        running.discard(task)
-                        free.append(worker)
-                        failure = None if task.cancelled() else task.exception()
-                        if failure is not None:
-                            lost.append(failure)
-
-                    task.add_done_callback(release)
+                    issue = life_of_an_issue(api, worker, rng, counter, desks)
+                    street.run_life(issue, worker, running, free, lost, rotate=False)
                     started += 1
                 await asyncio.sleep(0.005)
             await asyncio.gather(*running, return_exceptions=True)

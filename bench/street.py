@@ -29,8 +29,10 @@ import statistics
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.crash import BotProcess, bot_environment
 from bot.bot_api import Method
@@ -235,6 +237,34 @@ async def life(
         watch.issues += 1
 
 
+def run_life(
+    issue: Coroutine[Any, Any, None],
+    worker: SimulatedUser,
+    running: set[asyncio.Task[None]],
+    free: list[SimulatedUser],
+    lost: list[BaseException],
+    *,
+    rotate: bool,
+) -> None:
+    """Start one simulated issue as a task in `running`. When it ends its worker goes back
+    into `free` (to the front with `rotate`, so every worker takes a turn; else to the end,
+    to be picked next) and what made it fail, if anything, into `lost`."""
+    task = asyncio.create_task(issue)
+    running.add(task)
+
+    def release(task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        if rotate:
+            free.insert(0, worker)
+        else:
+            free.append(worker)
+        failure = None if task.cancelled() else task.exception()
+        if failure is not None:
+            lost.append(failure)
+
+    task.add_done_callback(release)
+
+
 @dataclass
 class StreetStep:
     offered: float
@@ -311,23 +341,7 @@ async def measure(
                 while started < int((time.monotonic() - began) * load) and free:
                     worker = free.pop()
                     issue = life(api, worker, rng, watch, desks, patience, whole)
-                    task = asyncio.create_task(issue)
-                    running.add(task)
-
-                    def release(
-                        task: asyncio.Task[None],
-                        worker: SimulatedUser = worker,
-                        running: set[asyncio.Task[None]] = running,
-                        free: list[SimulatedUser] = free,
-                        lost: list[BaseException] = lost,
-                    ) -> None:
-                        running.discard(task)
-                        free.insert(0, worker)
-                        failure = None if task.cancelled() else task.exception()
-                        if failure is not None:
-                            lost.append(failure)
-
-                    task.add_done_callback(release)
+                    run_life(issue, worker, running, free, lost, rotate=True)
                     started += 1
                 await asyncio.sleep(0.01)
             elapsed = time.monotonic() - began
