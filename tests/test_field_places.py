@@ -25,7 +25,7 @@ from bot.records import IssueRecord
 from bot.settings import SettingsError, load_settings
 from bot.views import Audience, Names, issue_card
 from tests.conftest import WEDNESDAY_MORNING, Street, open_street
-from whistle_testing import ApiCall
+from whistle_testing import ApiCall, SentMessage, SimulatedUser
 
 # Published WGS-84 → GCJ-02 pairs: the test vectors of eviltransform (googollee), which
 # many ports of the public transform check against. (wgs lat, lon, gcj lat, lon)
@@ -256,9 +256,9 @@ def reroute_labels(labels: list[tuple[str, str]]) -> list[str]:
     return [label for label, _ in labels if "改派" in label]
 
 
-async def test_the_admins_card_follows_a_reroute_and_drops_its_reroute_buttons(
-    street: Street,
-) -> None:
+async def handed_back(street: Street) -> tuple[int, SimulatedUser, SentMessage]:
+    """A noise report the environment bureau (1302) hands back (退回) for 住建办: its number,
+    the admin and the admin's card offering 改派."""
     worker, admin, hb = street.person(2001), street.person(3001), street.person(1302)
     for person in (worker, admin, hb):
         await person.send("/start")
@@ -266,7 +266,13 @@ async def test_the_admins_card_follows_a_reroute_and_drops_its_reroute_buttons(
     await hb.tap(await hb.expect(f"#{number}", button="退回"), "退回")
     await hb.expect("退回理由")
     await hb.send("工地施工归住建办管")
-    admin_card = await admin.expect(f"#{number}", button="住建办")
+    return number, admin, await admin.expect(f"#{number}", button="住建办")
+
+
+async def test_the_admins_card_follows_a_reroute_and_drops_its_reroute_buttons(
+    street: Street,
+) -> None:
+    number, admin, admin_card = await handed_back(street)
     assert "已退回" in admin_card.text and len(reroute_labels(admin_card.buttons())) > 1
     assert await admin.answer_to(await admin.tap(admin_card, "住建办")) == (
         f"已改派 #{number} 至住建办。"
@@ -288,14 +294,7 @@ async def test_the_admins_card_follows_a_reroute_and_drops_its_reroute_buttons(
 async def test_an_overdue_rerouted_issue_puts_the_reroute_buttons_back_on_the_admins_card(
     street: Street,
 ) -> None:
-    worker, admin, hb = street.person(2001), street.person(3001), street.person(1302)
-    for person in (worker, admin, hb):
-        await person.send("/start")
-    number = await street.blow_whistle(worker, "噪音扰民", "工地夜间施工噪音")
-    await hb.tap(await hb.expect(f"#{number}", button="退回"), "退回")
-    await hb.expect("退回理由")
-    await hb.send("工地施工归住建办管")
-    admin_card = await admin.expect(f"#{number}", button="住建办")
+    number, admin, admin_card = await handed_back(street)
     assert await admin.answer_to(await admin.tap(admin_card, "住建办")) == (
         f"已改派 #{number} 至住建办。"
     )
