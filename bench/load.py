@@ -155,12 +155,11 @@ class Counter:
             self.calls += 1
         if kind != "message" or not isinstance(event, SentMessage):
             return
-        if 0 < event.chat_id < 2000 and event.text.startswith(("🔔", "🔴")):
-            found = re.match(r"\S+ #(\d+) ", event.text)
-            if found:
-                self.pushed.setdefault(int(found.group(1)), event.at)
-                if self.keep_cards:
-                    self.cards.setdefault(int(found.group(1)), event)
+        number = street.pushed_issue(event)
+        if number is not None:
+            self.pushed.setdefault(number, event.at)
+            if self.keep_cards:
+                self.cards.setdefault(number, event)
 
 
 async def urgency_prompt(api: LoopbackBotApi, worker: SimulatedUser, mark: int) -> SentMessage:

@@ -110,6 +110,16 @@ def paced_environment(api: LoopbackBotApi, database: Path, org_file: Path) -> di
 VISIBLE = frozenset(SENDING_METHODS)
 
 
+def pushed_issue(message: SentMessage) -> int | None:
+    """The issue a new-issue card (🔔, or 🔴 when urgent) pushed to a member's private chat
+    is for; None for any other message."""
+    if 0 < message.chat_id < 2000 and message.text.startswith(("🔔", "🔴")):
+        found = re.match(r"\S+ #(\d+) ", message.text)
+        if found:
+            return int(found.group(1))
+    return None
+
+
 @dataclass
 class Watch:
     """What the simulated people saw: step latencies, pushes, calls by kind."""
@@ -158,11 +168,10 @@ class Watch:
                     self.steps[waiting[0]].append(event.at - waiting[1])
         if kind != "message" or not isinstance(event, SentMessage):
             return
-        if 0 < event.chat_id < 2000 and event.text.startswith(("🔔", "🔴")):
-            found = re.match(r"\S+ #(\d+) ", event.text)
-            if found:
-                self.pushed.setdefault(int(found.group(1)), event.at)
-                self.cards.setdefault(int(found.group(1)), event)
+        number = pushed_issue(event)
+        if number is not None:
+            self.pushed.setdefault(number, event.at)
+            self.cards.setdefault(number, event)
 
 
 def user_kind(user: SimulatedUser) -> str:
