@@ -216,9 +216,7 @@ async def test_a_place_from_the_map_shows_its_name_and_links_every_chosen_map(
     async with open_street(tmp_path, district_file, map_links="amap,baidu") as street:
         worker, member = street.person(2001), street.person(1002)
         mark = worker.mark()
-        await worker.send("/report")
-        await worker.tap(await worker.expect("请选择问题类别", mark), "环境卫生")
-        await worker.expect("请用文字描述问题", mark)
+        await street.open_report(worker)
         await worker.send("垃圾堆在店门口")
         await worker.tap(await worker.expect("请发送现场照片", mark), "跳过")
         await worker.expect("请发送位置", mark)
