@@ -18,13 +18,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.geo import distance_meters, gcj02_to_bd09, wgs84_to_bd09, wgs84_to_gcj02
-from bot.lifecycle import State
 from bot.maps import MapApp, map_link, maps_for
 from bot.message_limits import CAPTION_LIMIT, telegram_length
 from bot.records import IssueRecord
 from bot.settings import SettingsError, load_settings
 from bot.views import Audience, Names, issue_card
 from tests.conftest import WEDNESDAY_MORNING, Street, open_street
+from tests.issue_record import issue_record
 from whistle_testing import ApiCall, SentMessage, SimulatedUser
 
 # Published WGS-84 → GCJ-02 pairs: the test vectors of eviltransform (googollee), which
@@ -118,32 +118,8 @@ def test_the_maps_a_card_links_default_by_language_or_come_from_the_setting(
 
 
 def located_issue(**changes: object) -> IssueRecord:
-    fields: dict[str, object] = {
-        **dict.fromkeys(("acknowledged_at", "resolved_at", "closed_at", "cancelled_at"), None),
-        "id": 7,
-        "reporter_id": 2001,
-        "grid_code": "G01",
-        "category_code": "sanitation",
-        "description": "Bins overflowing",
-        "urgent": False,
-        "latitude": BEIJING[0],
-        "longitude": BEIJING[1],
-        "address": None,
-        "state": State.DISPATCHED,
-        "department_code": "cg",
-        "assignee_id": 1002,
-        "reported_at": 1_800_000_000,
-        "dispatched_at": 1_800_000_000,
-        "ack_deadline": 1_800_001_800,
-        "resolve_deadline": 1_800_086_400,
-        "rating": None,
-        "reopen_count": 0,
-        "transfer_count": 0,
-        "escalated": False,
-        "draft_key": "",
-        **changes,
-    }
-    return IssueRecord(**fields)  # type: ignore[arg-type]
+    """tests/issue_record.py's issue, at BEIJING unless `changes` say otherwise."""
+    return issue_record(**{"latitude": BEIJING[0], "longitude": BEIJING[1], **changes})
 
 
 def test_an_english_card_links_openstreetmap_at_the_point_as_shared() -> None:
