@@ -28,6 +28,7 @@ from storage.db import Database, fetch_one
 from tests import issue_rows
 from tests import stats_oracle as oracle
 from tests.conftest import WEDNESDAY_MORNING, Street
+from tests.test_extensions import ask
 from tests.test_followers import next_prompt, to_location
 from tests.test_working_days import CALENDAR_2027, WORKDAYS, district, whistle
 from whistle_testing import SentMessage, SimulatedUser
@@ -58,10 +59,7 @@ async def decision(street: Street, approver: int, number: int) -> SentMessage:
 async def put_on_hold(street: Street, member: SimulatedUser, number: int, review: str) -> None:
     """The member asks for 挂账 with a review date; the admin approves."""
     mark = member.mark()
-    card = await member.expect(f"#{number}", button="挂账")
-    await member.tap(card, "挂账")
-    await member.expect("原因", mark)
-    await member.send("需要区里立项拨款")
+    await ask(street, member, number, "挂账", "需要区里立项拨款")
     await member.expect("挂账复查日期", mark)
     admin = street.person(ADMIN)
     admin_mark = admin.mark()
