@@ -25,6 +25,17 @@ async def held_issue(street: Street) -> tuple[int, SimulatedUser]:
     return number, member
 
 
+async def taken_by_head(street: Street, number: int) -> None:
+    """The admin reroutes the issue to the head of 城管 (1001), who takes it (报到)."""
+    admin, head = street.person(ADMIN), street.person(HEAD)
+    mark = admin.mark()
+    await admin.send(f"/reroute {number} cg {HEAD}")
+    await admin.expect(f"#{number}", mark)
+    card = await head.expect(f"#{number}", button="报到")
+    await head.answer_to(await head.tap(card, "报到"))
+    await street.settle()
+
+
 async def ask(street: Street, member: SimulatedUser, number: int, button: str, reason: str) -> None:
     mark = member.mark()
     card = await member.expect(f"#{number}", button=button)
@@ -136,12 +147,7 @@ def test_dates_are_read_and_checked() -> None:
 async def test_the_admins_decide_when_the_head_holds_the_issue(street: Street) -> None:
     worker, head, admin = street.person(WORKER), street.person(HEAD), street.person(ADMIN)
     number = await street.blow_whistle(worker)
-    mark = admin.mark()
-    await admin.send(f"/reroute {number} cg {HEAD}")
-    await admin.expect(f"#{number}", mark)
-    card = await head.expect(f"#{number}", button="报到")
-    await head.answer_to(await head.tap(card, "报到"))
-    await street.settle()
+    await taken_by_head(street, number)
     await ask(street, head, number, "申请延期", "汛期抢险")
     mark = head.mark()
     prompt = await head.expect("现在的办结时限是", mark - 1)

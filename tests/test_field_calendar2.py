@@ -28,7 +28,7 @@ from storage.db import Database, fetch_one
 from tests import issue_rows
 from tests import stats_oracle as oracle
 from tests.conftest import WEDNESDAY_MORNING, Street
-from tests.test_extensions import ask
+from tests.test_extensions import ask, taken_by_head
 from tests.test_followers import next_prompt, to_location
 from tests.test_working_days import CALENDAR_2027, WORKDAYS, district, whistle
 from whistle_testing import SentMessage, SimulatedUser
@@ -340,12 +340,7 @@ async def test_a_closure_the_head_asks_for_is_decided_by_the_admins_and_undone_b
     worker, head, admin = street.person(WORKER, "王芳"), street.person(HEAD), street.person(ADMIN)
     follower = street.person(2002, "李娜")
     number = await street.blow_whistle(worker, location=(39.9, 116.4))
-    mark = admin.mark()
-    await admin.send(f"/reroute {number} cg {HEAD}")
-    await admin.expect(f"#{number}", mark)
-    card = await head.expect(f"#{number}", button="报到")
-    await head.answer_to(await head.tap(card, "报到"))
-    await street.settle()
+    await taken_by_head(street, number)
     # Another worker seconds it (附议) and so follows it.
     fmark = await to_location(follower, (39.9, 116.4))
     offer = await next_prompt(follower, fmark)
