@@ -423,6 +423,19 @@ async def _blow(api: LoopbackBotApi, number: int, chaos: Chaos, outcome: Whistle
         outcome.whistles.add(number)
 
 
+async def _tap_group_card(
+    api: LoopbackBotApi, department: tuple[str, str, int, int], data: str
+) -> tuple[SimulatedUser, int]:
+    """The department's member taps the button carrying `data` on the latest card in its
+    group that offers it: that member, and their mark from before the tap."""
+    _, _, group, uid = department
+    member = api.user(uid, PEOPLE[uid])
+    card = _latest(api.chat(group), _offers(data))
+    mark = member.mark()
+    await member.tap_data(card, data)
+    return member, mark
+
+
 async def _arrive(
     api: LoopbackBotApi,
     number: int,
@@ -430,11 +443,8 @@ async def _arrive(
     chaos: Chaos,
     outcome: WhistleOutcome,
 ) -> None:
-    code, _, group, uid = department
-    member = api.user(uid, PEOPLE[uid])
-    card = _latest(api.chat(group), _offers(f"wa:{number}:{code}"))
-    mark = member.mark()
-    await member.tap_data(card, f"wa:{number}:{code}")
+    code = department[0]
+    member, mark = await _tap_group_card(api, department, f"wa:{number}:{code}")
     await member.expect("到场签到", mark, 30)
     await member.send_location(*WHISTLE_SITE)
     await chaos.after("arrive")
@@ -449,11 +459,8 @@ async def _co_done(
     chaos: Chaos,
     outcome: WhistleOutcome,
 ) -> None:
-    code, _, group, uid = department
-    member = api.user(uid, PEOPLE[uid])
-    card = _latest(api.chat(group), _offers(f"wd:{number}:{code}"))
-    mark = member.mark()
-    await member.tap_data(card, f"wd:{number}:{code}")
+    code = department[0]
+    member, mark = await _tap_group_card(api, department, f"wd:{number}:{code}")
     await member.expect("请写明本部门完成的工作", mark, 30)
     await member.send("本部门工作已完成")
     await member.tap(await member.expect("配合完成的现场照片", mark, 30), "跳过")

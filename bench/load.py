@@ -155,12 +155,11 @@ class Counter:
             self.calls += 1
         if kind != "message" or not isinstance(event, SentMessage):
             return
-        if 0 < event.chat_id < 2000 and event.text.startswith(("🔔", "🔴")):
-            found = re.match(r"\S+ #(\d+) ", event.text)
-            if found:
-                self.pushed.setdefault(int(found.group(1)), event.at)
-                if self.keep_cards:
-                    self.cards.setdefault(int(found.group(1)), event)
+        number = street.pushed_issue(event)
+        if number is not None:
+            self.pushed.setdefault(number, event.at)
+            if self.keep_cards:
+                self.cards.setdefault(number, event)
 
 
 async def urgency_prompt(api: LoopbackBotApi, worker: SimulatedUser, mark: int) -> SentMessage:
@@ -324,22 +323,8 @@ async def measure_whistle(
                 target = int((time.monotonic() - began) * load)
                 while started < target and free:
                     worker = free.pop()
-                    task = asyncio.create_task(life_of_an_issue(api, worker, rng, counter, desks))
-                    running.add(task)
-
-                    def release(
-                        task: asyncio.Task[None],
-                        worker: SimulatedUser = worker,
-                        running: set[asyncio.Task[None]] = running,
-                        free: list[SimulatedUser] = free,
-                    ) -> None:
-                        running.discard(task)
-                        free.append(worker)
-                        failure = None if task.cancelled() else task.exception()
-                        if failure is not None:
-                            lost.append(failure)
-
-                    task.add_done_callback(release)
+                    issue = life_of_an_issue(api, worker, rng, counter, desks)
+                    street.run_life(issue, worker, running, free, lost, rotate=False)
                     started += 1
                 await asyncio.sleep(0.005)
             await asyncio.gather(*running, return_exceptions=True)

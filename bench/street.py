@@ -29,8 +29,10 @@ import statistics
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.crash import BotProcess, bot_environment
 from bot.bot_api import Method
@@ -108,6 +110,16 @@ def paced_environment(api: LoopbackBotApi, database: Path, org_file: Path) -> di
 VISIBLE = frozenset(SENDING_METHODS)
 
 
+def pushed_issue(message: SentMessage) -> int | None:
+    """The issue a new-issue card (🔔, or 🔴 when urgent) pushed to a member's private chat
+    is for; None for any other message."""
+    if 0 < message.chat_id < 2000 and message.text.startswith(("🔔", "🔴")):
+        found = re.match(r"\S+ #(\d+) ", message.text)
+        if found:
+            return int(found.group(1))
+    return None
+
+
 @dataclass
 class Watch:
     """What the simulated people saw: step latencies, pushes, calls by kind."""
@@ -156,11 +168,10 @@ class Watch:
                     self.steps[waiting[0]].append(event.at - waiting[1])
         if kind != "message" or not isinstance(event, SentMessage):
             return
-        if 0 < event.chat_id < 2000 and event.text.startswith(("🔔", "🔴")):
-            found = re.match(r"\S+ #(\d+) ", event.text)
-            if found:
-                self.pushed.setdefault(int(found.group(1)), event.at)
-                self.cards.setdefault(int(found.group(1)), event)
+        number = pushed_issue(event)
+        if number is not None:
+            self.pushed.setdefault(number, event.at)
+            self.cards.setdefault(number, event)
 
 
 def user_kind(user: SimulatedUser) -> str:
@@ -233,6 +244,34 @@ async def life(
     await worker.answer_to(await watch.tap(worker, rating, "满意", "tap 满意"), patience)
     if watch.counting:
         watch.issues += 1
+
+
+def run_life(
+    issue: Coroutine[Any, Any, None],
+    worker: SimulatedUser,
+    running: set[asyncio.Task[None]],
+    free: list[SimulatedUser],
+    lost: list[BaseException],
+    *,
+    rotate: bool,
+) -> None:
+    """Start one simulated issue as a task in `running`. When it ends its worker goes back
+    into `free` (to the front with `rotate`, so every worker takes a turn; else to the end,
+    to be picked next) and what made it fail, if anything, into `lost`."""
+    task = asyncio.create_task(issue)
+    running.add(task)
+
+    def release(task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        if rotate:
+            free.insert(0, worker)
+        else:
+            free.append(worker)
+        failure = None if task.cancelled() else task.exception()
+        if failure is not None:
+            lost.append(failure)
+
+    task.add_done_callback(release)
 
 
 @dataclass
@@ -311,23 +350,7 @@ async def measure(
                 while started < int((time.monotonic() - began) * load) and free:
                     worker = free.pop()
                     issue = life(api, worker, rng, watch, desks, patience, whole)
-                    task = asyncio.create_task(issue)
-                    running.add(task)
-
-                    def release(
-                        task: asyncio.Task[None],
-                        worker: SimulatedUser = worker,
-                        running: set[asyncio.Task[None]] = running,
-                        free: list[SimulatedUser] = free,
-                        lost: list[BaseException] = lost,
-                    ) -> None:
-                        running.discard(task)
-                        free.insert(0, worker)
-                        failure = None if task.cancelled() else task.exception()
-                        if failure is not None:
-                            lost.append(failure)
-
-                    task.add_done_callback(release)
+                    run_life(issue, worker, running, free, lost, rotate=True)
                     started += 1
                 await asyncio.sleep(0.01)
             elapsed = time.monotonic() - began

@@ -399,24 +399,6 @@ class CohortColumns:
         return self.facts[name]
 
 
-COUNTED: tuple[str, ...] = (
-    "received",
-    "excluded",
-    "acknowledged",
-    "acknowledged_on_time",
-    "resolved",
-    "resolved_on_time",
-    "resolved_on_time_original",
-    "rated",
-    "satisfied",
-    "overdue",
-    "reopened",
-    "escalated",
-    "transferred",
-)
-"""The per-issue flags `compute` sums into each group's counts (see `_flags`)."""
-
-
 def compute(cohort: CohortColumns, as_of: int) -> Computed:
     """Every grouping's figures for one cohort, by the definitions above, vectorised: the
     per-issue flags are derived once (`_flags`), the rows are split into groups once per
@@ -435,9 +417,10 @@ def compute(cohort: CohortColumns, as_of: int) -> Computed:
 
 
 def _flags(cohort: CohortColumns, as_of: int) -> tuple[dict[str, Any], list[Any], dict[str, Any]]:
-    """Per issue, as boolean arrays: each of `COUNTED`, and open-overdue in each of
-    `OVERDUE_BUCKETS`; and the durations of `TIMES` (NaN where not counted). An issue
-    closed as 不属实 or 重复 is never resolved, rated or overdue, and has no resolve time."""
+    """Per issue, as boolean arrays: each count `compute` sums by group (its name as in
+    `Figures`), and open-overdue in each of `OVERDUE_BUCKETS`; and the durations of `TIMES`
+    (NaN where not counted). An issue closed as 不属实 or 重复 is never resolved, rated or
+    overdue, and has no resolve time."""
     import numpy as np
 
     c = cohort
@@ -512,7 +495,7 @@ def _group_figures(
     def per_group(flag: Any) -> list[int]:
         return [int(n) for n in np.bincount(codes, weights=flag[keep], minlength=size)]
 
-    totals = {name: per_group(flags[name]) for name in COUNTED}
+    totals = {name: per_group(flag) for name, flag in flags.items()}
     bucket_totals = [per_group(b) for b in buckets]
     origin = "dispatch" if grouping.from_dispatch else "report"
     ranks: dict[str, tuple[list[int | None], list[int | None]]] = {}
@@ -525,7 +508,7 @@ def _group_figures(
     resolve_median, resolve_p90 = ranks.get("resolve", (empty, empty))
     result: dict[str, Figures] = {}
     for index, key in enumerate(names):
-        counts = {name: totals[name][index] for name in COUNTED}
+        counts = {name: by_group[index] for name, by_group in totals.items()}
         bucket_counts = {
             name: bucket_totals[b][index] for b, (name, _, _) in enumerate(OVERDUE_BUCKETS)
         }

@@ -118,18 +118,30 @@ async def typed_date(update: Update, context: Context, pending: dict[str, Any]) 
     return await _request(update, context, pending, message.text or "")
 
 
-async def date_button(update: Update, context: Context, pending: dict[str, Any]) -> int:
+async def _tapped_date(
+    update: Update,
+    context: Context,
+    pending: dict[str, Any],
+    asking: int,
+    chosen: Callable[[Update, Context, dict[str, Any], str], Coroutine[Any, Any, int]],
+) -> int:
+    """A +N working days button tapped for the pending issue: `chosen` with "+N"; the
+    buttons go once it is done. A button of another issue is refused and `asking` goes on."""
     query = update.callback_query
     assert query is not None
     parts = _ids(query.data)
     if len(parts) != 3 or parse_id(parts[1], hash_allowed=False) != pending["issue"]:
         await refuse(update, context, Refused("ans_bad_button"))
-        return DATE
+        return asking
     await answer_query(query)
-    state = await _request(update, context, pending, f"+{parts[2]}")
+    state = await chosen(update, context, pending, f"+{parts[2]}")
     if state == ConversationHandler.END:
         await query.edit_message_reply_markup(None)
     return state
+
+
+async def date_button(update: Update, context: Context, pending: dict[str, Any]) -> int:
+    return await _tapped_date(update, context, pending, DATE, _request)
 
 
 async def ask_refusal(update: Update, context: Context) -> int:
@@ -220,17 +232,7 @@ async def typed_hold_date(update: Update, context: Context, pending: dict[str, A
 
 
 async def hold_date_button(update: Update, context: Context, pending: dict[str, Any]) -> int:
-    query = update.callback_query
-    assert query is not None
-    parts = _ids(query.data)
-    if len(parts) != 3 or parse_id(parts[1], hash_allowed=False) != pending["issue"]:
-        await refuse(update, context, Refused("ans_bad_button"))
-        return HOLD_DATE
-    await answer_query(query)
-    state = await _hold_more(update, context, pending, f"+{parts[2]}")
-    if state == ConversationHandler.END:
-        await query.edit_message_reply_markup(None)
-    return state
+    return await _tapped_date(update, context, pending, HOLD_DATE, _hold_more)
 
 
 async def cancel(update: Update, context: Context, pending: dict[str, Any]) -> int:

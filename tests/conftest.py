@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,11 @@ import pytest
 
 from bot.app import Whistle
 from bot.clock import ManualClock
+from bot.records import IssueRecord
 from bot.services import Services
 from bot.settings import Settings
+from storage import alerts as alert_store
+from storage import issues as issue_store
 from whistle_testing import LoopbackBotApi, SimulatedUser
 from whistle_testing.demo import PEOPLE
 
@@ -96,6 +99,30 @@ class Street:
         await member.send(note)
         await member.tap(await member.expect("处置后照片", mark), "跳过")
         await member.expect(f"已办结 #{number}", mark)
+
+    async def issue(self, number: int) -> IssueRecord:
+        """The issue as stored now (it must exist)."""
+        found = await issue_store.get_issue(self.whistle.db.reader, number)
+        assert found is not None
+        return found
+
+    async def take(self, worker: SimulatedUser, **report: Any) -> tuple[int, SimulatedUser]:
+        """A report by `worker` (`blow_whistle`'s arguments), taken (报到) by the member it
+        went to: its number and that member."""
+        number = await self.blow_whistle(worker, **report)
+        issue = await self.issue(number)
+        assert issue.assignee_id is not None
+        member = self.person(issue.assignee_id)
+        card = await member.expect(f"#{number}", button="报到")
+        await member.answer_to(await member.tap(card, "报到"))
+        await self.settle()
+        return number, member
+
+    async def pending_alerts(self, number: int) -> list[tuple[str, str, int]]:
+        """The issue's alerts still to fire, each as (kind, step, due at), soonest first."""
+        far = int((WEDNESDAY_MORNING + timedelta(days=800)).timestamp())
+        due = await alert_store.due(self.whistle.db.reader, far, 100)
+        return [(a.kind.value, a.step.value, a.due_at) for a in due if a.issue_id == number]
 
     async def open_report(self, worker: SimulatedUser, category: str = "环境卫生") -> None:
         """/report, and the category chosen: the worker is asked for the description."""

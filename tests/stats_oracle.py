@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any
 
+from hypothesis import strategies as st
+
+from bot.callbacks import Rating
 from bot.stats import (
     GOOD_RATINGS,
     OPEN,
@@ -164,3 +168,32 @@ def whistle_row(row: SummonsRow) -> dict[str, object]:
         "street_rating": row.street_rating or "",
         "street_reason": row.street_reason or "",
     }
+
+
+def summons_rows(checked_in: bool = False) -> st.SearchStrategy[list[SummonsRow]]:
+    """Up to 40 summonses (issues 1-20, three departments, two grids, two categories, each
+    arriving on time, late or never, rated or not); with `checked_in`, also the lead, who
+    checked in, how far from the site and the street's reason."""
+    on_site: dict[str, Any] = {}
+    if checked_in:
+        on_site = {
+            "lead": st.booleans(),
+            "arrived_by": st.one_of(st.none(), st.sampled_from([1002, 1102, 1302])),
+            "arrived_meters": st.one_of(st.none(), st.integers(0, 300)),
+            "street_reason": st.one_of(st.none(), st.text(max_size=5)),
+        }
+    return st.lists(
+        st.builds(
+            SummonsRow,
+            issue_id=st.integers(1, 20),
+            department=st.sampled_from(["cg", "zj", "hb"]),
+            grid=st.sampled_from(["G01", "G02"]),
+            category=st.sampled_from(["illegal_building", "sanitation"]),
+            summoned_at=st.just(1_000_000),
+            arrive_deadline=st.just(1_000_000 + 1800),
+            arrived_at=st.one_of(st.none(), st.integers(1_000_000, 1_000_000 + 7200)),
+            street_rating=st.one_of(st.none(), st.sampled_from([r.value for r in Rating])),
+            **on_site,
+        ),
+        max_size=40,
+    )

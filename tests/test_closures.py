@@ -27,20 +27,6 @@ from whistle_testing import SentMessage, SimulatedUser
 HEAD = 1001
 
 
-async def held(
-    street: Street, worker: SimulatedUser, **report: object
-) -> tuple[int, SimulatedUser]:
-    """A report, taken (报到) by the member it went to: its number and that member."""
-    number = await street.blow_whistle(worker, **report)  # type: ignore[arg-type]
-    issue = await issue_store.get_issue(street.whistle.db.reader, number)
-    assert issue is not None and issue.assignee_id is not None
-    member = street.person(issue.assignee_id)
-    card = await member.expect(f"#{number}", button="报到")
-    await member.answer_to(await member.tap(card, "报到"))
-    await street.settle()
-    return number, member
-
-
 async def state(street: Street, number: int) -> tuple[State, str | None]:
     row = await fetch_one(
         street.whistle.db.reader, "SELECT state, closure FROM issue WHERE id = ?", (number,)
@@ -77,7 +63,7 @@ async def test_not_found_needs_a_site_photo_is_approved_and_the_reporter_objects
     street: Street,
 ) -> None:
     worker = street.person(2001, "王芳")
-    number, member = await held(street, worker)
+    number, member = await street.take(worker)
     await ask_closure(street, member, number, "不属实", "现场照片")
     before = street.dump()
     mark = member.mark()
@@ -128,8 +114,8 @@ async def test_duplicate_is_merged_and_its_reporter_follows_the_issue_it_repeats
     street: Street,
 ) -> None:
     first_reporter, second_reporter = street.person(2001, "王芳"), street.person(2002, "李娜")
-    first, first_member = await held(street, first_reporter)
-    second, member = await held(street, second_reporter)
+    first, first_member = await street.take(first_reporter)
+    second, member = await street.take(second_reporter)
     await ask_closure(street, member, second, "重复", "重复的问题编号")
     mark = member.mark()
     before = street.dump()
@@ -166,7 +152,7 @@ async def test_duplicate_is_merged_and_its_reporter_follows_the_issue_it_repeats
 
 async def test_not_ours_refused_leaves_the_issue_with_its_holder(street: Street) -> None:
     worker = street.person(2001, "王芳")
-    number, member = await held(street, worker)
+    number, member = await street.take(worker)
     await ask_closure(street, member, number, "非本辖区", "应由哪个街道或部门")
     mark = member.mark()
     await member.send("应由隔壁和平街道处理")
@@ -193,7 +179,7 @@ async def test_not_ours_refused_leaves_the_issue_with_its_holder(street: Street)
 
 async def test_the_reporter_and_other_people_cannot_ask_for_a_closure(street: Street) -> None:
     worker = street.person(2001, "王芳")
-    number, member = await held(street, worker)
+    number, member = await street.take(worker)
     card = await member.expect(f"#{number}", button="不属实")
     before = street.dump()
     for someone in (worker, street.person(1003)):
@@ -208,7 +194,7 @@ async def test_the_closure_prompt_ends_when_something_else_starts_and_expires(
     street: Street,
 ) -> None:
     worker = street.person(2001, "王芳")
-    number, member = await held(street, worker)
+    number, member = await street.take(worker)
     await ask_closure(street, member, number, "非本辖区", "应由哪个街道或部门")
     mark = member.mark()
     await member.send("/todo")

@@ -17,6 +17,7 @@ from bot.services import Services
 from bot.views import Audience, Names, issue_card
 from storage import issues as issue_store
 from tests.conftest import DISTRICT, Street
+from tests.issue_record import issue_record
 from tests.office import clock, reported
 
 CG_GROUP = -1001000000001
@@ -346,33 +347,15 @@ async def test_restart_with_open_issues_loses_nothing(street: Street) -> None:
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_a_caption_card_shortens_what_people_wrote_until_it_fits(lang: str) -> None:
-    resolved = IssueRecord(
-        **{
-            **dict.fromkeys(
-                ("dispatched_at", "acknowledged_at", "resolved_at", "closed_at"), 1_800_000_000
-            ),
-            "id": 7,
-            "reporter_id": 2001,
-            "grid_code": "G01",
-            "category_code": "sanitation",
-            "description": "😀墙体开裂" * 300,
-            "urgent": True,
-            "latitude": None,
-            "longitude": None,
-            "address": "幸福路 1 号" * 10,
-            "state": State.RESOLVED,
-            "department_code": "cg",
-            "assignee_id": 1002,
-            "reported_at": 1_800_000_000,
-            "cancelled_at": None,
-            "ack_deadline": 1_800_001_800,
-            "resolve_deadline": 1_800_086_400,
-            "rating": None,
-            "reopen_count": 0,
-            "transfer_count": 0,
-            "escalated": False,
-            "draft_key": "",
-        }
+    done = 1_800_000_000
+    resolved = issue_record(
+        acknowledged_at=done,
+        resolved_at=done,
+        closed_at=done,
+        description="😀墙体开裂" * 300,
+        urgent=True,
+        address="幸福路 1 号" * 10,
+        state=State.RESOLVED,
     )
     names = Names({}, {}, {}, {2001: "王芳", 1002: "张伟"})
     zone = ZoneInfo("Asia/Shanghai")

@@ -8,8 +8,6 @@ from bot.extensions import Kind, Limits, check_date, parse_date
 from bot.i18n import plain
 from bot.lifecycle import State
 from bot.workcalendar import WorkCalendar
-from storage import alerts as alert_store
-from storage import issues as issue_store
 from tests.conftest import WEDNESDAY_MORNING, Street
 from whistle_testing.users import SimulatedUser
 
@@ -27,24 +25,23 @@ async def held_issue(street: Street) -> tuple[int, SimulatedUser]:
     return number, member
 
 
+async def taken_by_head(street: Street, number: int) -> None:
+    """The admin reroutes the issue to the head of 城管 (1001), who takes it (报到)."""
+    admin, head = street.person(ADMIN), street.person(HEAD)
+    mark = admin.mark()
+    await admin.send(f"/reroute {number} cg {HEAD}")
+    await admin.expect(f"#{number}", mark)
+    card = await head.expect(f"#{number}", button="报到")
+    await head.answer_to(await head.tap(card, "报到"))
+    await street.settle()
+
+
 async def ask(street: Street, member: SimulatedUser, number: int, button: str, reason: str) -> None:
     mark = member.mark()
     card = await member.expect(f"#{number}", button=button)
     await member.tap(card, button)
     await member.expect("原因", mark)
     await member.send(reason)
-
-
-async def stored(street: Street, number: int) -> issue_store.IssueRecord:
-    found = await issue_store.get_issue(street.whistle.db.reader, number)
-    assert found is not None
-    return found
-
-
-async def pending_alerts(street: Street, number: int) -> list[tuple[str, str, int]]:
-    far = int((WEDNESDAY_MORNING + timedelta(days=400)).timestamp())
-    due = await alert_store.due(street.whistle.db.reader, far, 100)
-    return [(a.kind.value, a.step.value, a.due_at) for a in due if a.issue_id == number]
 
 
 async def test_extension_approved_by_the_head_moves_the_deadline_and_its_alerts(
@@ -76,14 +73,14 @@ async def test_extension_approved_by_the_head_moves_the_deadline_and_its_alerts(
     approve = request.button("同意")
     await head.answer_to(await head.tap(request, "同意"))
     await street.settle()
-    issue = await stored(street, number)
+    issue = await street.issue(number)
     assert issue.state == State.ACKNOWLEDGED
     assert issue.original_resolve_deadline is not None
     assert issue.resolve_deadline is not None
     assert issue.resolve_deadline > issue.original_resolve_deadline
     await member.expect("延期申请已同意，办结时限延至 12-01", mark)
     assert "延期至 12-01（原时限 11-26）" in card.text
-    alerts = await pending_alerts(street, number)
+    alerts = await street.pending_alerts(number)
     assert [(c, s) for c, s, _ in alerts] == [
         ("resolve", "remind"),
         ("resolve", "head"),
@@ -97,7 +94,7 @@ async def test_extension_approved_by_the_head_moves_the_deadline_and_its_alerts(
 
 async def test_extension_refused_keeps_the_deadline_and_says_why(street: Street) -> None:
     number, member = await held_issue(street)
-    before = await stored(street, number)
+    before = await street.issue(number)
     await ask(street, member, number, "申请延期", "人手不够")
     mark = member.mark()
     prompt = await member.expect("现在的办结时限是", mark - 1)
@@ -111,7 +108,7 @@ async def test_extension_refused_keeps_the_deadline_and_says_why(street: Street)
     await head.expect("未获同意", head_mark + 1)
     told = await member.expect("延期申请未获同意", mark)
     assert "这类问题必须按时办结" in told.text
-    after = await stored(street, number)
+    after = await street.issue(number)
     assert after.resolve_deadline == before.resolve_deadline
     assert after.original_resolve_deadline is None
 
@@ -150,12 +147,7 @@ def test_dates_are_read_and_checked() -> None:
 async def test_the_admins_decide_when_the_head_holds_the_issue(street: Street) -> None:
     worker, head, admin = street.person(WORKER), street.person(HEAD), street.person(ADMIN)
     number = await street.blow_whistle(worker)
-    mark = admin.mark()
-    await admin.send(f"/reroute {number} cg {HEAD}")
-    await admin.expect(f"#{number}", mark)
-    card = await head.expect(f"#{number}", button="报到")
-    await head.answer_to(await head.tap(card, "报到"))
-    await street.settle()
+    await taken_by_head(street, number)
     await ask(street, head, number, "申请延期", "汛期抢险")
     mark = head.mark()
     prompt = await head.expect("现在的办结时限是", mark - 1)
@@ -183,9 +175,9 @@ async def test_hold_leaves_overdue_and_its_review_reminds_the_admins(street: Str
     assert answer is not None and NOT_ALLOWED in answer
     await admin.answer_to(await admin.tap(request, "同意"))
     await street.settle()
-    issue = await stored(street, number)
+    issue = await street.issue(number)
     assert issue.state == State.HELD and issue.held_until is not None
-    assert await pending_alerts(street, number) == [("hold", "admins", issue.held_until)]
+    assert await street.pending_alerts(number) == [("hold", "admins", issue.held_until)]
     # Long past the old deadline: no reminders, not counted overdue.
     street.clock.set(WEDNESDAY_MORNING + timedelta(days=10))
     assert await street.whistle.services.escalation.sweep() == 0
@@ -198,9 +190,9 @@ async def test_hold_leaves_overdue_and_its_review_reminds_the_admins(street: Str
     assert "需要区里立项拨款" in reminder.text
     await admin.answer_to(await admin.tap(reminder, "继续办理"))
     await street.settle()
-    issue = await stored(street, number)
+    issue = await street.issue(number)
     assert issue.state == State.ACKNOWLEDGED and issue.held_until is None
-    assert [c for c, _, _ in await pending_alerts(street, number)] == ["resolve"] * 3
+    assert [c for c, _, _ in await street.pending_alerts(number)] == ["resolve"] * 3
     await member.expect("继续办理", mark)
 
 
@@ -250,14 +242,14 @@ async def test_a_reviewed_hold_is_extended_then_closed(street: Street) -> None:
     await admin.tap(prompt, "+20")
     await admin.expect("挂账延长至", mark)
     await street.settle()
-    issue = await stored(street, number)
+    issue = await street.issue(number)
     assert issue.state == State.HELD and issue.held_until is not None
-    assert [c for c, _, _ in await pending_alerts(street, number)] == ["hold"]
+    assert [c for c, _, _ in await street.pending_alerts(number)] == ["hold"]
     answer = await admin.answer_to(await admin.tap_data(reminder, close))
     assert answer is not None and "已结案" in answer
-    issue = await stored(street, number)
+    issue = await street.issue(number)
     assert issue.state == State.CLOSED and issue.resolved_at is None
-    assert await pending_alerts(street, number) == []
+    assert await street.pending_alerts(number) == []
 
 
 async def test_a_request_lapses_when_the_issue_moves_on_before_it_is_decided(

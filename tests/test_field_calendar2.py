@@ -23,44 +23,18 @@ from bot.lifecycle import State
 from bot.services.statistics import Scope
 from bot.stats import Figures, Grouping, IssueRow, compute, week_label
 from bot.stats_views import ISSUE_COLUMNS, report_json
-from storage import alerts as alert_store
-from storage import issues as issue_store
 from storage import stats as stats_store
 from storage.db import Database, fetch_one
+from tests import issue_rows
 from tests import stats_oracle as oracle
 from tests.conftest import WEDNESDAY_MORNING, Street
+from tests.test_extensions import ask, taken_by_head
 from tests.test_followers import next_prompt, to_location
 from tests.test_working_days import CALENDAR_2027, WORKDAYS, district, whistle
 from whistle_testing import SentMessage, SimulatedUser
 
 WORKER, MEMBER, HEAD, ADMIN = 2001, 1002, 1001, 3001
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-async def taken(
-    street: Street, worker: SimulatedUser, **report: object
-) -> tuple[int, SimulatedUser]:
-    """A report, taken (报到) by the member it went to: its number and that member."""
-    number = await street.blow_whistle(worker, **report)  # type: ignore[arg-type]
-    issue = await issue_store.get_issue(street.whistle.db.reader, number)
-    assert issue is not None and issue.assignee_id is not None
-    member = street.person(issue.assignee_id)
-    card = await member.expect(f"#{number}", button="报到")
-    await member.answer_to(await member.tap(card, "报到"))
-    await street.settle()
-    return number, member
-
-
-async def stored(street: Street, number: int) -> issue_store.IssueRecord:
-    found = await issue_store.get_issue(street.whistle.db.reader, number)
-    assert found is not None
-    return found
-
-
-async def pending_alerts(street: Street, number: int) -> list[tuple[str, str, int]]:
-    far = int((WEDNESDAY_MORNING + timedelta(days=800)).timestamp())
-    due = await alert_store.due(street.whistle.db.reader, far, 100)
-    return [(a.kind.value, a.step.value, a.due_at) for a in due if a.issue_id == number]
 
 
 async def close_as(
@@ -85,10 +59,7 @@ async def decision(street: Street, approver: int, number: int) -> SentMessage:
 async def put_on_hold(street: Street, member: SimulatedUser, number: int, review: str) -> None:
     """The member asks for 挂账 with a review date; the admin approves."""
     mark = member.mark()
-    card = await member.expect(f"#{number}", button="挂账")
-    await member.tap(card, "挂账")
-    await member.expect("原因", mark)
-    await member.send("需要区里立项拨款")
+    await ask(street, member, number, "挂账", "需要区里立项拨款")
     await member.expect("挂账复查日期", mark)
     admin = street.person(ADMIN)
     admin_mark = admin.mark()
@@ -109,15 +80,15 @@ async def test_not_found_and_duplicates_are_received_but_leave_resolution_and_sa
     one 非本辖区. Received 4, 响应率 100 %; 解决率 1 of the 2 valid ones (非本辖区 stays
     valid, closed but not resolved); 满意率 1 of 1; each closure on its own line."""
     worker = street.person(WORKER, "王芳")
-    kept, kept_member = await taken(street, worker)
-    invalid, member = await taken(street, worker)
+    kept, kept_member = await street.take(worker)
+    invalid, member = await street.take(worker)
     await close_as(street, member, invalid, "不属实", None)
     head = street.person(HEAD)
     await head.answer_to(await head.tap(await decision(street, HEAD, invalid), "同意"))
-    duplicate, member = await taken(street, worker)
+    duplicate, member = await street.take(worker)
     await close_as(street, member, duplicate, "重复", f"#{kept}")
     await head.answer_to(await head.tap(await decision(street, HEAD, duplicate), "同意"))
-    elsewhere, member = await taken(street, worker)
+    elsewhere, member = await street.take(worker)
     await close_as(street, member, elsewhere, "非本辖区", "应由区水务局处理")
     await head.answer_to(await head.tap(await decision(street, HEAD, elsewhere), "同意"))
     mark = worker.mark()
@@ -217,41 +188,8 @@ async def test_every_grouping_matches_the_oracle_with_closures(
     path = tmp_path_factory.mktemp("calendar2") / "stats.db"
     async with Database(path) as db:
         async with db.write() as tx:
-            await tx.execute("INSERT INTO person (user_id, created_at) VALUES (2001, 0)")
-            for grid in ("G01", "G02"):
-                await tx.execute("INSERT INTO grid (code, name) VALUES (?, 'g')", (grid,))
-            await tx.execute("INSERT INTO department (code, name) VALUES ('cg', 'd')")
-            await tx.execute(
-                "INSERT INTO category (code, name, department_code, ack_minutes, resolve_hours)"
-                " VALUES ('sanitation', 'c', 'cg', 30, 24)"
-            )
-            await tx.executemany(
-                "INSERT INTO issue (id, reporter_id, grid_code, category_code, description,"
-                " urgent, state, department_code, assignee_id, reported_at, dispatched_at,"
-                " acknowledged_at, ack_deadline, resolved_at, resolve_deadline, rating,"
-                " reopen_count, escalated, transfer_count, draft_key, closure) VALUES"
-                " (?, 2001, ?, 'sanitation', 'x', 0, ?, 'cg', ?, ?, ?, ?, ?, ?, ?, ?,"
-                " ?, 0, 0, ?, ?)",
-                [
-                    (
-                        r.id,
-                        r.grid,
-                        r.state,
-                        r.assignee,
-                        r.reported_at,
-                        r.dispatched_at,
-                        r.acknowledged_at,
-                        r.ack_deadline,
-                        r.resolved_at,
-                        r.resolve_deadline,
-                        r.rating,
-                        int(r.reopened),
-                        f"k{r.id}",
-                        closure,
-                    )
-                    for r, closure in rows
-                ],
-            )
+            await issue_rows.places(tx, grids=("G01", "G02"))
+            await issue_rows.insert(tx, [r for r, _ in rows], [c for _, c in rows])
         as_of = ENDS + 86400
         got = compute(await stats_store.cohort_columns(db.reader, STARTS, ENDS), as_of)
         live = oracle.cohort(rows)
@@ -287,7 +225,7 @@ def test_the_valid_denominator_and_its_rates() -> None:
 async def test_an_issue_in_hold_stays_in_todo_and_pending_marked_and_not_overdue(
     street: Street,
 ) -> None:
-    number, member = await taken(street, street.person(WORKER))
+    number, member = await street.take(street.person(WORKER))
     await put_on_hold(street, member, number, "2026-12-10")
     # Long past the old resolve deadline (11-26): no reminder, and not late in the lists.
     street.clock.set(WEDNESDAY_MORNING + timedelta(days=5))
@@ -308,10 +246,10 @@ async def test_an_issue_in_hold_stays_in_todo_and_pending_marked_and_not_overdue
 
 
 async def test_pending_lists_handed_back_issues_and_then_those_in_hold(street: Street) -> None:
-    number, member = await taken(street, street.person(WORKER))
+    number, member = await street.take(street.person(WORKER))
     await put_on_hold(street, member, number, "12-10")
     handed = await street.blow_whistle(street.person(WORKER), description="井盖缺失")
-    issue = await stored(street, handed)
+    issue = await street.issue(handed)
     assert issue.assignee_id is not None
     holder = street.person(issue.assignee_id)
     mark = holder.mark()
@@ -336,7 +274,7 @@ async def test_pending_lists_handed_back_issues_and_then_those_in_hold(street: S
 async def test_extending_a_hold_takes_a_button_or_a_typed_date_checked_politely(
     street: Street,
 ) -> None:
-    number, member = await taken(street, street.person(WORKER))
+    number, member = await street.take(street.person(WORKER))
     await put_on_hold(street, member, number, "2026-12-10")
     admin = street.person(ADMIN)
     mark = admin.mark()
@@ -344,7 +282,7 @@ async def test_extending_a_hold_takes_a_button_or_a_typed_date_checked_politely(
     assert await street.whistle.services.escalation.sweep() == 1
     reminder = await admin.expect("挂账到期", mark, button="延长挂账")
     # Only an admin may extend it: the member's forged tap changes nothing.
-    before = (await stored(street, number), await pending_alerts(street, number))
+    before = (await street.issue(number), await street.pending_alerts(number))
     answer = await member.answer_to(await member.tap_data(reminder, reminder.button("延长挂账")))
     assert answer is not None and "管理员" in answer
 
@@ -363,19 +301,19 @@ async def test_extending_a_hold_takes_a_button_or_a_typed_date_checked_politely(
         mark = admin.mark()
         await admin.send(typed)
         await admin.expect(says, mark)
-        assert (await stored(street, number), await pending_alerts(street, number)) == before
+        assert (await street.issue(number), await street.pending_alerts(number)) == before
     mark = admin.mark()
     await admin.send("12-20")
     await admin.expect(f"#{number} 挂账延长至 12-20", mark)
     await street.settle()
-    issue = await stored(street, number)
+    issue = await street.issue(number)
     review = datetime(2026, 12, 20, 9, 0, tzinfo=SHANGHAI)
     assert issue.state == State.HELD and issue.held_until == to_epoch(review)
-    assert await pending_alerts(street, number) == [("hold", "admins", to_epoch(review))]
+    assert await street.pending_alerts(number) == [("hold", "admins", to_epoch(review))]
     await member.expect("挂账已延长，12-20 再复查")
     # The prompt is over: its buttons change nothing now.
     await admin.answer_to(await admin.tap_data(prompt, prompt.button("+10")))
-    assert (await stored(street, number)).held_until == to_epoch(review)
+    assert (await street.issue(number)).held_until == to_epoch(review)
 
     # At the next review, a +N button: 10 working days from Monday 12-21 is 01-05
     # (whether or not 01-01 is known as a holiday, 01-04 is at most the 10th).
@@ -388,7 +326,7 @@ async def test_extending_a_hold_takes_a_button_or_a_typed_date_checked_politely(
     prompt = await admin.expect("新的挂账复查日期", mark, button="+10")
     await admin.tap(prompt, "+10")
     done = await admin.expect(f"#{number} 挂账延长至", mark)
-    issue = await stored(street, number)
+    issue = await street.issue(number)
     assert issue.held_until is not None and issue.held_until > to_epoch(review)
     assert any(f"挂账延长至 01-0{day}" in done.text for day in (4, 5))
 
@@ -402,12 +340,7 @@ async def test_a_closure_the_head_asks_for_is_decided_by_the_admins_and_undone_b
     worker, head, admin = street.person(WORKER, "王芳"), street.person(HEAD), street.person(ADMIN)
     follower = street.person(2002, "李娜")
     number = await street.blow_whistle(worker, location=(39.9, 116.4))
-    mark = admin.mark()
-    await admin.send(f"/reroute {number} cg {HEAD}")
-    await admin.expect(f"#{number}", mark)
-    card = await head.expect(f"#{number}", button="报到")
-    await head.answer_to(await head.tap(card, "报到"))
-    await street.settle()
+    await taken_by_head(street, number)
     # Another worker seconds it (附议) and so follows it.
     fmark = await to_location(follower, (39.9, 116.4))
     offer = await next_prompt(follower, fmark)
@@ -423,12 +356,12 @@ async def test_a_closure_the_head_asks_for_is_decided_by_the_admins_and_undone_b
     # The head cannot decide his own request; nothing changes.
     answer = await head.answer_to(await head.tap_data(request, request.button("同意")))
     assert answer is not None
-    assert (await stored(street, number)).state == State.CLOSING
+    assert (await street.issue(number)).state == State.CLOSING
 
     wmark, fmark = worker.mark(), follower.mark()
     await admin.answer_to(await admin.tap(request, "同意"))
     await street.settle()
-    issue = await stored(street, number)
+    issue = await street.issue(number)
     assert issue.state == State.CLOSED
     notice = await worker.expect(f"#{number} 已结案：非本辖区", wmark, button="异议")
     told = await follower.expect(f"#{number} 已结案：非本辖区", fmark)
@@ -442,7 +375,7 @@ async def test_a_closure_the_head_asks_for_is_decided_by_the_admins_and_undone_b
     head_mark = head.mark()
     await worker.answer_to(await worker.tap(notice, "异议"))
     await street.settle()
-    issue = await stored(street, number)
+    issue = await street.issue(number)
     assert issue.state == State.REOPENED and issue.assignee_id == HEAD
     assert issue.reopen_count == 1
     await head.expect(f"#{number} 的上报人对关闭提出异议", head_mark)
@@ -450,10 +383,10 @@ async def test_a_closure_the_head_asks_for_is_decided_by_the_admins_and_undone_b
         street.whistle.db.reader, "SELECT closure FROM issue WHERE id = ?", (number,)
     )
     assert row is not None and row[0] is None
-    assert [c for c, _, _ in await pending_alerts(street, number)] == ["resolve"] * 3
+    assert [c for c, _, _ in await street.pending_alerts(number)] == ["resolve"] * 3
     # Back with the head: he may resolve it.
     await street.resolve(head, number, "已协调处理")
-    assert (await stored(street, number)).state == State.RESOLVED
+    assert (await street.issue(number)).state == State.RESOLVED
 
 
 # --- 5. the calendar from the command line --------------------------------------------

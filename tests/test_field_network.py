@@ -92,9 +92,7 @@ async def test_confirm_answers_the_tap_together_with_the_rating_prompt(
 ) -> None:
     street = slow_street
     worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
-    number = await street.blow_whistle(worker)
-    card = await member.expect(f"#{number}", button="报到")
-    await member.answer_to(await member.tap(card, "报到"))
+    number, _ = await street.take(worker)
     await street.resolve(member, number, "已清理")
     notice = await worker.expect("已办结（", button="确认")
     mark = worker.mark()
@@ -113,9 +111,7 @@ async def test_skipping_the_resolution_photo_answers_together_with_the_change(
 ) -> None:
     street = slow_street
     worker, member = street.person(2001, "王芳"), street.person(1002, "张伟")
-    number = await street.blow_whistle(worker)
-    card = await member.expect(f"#{number}", button="报到")
-    await member.answer_to(await member.tap(card, "报到"))
+    number, _ = await street.take(worker)
     mark = member.mark()
     await member.tap(await member.expect(f"#{number}", button="办结"), "办结")
     await member.expect("办结说明", mark)

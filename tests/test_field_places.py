@@ -18,14 +18,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.geo import distance_meters, gcj02_to_bd09, wgs84_to_bd09, wgs84_to_gcj02
-from bot.lifecycle import State
 from bot.maps import MapApp, map_link, maps_for
 from bot.message_limits import CAPTION_LIMIT, telegram_length
 from bot.records import IssueRecord
 from bot.settings import SettingsError, load_settings
 from bot.views import Audience, Names, issue_card
 from tests.conftest import WEDNESDAY_MORNING, Street, open_street
-from whistle_testing import ApiCall
+from tests.issue_record import issue_record
+from whistle_testing import ApiCall, SentMessage, SimulatedUser
 
 # Published WGS-84 → GCJ-02 pairs: the test vectors of eviltransform (googollee), which
 # many ports of the public transform check against. (wgs lat, lon, gcj lat, lon)
@@ -118,32 +118,8 @@ def test_the_maps_a_card_links_default_by_language_or_come_from_the_setting(
 
 
 def located_issue(**changes: object) -> IssueRecord:
-    fields: dict[str, object] = {
-        **dict.fromkeys(("acknowledged_at", "resolved_at", "closed_at", "cancelled_at"), None),
-        "id": 7,
-        "reporter_id": 2001,
-        "grid_code": "G01",
-        "category_code": "sanitation",
-        "description": "Bins overflowing",
-        "urgent": False,
-        "latitude": BEIJING[0],
-        "longitude": BEIJING[1],
-        "address": None,
-        "state": State.DISPATCHED,
-        "department_code": "cg",
-        "assignee_id": 1002,
-        "reported_at": 1_800_000_000,
-        "dispatched_at": 1_800_000_000,
-        "ack_deadline": 1_800_001_800,
-        "resolve_deadline": 1_800_086_400,
-        "rating": None,
-        "reopen_count": 0,
-        "transfer_count": 0,
-        "escalated": False,
-        "draft_key": "",
-        **changes,
-    }
-    return IssueRecord(**fields)  # type: ignore[arg-type]
+    """tests/issue_record.py's issue, at BEIJING unless `changes` say otherwise."""
+    return issue_record(**{"latitude": BEIJING[0], "longitude": BEIJING[1], **changes})
 
 
 def test_an_english_card_links_openstreetmap_at_the_point_as_shared() -> None:
@@ -216,9 +192,7 @@ async def test_a_place_from_the_map_shows_its_name_and_links_every_chosen_map(
     async with open_street(tmp_path, district_file, map_links="amap,baidu") as street:
         worker, member = street.person(2001), street.person(1002)
         mark = worker.mark()
-        await worker.send("/report")
-        await worker.tap(await worker.expect("请选择问题类别", mark), "环境卫生")
-        await worker.expect("请用文字描述问题", mark)
+        await street.open_report(worker)
         await worker.send("垃圾堆在店门口")
         await worker.tap(await worker.expect("请发送现场照片", mark), "跳过")
         await worker.expect("请发送位置", mark)
@@ -256,9 +230,9 @@ def reroute_labels(labels: list[tuple[str, str]]) -> list[str]:
     return [label for label, _ in labels if "改派" in label]
 
 
-async def test_the_admins_card_follows_a_reroute_and_drops_its_reroute_buttons(
-    street: Street,
-) -> None:
+async def handed_back(street: Street) -> tuple[int, SimulatedUser, SentMessage]:
+    """A noise report the environment bureau (1302) hands back (退回) for 住建办: its number,
+    the admin and the admin's card offering 改派."""
     worker, admin, hb = street.person(2001), street.person(3001), street.person(1302)
     for person in (worker, admin, hb):
         await person.send("/start")
@@ -266,7 +240,13 @@ async def test_the_admins_card_follows_a_reroute_and_drops_its_reroute_buttons(
     await hb.tap(await hb.expect(f"#{number}", button="退回"), "退回")
     await hb.expect("退回理由")
     await hb.send("工地施工归住建办管")
-    admin_card = await admin.expect(f"#{number}", button="住建办")
+    return number, admin, await admin.expect(f"#{number}", button="住建办")
+
+
+async def test_the_admins_card_follows_a_reroute_and_drops_its_reroute_buttons(
+    street: Street,
+) -> None:
+    number, admin, admin_card = await handed_back(street)
     assert "已退回" in admin_card.text and len(reroute_labels(admin_card.buttons())) > 1
     assert await admin.answer_to(await admin.tap(admin_card, "住建办")) == (
         f"已改派 #{number} 至住建办。"
@@ -288,14 +268,7 @@ async def test_the_admins_card_follows_a_reroute_and_drops_its_reroute_buttons(
 async def test_an_overdue_rerouted_issue_puts_the_reroute_buttons_back_on_the_admins_card(
     street: Street,
 ) -> None:
-    worker, admin, hb = street.person(2001), street.person(3001), street.person(1302)
-    for person in (worker, admin, hb):
-        await person.send("/start")
-    number = await street.blow_whistle(worker, "噪音扰民", "工地夜间施工噪音")
-    await hb.tap(await hb.expect(f"#{number}", button="退回"), "退回")
-    await hb.expect("退回理由")
-    await hb.send("工地施工归住建办管")
-    admin_card = await admin.expect(f"#{number}", button="住建办")
+    number, admin, admin_card = await handed_back(street)
     assert await admin.answer_to(await admin.tap(admin_card, "住建办")) == (
         f"已改派 #{number} 至住建办。"
     )

@@ -12,17 +12,14 @@ import re
 import subprocess
 import sys
 import zipfile
-from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from bench.crash import run_whistles
 from bot import gazetteer
-from bot.callbacks import Rating
 from bot.cli import _stats as cli_stats
 from bot.gazetteer import Ambiguous, Found, NotFound, normalise
 from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT, telegram_length
@@ -40,14 +37,13 @@ from bot.stats_views import (
 from bot.views import Names
 from storage import whistles as whistle_store
 from tests import stats_oracle as oracle
-from tests.conftest import WEDNESDAY_MORNING, Street, open_street
+from tests.conftest import Street, open_street
 from tests.test_whistle import (
     SITE,
     ZJ_GROUP,
     all_on_site,
     arrive,
-    co_done,
-    north,
+    resolved_whistle,
     summoned_by_command,
 )
 
@@ -385,23 +381,9 @@ async def test_a_place_by_address_from_the_gazetteer_else_a_pin(
 
 
 async def rated_whistle(street: Street) -> int:
-    """One whistle of three: cg (张伟) on site on time after 10 minutes at 0 m, zj (周杰)
-    late after 40 at 20 m, hb (孙敏) too far then on site after 20 at 85 m; rated 满意 /
-    不满意 (with a reason) / 基本满意."""
-    number = await summoned_by_command(street, "cg", "zj", "hb")
-    lead = street.person(1002)
-    await lead.tap(await lead.expect(f"#{number}", button="报到"), "报到")
-    for minutes, uid, at, answer in (
-        (10, 1002, SITE, "已到场"),
-        (15, 1302, north(900), "您距现场 900 米"),
-        (20, 1302, north(85), "已到场"),
-        (40, 1102, north(20), "（已超过到场时限）"),
-    ):
-        street.clock.set(WEDNESDAY_MORNING + timedelta(minutes=minutes))
-        await arrive(street, street.person(uid), number, at, answer)
-    await co_done(street, street.person(1102), number, "已拆除")
-    await co_done(street, street.person(1302), number, "无污染")
-    await street.resolve(lead, number, "违建已拆除")
+    """tests/test_whistle.py's `resolved_whistle`, confirmed by the reporter and rated by the
+    street 满意 / 不满意 (with a reason) / 基本满意."""
+    number = await resolved_whistle(street)
     worker, admin = street.person(2001), street.person(3001)
     mark = admin.mark()
     await worker.tap(await worker.expect("违建已拆除", button="确认"), "确认")
@@ -502,27 +484,7 @@ async def test_a_week_without_whistles_has_no_whistle_sheet_file_or_series(
     assert list(xlsx_sheets(bundle.xlsx)) == ["汇总", "明细"]
 
 
-summonses = st.lists(
-    st.builds(
-        SummonsRow,
-        issue_id=st.integers(1, 20),
-        department=st.sampled_from(["cg", "zj", "hb"]),
-        grid=st.sampled_from(["G01", "G02"]),
-        category=st.sampled_from(["illegal_building", "sanitation"]),
-        summoned_at=st.just(1_000_000),
-        arrive_deadline=st.just(1_000_000 + 1800),
-        arrived_at=st.one_of(st.none(), st.integers(1_000_000, 1_000_000 + 7200)),
-        street_rating=st.one_of(st.none(), st.sampled_from([r.value for r in Rating])),
-        lead=st.booleans(),
-        arrived_by=st.one_of(st.none(), st.sampled_from([1002, 1102, 1302])),
-        arrived_meters=st.one_of(st.none(), st.integers(0, 300)),
-        street_reason=st.one_of(st.none(), st.text(max_size=5)),
-    ),
-    max_size=40,
-)
-
-
-@given(summonses)
+@given(oracle.summons_rows(checked_in=True))
 @settings(max_examples=150, deadline=None)
 def test_member_figures_and_rows_match_the_oracle(rows: list[SummonsRow]) -> None:
     """The figures per member and the "whistles" rows against the plain reading of the

@@ -200,6 +200,27 @@ async def co_done(street: Street, member: SimulatedUser, number: int, note: str)
     await street.settle()
 
 
+async def resolved_whistle(street: Street) -> int:
+    """One whistle of three: cg (张伟) on site on time after 10 minutes at 0 m, zj (周杰)
+    late after 40 at 20 m, hb (孙敏) too far then on site after 20 at 85 m; zj and hb
+    report 配合完成 and 张伟 resolves it (办结). Its number."""
+    number = await summoned_by_command(street, "cg", "zj", "hb")
+    lead = street.person(1002)
+    await lead.tap(await lead.expect(f"#{number}", button="报到"), "报到")
+    for minutes, uid, at, answer in (
+        (10, 1002, SITE, "已到场"),
+        (15, 1302, north(900), "您距现场 900 米"),
+        (20, 1302, north(85), "已到场"),
+        (40, 1102, north(20), "（已超过到场时限）"),
+    ):
+        street.clock.set(WEDNESDAY_MORNING + timedelta(minutes=minutes))
+        await arrive(street, street.person(uid), number, at, answer)
+    await co_done(street, street.person(1102), number, "已拆除")
+    await co_done(street, street.person(1302), number, "无污染")
+    await street.resolve(lead, number, "违建已拆除")
+    return number
+
+
 async def test_lead_resolves_after_co_done_or_an_override_and_reopen_brings_all_back(
     street: Street,
 ) -> None:
@@ -319,20 +340,7 @@ async def test_the_whistle_figures(street: Street) -> None:
     """One whistle of three: cg on site on time after 10 minutes, zj late (after 40), hb
     too far then on site after 20; rated 满意 / 不满意 / 基本满意. It counts once in
     `received`, under the lead."""
-    number = await summoned_by_command(street, "cg", "zj", "hb")
-    lead = street.person(1002)
-    await lead.tap(await lead.expect(f"#{number}", button="报到"), "报到")
-    street.clock.set(WEDNESDAY_MORNING + timedelta(minutes=10))
-    await arrive(street, lead, number, SITE, "已到场")
-    street.clock.set(WEDNESDAY_MORNING + timedelta(minutes=15))
-    await arrive(street, street.person(1302), number, north(900), "您距现场 900 米")
-    street.clock.set(WEDNESDAY_MORNING + timedelta(minutes=20))
-    await arrive(street, street.person(1302), number, SITE, "已到场")
-    street.clock.set(WEDNESDAY_MORNING + timedelta(minutes=40))
-    await arrive(street, street.person(1102), number, SITE, "（已超过到场时限）")
-    await co_done(street, street.person(1102), number, "已拆除")
-    await co_done(street, street.person(1302), number, "无污染")
-    await street.resolve(lead, number, "违建已拆除")
+    number = await resolved_whistle(street)
     worker, admin = street.person(2001), street.person(3001)
     mark = admin.mark()
     await worker.tap(await worker.expect("违建已拆除", button="确认"), "确认")
@@ -400,9 +408,7 @@ async def test_a_worker_asks_for_a_whistle_at_the_review_step(street: Street) ->
     worker, admin = street.person(2001), street.person(3001)
     mark = worker.mark()
     admin_mark = admin.mark()
-    await worker.send("/report")
-    await worker.tap(await worker.expect("请选择问题类别", mark), "违章建筑")
-    await worker.expect("请用文字描述问题", mark)
+    await street.open_report(worker, "违章建筑")
     await worker.send("燃气管上方路面下沉，旁边有违建")
     await worker.tap(await worker.expect("请发送现场照片", mark), "跳过")
     await worker.expect("请发送位置", mark)

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from bot.callbacks import Rating
 from bot.lifecycle import (
     SummonAction,
     SummonRefused,
@@ -21,6 +19,7 @@ from bot.lifecycle import (
 from bot.organisation import OrganisationInvalid, WhistleRules, parse_organisation
 from bot.stats import Grouping, SummonsRow, whistle_figures
 from bot.whistles import EARTH_RADIUS_METERS, Place, arrive_by, check_in, distance_meters, on_time
+from tests.stats_oracle import summons_rows
 from tests.stats_oracle import whistle_figures as oracle
 
 SITE = Place(39.9087, 116.3975)
@@ -113,23 +112,7 @@ def test_whistle_table_defaults_and_values() -> None:
             parse_organisation(BASE + f"[whistle]\n{bad}\n")
 
 
-summons_rows = st.lists(
-    st.builds(
-        SummonsRow,
-        issue_id=st.integers(1, 20),
-        department=st.sampled_from(["cg", "zj", "hb"]),
-        grid=st.sampled_from(["G01", "G02"]),
-        category=st.sampled_from(["illegal_building", "sanitation"]),
-        summoned_at=st.just(1_000_000),
-        arrive_deadline=st.just(1_000_000 + 1800),
-        arrived_at=st.one_of(st.none(), st.integers(1_000_000, 1_000_000 + 7200)),
-        street_rating=st.one_of(st.none(), st.sampled_from([r.value for r in Rating])),
-    ),
-    max_size=40,
-)
-
-
-@given(summons_rows)
+@given(summons_rows())
 @settings(max_examples=200, deadline=None)
 def test_whistle_figures_match_the_oracle(rows: list[SummonsRow]) -> None:
     computed = whistle_figures(rows)

@@ -19,6 +19,7 @@ from bot.lifecycle import Action, State
 from bot.records import IssueRecord, PendingAlert
 from bot.services.context import Service
 from bot.services.extensions import review_due
+from bot.services.timeline import note_event
 from bot.views import duration, local_time
 from storage import alerts, people
 from storage import issues as store
@@ -150,17 +151,8 @@ class EscalationService(Service):
         """After the deadline: recorded on the issue, then told with the card to the
         department's heads (the admins when none can be reached) or to the admins."""
         now = to_epoch(moment)
-        await store.add_event(
-            tx,
-            issue.id,
-            now,
-            None,
-            Action.ESCALATE.value,
-            issue.state,
-            issue.state,
-            issue.department_code,
-            issue.assignee_id,
-            f"{alert.kind.value}:{alert.step.value}",
+        await note_event(
+            tx, issue, None, Action.ESCALATE.value, now, f"{alert.kind.value}:{alert.step.value}"
         )
         if not issue.escalated:
             # the admins' cards offer 改派 again (bot/views.py, street_reroutes)

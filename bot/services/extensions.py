@@ -48,6 +48,27 @@ def decision_buttons(lang: str, request_id: int) -> Buttons:
     ]
 
 
+def _workday_buttons(
+    lang: str, org: Organisation, start: date, choices: tuple[int, ...], data: str
+) -> Buttons:
+    """One row of +N working days buttons counted from `start`, each showing the day it
+    reaches; a button's data is `data` and ":N"."""
+    return [
+        [
+            (
+                plain(
+                    lang,
+                    "btn_ext_days",
+                    n=n,
+                    day=rules.after_workdays(start, n, org.calendar).strftime("%m-%d"),
+                ),
+                f"{data}:{n}",
+            )
+            for n in choices
+        ]
+    ]
+
+
 async def review_due(
     tx: aiosqlite.Connection, notices: Notices, issue: IssueRecord, now: int
 ) -> None:
@@ -119,20 +140,7 @@ class ExtensionService(Service):
         org = await self.organisations.current()
         lang = await self.notices.language(conn, user_id)
         start = self._limits(issue, kind, org).after
-        buttons = [
-            [
-                (
-                    plain(
-                        lang,
-                        "btn_ext_days",
-                        n=n,
-                        day=rules.after_workdays(start, n, org.calendar).strftime("%m-%d"),
-                    ),
-                    f"xd:{issue_id}:{n}",
-                )
-                for n in rules.CHOICES[kind]
-            ]
-        ]
+        buttons = _workday_buttons(lang, org, start, rules.CHOICES[kind], f"xd:{issue_id}")
         key = "ext_ask_date" if kind == Kind.EXTEND else "hold_ask_date"
         return Rendered(
             text(lang, key, id=issue_id, due=_day(issue.resolve_deadline, org)), buttons
@@ -383,20 +391,7 @@ class ExtensionService(Service):
         org = await self.organisations.current()
         lang = await self.notices.language(conn, user_id)
         today = self.clock.now().astimezone(org.timezone).date()
-        buttons = [
-            [
-                (
-                    plain(
-                        lang,
-                        "btn_ext_days",
-                        n=n,
-                        day=rules.after_workdays(today, n, org.calendar).strftime("%m-%d"),
-                    ),
-                    f"hm:{issue_id}:{n}",
-                )
-                for n in rules.CHOICES[Kind.HOLD]
-            ]
-        ]
+        buttons = _workday_buttons(lang, org, today, rules.CHOICES[Kind.HOLD], f"hm:{issue_id}")
         return Rendered(text(lang, "hold_more_ask_date", id=issue_id), buttons)
 
     async def review(self, user_id: int, issue_id: int, choice: str, day: str = "") -> Answer:

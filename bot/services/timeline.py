@@ -49,9 +49,12 @@ async def note_event(
     event: str,
     now: int,
     note: str | None = None,
+    *,
+    department: str | None = None,
 ) -> None:
     """Record `event` on the issue's timeline without moving it (asked, refused, merged,
-    附议): the state, department and holder stay as they are in `issue`."""
+    附议): the state, department and holder stay as they are in `issue`. A whistle's event
+    names the summoned `department` instead of the issue's."""
     await store.add_event(
         tx,
         issue.id,
@@ -60,7 +63,7 @@ async def note_event(
         event,
         issue.state,
         issue.state,
-        issue.department_code,
+        department or issue.department_code,
         issue.assignee_id,
         note,
     )

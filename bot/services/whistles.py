@@ -39,6 +39,7 @@ from bot.records import IssueRecord
 from bot.services.context import Service, ServiceContext
 from bot.services.issues import IssueService, Tap
 from bot.services.refusal import Refused
+from bot.services.timeline import note_event
 from bot.views import Answer, Rendered, duration, local_time, offers
 from bot.whistle_views import picker
 from bot.whistles import CheckIn, Place, Summons, WhistleRecord, arrive_by, check_in
@@ -192,17 +193,14 @@ class WhistleService(Service):
                 issue = await self.issues.hand_to(tx, issue, lead, user_id, moment)
             await whistle_store.insert_whistle(tx, issue_id, lead, place, user_id, now)
             names = await self.notices.issue_names(tx, issue)
-            await store.add_event(
+            await note_event(
                 tx,
-                issue_id,
-                now,
+                issue,
                 user_id,
                 WHISTLE_EVENT,
-                issue.state,
-                issue.state,
-                lead,
-                issue.assignee_id,
+                now,
                 "、".join(names.department(c) for c in chosen),
+                department=lead,
             )
             for code in chosen:
                 await self._summon(tx, org, issue, code, moment)
@@ -368,17 +366,14 @@ class WhistleService(Service):
         )
         if updated is None:
             raise Refused("wh_not_awaiting", id=issue.id)
-        await store.add_event(
+        await note_event(
             tx,
-            issue.id,
-            now,
+            issue,
             user_id,
             ARRIVE_EVENT if found.on_site else CHECK_IN_FAR_EVENT,
-            issue.state,
-            issue.state,
-            department,
-            issue.assignee_id,
+            now,
             f"{found.meters} m",
+            department=department,
         )
 
     async def _tell_far(
@@ -517,17 +512,14 @@ class WhistleService(Service):
                 )
         if not recipients or step == AlertStep.ADMINS:
             recipients = list(await self.notices.admins(tx))
-        await store.add_event(
+        await note_event(
             tx,
-            issue.id,
-            now,
+            issue,
             None,
             ARRIVE_ALERT_EVENT,
-            issue.state,
-            issue.state,
-            department,
-            issue.assignee_id,
+            now,
             step.value,
+            department=department,
         )
         return recipients
 
@@ -588,17 +580,14 @@ class WhistleService(Service):
             )
             if updated is None:
                 raise Refused("wh_not_co_done", id=issue_id)
-            await store.add_event(
+            await note_event(
                 tx,
-                issue_id,
-                now,
+                issue,
                 user_id,
                 CO_DONE_EVENT,
-                issue.state,
-                issue.state,
-                department,
-                issue.assignee_id,
+                now,
                 note,
+                department=department,
             )
             await whistle_store.add_step_photos(tx, issue_id, department, CO_DONE_EVENT, photos)
             await self._tell_lead(tx, issue, whistle, department, note, photos, now)
@@ -736,17 +725,14 @@ class WhistleService(Service):
 
     async def _steer_event(self, step: Steer, action: str, department: str) -> None:
         issue = step.issue
-        await store.add_event(
+        await note_event(
             step.tx,
-            issue.id,
-            to_epoch(step.moment),
+            issue,
             step.user_id,
             action,
-            issue.state,
-            issue.state,
-            department,
-            issue.assignee_id,
+            to_epoch(step.moment),
             step.reason,
+            department=department,
         )
 
     # --- the street rates each department -----------------------------------------------
@@ -770,17 +756,14 @@ class WhistleService(Service):
             rated = await whistle_store.rate_summons(tx, issue_id, code, rating.value, now)
             if not rated:
                 raise Refused("ans_already_rated")
-            await store.add_event(
+            await note_event(
                 tx,
-                issue_id,
-                now,
+                issue,
                 user_id,
                 "street_rate",
-                issue.state,
-                issue.state,
-                code,
-                issue.assignee_id,
+                now,
                 rating.value,
+                department=code,
             )
             names = await self.notices.issue_names(tx, issue)
             for chat in await self._rating_chats(tx, code):
@@ -814,17 +797,14 @@ class WhistleService(Service):
                 tx, issue_id, department, reason
             ):
                 raise Refused("wh_reason_taken", id=issue_id)
-            await store.add_event(
+            await note_event(
                 tx,
-                issue_id,
-                now,
+                issue,
                 user_id,
                 RATE_REASON_EVENT,
-                issue.state,
-                issue.state,
-                department,
-                issue.assignee_id,
+                now,
                 reason,
+                department=department,
             )
             names = await self.notices.issue_names(tx, issue)
             for chat in await self._rating_chats(tx, department):
