@@ -27,7 +27,13 @@ from bot.labels import (
     ROLE_KEYS,
     STATE_KEYS,
 )
-from bot.lifecycle import ASSIGNED_STATES, OPEN_STATES, State
+from bot.lifecycle import (
+    ASSIGNED_STATES,
+    Action,
+    State,
+    TransitionRefused,
+    next_state,
+)
 from bot.maps import MapApp, map_link, maps_for
 from bot.message_limits import TEXT_LIMIT, shorten_plain, telegram_length, visible_length
 from bot.permissions import Actor, Role
@@ -184,7 +190,10 @@ def card_buttons(
     audience: Audience,
     reroute_to: Sequence[tuple[str, str]],
     reassign_to: Sequence[tuple[int, str]] = (),
+    overdue: bool = False,
 ) -> Buttons:
+    """The card's buttons for `audience`; `overdue`: see street_reroutes."""
+
     def button(key: str, kind: IssueButton, argument: str | None = None) -> tuple[str, str]:
         return plain(lang, key), issue_button(kind, issue.id, argument)
 
@@ -233,20 +242,42 @@ def card_buttons(
             if member != issue.assignee_id
         ]
         return _pairs(labels)
-    if audience == Audience.ADMIN and street_reroutes(issue):
+    if audience == Audience.ADMIN and street_reroutes(issue, overdue):
         return reroute_buttons(lang, issue.id, reroute_to)
     return []
 
 
-def street_reroutes(issue: IssueRecord) -> bool:
+OVERDUE_ENDS: frozenset[Action] = frozenset(
+    {
+        Action.DISPATCH,
+        Action.REDISPATCH,
+        Action.REROUTE,
+        Action.ACKNOWLEDGE,
+        Action.TRANSFER,
+        Action.REOPEN,
+        Action.OBJECT,
+        Action.EXTEND,
+        Action.HOLD,
+        Action.RESUME,
+        Action.RELEASE,
+    }
+)
+"""After these the issue is no longer overdue as it was: a new holder, its 报到, or new
+deadlines. An escalation before the latest of them no longer asks the street to decide."""
+
+
+def street_reroutes(issue: IssueRecord, overdue: bool = False) -> bool:
     """Whether the admins' card offers 改派: while the street has to decide where the issue
     goes — not routed, handed back (退回), sent to a department with nobody named to take
-    it — or once it is overdue (escalated). After 改派 to a person, and after 报到, the
-    buttons go: the card no longer asks for a decision the street has made (`/reroute`
-    still moves any open issue)."""
-    if issue.state not in OPEN_STATES:
+    it — or while it is overdue (`overdue`: escalated since the issue last moved on, see
+    OVERDUE_ENDS). After 改派 to a person, and after 报到, the buttons go: the card no
+    longer asks for a decision the street has made (`/reroute` still moves any open
+    issue). Never where 改派 is not a step the issue can take (挂账, a closure waiting)."""
+    try:
+        next_state(issue.state, Action.REROUTE)
+    except TransitionRefused:
         return False
-    if issue.escalated or issue.state in (State.REPORTED, State.TRANSFERRED):
+    if overdue or issue.state in (State.REPORTED, State.TRANSFERRED):
         return True
     return issue.state == State.DISPATCHED and issue.assignee_id is None
 
@@ -309,6 +340,7 @@ def issue_card(
     reassign_to: Sequence[tuple[int, str]] = (),
     limit: int = TEXT_LIMIT,
     maps: Sequence[MapApp] = (),
+    overdue: bool = False,
 ) -> Rendered:
     """The live card of an issue for one audience. Over `limit` (a message's text, or a
     photo's caption), the description and the resolution note are shortened, with "…",
@@ -323,7 +355,7 @@ def issue_card(
     if excess > 0:
         description, note = _shorten_free_texts(issue.description, resolution_note, excess)
         card = body(description, note)
-    return Rendered(card, card_buttons(lang, issue, audience, reroute_to, reassign_to))
+    return Rendered(card, card_buttons(lang, issue, audience, reroute_to, reassign_to, overdue))
 
 
 def _shorten(value: str, by: int, keep: int) -> tuple[str, int]:

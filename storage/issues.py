@@ -136,6 +136,24 @@ async def events(conn: aiosqlite.Connection, issue_id: int) -> list[EventRecord]
     return [event_from_row(r) for r in rows]
 
 
+async def escalated_since(
+    conn: aiosqlite.Connection, issue_id: int, fresh_starts: Iterable[str]
+) -> bool:
+    """Whether the issue's latest escalation came after its latest event among
+    `fresh_starts` (the actions after which it is no longer overdue)."""
+    actions = sorted(fresh_starts)
+    marks = ", ".join("?" for _ in actions)
+    row = await fetch_one(
+        conn,
+        f"""SELECT
+              (SELECT MAX(id) FROM issue_event WHERE issue_id = ? AND action = 'escalate')
+              > COALESCE((SELECT MAX(id) FROM issue_event
+                          WHERE issue_id = ? AND action IN ({marks})), 0)""",
+        (issue_id, issue_id, *actions),
+    )
+    return bool(row and row[0])
+
+
 async def resolution_note(conn: aiosqlite.Connection, issue_id: int) -> str | None:
     """The note of the issue's latest 办结 (None when there is none, or it had no note)."""
     row = await fetch_one(

@@ -683,12 +683,6 @@ def test_map_links_setting_is_read_forgivingly_and_refuses_unknown_apps() -> Non
 # --- 15. the admins' 改派 buttons after an escalation -------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/views.py street_reroutes: issue.escalated is set once (escalation.py) and never "
-    "cleared, so after an overdue issue is 改派'd to a person and 报到'd the admins' card "
-    "still offers 改派 (README: once sent to a person or accepted they go)",
-)
 async def test_an_escalated_issue_taken_at_last_drops_the_reroute_buttons(
     street: Street,
 ) -> None:

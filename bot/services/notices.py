@@ -18,6 +18,7 @@ from bot.message_limits import CAPTION_LIMIT, TEXT_LIMIT, shorten_html, visible_
 from bot.records import Directory, IssueRecord
 from bot.services.languages import Languages
 from bot.views import (
+    OVERDUE_ENDS,
     Audience,
     Buttons,
     Names,
@@ -128,8 +129,12 @@ class Notices:
         lang = await self.language(conn, chat_id)
         reroute_to: list[tuple[str, str]] = []
         reassign_to: list[tuple[int, str]] = []
+        overdue = False
         if audience == Audience.ADMIN:
             reroute_to = await self.active_departments(conn)
+            overdue = issue.escalated and await issue_store.escalated_since(
+                conn, issue.id, OVERDUE_ENDS
+            )
         if audience == Audience.HEAD and issue.department_code is not None:
             members = await people.department_members(conn, issue.department_code)
             member_names = await self.display_names(conn, set(members))
@@ -162,6 +167,7 @@ class Notices:
             reassign_to=reassign_to,
             limit=room,
             maps=self.maps,
+            overdue=overdue,
         )
         body = whole(rendered.text)
         if visible_length(body) > limit:
