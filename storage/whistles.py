@@ -278,12 +278,22 @@ async def add_step_photos(
 
 
 async def photo_counts(conn: aiosqlite.Connection, issue_id: int) -> dict[int, int]:
-    """How many photos came with each of the issue's events that have any (by event id)."""
+    """How many photos came with each of the issue's events that have any (by event id):
+    配合完成's, and a check-in's one photo (its event: the same person, department and
+    moment)."""
     rows = await fetch_all(
         conn,
         """SELECT event_id, COUNT(*) AS n FROM whistle_photo WHERE issue_id = ?
-           GROUP BY event_id""",
-        (issue_id,),
+           GROUP BY event_id
+           UNION ALL
+           SELECT MAX(e.id) AS event_id, 1 AS n
+             FROM whistle_checkin c JOIN issue_event e
+               ON e.issue_id = c.issue_id AND e.at = c.at AND e.actor_id = c.user_id
+              AND e.department_code = c.department_code
+              AND e.action IN ('arrive', 'check_in_far')
+            WHERE c.issue_id = ? AND c.photo IS NOT NULL
+            GROUP BY c.id""",
+        (issue_id, issue_id),
     )
     return {r["event_id"]: r["n"] for r in rows}
 

@@ -485,6 +485,11 @@ async def test_a_live_location_counts_by_its_first_point(street: Street) -> None
     photo = await member.send_photo()  # the optional photo of the scene
     await member.expect(f"已附上 #{number} 的现场照片", mark)
     assert await whistle_store.checkin_photos(street.whistle.db.reader, number) == [("zj", photo)]
+    admin = street.person(3001)  # the timeline counts the check-in's photo
+    mark = admin.mark()
+    await admin.send(f"/issue {number}")
+    history = await admin.expect("处置全过程", mark)
+    assert "周杰 · 到场 · 住建办：120 m（附照片 1 张）" in history.text
     # Text instead of a location: asked again, nothing changes.
     number2 = await summoned_by_command(street, "zj")
     mark = member.mark()
