@@ -45,6 +45,18 @@ async def enqueue(
 ) -> int:
     """Queue one call; a text over Telegram's limits is queued as the calls that fit
     (`fit_payload`). The id of the last one."""
+    if purpose == "notice":
+        # The same words to the same person at the same moment carry nothing new (one
+        # state change telling a person twice, in two of their roles): queued once.
+        same = await fetch_one(
+            conn,
+            """SELECT MAX(id) FROM outbox
+               WHERE chat_id = ? AND status = 'pending' AND purpose = 'notice'
+                 AND created_at = ? AND method = ? AND payload = ?""",
+            (chat_id, now, method, json.dumps(payload, ensure_ascii=False)),
+        )
+        if same is not None and same[0] is not None:
+            return int(same[0])
     rows = [
         (
             now,

@@ -393,3 +393,30 @@ async def test_an_edit_taken_by_the_sender_then_superseded_does_not_mark_its_suc
             await outbox.mark_sent(tx, 3, [(first, None)])
         rows = await fetch_all(db.reader, "SELECT id, status FROM outbox ORDER BY id")
         assert [(r["id"], r["status"]) for r in rows] == [(first, "sent"), (second, "pending")]
+
+
+async def test_one_moment_tells_a_person_the_same_words_once(tmp_path: Path) -> None:
+    """Two notices with the same words to one person from one state change (a person in
+    two roles it concerns) carry nothing new: the second is not queued. Other words, another
+    person, another moment, or a card push are queued as always."""
+    async with Database(tmp_path / "once.db") as db:
+        async with db.write() as tx:
+
+            async def notice(chat_id: int, words: str, now: int, purpose: str = "notice") -> int:
+                return await outbox.enqueue(
+                    tx,
+                    chat_id=chat_id,
+                    method="sendMessage",
+                    payload={"text": words, "parse_mode": "HTML"},
+                    purpose=purpose,
+                    now=now,
+                )
+
+            first = await notice(1002, "#7 已报到", 100)
+            assert await notice(1002, "#7 已报到", 100) == first
+            await notice(1002, "#7 已办结", 100)
+            await notice(1003, "#7 已报到", 100)
+            await notice(1002, "#7 已报到", 101)
+            await notice(1002, "#7 已报到", 100, purpose="push")
+        queued = await fetch_all(db.reader, "SELECT chat_id, payload, created_at FROM outbox")
+    assert len(queued) == 5
