@@ -232,6 +232,18 @@ def card_buttons(
                     button("btn_resolve", IssueButton.RESOLVE),
                 ]
             ]
+    return _steering_buttons(lang, issue, audience, reroute_to, reassign_to, overdue)
+
+
+def _steering_buttons(
+    lang: str,
+    issue: IssueRecord,
+    audience: Audience,
+    reroute_to: Sequence[tuple[str, str]],
+    reassign_to: Sequence[tuple[int, str]],
+    overdue: bool,
+) -> Buttons:
+    """A head's buttons to hand the issue to another member; the admins' 改派."""
     if audience == Audience.HEAD and issue.state in ASSIGNED_STATES:
         labels = [
             (

@@ -127,18 +127,7 @@ class Notices:
         are the issue's, the same in every chat, so a caller with several chats reads them
         once."""
         lang = await self.language(conn, chat_id)
-        reroute_to: list[tuple[str, str]] = []
-        reassign_to: list[tuple[int, str]] = []
-        overdue = False
-        if audience == Audience.ADMIN:
-            reroute_to = await self.active_departments(conn)
-            overdue = issue.escalated and await issue_store.escalated_since(
-                conn, issue.id, OVERDUE_ENDS
-            )
-        if audience == Audience.HEAD and issue.department_code is not None:
-            members = await people.department_members(conn, issue.department_code)
-            member_names = await self.display_names(conn, set(members))
-            reassign_to = [(m, member_names.get(m) or str(m)) for m in members]
+        reroute_to, reassign_to, overdue = await self._steering(conn, issue, audience)
         limit = CAPTION_LIMIT if captioned else TEXT_LIMIT
         # 附议: how many workers reported the same problem, on every card.
         seconded = await follower_store.count(conn, issue.id, "second")
@@ -173,6 +162,26 @@ class Notices:
         if visible_length(body) > limit:
             body = Html(shorten_html(body, limit))
         return Rendered(body, [*rendered.buttons, *extra_buttons])
+
+    async def _steering(
+        self, conn: aiosqlite.Connection, issue: IssueRecord, audience: Audience
+    ) -> tuple[list[tuple[str, str]], list[tuple[int, str]], bool]:
+        """What the steering buttons need: for the admins the departments to 改派 to and
+        whether the issue is overdue since it last moved on; for a head the members to
+        hand it to."""
+        reroute_to: list[tuple[str, str]] = []
+        reassign_to: list[tuple[int, str]] = []
+        overdue = False
+        if audience == Audience.ADMIN:
+            reroute_to = await self.active_departments(conn)
+            overdue = issue.escalated and await issue_store.escalated_since(
+                conn, issue.id, OVERDUE_ENDS
+            )
+        if audience == Audience.HEAD and issue.department_code is not None:
+            members = await people.department_members(conn, issue.department_code)
+            member_names = await self.display_names(conn, set(members))
+            reassign_to = [(m, member_names.get(m) or str(m)) for m in members]
+        return reroute_to, reassign_to, overdue
 
     # 联合吹哨: the summoned departments on every card of a whistle, and its buttons
     async def _whistle_part(
