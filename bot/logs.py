@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-QUIETED = {"httpx": logging.WARNING, "apscheduler": logging.WARNING}
-"""Libraries whose INFO lines say nothing a street office needs: httpx's request lines
-(which contain the token) and APScheduler's "Running job …" / "executed successfully"."""
+QUIETED = {"httpx": logging.WARNING, "apscheduler": logging.WARNING, "aiosqlite": logging.INFO}
+"""Libraries whose lines say nothing a street office needs: httpx's request lines (which
+contain the token), APScheduler's "Running job …" / "executed successfully", and
+aiosqlite's DEBUG line for every database operation (with its arguments: people's words)."""
 
 
 class JsonLines(logging.Formatter):

@@ -4,6 +4,7 @@ people of the example district (bot/data/district.toml)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import shutil
 import sqlite3
@@ -29,6 +30,11 @@ from whistle_testing.demo import PEOPLE
 DISTRICT = Path(__file__).resolve().parent.parent / "bot" / "data" / "district.toml"
 # Wednesday 2026-11-25 10:00 in Asia/Shanghai: weekday day shift of the roster.
 WEDNESDAY_MORNING = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+
+# aiosqlite logs every operation at DEBUG from its worker thread, which may still be
+# finishing one as a test's log capture closes ("--- Logging error ---" noise); the bot
+# keeps it at INFO too (bot/logs.py QUIETED).
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 @pytest.fixture
