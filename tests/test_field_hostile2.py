@@ -30,7 +30,7 @@ from storage import whistles as whistle_store
 from tests.conftest import DISTRICT, WEDNESDAY_MORNING, Street
 from tests.office import ADMIN, WORKER, clock, dump, open_office, reported, rows
 from tests.test_extensions import ask, held_issue
-from tests.test_field_places import demo, reroute_labels
+from tests.test_field_places import demo, handed_back, reroute_labels
 from tests.test_whistle import SITE, ZJ_GROUP, all_on_site, arrive, co_done, summoned_by_command
 from whistle_testing import SimulatedUser
 from whistle_testing.users import SentMessage
@@ -678,14 +678,7 @@ def test_map_links_setting_is_read_forgivingly_and_refuses_unknown_apps() -> Non
 async def test_an_escalated_issue_taken_at_last_drops_the_reroute_buttons(
     street: Street,
 ) -> None:
-    worker, admin, hb = street.person(WORKER), street.person(ADMIN), street.person(1302)
-    for person in (worker, admin, hb):
-        await person.send("/start")
-    number = await street.blow_whistle(worker, "噪音扰民", "工地夜间施工噪音")
-    await hb.tap(await hb.expect(f"#{number}", button="退回"), "退回")
-    await hb.expect("退回理由")
-    await hb.send("工地施工归住建办管")
-    admin_card = await admin.expect(f"#{number}", button="住建办")
+    number, admin, admin_card = await handed_back(street)
     await admin.answer_to(await admin.tap(admin_card, "住建办"))
     await street.settle()
     street.clock.set(WEDNESDAY_MORNING + timedelta(hours=3))
