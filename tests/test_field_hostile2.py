@@ -29,7 +29,7 @@ from storage import issues as issue_store
 from storage import whistles as whistle_store
 from tests.conftest import DISTRICT, WEDNESDAY_MORNING, Street
 from tests.office import ADMIN, WORKER, clock, dump, open_office, reported, rows
-from tests.test_extensions import ask, held_issue
+from tests.test_extensions import ask, held_issue, refused_by_head
 from tests.test_field_places import demo, handed_back, reroute_labels
 from tests.test_whistle import SITE, ZJ_GROUP, all_on_site, arrive, co_done, summoned_by_command
 from whistle_testing import SimulatedUser
@@ -441,15 +441,7 @@ async def test_an_unusable_extension_reason_is_refused_at_once_and_asked_again(
 
 async def test_a_refusal_reason_over_the_limit_is_asked_again(street: Street) -> None:
     number, member = await held_issue(street)
-    await ask(street, member, number, "申请延期", "人手不够")
-    mark = member.mark()
-    prompt = await member.expect("现在的办结时限是", mark - 1)
-    head = street.person(HEAD)
-    head_mark = head.mark()
-    await member.tap(prompt, "+1")
-    request = await head.expect(f"申请 #{number}", head_mark, button="不同意")
-    await head.tap(request, "不同意")
-    await head.expect("不同意", head_mark + 1)
+    head, head_mark, mark = await refused_by_head(street, member, number)
     before = street.dump()
     await head.send("不" * (street.settings.max_text_length + 1))
     await head.expect("文字过长", head_mark + 1)
