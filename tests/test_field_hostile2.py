@@ -31,6 +31,7 @@ from tests.conftest import DISTRICT, WEDNESDAY_MORNING, Street
 from tests.office import ADMIN, WORKER, clock, dump, open_office, reported, rows
 from tests.test_extensions import ask, held_issue, refused_by_head
 from tests.test_field_places import demo, handed_back, reroute_labels
+from tests.test_field_whistle2 import asked_where, confirmed
 from tests.test_whistle import SITE, ZJ_GROUP, all_on_site, arrive, co_done, summoned_by_command
 from whistle_testing import SimulatedUser
 from whistle_testing.users import SentMessage
@@ -368,9 +369,7 @@ async def test_the_street_rating_forged_twice_and_with_a_nasty_reason(street: St
         await arrive(street, street.person(uid), number, SITE, "已到场")
     await co_done(street, zj, number, "已拆除")
     await street.resolve(lead, number, "违建已拆除")
-    worker, admin = street.person(2001), street.person(3001)
-    mark = admin.mark()
-    await worker.tap(await worker.expect("违建已拆除", button="确认"), "确认")
+    worker, admin, mark = await confirmed(street)
     await street.settle()
     zj_card = await admin.expect(f"请评价 住建办 在 #{number}", mark, button="不满意")
     worker_msg = await worker.expect("违建已拆除")
@@ -536,12 +535,8 @@ async def test_two_members_tapping_ack_on_the_group_card_at_once_over_latency(
 async def test_a_nasty_or_huge_address_for_the_whistles_place_is_answered_as_text(
     street: Street,
 ) -> None:
-    worker, admin = street.person(WORKER), street.person(ADMIN)
-    number = await street.blow_whistle(worker, "违章建筑", "路口有违建")
-    await street.settle()
-    mark = admin.mark()
-    await admin.send(f"/whistle {number} cg zj")
-    await admin.expect(f"#{number} 没有位置", mark)
+    admin = street.person(ADMIN)
+    number, mark = await asked_where(street, "路口有违建", "cg zj")
     before = street.dump()
     await admin.send(NASTY)
     answer = await admin.expect("地名册里没有找到", mark)
