@@ -95,19 +95,14 @@ class IssueService(Service):
 
     # --- checks shared by every change -------------------------------------------------
 
-    async def _load(
-        self,
-        tx: aiosqlite.Connection,
-        user_id: int,
-        issue_id: int,
-        action: Action,
-        tap: Tap | None = None,
-    ) -> tuple[IssueRecord, Actor, State]:
-        """The issue, the person and the state the action leads to, or Refused. Asked by a
-        `tap`, also Refused unless what this person sees of the issue in that chat offers
-        that very button now: forged button data is refused however it is made."""
-        found = await store.issue_and_involved(tx, issue_id)
-        actor = await people.load_actor(tx, user_id)
+    @staticmethod
+    async def _facts(
+        conn: aiosqlite.Connection, user_id: int, issue_id: int
+    ) -> tuple[IssueRecord, Actor, IssueFacts]:
+        """The issue, the person (registered, else Refused) and what the permission checks
+        need to know about the issue; Refused when there is no such issue."""
+        found = await store.issue_and_involved(conn, issue_id)
+        actor = await people.load_actor(conn, user_id)
         if not actor.registered:
             raise Refused("not_registered")
         if found is None:
@@ -119,8 +114,22 @@ class IssueService(Service):
             department=issue.department_code,
             assignee_id=issue.assignee_id,
             involved=involved,
-            followers=frozenset(await follower_store.followers(tx, issue_id)),
+            followers=frozenset(await follower_store.followers(conn, issue_id)),
         )
+        return issue, actor, facts
+
+    async def _load(
+        self,
+        tx: aiosqlite.Connection,
+        user_id: int,
+        issue_id: int,
+        action: Action,
+        tap: Tap | None = None,
+    ) -> tuple[IssueRecord, Actor, State]:
+        """The issue, the person and the state the action leads to, or Refused. Asked by a
+        `tap`, also Refused unless what this person sees of the issue in that chat offers
+        that very button now: forged button data is refused however it is made."""
+        issue, actor, facts = await self._facts(tx, user_id, issue_id)
         if not may(actor, action, facts):
             if not may_see(actor, facts):
                 raise Refused("ans_not_found")
@@ -847,22 +856,7 @@ class IssueService(Service):
     # --- looking things up -----------------------------------------------------------
 
     async def visible_issue(self, user_id: int, issue_id: int) -> IssueRecord:
-        conn = self.db.reader
-        actor = await people.load_actor(conn, user_id)
-        found = await store.issue_and_involved(conn, issue_id)
-        if not actor.registered:
-            raise Refused("not_registered")
-        if found is None:
-            raise Refused("ans_not_found")
-        issue, involved = found
-        facts = IssueFacts(
-            issue.reporter_id,
-            issue.state,
-            issue.department_code,
-            issue.assignee_id,
-            involved,
-            frozenset(await follower_store.followers(conn, issue_id)),
-        )
+        issue, actor, facts = await self._facts(self.db.reader, user_id, issue_id)
         if not may_see(actor, facts):
             raise Refused("ans_not_found")
         return issue
