@@ -44,6 +44,23 @@ async def ask(street: Street, member: SimulatedUser, number: int, button: str, r
     await member.send(reason)
 
 
+async def refused_by_head(
+    street: Street, member: SimulatedUser, number: int
+) -> tuple[SimulatedUser, int, int]:
+    """The member asks for one more day (人手不够) and the head taps 不同意 on the request,
+    so is asked why: the head, the head's mark and the member's mark taken after the ask."""
+    await ask(street, member, number, "申请延期", "人手不够")
+    mark = member.mark()
+    prompt = await member.expect("现在的办结时限是", mark - 1)
+    head = street.person(HEAD)
+    head_mark = head.mark()
+    await member.tap(prompt, "+1")
+    request = await head.expect(f"申请 #{number}", head_mark, button="不同意")
+    await head.tap(request, "不同意")
+    await head.expect("不同意", head_mark + 1)
+    return head, head_mark, mark
+
+
 async def test_extension_approved_by_the_head_moves_the_deadline_and_its_alerts(
     street: Street,
 ) -> None:
@@ -95,15 +112,7 @@ async def test_extension_approved_by_the_head_moves_the_deadline_and_its_alerts(
 async def test_extension_refused_keeps_the_deadline_and_says_why(street: Street) -> None:
     number, member = await held_issue(street)
     before = await street.issue(number)
-    await ask(street, member, number, "申请延期", "人手不够")
-    mark = member.mark()
-    prompt = await member.expect("现在的办结时限是", mark - 1)
-    head = street.person(HEAD)
-    head_mark = head.mark()
-    await member.tap(prompt, "+1")
-    request = await head.expect(f"申请 #{number}", head_mark, button="不同意")
-    await head.tap(request, "不同意")
-    await head.expect("不同意", head_mark + 1)
+    head, head_mark, mark = await refused_by_head(street, member, number)
     await head.send("这类问题必须按时办结")
     await head.expect("未获同意", head_mark + 1)
     told = await member.expect("延期申请未获同意", mark)

@@ -29,8 +29,9 @@ from storage import issues as issue_store
 from storage import whistles as whistle_store
 from tests.conftest import DISTRICT, WEDNESDAY_MORNING, Street
 from tests.office import ADMIN, WORKER, clock, dump, open_office, reported, rows
-from tests.test_extensions import ask, held_issue
-from tests.test_field_places import demo, reroute_labels
+from tests.test_extensions import ask, held_issue, refused_by_head
+from tests.test_field_places import demo, handed_back, reroute_labels
+from tests.test_field_whistle2 import asked_where, confirmed
 from tests.test_whistle import SITE, ZJ_GROUP, all_on_site, arrive, co_done, summoned_by_command
 from whistle_testing import SimulatedUser
 from whistle_testing.users import SentMessage
@@ -85,27 +86,19 @@ async def test_a_head_who_is_an_admin_cannot_approve_their_own_closure(tmp_path:
         await office.closures.decide(ADMIN, request_id, approve=True)
 
 
-async def test_a_member_who_is_an_admin_cannot_approve_their_own_hold(tmp_path: Path) -> None:
-    async with open_office(tmp_path, admin_ids=[ADMIN, MEMBER]) as office:
-        number, _ = await taken(office)
-        await office.extensions.request(MEMBER, number, Kind.HOLD, "资金未到位", "12-10")
-        [(request_id,)] = rows(
-            office, "SELECT id FROM extension_request WHERE issue_id = ?", number
-        )
-        before = dump(office)
-        with pytest.raises(Refused) as refused:
-            await office.extensions.approve(MEMBER, request_id)
-        assert refused.value.key == "ans_not_allowed"
-        assert dump(office) == before
-        await office.extensions.approve(ADMIN, request_id)
-
-
-async def test_a_member_who_is_an_admin_cannot_approve_their_own_extension(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("kind", "reason", "when", "decider"),
+    [(Kind.HOLD, "资金未到位", "12-10", ADMIN), (Kind.EXTEND, "材料未到", "+3", HEAD)],
+    ids=["hold", "extension"],
+)
+async def test_a_member_who_is_an_admin_cannot_approve_their_own_hold_or_extension(
+    tmp_path: Path, kind: Kind, reason: str, when: str, decider: int
 ) -> None:
+    """Refused and nothing changes; the one who decides such a request (an admin for 挂账,
+    the head for 延期) still can."""
     async with open_office(tmp_path, admin_ids=[ADMIN, MEMBER]) as office:
         number, _ = await taken(office)
-        await office.extensions.request(MEMBER, number, Kind.EXTEND, "材料未到", "+3")
+        await office.extensions.request(MEMBER, number, kind, reason, when)
         [(request_id,)] = rows(
             office, "SELECT id FROM extension_request WHERE issue_id = ?", number
         )
@@ -114,7 +107,7 @@ async def test_a_member_who_is_an_admin_cannot_approve_their_own_extension(
             await office.extensions.approve(MEMBER, request_id)
         assert refused.value.key == "ans_not_allowed"
         assert dump(office) == before
-        await office.extensions.approve(HEAD, request_id)
+        await office.extensions.approve(decider, request_id)
 
 
 # --- 2. 延长挂账 with a typed date ------------------------------------------------------------
@@ -376,9 +369,7 @@ async def test_the_street_rating_forged_twice_and_with_a_nasty_reason(street: St
         await arrive(street, street.person(uid), number, SITE, "已到场")
     await co_done(street, zj, number, "已拆除")
     await street.resolve(lead, number, "违建已拆除")
-    worker, admin = street.person(2001), street.person(3001)
-    mark = admin.mark()
-    await worker.tap(await worker.expect("违建已拆除", button="确认"), "确认")
+    worker, admin, mark = await confirmed(street)
     await street.settle()
     zj_card = await admin.expect(f"请评价 住建办 在 #{number}", mark, button="不满意")
     worker_msg = await worker.expect("违建已拆除")
@@ -449,15 +440,7 @@ async def test_an_unusable_extension_reason_is_refused_at_once_and_asked_again(
 
 async def test_a_refusal_reason_over_the_limit_is_asked_again(street: Street) -> None:
     number, member = await held_issue(street)
-    await ask(street, member, number, "申请延期", "人手不够")
-    mark = member.mark()
-    prompt = await member.expect("现在的办结时限是", mark - 1)
-    head = street.person(HEAD)
-    head_mark = head.mark()
-    await member.tap(prompt, "+1")
-    request = await head.expect(f"申请 #{number}", head_mark, button="不同意")
-    await head.tap(request, "不同意")
-    await head.expect("不同意", head_mark + 1)
+    head, head_mark, mark = await refused_by_head(street, member, number)
     before = street.dump()
     await head.send("不" * (street.settings.max_text_length + 1))
     await head.expect("文字过长", head_mark + 1)
@@ -552,12 +535,8 @@ async def test_two_members_tapping_ack_on_the_group_card_at_once_over_latency(
 async def test_a_nasty_or_huge_address_for_the_whistles_place_is_answered_as_text(
     street: Street,
 ) -> None:
-    worker, admin = street.person(WORKER), street.person(ADMIN)
-    number = await street.blow_whistle(worker, "违章建筑", "路口有违建")
-    await street.settle()
-    mark = admin.mark()
-    await admin.send(f"/whistle {number} cg zj")
-    await admin.expect(f"#{number} 没有位置", mark)
+    admin = street.person(ADMIN)
+    number, mark = await asked_where(street, "路口有违建", "cg zj")
     before = street.dump()
     await admin.send(NASTY)
     answer = await admin.expect("地名册里没有找到", mark)
@@ -686,14 +665,7 @@ def test_map_links_setting_is_read_forgivingly_and_refuses_unknown_apps() -> Non
 async def test_an_escalated_issue_taken_at_last_drops_the_reroute_buttons(
     street: Street,
 ) -> None:
-    worker, admin, hb = street.person(WORKER), street.person(ADMIN), street.person(1302)
-    for person in (worker, admin, hb):
-        await person.send("/start")
-    number = await street.blow_whistle(worker, "噪音扰民", "工地夜间施工噪音")
-    await hb.tap(await hb.expect(f"#{number}", button="退回"), "退回")
-    await hb.expect("退回理由")
-    await hb.send("工地施工归住建办管")
-    admin_card = await admin.expect(f"#{number}", button="住建办")
+    number, admin, admin_card = await handed_back(street)
     await admin.answer_to(await admin.tap(admin_card, "住建办"))
     await street.settle()
     street.clock.set(WEDNESDAY_MORNING + timedelta(hours=3))

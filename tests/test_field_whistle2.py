@@ -46,6 +46,7 @@ from tests.test_whistle import (
     resolved_whistle,
     summoned_by_command,
 )
+from whistle_testing import SimulatedUser
 
 ROOT = Path(__file__).resolve().parent.parent
 UTC_ZONE = ZoneInfo("UTC")
@@ -53,6 +54,27 @@ ALL_DEPARTMENTS = ("cg", "zj", "sj", "hb", "yj", "pcs", "sw", "gd")
 
 
 # --- 1. services call each other only through public methods --------------------------
+
+
+async def confirmed(street: Street) -> tuple[SimulatedUser, SimulatedUser, int]:
+    """The reporter (2001) confirms the resolved whistle (违建已拆除), so the admin (3001) is
+    asked to rate each department: the reporter, the admin and the admin's mark from before."""
+    worker, admin = street.person(2001), street.person(3001)
+    mark = admin.mark()
+    await worker.tap(await worker.expect("违建已拆除", button="确认"), "确认")
+    return worker, admin, mark
+
+
+async def asked_where(street: Street, description: str, codes: str) -> tuple[int, int]:
+    """A 违章建筑 report by 2001 with no place, and the admin's (3001) `/whistle <number>
+    <codes>` for it, which asks where: its number and the admin's mark from before."""
+    admin = street.person(3001)
+    number = await street.blow_whistle(street.person(2001), "违章建筑", description)
+    await street.settle()
+    mark = admin.mark()
+    await admin.send(f"/whistle {number} {codes}")
+    await admin.expect(f"#{number} 没有位置", mark)
+    return number, mark
 
 
 def test_no_service_calls_another_services_private_methods() -> None:
@@ -143,9 +165,7 @@ async def test_co_done_carries_photos_and_a_rating_carries_a_reason(street: Stre
     await street.settle()
     # Resolved, confirmed; the street rates 住建办 with a reason and 城管 without one.
     await street.resolve(lead, number, "违建已拆除")
-    worker, admin = street.person(2001), street.person(3001)
-    mark = admin.mark()
-    await worker.tap(await worker.expect("违建已拆除", button="确认"), "确认")
+    _, admin, mark = await confirmed(street)
     await street.settle()
     zj_card = await admin.expect(f"请评价 住建办 在 #{number}", mark, button="不满意")
     cg_card = await admin.expect(f"请评价 城管执法中队 在 #{number}", mark, button="满意")
@@ -345,11 +365,7 @@ async def test_a_place_by_address_from_the_gazetteer_else_a_pin(
         assert whistle is not None and (whistle.latitude, whistle.longitude) == (39.9101, 116.4012)
         # No place at all: asked; an unknown address and an ambiguous one are answered
         # politely and change nothing; a known one blows the whistle there.
-        number = await street.blow_whistle(worker, "违章建筑", "路口有违建")
-        await street.settle()
-        mark = admin.mark()
-        await admin.send(f"/whistle {number} cg zj")
-        await admin.expect(f"#{number} 没有位置", mark)
+        number, mark = await asked_where(street, "路口有违建", "cg zj")
         before = street.dump()
         await admin.send("火星路100号")
         await admin.expect("地名册里没有找到“火星路100号”。请发送现场位置", mark)
@@ -364,11 +380,7 @@ async def test_a_place_by_address_from_the_gazetteer_else_a_pin(
         whistle = await whistle_store.get_whistle(reader, number)
         assert whistle is not None and (whistle.latitude, whistle.longitude) == (39.908, 116.43)
         # Unknown, then a location pin: the pin is the place.
-        number = await street.blow_whistle(worker, "违章建筑", "不知名的地方")
-        await street.settle()
-        mark = admin.mark()
-        await admin.send(f"/whistle {number} cg")
-        await admin.expect(f"#{number} 没有位置", mark)
+        number, mark = await asked_where(street, "不知名的地方", "cg")
         await admin.send("没听说过的地方")
         await admin.expect("地名册里没有找到", mark)
         await admin.send_location(*SITE)
@@ -384,9 +396,7 @@ async def rated_whistle(street: Street) -> int:
     """tests/test_whistle.py's `resolved_whistle`, confirmed by the reporter and rated by the
     street 满意 / 不满意 (with a reason) / 基本满意."""
     number = await resolved_whistle(street)
-    worker, admin = street.person(2001), street.person(3001)
-    mark = admin.mark()
-    await worker.tap(await worker.expect("违建已拆除", button="确认"), "确认")
+    _, admin, mark = await confirmed(street)
     for name, rating, reason in (
         ("城管执法中队", "满意", None),
         ("住建办", "不满意", "迟到四十分钟"),

@@ -7,6 +7,8 @@ requires to the outbox. A refused request raises `Refused` and changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -93,19 +95,14 @@ class IssueService(Service):
 
     # --- checks shared by every change -------------------------------------------------
 
-    async def _load(
-        self,
-        tx: aiosqlite.Connection,
-        user_id: int,
-        issue_id: int,
-        action: Action,
-        tap: Tap | None = None,
-    ) -> tuple[IssueRecord, Actor, State]:
-        """The issue, the person and the state the action leads to, or Refused. Asked by a
-        `tap`, also Refused unless what this person sees of the issue in that chat offers
-        that very button now: forged button data is refused however it is made."""
-        found = await store.issue_and_involved(tx, issue_id)
-        actor = await people.load_actor(tx, user_id)
+    @staticmethod
+    async def _facts(
+        conn: aiosqlite.Connection, user_id: int, issue_id: int
+    ) -> tuple[IssueRecord, Actor, IssueFacts]:
+        """The issue, the person (registered, else Refused) and what the permission checks
+        need to know about the issue; Refused when there is no such issue."""
+        found = await store.issue_and_involved(conn, issue_id)
+        actor = await people.load_actor(conn, user_id)
         if not actor.registered:
             raise Refused("not_registered")
         if found is None:
@@ -117,8 +114,22 @@ class IssueService(Service):
             department=issue.department_code,
             assignee_id=issue.assignee_id,
             involved=involved,
-            followers=frozenset(await follower_store.followers(tx, issue_id)),
+            followers=frozenset(await follower_store.followers(conn, issue_id)),
         )
+        return issue, actor, facts
+
+    async def _load(
+        self,
+        tx: aiosqlite.Connection,
+        user_id: int,
+        issue_id: int,
+        action: Action,
+        tap: Tap | None = None,
+    ) -> tuple[IssueRecord, Actor, State]:
+        """The issue, the person and the state the action leads to, or Refused. Asked by a
+        `tap`, also Refused unless what this person sees of the issue in that chat offers
+        that very button now: forged button data is refused however it is made."""
+        issue, actor, facts = await self._facts(tx, user_id, issue_id)
         if not may(actor, action, facts):
             if not may_see(actor, facts):
                 raise Refused("ans_not_found")
@@ -141,6 +152,19 @@ class IssueService(Service):
             if not offers(seen, tap.data):
                 raise Refused("ans_bad_button")
         return issue, actor, target
+
+    @asynccontextmanager
+    async def _changing(
+        self, user_id: int, issue_id: int, action: Action, tap: Tap | None = None
+    ) -> AsyncIterator[tuple[aiosqlite.Connection, IssueRecord, State, int]]:
+        """One change as one transaction: the clock read, the issue loaded and checked
+        (`_load`) in a write transaction, and the commit hook run once it has committed.
+        Yields the transaction, the issue, the state the action leads to and the time."""
+        _, now = self._now()
+        async with self.db.write() as tx:
+            issue, _, target = await self._load(tx, user_id, issue_id, action, tap)
+            yield tx, issue, target, now
+        self.on_commit()
 
     async def check(
         self, user_id: int, issue_id: int, action: Action, tap: Tap | None = None
@@ -492,9 +516,8 @@ class IssueService(Service):
     # --- the department's side ---------------------------------------------------------
 
     async def acknowledge(self, user_id: int, issue_id: int, tap: Tap | None = None) -> IssueRecord:
-        _, now = self._now()
-        async with self.db.write() as tx:
-            issue, _, target = await self._load(tx, user_id, issue_id, Action.ACKNOWLEDGE, tap)
+        async with self._changing(user_id, issue_id, Action.ACKNOWLEDGE, tap) as change:
+            tx, issue, target, now = change
             updated = await move_issue(
                 tx,
                 issue,
@@ -518,13 +541,11 @@ class IssueService(Service):
                 department=names.department(updated.department_code),
                 member=names.person(user_id),
             )
-        self.on_commit()
         return updated
 
     async def transfer(self, user_id: int, issue_id: int, reason: str) -> IssueRecord:
-        _, now = self._now()
-        async with self.db.write() as tx:
-            issue, _, target = await self._load(tx, user_id, issue_id, Action.TRANSFER)
+        async with self._changing(user_id, issue_id, Action.TRANSFER) as change:
+            tx, issue, target, now = change
             updated = await move_issue(
                 tx,
                 issue,
@@ -562,7 +583,6 @@ class IssueService(Service):
                 member=names.person(user_id),
                 reason=reason,
             )
-        self.on_commit()
         return updated
 
     async def reroute(
@@ -638,9 +658,8 @@ class IssueService(Service):
         return Answer("done_reassign", {"id": moved.id, "name": names.person(moved.assignee_id)})
 
     async def progress(self, user_id: int, issue_id: int, note: str) -> IssueRecord:
-        _, now = self._now()
-        async with self.db.write() as tx:
-            issue, _, target = await self._load(tx, user_id, issue_id, Action.PROGRESS)
+        async with self._changing(user_id, issue_id, Action.PROGRESS) as change:
+            tx, issue, target, now = change
             updated = await move_issue(tx, issue, user_id, Action.PROGRESS, target, now, note)
             names = await self.notices.names(tx, [user_id])
             await self.notices.tell(
@@ -653,15 +672,13 @@ class IssueService(Service):
                 member=names.person(user_id),
                 note=note,
             )
-        self.on_commit()
         return updated
 
     async def resolve(
         self, user_id: int, issue_id: int, note: str, photos: list[tuple[str, str | None]]
     ) -> IssueRecord:
-        _, now = self._now()
-        async with self.db.write() as tx:
-            issue, _, target = await self._load(tx, user_id, issue_id, Action.RESOLVE)
+        async with self._changing(user_id, issue_id, Action.RESOLVE) as change:
+            tx, issue, target, now = change
             updated = await move_issue(
                 tx,
                 issue,
@@ -693,22 +710,19 @@ class IssueService(Service):
                 member=names.person(user_id),
                 note=note,
             )
-        self.on_commit()
         return updated
 
     # --- the reporter's side -----------------------------------------------------------
 
     async def confirm(self, user_id: int, issue_id: int, tap: Tap | None = None) -> Rendered:
-        _, now = self._now()
-        async with self.db.write() as tx:
-            issue, _, target = await self._load(tx, user_id, issue_id, Action.CONFIRM, tap)
+        async with self._changing(user_id, issue_id, Action.CONFIRM, tap) as change:
+            tx, issue, target, now = change
             updated = await move_issue(
                 tx, issue, user_id, Action.CONFIRM, target, now, closed_at=now
             )
             await self.notices.refresh_cards(tx, updated, now)
             await whistle_rules.rating_cards(tx, self.notices, updated, now)  # 联合吹哨
             lang = await self.notices.language(tx, user_id)
-        self.on_commit()
         return Rendered(text(lang, "done_confirm", id=issue_id), rating_buttons(lang, issue_id))
 
     async def reopen(self, user_id: int, issue_id: int, reason: str) -> IssueRecord:
@@ -745,9 +759,8 @@ class IssueService(Service):
     async def rate(
         self, user_id: int, issue_id: int, rating: Rating, tap: Tap | None = None
     ) -> IssueRecord:
-        _, now = self._now()
-        async with self.db.write() as tx:
-            issue, _, target = await self._load(tx, user_id, issue_id, Action.RATE, tap)
+        async with self._changing(user_id, issue_id, Action.RATE, tap) as change:
+            tx, issue, target, now = change
             if issue.rating:
                 raise Refused("ans_already_rated")
             updated = await move_issue(
@@ -765,13 +778,11 @@ class IssueService(Service):
                     id=issue_id,
                     rating=plain(lang, RATING_KEYS[rating]),
                 )
-        self.on_commit()
         return updated
 
     async def cancel(self, user_id: int, issue_id: int, tap: Tap | None = None) -> IssueRecord:
-        _, now = self._now()
-        async with self.db.write() as tx:
-            issue, _, target = await self._load(tx, user_id, issue_id, Action.CANCEL, tap)
+        async with self._changing(user_id, issue_id, Action.CANCEL, tap) as change:
+            tx, issue, target, now = change
             updated = await move_issue(
                 tx, issue, user_id, Action.CANCEL, target, now, cancelled_at=now
             )
@@ -781,7 +792,6 @@ class IssueService(Service):
                 await self.notices.tell(
                     tx, issue.assignee_id, now, "mc_cancelled", issue=updated, id=issue_id
                 )
-        self.on_commit()
         return updated
 
     # --- buttons and notes, as the chat sends them ---------------------------------------
@@ -846,22 +856,7 @@ class IssueService(Service):
     # --- looking things up -----------------------------------------------------------
 
     async def visible_issue(self, user_id: int, issue_id: int) -> IssueRecord:
-        conn = self.db.reader
-        actor = await people.load_actor(conn, user_id)
-        found = await store.issue_and_involved(conn, issue_id)
-        if not actor.registered:
-            raise Refused("not_registered")
-        if found is None:
-            raise Refused("ans_not_found")
-        issue, involved = found
-        facts = IssueFacts(
-            issue.reporter_id,
-            issue.state,
-            issue.department_code,
-            issue.assignee_id,
-            involved,
-            frozenset(await follower_store.followers(conn, issue_id)),
-        )
+        issue, actor, facts = await self._facts(self.db.reader, user_id, issue_id)
         if not may_see(actor, facts):
             raise Refused("ans_not_found")
         return issue
