@@ -420,3 +420,61 @@ async def test_a_double_tap_on_resolve_over_latency_asks_for_the_note_once(stree
     await street.settle()
     assert len([m for m in member.inbox()[mark:] if "办结说明" in m.text]) == 1
     assert (await street.issue(number)).state == State.RESOLVED
+
+
+async def test_edits_a_to_b_to_a_and_again_after_a_restart_show_the_last(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """v1 → v2 → v1: the last edit goes out (it differs from what the message shows). A
+    new sender (a restart) remembers nothing: its edit showing v1 again is sent, Telegram
+    answers 'message is not modified', and that counts as delivered, quietly; its next
+    edit, to v2, goes out."""
+    api = LoopbackBotApi()
+    await api.start()
+    api.user(4001, "U4001")
+    sent: list[list[str]] = []
+    try:
+        async with Database(tmp_path / "r.db") as db:
+            await OrganisationService(db, SystemClock()).import_file(DISTRICT)
+            now = to_epoch(SystemClock().now())
+            new = NewIssue(2001, "G01", "sanitation", "x", False, None, None, None, "d-1")
+            async with db.write() as tx:
+                issue = await insert_issue(tx, new, now)
+            bot = Bot(api.token, base_url=api.base_url, request=HTTPXRequest())
+            await bot.initialize()
+            for steps in (
+                [
+                    ("sendMessage", "card v1", "push"),
+                    ("editMessageText", "card v2", "edit"),
+                    ("editMessageText", "card v1", "edit"),
+                ],
+                [("editMessageText", "card v1", "edit"), ("editMessageText", "card v2", "edit")],
+            ):
+                sender = OutboxSender(db, bot, SystemClock(), overall_per_second=100)
+                sender.start()
+                for method, text, purpose in steps:
+                    async with db.write() as tx:
+                        await outbox.enqueue(
+                            tx,
+                            chat_id=4001,
+                            method=method,
+                            payload={"text": text, "parse_mode": "HTML"},
+                            purpose=purpose,
+                            now=now,
+                            issue_id=issue.id,
+                        )
+                    sender.wake()
+                    with caplog.at_level(logging.WARNING):
+                        async with asyncio.timeout(20):
+                            await sender.wait_idle()
+                    sent.append([m.text for m in api.chat(4001)])
+                await sender.stop()
+            await bot.shutdown()
+            statuses = await fetch_all(db.reader, "SELECT status FROM outbox ORDER BY id")
+    finally:
+        await api.stop()
+    assert sent == [["card v1"], ["card v2"], ["card v1"], ["card v1"], ["card v2"]]
+    assert [r["status"] for r in statuses] == ["sent"] * 5
+    refused = [c for c in api.calls if c.method == "editMessageText" and c.status == 400]
+    assert len(refused) == 1  # the restarted sender's v1, not modified
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
