@@ -333,11 +333,15 @@ class OutboxSender:
                     await outbox.mark_failed(conn, item.id, self._now(), "no message to edit")
                 return
             payload["message_id"] = item.card_message_id
-            if self._shown.get((payload["chat_id"], item.card_message_id)) == _shown(payload):
+            key = (payload["chat_id"], item.card_message_id)
+            if self._shown.get(key) == _shown(payload):
                 # The message already shows this: nothing new for the chat's budget.
                 self.edits_unchanged += 1
                 self._sent(item, item.card_message_id)
                 return
+            # Until Telegram answers, what the message shows is not known: a call that
+            # times out may still have made the edit, and the next edit must then go out.
+            self._shown.pop(key, None)
         try:
             if item.chat_blocked:
                 raise Forbidden("Forbidden: the chat has blocked the bot (recorded earlier)")

@@ -10,11 +10,13 @@ the bot.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
-from telegram import Update
+from telegram import CallbackQuery, Update
+from telegram.error import BadRequest
 from telegram.ext import (
     ApplicationHandlerStop,
     CallbackQueryHandler,
@@ -48,6 +50,8 @@ from handlers.common import (
     send_private,
     services,
 )
+
+log = logging.getLogger(__name__)
 
 NOTE, PHOTOS = range(2)
 NOTE_ACTIONS = {
@@ -89,7 +93,7 @@ async def act(update: Update, context: Context) -> None:
         say(update, context, done.answer) if done.answer is not None else answer_query(query)
     ]
     if done.spent:
-        sends.append(query.edit_message_reply_markup(None))
+        sends.append(_spend(query))
     if done.message is not None:
         sends.append(reply(update, done.message))
     await asyncio.gather(*sends)
@@ -192,10 +196,25 @@ async def finish_resolution(update: Update, context: Context) -> int:
     assert query is not None
     # The tap's answer and the spent buttons need nothing from the change: they go out
     # while it is made.
-    _, _, state = await asyncio.gather(
-        answer_query(query), query.edit_message_reply_markup(None), _finish(update, context)
-    )
+    _, _, state = await asyncio.gather(answer_query(query), _spend(query), _finish(update, context))
     return state
+
+
+SPENT_GONE = ("message to edit not found", "message can't be edited", "message is not modified")
+"""Telegram's answers when a tapped message's buttons cannot be (or need not be) taken off:
+the person deleted it meanwhile, it is too old, or it has none left. Normal use."""
+
+
+async def _spend(query: CallbackQuery) -> None:
+    """Take the spent buttons off the tapped message. It runs together with the tap's
+    answer and next message, and the change is committed: when Telegram cannot take them
+    off, that is logged (INFO), not raised as a bug."""
+    try:
+        await query.edit_message_reply_markup(None)
+    except BadRequest as exc:
+        if not any(part in exc.message.lower() for part in SPENT_GONE):
+            raise
+        log.info("could not take the buttons off message of tap %s: %s", query.id, exc.message)
 
 
 async def _finish(update: Update, context: Context) -> int:
@@ -213,7 +232,9 @@ async def _finish(update: Update, context: Context) -> int:
             pending["photos"],
         )
     except Refused as refused:
-        await refuse(update, context, refused)
+        # In the chat, like the change's own answer: from 跳过/提交 the tap was already
+        # answered (together with the change), and a second answer to it is dropped.
+        await say(update, context, refused, in_chat=True)
         return ConversationHandler.END
     await say(update, context, done, in_chat=True)
     return ConversationHandler.END
