@@ -293,12 +293,6 @@ async def test_a_long_chain_of_duplicates_cannot_close_back_into_itself(office: 
             await office.closures.request(holder, last, ClosureKind.DUPLICATE, f"#{number}", None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="closures.decide does not check the 重复 target again: the issue it repeats may "
-    "be cancelled while the request waits, and approving it then closes a live problem as "
-    "a duplicate of a cancelled report (bot/services/closures.py decide, ~line 237)",
-)
 async def test_a_duplicate_of_an_issue_cancelled_meanwhile_is_not_approved(
     office: Services,
 ) -> None:
@@ -306,10 +300,15 @@ async def test_a_duplicate_of_an_issue_cancelled_meanwhile_is_not_approved(
     second, _ = await taken(office)
     request_id = await duplicate(office, holder, first, second)
     await office.issues.cancel(WORKER, second)
-    with pytest.raises(Refused):
+    with pytest.raises(Refused) as refused:
         await office.closures.decide(HEAD, request_id, approve=True)
+    assert refused.value.key == "cl_target_gone"
     issue = await issue_store.get_issue(office.db.reader, first)
     assert issue is not None and issue.state != State.CLOSED
+    # The decider may still refuse it: back to its holder.
+    await office.closures.decide(HEAD, request_id, approve=False)
+    issue = await issue_store.get_issue(office.db.reader, first)
+    assert issue is not None and issue.state == State.ACKNOWLEDGED
 
 
 # --- 6. typed MM-DD dates at the year's ends ----------------------------------------------------

@@ -604,4 +604,6 @@ MESSAGES: dict[str, str] = {
     "map_baidu": "Baidu Maps",
     "map_osm": "OpenStreetMap",
     "map_apple": "Apple Maps",
+    # closures: a duplicate's target gone before the decision
+    "cl_target_gone": "#{id}: the issue it repeats, #{target}, was cancelled or can no longer take it, so it cannot be closed as a duplicate; tap Refuse to hand it back to its holder.",
 }

@@ -613,4 +613,6 @@ MESSAGES: dict[str, str] = {
     "map_baidu": "百度地图",
     "map_osm": "OpenStreetMap",
     "map_apple": "苹果地图",
+    # closures: a duplicate's target gone before the decision
+    "cl_target_gone": "#{id}：它重复的问题 #{target} 已撤销或不能再合并，不能按重复结案；可点“不同意”交回承办人处理。",
 }

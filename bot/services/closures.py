@@ -116,6 +116,19 @@ class ClosureService(Service):
         self.on_commit()
         return Answer("cl_requested", {"id": issue_id})
 
+    async def _check_still_duplicate(
+        self, tx: aiosqlite.Connection, issue_id: int, duplicate_of: int
+    ) -> None:
+        """At 同意 the issue a 重复 names must still be one to merge into: cancelled or
+        closed back into this one meanwhile, the closure would leave the problem with
+        nobody (the decider may still 不同意)."""
+        target = await issue_store.get_issue(tx, duplicate_of)
+        leads_to = await self._duplicate_chain(tx, duplicate_of)
+        if not duplicate_target_ok(
+            issue_id, target.state if target else None, duplicate_of, leads_to
+        ):
+            raise Refused("cl_target_gone", id=issue_id, target=duplicate_of)
+
     @staticmethod
     async def _duplicate_chain(tx: aiosqlite.Connection, issue_id: int) -> list[int]:
         """The issues `issue_id`'s 重复 closures lead to, one after another."""
@@ -215,6 +228,8 @@ class ClosureService(Service):
             deciders = approvers(request.requested_by, head, await self.notices.admins(tx))
             if not may_decide(actor, deciders, request.requested_by):
                 raise Refused("ans_not_allowed")
+            if approve and request.duplicate_of is not None:
+                await self._check_still_duplicate(tx, issue.id, request.duplicate_of)
             if issue.state != State.CLOSING or not await store.decide(
                 tx, request_id, user_id, approve, now
             ):
