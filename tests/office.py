@@ -20,6 +20,7 @@ from typing import Any
 from bot.clock import ManualClock
 from bot.services import Services, build_services
 from bot.settings import Settings
+from storage import issues as issue_store
 from storage.db import Database
 from tests.conftest import DISTRICT, WEDNESDAY_MORNING
 
@@ -77,6 +78,15 @@ async def reported(
     """A report by `worker` in their first grid, submitted: its number."""
     await drafted(office, worker, category, description, urgent)
     return (await office.issues.submit(worker)).id
+
+
+async def taken(office: Services, worker: int = WORKER) -> tuple[int, int]:
+    """A report by `worker`, taken (报到) by the member it went to: (number, member)."""
+    number = await reported(office, worker)
+    issue = await issue_store.get_issue(office.db.reader, number)
+    assert issue is not None and issue.assignee_id is not None
+    await office.issues.acknowledge(issue.assignee_id, number)
+    return number, issue.assignee_id
 
 
 def rows(office: Services, sql: str, *params: object) -> list[tuple[Any, ...]]:

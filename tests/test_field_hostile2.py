@@ -25,10 +25,9 @@ from bot.organisation import OrganisationInvalid, parse_organisation
 from bot.services import Refused, Services
 from bot.settings import Settings
 from bot.workcalendar import WorkCalendar
-from storage import issues as issue_store
 from storage import whistles as whistle_store
 from tests.conftest import DISTRICT, WEDNESDAY_MORNING, Street
-from tests.office import ADMIN, WORKER, clock, dump, open_office, reported, rows
+from tests.office import ADMIN, WORKER, clock, dump, open_office, rows, taken
 from tests.test_extensions import ask, held_issue, refused_by_head
 from tests.test_field_places import demo, handed_back, reroute_labels
 from tests.test_field_whistle2 import asked_where, confirmed
@@ -39,15 +38,6 @@ from whistle_testing.users import SentMessage
 MEMBER, HEAD = 1002, 1001  # 张伟 and the head of 城管 (cg), which owns sanitation
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-async def taken(office: Services) -> tuple[int, int]:
-    """A report by 王芳, taken (报到) by the member it went to: (number, member)."""
-    number = await reported(office, WORKER)
-    issue = await issue_store.get_issue(office.db.reader, number)
-    assert issue is not None and issue.assignee_id is not None
-    await office.issues.acknowledge(issue.assignee_id, number)
-    return number, issue.assignee_id
 
 
 # --- 1. two roles at once: a member (or head) who is also an admin --------------------------

@@ -32,22 +32,13 @@ from storage import outbox
 from storage.db import Database, fetch_all
 from storage.issues import insert_issue
 from tests.conftest import DISTRICT, WEDNESDAY_MORNING, Street
-from tests.office import ADMIN, WORKER, clock, dump, reported, rows
+from tests.office import ADMIN, WORKER, clock, dump, rows, taken
 from tests.test_field_places import handed_back, reroute_labels
 from tests.test_whistle import ZJ_GROUP
 from whistle_testing import LoopbackBotApi
 from whistle_testing.protocol import ApiError
 
 HEAD = 1001  # the head of 城管 (cg), which owns sanitation
-
-
-async def taken(office: Services) -> tuple[int, int]:
-    """A report by 王芳, taken (报到) by the member it went to: (number, member)."""
-    number = await reported(office, WORKER)
-    issue = await issue_store.get_issue(office.db.reader, number)
-    assert issue is not None and issue.assignee_id is not None
-    await office.issues.acknowledge(issue.assignee_id, number)
-    return number, issue.assignee_id
 
 
 # --- 1. taps answered together with their edit or next message ------------------------------
