@@ -15,8 +15,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
-from telegram import CallbackQuery, Update
-from telegram.error import BadRequest
+from telegram import Update
 from telegram.ext import (
     ApplicationHandlerStop,
     CallbackQueryHandler,
@@ -49,6 +48,7 @@ from handlers.common import (
     say,
     send_private,
     services,
+    spend_buttons,
 )
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ async def act(update: Update, context: Context) -> None:
         say(update, context, done.answer) if done.answer is not None else answer_query(query)
     ]
     if done.spent:
-        sends.append(_spend(query))
+        sends.append(spend_buttons(query))
     if done.message is not None:
         sends.append(reply(update, done.message))
     await asyncio.gather(*sends)
@@ -196,25 +196,10 @@ async def finish_resolution(update: Update, context: Context) -> int:
     assert query is not None
     # The tap's answer and the spent buttons need nothing from the change: they go out
     # while it is made.
-    _, _, state = await asyncio.gather(answer_query(query), _spend(query), _finish(update, context))
+    _, _, state = await asyncio.gather(
+        answer_query(query), spend_buttons(query), _finish(update, context)
+    )
     return state
-
-
-SPENT_GONE = ("message to edit not found", "message can't be edited", "message is not modified")
-"""Telegram's answers when a tapped message's buttons cannot be (or need not be) taken off:
-the person deleted it meanwhile, it is too old, or it has none left. Normal use."""
-
-
-async def _spend(query: CallbackQuery) -> None:
-    """Take the spent buttons off the tapped message. It runs together with the tap's
-    answer and next message, and the change is committed: when Telegram cannot take them
-    off, that is logged (INFO), not raised as a bug."""
-    try:
-        await query.edit_message_reply_markup(None)
-    except BadRequest as exc:
-        if not any(part in exc.message.lower() for part in SPENT_GONE):
-            raise
-        log.info("could not take the buttons off message of tap %s: %s", query.id, exc.message)
 
 
 async def _finish(update: Update, context: Context) -> int:

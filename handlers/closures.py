@@ -14,7 +14,16 @@ from bot.closures import ClosureKind
 from bot.numbers import parse_id
 from bot.services import Refused
 from handlers import prompts
-from handlers.common import Context, answer_query, language, refuse, reply, say, services
+from handlers.common import (
+    Context,
+    answer_query,
+    language,
+    refuse,
+    reply,
+    say,
+    services,
+    spend_buttons,
+)
 
 KIND: Final = "closure"
 """The prompt's kind (its catalogue key `prompt_what_closure`)."""
@@ -101,7 +110,7 @@ async def decide(update: Update, context: Context) -> None:
         await refuse(update, context, refused)
         return
     await say(update, context, done)
-    await query.edit_message_reply_markup(None)
+    await spend_buttons(query)
 
 
 async def object_to(update: Update, context: Context) -> None:
@@ -118,7 +127,7 @@ async def object_to(update: Update, context: Context) -> None:
         await refuse(update, context, refused)
         return
     await say(update, context, done)
-    await query.edit_message_reply_markup(None)
+    await spend_buttons(query)
 
 
 def answer_handler() -> MessageHandler[Context, None]:

@@ -123,6 +123,23 @@ async def send_private(context: Context, user_id: int, body: Html) -> bool:
     return True
 
 
+SPENT_GONE = ("message to edit not found", "message can't be edited", "message is not modified")
+"""Telegram's answers when a tapped message's buttons cannot be (or need not be) taken off:
+the person deleted it meanwhile, it is too old, or it has none left. Normal use."""
+
+
+async def spend_buttons(query: CallbackQuery) -> None:
+    """Take the spent buttons off the tapped message, once the change they made is
+    committed: when Telegram cannot take them off (see SPENT_GONE), that is logged (INFO),
+    not raised as a bug — the change stands and what follows is still said."""
+    try:
+        await query.edit_message_reply_markup(None)
+    except BadRequest as exc:
+        if not any(part in exc.message.lower() for part in SPENT_GONE):
+            raise
+        log.info("could not take the buttons off message of tap %s: %s", query.id, exc.message)
+
+
 def conversation(**options: Any) -> ConversationHandler[Context]:
     """A ConversationHandler tracked per user and chat, not per message. PTB warns that its
     CallbackQueryHandlers are then not tied to one message; that is the intent here (a

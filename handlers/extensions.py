@@ -36,6 +36,7 @@ from handlers.common import (
     reply,
     say,
     services,
+    spend_buttons,
 )
 
 REASON, DATE, REFUSAL, HOLD_DATE = range(4)
@@ -136,7 +137,7 @@ async def _tapped_date(
     await answer_query(query)
     state = await chosen(update, context, pending, f"+{parts[2]}")
     if state == ConversationHandler.END:
-        await query.edit_message_reply_markup(None)
+        await spend_buttons(query)
     return state
 
 
@@ -321,7 +322,7 @@ async def approve(update: Update, context: Context) -> None:
         await refuse(update, context, refused)
         return
     await say(update, context, done)
-    await query.edit_message_reply_markup(None)
+    await spend_buttons(query)
 
 
 async def review(update: Update, context: Context) -> None:
@@ -340,7 +341,7 @@ async def review(update: Update, context: Context) -> None:
         await refuse(update, context, refused)
         return
     await say(update, context, done)
-    await query.edit_message_reply_markup(None)
+    await spend_buttons(query)
 
 
 def decision_handlers() -> list[CallbackQueryHandler[Context, None]]:

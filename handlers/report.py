@@ -39,6 +39,7 @@ from handlers.common import (
     reply,
     say,
     services,
+    spend_buttons,
 )
 
 REPORT_CONVERSATION = "report"
@@ -228,7 +229,7 @@ async def second(update: Update, context: Context) -> int | None:
     except Refused as refused:
         await refuse(update, context, refused)
         return None
-    await asyncio.gather(query.edit_message_reply_markup(None), answer_query(query))
+    await asyncio.gather(spend_buttons(query), answer_query(query))
     await say(update, context, done, in_chat=True)
     return ConversationHandler.END
 
@@ -241,7 +242,7 @@ async def not_same(update: Update, context: Context) -> int | None:
     if draft is None:
         await refuse(update, context, Refused("report_already_submitted"))
         return ConversationHandler.END
-    await asyncio.gather(query.edit_message_reply_markup(None), answer_query(query))
+    await asyncio.gather(spend_buttons(query), answer_query(query))
     return await _show(update, context, draft)
 
 
@@ -274,7 +275,7 @@ async def submit(update: Update, context: Context) -> int | None:
         if refused.key == "report_category_gone":
             # What the worker wrote is kept; only the category is chosen again.
             draft = await svc.reports.category_gone(_user_id(update))
-            await query.edit_message_reply_markup(None)
+            await spend_buttons(query)
             return await _show(update, context, draft)
         return ConversationHandler.END
     await asyncio.gather(
@@ -290,7 +291,7 @@ async def cancel(update: Update, context: Context) -> int:
     if query is not None:
         await answer_query(query)
         if query.message is not None:
-            await query.edit_message_reply_markup(None)
+            await spend_buttons(query)
     key = "report_cancelled" if dropped else "nothing_to_cancel"
     await reply(update, text(lang, key))
     return ConversationHandler.END

@@ -23,7 +23,16 @@ from bot.whistle_views import WhistleButton, parse_whistle_button
 from bot.whistle_views import whistle_button as whistle_button_data
 from bot.whistles import Place
 from handlers import prompts
-from handlers.common import Context, answer_query, language, refuse, reply, say, services
+from handlers.common import (
+    Context,
+    answer_query,
+    language,
+    refuse,
+    reply,
+    say,
+    services,
+    spend_buttons,
+)
 from handlers.common import markup as keyboard_markup
 
 _PENDING = "whistle_pending"
@@ -180,7 +189,7 @@ async def _blow(update: Update, context: Context, t: _Tapped) -> None:
         return
     done = await svc.blow(t.user, t.issue_id, chosen)
     _picks(context).pop(t.issue_id, None)
-    await t.query.edit_message_reply_markup(None)
+    await spend_buttons(t.query)
     await say(update, context, done, in_chat=True)
     await answer_query(t.query)
 
@@ -201,7 +210,7 @@ async def _rate(update: Update, context: Context, t: _Tapped) -> None:
     """The street's rating, kept at once; then the optional reason is asked for."""
     done = await services(context).whistles.rate(t.user, t.issue_id, t.argument or "")
     await answer_query(t.query)
-    await t.query.edit_message_reply_markup(None)
+    await spend_buttons(t.query)
     await say(update, context, done, in_chat=True)
     department = (t.argument or "").partition(".")[0]
     await _ask(update, context, REASON_PROMPT, t.issue_id, department=department)
@@ -219,7 +228,7 @@ async def _finish(update: Update, context: Context, t: _Tapped) -> None:
     _user_data(context).pop(_PENDING, None)
     prompts.finish(context)
     await answer_query(t.query)
-    await t.query.edit_message_reply_markup(None)
+    await spend_buttons(t.query)
     if pending["kind"] == REASON_PROMPT:
         await reply(update, text(await language(update, context), "wh_reason_skipped"))
         return
