@@ -14,28 +14,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from telegram import Bot
 from telegram.error import TimedOut
-from telegram.request import HTTPXRequest
 
-from bot.clock import SystemClock, to_epoch
+from bot.clock import SystemClock
 from bot.closures import ClosureKind
 from bot.extensions import Kind, parse_date
 from bot.lifecycle import State
-from bot.records import NewIssue
 from bot.sender import OutboxSender
 from bot.services import Refused, Services
-from bot.services.organisation import OrganisationService
 from bot.views import OVERDUE_ENDS, street_reroutes
 from storage import issues as issue_store
 from storage import outbox
-from storage.db import Database, fetch_all
-from storage.issues import insert_issue
-from tests.conftest import DISTRICT, WEDNESDAY_MORNING, Street
+from storage.db import fetch_all
+from tests.conftest import WEDNESDAY_MORNING, Street
 from tests.office import ADMIN, WORKER, clock, dump, rows, taken
+from tests.test_field_network import one_card
 from tests.test_field_places import handed_back, reroute_labels
 from tests.test_whistle import ZJ_GROUP
-from whistle_testing import LoopbackBotApi
 from whistle_testing.protocol import ApiError
 
 HEAD = 1001  # the head of 城管 (cg), which owns sanitation
@@ -120,62 +115,41 @@ async def test_an_edit_back_after_an_edit_that_timed_out_but_landed_is_sent(
     """Card v1 is edited to v2; the call times out, but Telegram had made the edit (a
     timeout says nothing about that). The next edit shows v1 again (v2 superseded): the
     sender still remembered v1 as shown and skipped it — the card stayed at v2 for good."""
-    api = LoopbackBotApi()
-    await api.start()
-    api.user(4001, "U4001")
-    try:
-        async with Database(tmp_path / "t.db") as db:
-            await OrganisationService(db, SystemClock()).import_file(DISTRICT)
-            now = to_epoch(SystemClock().now())
-            new = NewIssue(2001, "G01", "sanitation", "x", False, None, None, None, "d-1")
-            async with db.write() as tx:
-                issue = await insert_issue(tx, new, now)
-            bot = Bot(api.token, base_url=api.base_url, request=HTTPXRequest())
-            await bot.initialize()
-            sender = OutboxSender(db, bot, SystemClock(), overall_per_second=100)
-            original = sender._call
-            timed_out: list[str] = []
+    async with one_card(tmp_path) as chat:
+        sender = OutboxSender(chat.db, chat.bot, SystemClock(), overall_per_second=100)
+        original = sender._call
+        timed_out: list[str] = []
 
-            async def landed_then_timed_out(method: str, payload: dict[str, Any]) -> int | None:
-                result = await original(method, payload)
-                if method == "editMessageText" and not timed_out:
-                    timed_out.append(payload["text"])
-                    raise TimedOut()
-                return result
+        async def landed_then_timed_out(method: str, payload: dict[str, Any]) -> int | None:
+            result = await original(method, payload)
+            if method == "editMessageText" and not timed_out:
+                timed_out.append(payload["text"])
+                raise TimedOut()
+            return result
 
-            sender._call = landed_then_timed_out  # type: ignore[method-assign]
-            sender.start()
+        sender._call = landed_then_timed_out  # type: ignore[method-assign]
+        sender.start()
 
-            async def queue(method: str, text: str, purpose: str) -> None:
-                async with db.write() as tx:
-                    if purpose == "edit":
-                        await outbox.drop_pending_edits(tx, issue.id)
-                    await outbox.enqueue(
-                        tx,
-                        chat_id=4001,
-                        method=method,
-                        payload={"text": text, "parse_mode": "HTML"},
-                        purpose=purpose,
-                        now=now,
-                        issue_id=issue.id,
-                    )
-                sender.wake()
+        async def queue(method: str, text: str, purpose: str) -> None:
+            if purpose == "edit":
+                async with chat.db.write() as tx:
+                    await outbox.drop_pending_edits(tx, chat.issue_id)
+            await chat.queue(method, text, purpose)
+            sender.wake()
 
-            await queue("sendMessage", "card v1", "push")
-            async with asyncio.timeout(20):
-                await sender.wait_idle()
-            await queue("editMessageText", "card v2", "edit")
-            async with asyncio.timeout(20):
-                while not timed_out:  # noqa: ASYNC110
-                    await asyncio.sleep(0.01)
-            await queue("editMessageText", "card v1", "edit")
-            async with asyncio.timeout(20):
-                await sender.wait_idle()
-            await sender.stop()
-            await bot.shutdown()
-            statuses = await fetch_all(db.reader, "SELECT status FROM outbox ORDER BY id")
-    finally:
-        await api.stop()
+        await queue("sendMessage", "card v1", "push")
+        async with asyncio.timeout(20):
+            await sender.wait_idle()
+        await queue("editMessageText", "card v2", "edit")
+        async with asyncio.timeout(20):
+            while not timed_out:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        await queue("editMessageText", "card v1", "edit")
+        async with asyncio.timeout(20):
+            await sender.wait_idle()
+        await sender.stop()
+        statuses = await fetch_all(chat.db.reader, "SELECT status FROM outbox ORDER BY id")
+    api = chat.api
     assert timed_out == ["card v2"]
     assert [r["status"] for r in statuses] == ["sent", "failed", "sent"]
     assert [m.text for m in api.chat(4001)] == ["card v1"]
@@ -419,50 +393,28 @@ async def test_edits_a_to_b_to_a_and_again_after_a_restart_show_the_last(
     new sender (a restart) remembers nothing: its edit showing v1 again is sent, Telegram
     answers 'message is not modified', and that counts as delivered, quietly; its next
     edit, to v2, goes out."""
-    api = LoopbackBotApi()
-    await api.start()
-    api.user(4001, "U4001")
     sent: list[list[str]] = []
-    try:
-        async with Database(tmp_path / "r.db") as db:
-            await OrganisationService(db, SystemClock()).import_file(DISTRICT)
-            now = to_epoch(SystemClock().now())
-            new = NewIssue(2001, "G01", "sanitation", "x", False, None, None, None, "d-1")
-            async with db.write() as tx:
-                issue = await insert_issue(tx, new, now)
-            bot = Bot(api.token, base_url=api.base_url, request=HTTPXRequest())
-            await bot.initialize()
-            for steps in (
-                [
-                    ("sendMessage", "card v1", "push"),
-                    ("editMessageText", "card v2", "edit"),
-                    ("editMessageText", "card v1", "edit"),
-                ],
-                [("editMessageText", "card v1", "edit"), ("editMessageText", "card v2", "edit")],
-            ):
-                sender = OutboxSender(db, bot, SystemClock(), overall_per_second=100)
-                sender.start()
-                for method, text, purpose in steps:
-                    async with db.write() as tx:
-                        await outbox.enqueue(
-                            tx,
-                            chat_id=4001,
-                            method=method,
-                            payload={"text": text, "parse_mode": "HTML"},
-                            purpose=purpose,
-                            now=now,
-                            issue_id=issue.id,
-                        )
-                    sender.wake()
-                    with caplog.at_level(logging.WARNING):
-                        async with asyncio.timeout(20):
-                            await sender.wait_idle()
-                    sent.append([m.text for m in api.chat(4001)])
-                await sender.stop()
-            await bot.shutdown()
-            statuses = await fetch_all(db.reader, "SELECT status FROM outbox ORDER BY id")
-    finally:
-        await api.stop()
+    async with one_card(tmp_path) as chat:
+        for steps in (
+            [
+                ("sendMessage", "card v1", "push"),
+                ("editMessageText", "card v2", "edit"),
+                ("editMessageText", "card v1", "edit"),
+            ],
+            [("editMessageText", "card v1", "edit"), ("editMessageText", "card v2", "edit")],
+        ):
+            sender = OutboxSender(chat.db, chat.bot, SystemClock(), overall_per_second=100)
+            sender.start()
+            for method, text, purpose in steps:
+                await chat.queue(method, text, purpose)
+                sender.wake()
+                with caplog.at_level(logging.WARNING):
+                    async with asyncio.timeout(20):
+                        await sender.wait_idle()
+                sent.append([m.text for m in chat.api.chat(4001)])
+            await sender.stop()
+        statuses = await fetch_all(chat.db.reader, "SELECT status FROM outbox ORDER BY id")
+    api = chat.api
     assert sent == [["card v1"], ["card v2"], ["card v1"], ["card v1"], ["card v2"]]
     assert [r["status"] for r in statuses] == ["sent"] * 5
     refused = [c for c in api.calls if c.method == "editMessageText" and c.status == 400]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -30,6 +32,60 @@ from whistle_testing import LoopbackBotApi
 
 LATENCY = 0.05
 CG_GROUP = -1001000000001
+
+
+@dataclass(frozen=True)
+class OneCard:
+    """One issue's card in chat 4001 over a loopback Bot API: the sender's tests queue its
+    push and edits and watch what the chat shows."""
+
+    api: LoopbackBotApi
+    db: Database
+    bot: Bot
+    issue_id: int
+    now: int
+
+    async def queue(
+        self, method: str, text: str, purpose: str, markup: dict[str, Any] | None = None
+    ) -> None:
+        payload: dict[str, Any] = {"text": text, "parse_mode": "HTML"}
+        if markup is not None:
+            payload["reply_markup"] = markup
+        async with self.db.write() as tx:
+            await outbox.enqueue(
+                tx,
+                chat_id=4001,
+                method=method,
+                payload=payload,
+                purpose=purpose,
+                now=self.now,
+                issue_id=self.issue_id,
+            )
+
+
+@asynccontextmanager
+async def one_card(tmp_path: Path, latency: float = 0.0) -> AsyncIterator[OneCard]:
+    """The example district, one issue and a started Bot on a loopback server (`latency`
+    per call); each is stopped on the way out."""
+    api = LoopbackBotApi(latency=latency)
+    await api.start()
+    api.user(4001, "U4001")
+    try:
+        async with Database(tmp_path / "card.db") as db:
+            await OrganisationService(db, SystemClock()).import_file(DISTRICT)
+            now = to_epoch(SystemClock().now())
+            new = NewIssue(2001, "G01", "sanitation", "x", False, None, None, None, "d-1")
+            async with db.write() as tx:
+                issue = await insert_issue(tx, new, now)
+            bot = Bot(api.token, base_url=api.base_url, request=HTTPXRequest())
+            await bot.initialize()
+            try:
+                yield OneCard(api, db, bot, issue.id, now)
+            finally:
+                await bot.shutdown()
+    finally:
+        await api.stop()
+
 
 
 @pytest.fixture
@@ -164,45 +220,23 @@ async def test_an_edit_that_changes_nothing_visible_is_not_sent(tmp_path: Path) 
     """A card edit showing exactly the text and buttons the message already shows is
     recorded as delivered without a call (a group has 20 messages a minute); an edit that
     changes something still goes out."""
-    api = LoopbackBotApi(latency=LATENCY)
-    await api.start()
-    api.user(4001, "U4001")
     card = {"inline_keyboard": [[{"text": "🙋 报到", "callback_data": "ack:1"}]]}
-    try:
-        async with Database(tmp_path / "e.db") as db:
-            await OrganisationService(db, SystemClock()).import_file(DISTRICT)
-            now = to_epoch(SystemClock().now())
-            new = NewIssue(2001, "G01", "sanitation", "x", False, None, None, None, "d-1")
-            async with db.write() as tx:
-                issue = await insert_issue(tx, new, now)
-            bot = Bot(api.token, base_url=api.base_url, request=HTTPXRequest())
-            await bot.initialize()
-            sender = OutboxSender(db, bot, SystemClock(), overall_per_second=100)
-            sender.start()
-            for method, text, purpose in (
-                ("sendMessage", "card v1", "push"),
-                ("editMessageText", "card v1", "edit"),
-                ("editMessageText", "card v2", "edit"),
-                ("editMessageText", "card v2", "edit"),
-            ):
-                async with db.write() as tx:
-                    await outbox.enqueue(
-                        tx,
-                        chat_id=4001,
-                        method=method,
-                        payload={"text": text, "parse_mode": "HTML", "reply_markup": card},
-                        purpose=purpose,
-                        now=now,
-                        issue_id=issue.id,
-                    )
-                sender.wake()
-                async with asyncio.timeout(20):
-                    await sender.wait_idle()
-            await sender.stop()
-            await bot.shutdown()
-            statuses = await fetch_all(db.reader, "SELECT status FROM outbox ORDER BY id")
-    finally:
-        await api.stop()
+    async with one_card(tmp_path, LATENCY) as chat:
+        sender = OutboxSender(chat.db, chat.bot, SystemClock(), overall_per_second=100)
+        sender.start()
+        for method, text, purpose in (
+            ("sendMessage", "card v1", "push"),
+            ("editMessageText", "card v1", "edit"),
+            ("editMessageText", "card v2", "edit"),
+            ("editMessageText", "card v2", "edit"),
+        ):
+            await chat.queue(method, text, purpose, card)
+            sender.wake()
+            async with asyncio.timeout(20):
+                await sender.wait_idle()
+        await sender.stop()
+        statuses = await fetch_all(chat.db.reader, "SELECT status FROM outbox ORDER BY id")
+    api = chat.api
     edits = [c.params["text"] for c in api.calls if c.method == "editMessageText"]
     assert edits == ["card v2"]
     assert sender.edits_unchanged == 2
